@@ -1,0 +1,143 @@
+"""The estimator's output: parts, joints and per-point labels of one window.
+
+Everything is in the window's fixed frame (``frame_id``), metres and radians.
+The ROS layer converts it 1:1 into ``sim2art_ros/msg/Articulation``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sim2art_core.types import EstimateStatus, JointType
+
+
+@dataclass(frozen=True)
+class PartEstimate:
+    """One rigid part.
+
+    Attributes:
+        label: the part's value in :attr:`ArticulationEstimate.labels` (>= 0).
+        is_root: True for the static base part (exactly one per OK estimate).
+        num_points: points of the newest frame assigned to this part.
+        centroid: (3,) m, centroid of those points.
+        bbox_min, bbox_max: (3,) m, axis-aligned bounds of those points.
+        score: [0, 1], mean probability of the points assigned to this part.
+    """
+
+    label: int
+    is_root: bool
+    num_points: int
+    centroid: np.ndarray
+    bbox_min: np.ndarray
+    bbox_max: np.ndarray
+    score: float
+
+    @property
+    def name(self) -> str:
+        return "base" if self.is_root else f"part_{self.label}"
+
+
+@dataclass(frozen=True)
+class JointEstimate:
+    """The joint attaching part ``child`` to part ``parent`` (labels).
+
+    Attributes:
+        child, parent: part labels.
+        type: the most probable :class:`JointType`.
+        type_probs: (3,) probabilities indexed by JointType (sum 1).
+        axis: (3,) unit. Revolute: rotation axis; prismatic: translation direction. Its sign is
+            chosen so that the observed amount of largest magnitude is positive.
+        origin: (3,) m, point on the axis (revolute: foot of the perpendicular from the child's
+            centroid; prismatic: the child's centroid at frame 0).
+        amounts: (T,) rad | m, joint state per frame relative to frame 0 (amounts[0] = 0),
+            right-handed about / along +axis.
+        axis_cov: (2, 2) rad^2 covariance in the tangent basis of
+            :func:`sim2art_core.geometry.tangent_basis`, or None when unknown.
+        origin_cov: (3, 3) m^2 covariance of ``origin``, or None when unknown.
+        state_variance: rad^2 | m^2 variance of the newest state, or None when unknown.
+        confidence: [0, 1].
+        source: "network", "refined" or "fused" (see sim2art_core.refine).
+        fit_residual: m, RMS residual of the rigid-motion fit, NaN when not fitted.
+    """
+
+    child: int
+    parent: int
+    type: JointType
+    type_probs: np.ndarray
+    axis: np.ndarray
+    origin: np.ndarray
+    amounts: np.ndarray
+    confidence: float
+    source: str = "network"
+    axis_cov: np.ndarray | None = None
+    origin_cov: np.ndarray | None = None
+    state_variance: float | None = None
+    fit_residual: float = float("nan")
+
+    @property
+    def name(self) -> str:
+        return f"joint_{self.child}"
+
+    @property
+    def state(self) -> float:
+        """State at the newest frame (rad | m)."""
+        return float(self.amounts[-1])
+
+    @property
+    def lower(self) -> float:
+        return float(np.min(self.amounts))
+
+    @property
+    def upper(self) -> float:
+        return float(np.max(self.amounts))
+
+
+@dataclass(frozen=True)
+class ArticulationEstimate:
+    """The estimate of one window.
+
+    Attributes:
+        status: OK, NO_ARTICULATION (nothing moved above the noise level; one static root part,
+            no joints) or FAILED (``message`` says why; no parts, no joints).
+        message: human-readable reason for a non-OK status.
+        frame_id: the fixed frame of every geometric field.
+        stamps_ns: (T,) the window's frame stamps.
+        labels: (T, N) int16 part label per input point; -1 for invalid points.
+        parts: the parts; the root first.
+        joints: one per non-root part.
+        observed_motion: m, largest displacement of object points relative to the root part over
+            the window.
+        estimator_id: what produced it (model name, checkpoint hash, refinement on/off).
+        timings: seconds per stage (e.g. {"network": 0.08, "refine": 0.004}).
+    """
+
+    status: EstimateStatus
+    frame_id: str
+    stamps_ns: np.ndarray
+    labels: np.ndarray
+    parts: tuple[PartEstimate, ...] = ()
+    joints: tuple[JointEstimate, ...] = ()
+    message: str = ""
+    observed_motion: float = 0.0
+    estimator_id: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def root(self) -> PartEstimate | None:
+        return next((p for p in self.parts if p.is_root), None)
+
+    @classmethod
+    def failed(cls, message: str, frame_id: str, stamps_ns: np.ndarray, shape: tuple[int, int]) -> ArticulationEstimate:
+        """A FAILED estimate carrying ``message`` (labels all -1)."""
+        return cls(
+            status=EstimateStatus.FAILED,
+            frame_id=frame_id,
+            stamps_ns=np.asarray(stamps_ns, dtype=np.int64),
+            labels=np.full(shape, -1, dtype=np.int16),
+            message=message,
+        )
+
+
+__all__ = ["ArticulationEstimate", "EstimateStatus", "JointEstimate", "JointType", "PartEstimate"]

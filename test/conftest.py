@@ -1,0 +1,63 @@
+"""Test-wide set-up. Network safety first: this runs before any test imports rclpy.
+
+Every rclpy process started by the tests (in-process or as a subprocess, which
+inherits this environment) discovers peers on loopback only and uses our Fast DDS
+profile. ``rclpy.init`` is wrapped so that a test that starts rclpy without the
+localhost setting fails instead of multicasting on the network.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(ROOT / "config" / "fastdds_shm_large.xml")
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def _guard_rclpy_init() -> None:
+    try:
+        import rclpy
+    except ImportError:  # core-only environments
+        return
+    if getattr(rclpy.init, "_sim2art_guarded", False):
+        return
+    from sim2art_ros.network_safety import require_localhost
+
+    original = rclpy.init
+
+    def guarded_init(*args, **kwargs):
+        require_localhost()
+        return original(*args, **kwargs)
+
+    guarded_init._sim2art_guarded = True
+    guarded_init._sim2art_original = original
+    rclpy.init = guarded_init
+
+
+_guard_rclpy_init()
+
+
+@pytest.fixture
+def ros_context():
+    """A private rclpy context per test, shut down cleanly afterwards."""
+    import rclpy
+    from rclpy.context import Context
+
+    ctx = Context()
+    rclpy.init(context=ctx)
+    try:
+        yield ctx
+    finally:
+        if ctx.ok():
+            rclpy.shutdown(context=ctx)
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return ROOT
