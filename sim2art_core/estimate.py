@@ -7,10 +7,14 @@ The ROS layer converts it 1:1 into ``sim2art_ros/msg/Articulation``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from sim2art_core.types import EstimateStatus, JointType
+
+if TYPE_CHECKING:
+    from sim2art_core.window import Window
 
 
 @dataclass(frozen=True)
@@ -140,4 +144,22 @@ class ArticulationEstimate:
         )
 
 
-__all__ = ["ArticulationEstimate", "EstimateStatus", "JointEstimate", "JointType", "PartEstimate"]
+__all__ = [
+    "ArticulationEstimate", "EstimateStatus", "JointEstimate", "JointType", "PartEstimate", "WindowEstimator",
+]  # fmt: skip
+
+
+class WindowEstimator(Protocol):
+    """What the ROS node and the tools call (implemented by sim2art_core.estimator.Estimator).
+
+    Attributes:
+        num_frames: T, frames per window the model expects.
+        num_points: N, points per frame the model expects.
+    """
+
+    num_frames: int
+    num_points: int
+
+    def estimate(self, window: Window) -> ArticulationEstimate:
+        """Estimate parts and joints of one window; never raises for bad data, returns FAILED."""
+        ...
