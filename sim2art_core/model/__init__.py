@@ -1,0 +1,10 @@
+"""The sim2art network (paper §3.3-3.6): config, pure-PyTorch ops, network, losses, checkpoints.
+
+Public entry points: :class:`ModelConfig`, :func:`build_model`, :func:`load_checkpoint`,
+:func:`save_checkpoint`. docs/MODEL.md describes the architecture with shapes.
+"""
+
+from sim2art_core.model.config import LossConfig, ModelConfig, preset
+from sim2art_core.model.registry import build_model, register_model
+
+__all__ = ["LossConfig", "ModelConfig", "build_model", "preset", "register_model"]

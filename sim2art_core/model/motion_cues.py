@@ -1,0 +1,135 @@
+"""Closed-form rigid-motion summaries of soft parts' scene flow ("motion cues").
+
+Not in the paper. Regressing axes from pooled features alone learns far too slowly
+for a CPU training budget (ml_methods.md §8: the axis stayed at chance after 15 min),
+while the flow of a rigid part determines its motion in closed form. So the heads
+receive, for every query m, these summaries of the flow of the points softly
+assigned to m, and predict axes, pivot and amounts as learned residuals on them.
+Everything is computed from the part probabilities *detached* (the cues are inputs,
+segmentation is learned by its own losses). Switch: ModelConfig.use_motion_cues.
+
+Per frame t the flow of a rigid part is v = w x (p - c) + u (first order). The
+weighted least-squares angular velocity is w = I^-1 L with the part's inertia
+tensor I = tr(S) Id - S (S the weighted covariance of the points) and
+L = E[p x v] - p_mean x v_mean; the translation of its centroid is v_mean.
+Accumulating over frames gives rotation and translation vectors per frame
+(A_t = sum_{s<t} w_s, D_t = sum_{s<t} v_mean_s) whose largest one fixes the axis
+and its sign with the convention of the targets (largest amount positive), and
+A_t . a, D_t . a the amounts. The pivot is the |w|^2-weighted mean over frames of
+p_mean + w x v_mean / |w|^2 (the foot of the axis from the centroid).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+PART_CUE_DIM = 17
+FRAME_CUE_DIM = 10
+
+
+@dataclass
+class RigidVelocity:
+    """Per soft part and frame. Shapes: B batch, M parts, T frames (normalised units, rad/frame)."""
+
+    mass: torch.Tensor  # (B, M, T) sum of weights
+    centroid: torch.Tensor  # (B, M, T, 3)
+    mean_flow: torch.Tensor  # (B, M, T, 3) centroid velocity
+    omega: torch.Tensor  # (B, M, T, 3) angular velocity (rad per frame), right-handed
+
+
+def rigid_velocity(points: torch.Tensor, flow: torch.Tensor, weights: torch.Tensor, eps: float = 1e-6) -> RigidVelocity:
+    """Weighted least-squares rigid velocity of every soft part in every frame.
+
+    Args:
+        points: (B, T, N, 3); flow: (B, T, N, 3) displacement t -> t+1; weights: (B, T, N, M) >= 0.
+    """
+    mass = weights.sum(dim=2).permute(0, 2, 1)  # (B, M, T)
+    inv = 1.0 / mass.clamp_min(eps)
+    centroid = torch.einsum("btnm,btni->bmti", weights, points) * inv[..., None]
+    mean_flow = torch.einsum("btnm,btni->bmti", weights, flow) * inv[..., None]
+    outer = points.unsqueeze(-1) * points.unsqueeze(-2)  # (B, T, N, 3, 3)
+    second = torch.einsum("btnm,btnij->bmtij", weights, outer) * inv[..., None, None]
+    cov = second - centroid.unsqueeze(-1) * centroid.unsqueeze(-2)
+    eye = torch.eye(3, dtype=points.dtype, device=points.device)
+    trace = cov.diagonal(dim1=-2, dim2=-1).sum(-1)
+    inertia = trace[..., None, None] * eye - cov
+    momentum = torch.einsum("btnm,btni->bmti", weights, torch.cross(points, flow, dim=-1)) * inv[..., None]
+    momentum = momentum - torch.cross(centroid, mean_flow, dim=-1)
+    # Ridge term: a part reduced to a point or a line has no (or a 1-D) rotation; the fit
+    # then returns the minimum-norm angular velocity instead of blowing up.
+    reg = (1e-3 * trace + 1e-6)[..., None, None] * eye
+    omega = torch.linalg.solve(inertia + reg, momentum.unsqueeze(-1)).squeeze(-1)
+    return RigidVelocity(mass=mass, centroid=centroid, mean_flow=mean_flow, omega=omega)
+
+
+@dataclass
+class MotionCues:
+    """Cues per part (B, M, .) and per part and frame (B, M, T, .), normalised units."""
+
+    revolute_axis: torch.Tensor  # (B, M, 3) unit direction of the largest accumulated rotation
+    prismatic_axis: torch.Tensor  # (B, M, 3) unit direction of the largest accumulated translation
+    pivot: torch.Tensor  # (B, M, 3) flow-derived point on the rotation axis
+    centroid: torch.Tensor  # (B, M, 3) mean of the part's points over all frames
+    revolute_amounts: torch.Tensor  # (B, M, T) A_t . revolute_axis (rad)
+    prismatic_amounts: torch.Tensor  # (B, M, T) D_t . prismatic_axis
+    part_features: torch.Tensor  # (B, M, PART_CUE_DIM)
+    frame_features: torch.Tensor  # (B, M, T, FRAME_CUE_DIM)
+
+
+def _largest(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The entry of largest norm along T of (B, M, T, 3) and that norm."""
+    norms = v.norm(dim=-1)  # (B, M, T)
+    idx = norms.argmax(dim=-1)  # (B, M)
+    best = torch.gather(v, 2, idx[..., None, None].expand(*idx.shape, 1, 3)).squeeze(2)
+    return best, norms.amax(dim=-1)
+
+
+def _exclusive_cumsum(x: torch.Tensor) -> torch.Tensor:
+    """out[..., t, :] = sum_{s<t} x[..., s, :] along dim -2."""
+    return torch.cumsum(x, dim=-2) - x
+
+
+def motion_cues(points: torch.Tensor, flow: torch.Tensor, weights: torch.Tensor, eps: float = 1e-4) -> MotionCues:
+    """Motion cues of every soft part (see the module doc). Inputs as :func:`rigid_velocity`."""
+    rv = rigid_velocity(points, flow, weights)
+    A = _exclusive_cumsum(rv.omega)  # (B, M, T, 3) accumulated rotation vector
+    D = _exclusive_cumsum(rv.mean_flow)  # accumulated centroid translation
+    A_best, A_norm = _largest(A)
+    D_best, D_norm = _largest(D)
+    a_rev = A_best / (A_norm[..., None] + 1e-9)
+    a_pri = D_best / (D_norm[..., None] + 1e-9)
+    mass = rv.mass
+    centroid = (rv.centroid * mass[..., None]).sum(2) / mass.sum(2).clamp_min(1e-6)[..., None]
+    w2 = rv.omega.square().sum(-1)  # (B, M, T)
+    num = (w2[..., None] * rv.centroid + torch.cross(rv.omega, rv.mean_flow, dim=-1)).sum(2) + eps * centroid
+    pivot = num / (w2.sum(2) + eps)[..., None]
+    pivot_rel = (pivot - centroid).clamp(-3.0, 3.0)
+    pivot = centroid + pivot_rel
+    rev_amounts = (A * a_rev.unsqueeze(2)).sum(-1)
+    pri_amounts = (D * a_pri.unsqueeze(2)).sum(-1)
+    part_features = torch.cat(
+        [A_best, A_norm[..., None], a_rev, D_best, D_norm[..., None], a_pri, pivot_rel], dim=-1
+    )  # 3+1+3+3+1+3+3 = PART_CUE_DIM
+    frame_features = torch.cat(
+        [rev_amounts[..., None], pri_amounts[..., None], A.norm(dim=-1, keepdim=True), D.norm(dim=-1, keepdim=True)]
+        + [A, D],
+        dim=-1,
+    )  # 1+1+1+1+3+3 = FRAME_CUE_DIM
+    return MotionCues(
+        revolute_axis=a_rev,
+        prismatic_axis=a_pri,
+        pivot=pivot,
+        centroid=centroid,
+        revolute_amounts=rev_amounts,
+        prismatic_amounts=pri_amounts,
+        part_features=part_features,
+        frame_features=frame_features,
+    )
+
+
+def soft_centroid(points: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """(B, M, 3) weighted mean over all frames and points of each soft part."""
+    mass = weights.sum(dim=(1, 2)).clamp_min(1e-6)
+    return torch.einsum("btnm,btni->bmi", weights, points) / mass[..., None]

@@ -1,0 +1,128 @@
+"""Point-cloud operators in pure PyTorch (CPU and GPU, no compiled extension).
+
+Written by hand because the reference implementations (pointnet2 ``_ext_src``, used by
+PSTNet / P4Transformer) are CUDA-only, and pytorch3d / torch-cluster need wheels built
+for a matching torch. Two quirks of those CUDA kernels are deliberately NOT copied
+(docs/MODEL.md, ml_methods.md §2.4):
+
+* their farthest point sampling never picks points with |p|^2 <= 1e-3 (bad for
+  coordinates centred in [-1, 1]); ours treats every point alike;
+* their ball query returns the first k points in index order and silently groups
+  point 0 when a ball is empty; ours returns the k *nearest* points and a mask that is
+  False for neighbours outside the radius, so callers can ignore them.
+
+Shapes: B batch (often batch x frames flattened), N points, K centres, k neighbours.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def gather_points(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Pick rows of ``values`` (B, N, C) with ``index`` (B, ...) -> (B, ..., C)."""
+    B = values.shape[0]
+    flat = index.reshape(B, -1)
+    batch = torch.arange(B, device=values.device).unsqueeze(1)
+    return values[batch, flat].reshape(*index.shape, values.shape[-1])
+
+
+def farthest_point_sample(points: torch.Tensor, num_samples: int) -> torch.Tensor:
+    """Farthest point sampling.
+
+    Args:
+        points: (B, N, 3).
+        num_samples: K <= N.
+
+    Returns:
+        (B, K) int64 indices. The first sample is the point farthest from the cloud's
+        centroid, so the result does not depend on the order of the points (up to ties).
+    """
+    B, N, _ = points.shape
+    if not 0 < num_samples <= N:
+        raise ValueError(f"farthest_point_sample: need 0 < K <= N, got K={num_samples}, N={N}")
+    pts = points.detach()
+    centroid = pts.mean(dim=1, keepdim=True)
+    current = ((pts - centroid) ** 2).sum(-1).argmax(dim=1)  # (B,)
+    index = torch.empty(B, num_samples, dtype=torch.long, device=points.device)
+    min_d2 = torch.full((B, N), float("inf"), device=points.device, dtype=pts.dtype)
+    batch = torch.arange(B, device=points.device)
+    for i in range(num_samples):
+        index[:, i] = current
+        d2 = ((pts - pts[batch, current].unsqueeze(1)) ** 2).sum(-1)
+        min_d2 = torch.minimum(min_d2, d2)
+        current = min_d2.argmax(dim=1)
+    return index
+
+
+def random_sample(points: torch.Tensor, num_samples: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """K distinct random indices per batch row (B, K); cheaper than FPS, less even."""
+    B, N, _ = points.shape
+    if not 0 < num_samples <= N:
+        raise ValueError(f"random_sample: need 0 < K <= N, got K={num_samples}, N={N}")
+    keys = torch.rand(B, N, generator=generator, device=points.device)
+    return keys.topk(num_samples, dim=1).indices
+
+
+def ball_query(
+    centers: torch.Tensor, points: torch.Tensor, radius: float, k: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The k nearest points of each centre, with a mask of those inside ``radius``.
+
+    Args:
+        centers: (B, K, 3).
+        points: (B, N, 3).
+        radius: ball radius (same units as the points).
+        k: neighbours per centre; if N < k, the missing slots are masked out.
+
+    Returns:
+        index (B, K, k) int64 into ``points`` (nearest first), mask (B, K, k) bool (True:
+        inside the ball; False entries must be ignored by the caller), and squared
+        distances (B, K, k).
+    """
+    N = points.shape[1]
+    d2 = torch.cdist(centers, points).square()
+    kk = min(k, N)
+    dist2, index = d2.topk(kk, dim=-1, largest=False)
+    if kk < k:  # pad with masked copies of the nearest point
+        pad = k - kk
+        index = torch.cat([index, index[..., :1].expand(*index.shape[:-1], pad)], dim=-1)
+        dist2 = torch.cat([dist2, torch.full_like(dist2[..., :1], float("inf")).expand(*dist2.shape[:-1], pad)], -1)
+    mask = dist2 <= radius * radius
+    return index, mask, dist2
+
+
+def inverse_distance_interpolate(
+    query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, k: int = 3, eps: float = 1e-8
+) -> torch.Tensor:
+    """Paper Eq. 3: inverse-squared-distance weighted mean over the k nearest keys.
+
+    Args:
+        query: (B, Q, 3) points that receive values.
+        keys: (B, K, 3) points that carry values.
+        values: (B, K, C).
+        k: nearest keys used (clipped to K).
+
+    Returns:
+        (B, Q, C). A query that coincides with a key gets (almost exactly) that key's value.
+    """
+    kk = min(k, keys.shape[1])
+    d2 = torch.cdist(query, keys).square()
+    dist2, index = d2.topk(kk, dim=-1, largest=False)
+    w = 1.0 / (dist2 + eps)
+    w = w / w.sum(dim=-1, keepdim=True)
+    return (gather_points(values, index) * w.unsqueeze(-1)).sum(dim=-2)
+
+
+def masked_max(x: torch.Tensor, mask: torch.Tensor, dim: int) -> torch.Tensor:
+    """Max over ``dim`` ignoring entries where ``mask`` is False (all-False rows give 0)."""
+    neg = torch.finfo(x.dtype).min
+    out = x.masked_fill(~mask.unsqueeze(-1), neg).amax(dim=dim)
+    any_valid = mask.any(dim=dim).unsqueeze(-1)
+    return torch.where(any_valid, out, torch.zeros_like(out))
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor, dim: int) -> torch.Tensor:
+    """Mean over ``dim`` of entries where ``mask`` is True (all-False rows give 0)."""
+    m = mask.unsqueeze(-1).to(x.dtype)
+    return (x * m).sum(dim=dim) / m.sum(dim=dim).clamp_min(1.0)
