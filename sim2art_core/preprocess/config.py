@@ -1,0 +1,159 @@
+"""Configuration of the run-time preprocessing (frames -> Window), one documented field each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+KEYFRAME_MODES = ("time", "motion")
+OBJECT_SOURCES = ("auto", "mask", "box")
+FLOW_METHODS = ("dis", "farneback")
+
+
+@dataclass(frozen=True)
+class ObjectSelectionConfig:
+    """Which pixels belong to the object (see :mod:`sim2art_core.preprocess.object_select`).
+
+    Attributes:
+        source: "mask" uses ``RGBDFrame.mask`` (from a segmenter; a frame without one is rejected),
+            "box" selects the object from the region of interest below, "auto" uses the mask when
+            the frame has one and the box otherwise.
+        roi_min: (x, y, z) m, lower corner of the axis-aligned region of interest in the FIXED frame.
+        roi_max: (x, y, z) m, upper corner.
+        min_depth_m: pixels nearer than this are ignored (sensor minimum range).
+        max_depth_m: pixels farther than this are ignored (far background, noisy depth).
+        remove_support_plane: fit the supporting plane (table, floor) in the box with RANSAC and keep
+            only what lies above it.
+        plane_distance_m: points within this distance of (or below) the plane belong to it.
+        plane_up: (x, y, z) "up" direction in the fixed frame; the supporting plane's normal must lie
+            within ``plane_max_tilt_deg`` of it. z is up in REP 103 frames (odom, map, base_link); with
+            a static camera the fixed frame is the optical frame, where up is about (0, -1, 0).
+        plane_max_tilt_deg: largest angle between the plane normal and ``plane_up``.
+        plane_min_inliers: a plane needs at least this fraction of the box points, else none is removed.
+        ransac_iterations: RANSAC hypotheses for the plane.
+        stride: the box selection runs on every ``stride``-th pixel (speed); the mask is upsampled.
+        depth_edge_ratio: neighbouring pixels whose depths differ by more than this fraction of the
+            depth are separated (object borders, flying pixels) before the connected components.
+        largest_component: keep only the largest connected region (in pixels) of the selection: the
+            documented choice when several objects stand in the box.
+        min_component_pixels: smaller regions are noise (counted at full resolution).
+        erode_px: erode the final mask by this many pixels: depth at object borders mixes foreground
+            and background (flying pixels), so border pixels are not sampled.
+    """
+
+    source: str = "auto"
+    roi_min: tuple[float, float, float] = (-5.0, -5.0, -1.0)
+    roi_max: tuple[float, float, float] = (5.0, 5.0, 3.0)
+    min_depth_m: float = 0.1
+    max_depth_m: float = 4.0
+    remove_support_plane: bool = True
+    plane_distance_m: float = 0.015
+    plane_up: tuple[float, float, float] = (0.0, 0.0, 1.0)
+    plane_max_tilt_deg: float = 25.0
+    plane_min_inliers: float = 0.1
+    ransac_iterations: int = 64
+    stride: int = 2
+    depth_edge_ratio: float = 0.05
+    largest_component: bool = True
+    min_component_pixels: int = 200
+    erode_px: int = 2
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """Dense optical flow (OpenCV) between consecutive window frames, lifted to scene flow.
+
+    Attributes:
+        method: "dis" (cv2.DISOpticalFlow, fast and accurate) or "farneback".
+        dis_preset: "ultrafast", "fast" or "medium" (DIS only).
+        scale: the flow is computed on images resized by this factor (0.5: 640x480 -> 320x240).
+        consistency_px: forward-backward check: a point whose backward flow misses its pixel by more
+            than this (full-resolution pixels) has no flow (occlusion, mismatch). 0 disables the check
+            (and halves the cost).
+        max_flow_m: a 3-D displacement longer than this between two window frames is a mismatch.
+    """
+
+    method: str = "dis"
+    dis_preset: str = "medium"
+    scale: float = 0.5
+    consistency_px: float = 2.0
+    max_flow_m: float = 0.5
+
+
+@dataclass(frozen=True)
+class KeyframeConfig:
+    """Which incoming frames become window frames (keyframes).
+
+    Attributes:
+        mode: "time": a keyframe every ``period_s``; "motion": a keyframe once the camera moved
+            ``min_translation_m`` / ``min_rotation_deg`` or the object's image changed by
+            ``min_image_change``, but not sooner than ``period_s`` and not later than ``max_period_s``.
+        period_s: time stride (time mode) or minimum spacing (motion mode), seconds.
+        max_period_s: motion mode: a keyframe at the latest after this long.
+        min_translation_m: motion mode: camera translation that makes a keyframe.
+        min_rotation_deg: motion mode: camera rotation that makes a keyframe.
+        min_image_change: motion mode: mean absolute grey-level change (0-255) inside the object's
+            image box that makes a keyframe (a person opening a door in front of a static camera).
+        max_gap_s: consecutive keyframes further apart than this (dropped frames, TF gaps) cannot
+            be linked by optical flow: the window restarts.
+    """
+
+    mode: str = "time"
+    period_s: float = 0.2
+    max_period_s: float = 1.0
+    min_translation_m: float = 0.03
+    min_rotation_deg: float = 3.0
+    min_image_change: float = 4.0
+    max_gap_s: float = 1.5
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """Frames -> Window.
+
+    Attributes:
+        num_frames: T, frames per window (the estimator's ``num_frames``).
+        num_points: N, points sampled on the object per frame (the estimator's ``num_points``).
+        min_valid_points: a frame with fewer sampled object points (or, for the flow, fewer points
+            with a valid flow) is rejected.
+        object: object selection.
+        flow: optical / scene flow.
+        keyframes: keyframe selection (incremental builder only).
+    """
+
+    num_frames: int = 16
+    num_points: int = 1024
+    min_valid_points: int = 32
+    object: ObjectSelectionConfig = field(default_factory=ObjectSelectionConfig)
+    flow: FlowConfig = field(default_factory=FlowConfig)
+    keyframes: KeyframeConfig = field(default_factory=KeyframeConfig)
+
+    def validate(self) -> PreprocessConfig:
+        """Raise ValueError naming the first bad field."""
+        if self.num_frames < 2:
+            raise ValueError(f"num_frames must be >= 2, got {self.num_frames}")
+        if self.num_points < 1:
+            raise ValueError(f"num_points must be >= 1, got {self.num_points}")
+        o, f, k = self.object, self.flow, self.keyframes
+        if o.source not in OBJECT_SOURCES:
+            raise ValueError(f"object.source must be one of {OBJECT_SOURCES}, got '{o.source}'")
+        if any(lo >= hi for lo, hi in zip(o.roi_min, o.roi_max, strict=True)):
+            raise ValueError(f"object.roi_min {o.roi_min} must be below roi_max {o.roi_max} on every axis")
+        if not 0 < o.min_depth_m < o.max_depth_m:
+            raise ValueError(f"need 0 < min_depth_m < max_depth_m, got {o.min_depth_m}, {o.max_depth_m}")
+        if o.stride < 1:
+            raise ValueError(f"object.stride must be >= 1, got {o.stride}")
+        if f.method not in FLOW_METHODS:
+            raise ValueError(f"flow.method must be one of {FLOW_METHODS}, got '{f.method}'")
+        if f.dis_preset not in ("ultrafast", "fast", "medium"):
+            raise ValueError(f"flow.dis_preset must be ultrafast, fast or medium, got '{f.dis_preset}'")
+        if not 0.1 <= f.scale <= 1.0:
+            raise ValueError(f"flow.scale must be in [0.1, 1], got {f.scale}")
+        if k.mode not in KEYFRAME_MODES:
+            raise ValueError(f"keyframes.mode must be one of {KEYFRAME_MODES}, got '{k.mode}'")
+        if k.period_s < 0 or k.max_gap_s <= 0:
+            raise ValueError("keyframes.period_s must be >= 0 and max_gap_s > 0")
+        return self
+
+    def with_window(self, num_frames: int, num_points: int) -> PreprocessConfig:
+        """A copy with the estimator's window size."""
+        return replace(self, num_frames=int(num_frames), num_points=int(num_points))

@@ -1,0 +1,136 @@
+"""Scene flow of sampled object points from OpenCV dense optical flow and depth.
+
+For a point sampled at pixel ``uv`` of frame t (lifted with depth_t and moved into
+the fixed frame with the camera pose of frame t), the optical flow t -> t+1 gives
+its pixel ``uv'`` in frame t+1; lifting ``uv'`` with depth_{t+1} and moving it into
+the fixed frame with the camera pose of frame t+1 gives its new position. Both
+positions are in the fixed frame, so the difference is the object's motion only:
+the camera's motion is compensated by construction.
+
+A point has no flow (``valid`` False) when ``uv'`` leaves the image, depth_{t+1} is
+invalid there, the forward-backward check fails (occlusion, mismatch), or the 3-D
+displacement exceeds ``max_flow_m``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from sim2art_core.camera import Intrinsics, lift, sample_depth
+from sim2art_core.geometry import transform_points
+from sim2art_core.preprocess.config import FlowConfig
+
+_DIS_PRESETS = {
+    "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+    "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+    "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+}
+
+
+class OpticalFlow:
+    """Dense optical flow between two grey images (OpenCV DIS or Farneback).
+
+    One instance keeps its OpenCV object (DIS allocates buffers once); not thread-safe.
+    """
+
+    def __init__(self, cfg: FlowConfig):
+        self.cfg = cfg
+        self._dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[cfg.dis_preset]) if cfg.method == "dis" else None
+
+    def __call__(self, grey0: np.ndarray, grey1: np.ndarray) -> np.ndarray:
+        """(h, w, 2) float32 flow (du, dv) in pixels of the given images, from grey0 to grey1."""
+        if grey0.shape != grey1.shape:
+            raise ValueError(f"optical flow needs images of one size, got {grey0.shape} and {grey1.shape}")
+        if self._dis is not None:
+            return self._dis.calc(grey0, grey1, None)
+        return cv2.calcOpticalFlowFarneback(grey0, grey1, None, 0.5, 4, 15, 3, 5, 1.2, 0)
+
+
+def sample_flow(flow: np.ndarray, uv: np.ndarray, scale: float) -> np.ndarray:
+    """Bilinear flow at full-resolution pixels ``uv`` (N, 2), in full-resolution pixels."""
+    uv = np.asarray(uv, dtype=np.float32).reshape(-1, 2)
+    # pixel-centre convention: full-res pixel u sits at (u + 0.5) * scale - 0.5 in the resized image
+    xs = ((uv[:, 0] + 0.5) * scale - 0.5).reshape(1, -1)
+    ys = ((uv[:, 1] + 0.5) * scale - 0.5).reshape(1, -1)
+    f = cv2.remap(flow, xs, ys, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return f.reshape(-1, 2) / np.float32(scale)
+
+
+def sample_depth_smooth(depth: np.ndarray, uv: np.ndarray, max_step: float = 0.02) -> np.ndarray:
+    """Depth at sub-pixel ``uv``: bilinear where the 4 neighbours agree within ``max_step`` x depth,
+    nearest pixel elsewhere (never mixes an object border with the background); NaN outside."""
+    H, W = depth.shape
+    uv = np.asarray(uv, dtype=np.float64).reshape(-1, 2)
+    near = sample_depth(depth, uv)
+    x0 = np.floor(uv[:, 0]).astype(np.int64)
+    y0 = np.floor(uv[:, 1]).astype(np.int64)
+    ok = (x0 >= 0) & (y0 >= 0) & (x0 + 1 < W) & (y0 + 1 < H)
+    x0c, y0c = np.clip(x0, 0, W - 2), np.clip(y0, 0, H - 2)
+    q = np.stack([depth[y0c, x0c], depth[y0c, x0c + 1], depth[y0c + 1, x0c], depth[y0c + 1, x0c + 1]], axis=1)
+    with np.errstate(invalid="ignore"):
+        ok &= np.all(np.isfinite(q), axis=1)
+        ok &= (q.max(axis=1) - q.min(axis=1)) <= max_step * q.min(axis=1)
+    fx, fy = uv[:, 0] - x0, uv[:, 1] - y0
+    bil = (q[:, 0] * (1 - fx) + q[:, 1] * fx) * (1 - fy) + (q[:, 2] * (1 - fx) + q[:, 3] * fx) * fy
+    return np.where(ok, bil, near).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class SceneFlow:
+    """Per-point result of :func:`scene_flow`.
+
+    Attributes:
+        flow: (N, 3) float32, m, fixed frame; 0 where not valid.
+        valid: (N,) bool.
+        uv_next: (N, 2) float32 pixel of each point in the next frame (NaN when lost).
+    """
+
+    flow: np.ndarray
+    valid: np.ndarray
+    uv_next: np.ndarray
+
+
+def scene_flow(
+    points: np.ndarray,
+    uv: np.ndarray,
+    forward: np.ndarray,
+    backward: np.ndarray | None,
+    depth_next: np.ndarray,
+    intr_next: Intrinsics,
+    world_from_cam_next: np.ndarray,
+    cfg: FlowConfig,
+) -> SceneFlow:
+    """Lift the optical flow of sampled points to 3-D displacements in the fixed frame.
+
+    Args:
+        points: (N, 3) fixed-frame positions of the points in frame t (NaN rows are skipped).
+        uv: (N, 2) their full-resolution pixels in frame t.
+        forward: (h, w, 2) optical flow t -> t+1 on the ``cfg.scale`` images.
+        backward: (h, w, 2) optical flow t+1 -> t, or None to skip the consistency check.
+        depth_next: (H, W) float32 metres of frame t+1, NaN invalid.
+        intr_next: intrinsics of frame t+1.
+        world_from_cam_next: (4, 4) camera pose of frame t+1 in the fixed frame.
+        cfg: flow configuration.
+    """
+    uv = np.asarray(uv, dtype=np.float32).reshape(-1, 2)
+    n = len(uv)
+    uv_next = uv + sample_flow(forward, uv, cfg.scale)
+    H, W = depth_next.shape
+    inside = (uv_next[:, 0] > -0.5) & (uv_next[:, 0] < W - 0.5) & (uv_next[:, 1] > -0.5) & (uv_next[:, 1] < H - 0.5)
+    valid = inside & np.all(np.isfinite(points), axis=1)
+    if backward is not None and cfg.consistency_px > 0:
+        back = uv_next + sample_flow(backward, np.where(inside[:, None], uv_next, 0), cfg.scale)
+        valid &= np.linalg.norm(back - uv, axis=1) <= cfg.consistency_px
+    z = sample_depth_smooth(depth_next, uv_next)
+    valid &= np.isfinite(z) & (z > 0)
+    new = transform_points(world_from_cam_next, lift(uv_next, z, intr_next))
+    flow = np.zeros((n, 3), dtype=np.float32)
+    with np.errstate(invalid="ignore"):
+        d = (new - points).astype(np.float32)
+        valid &= np.all(np.isfinite(d), axis=1) & (np.linalg.norm(d, axis=1) <= cfg.max_flow_m)
+    flow[valid] = d[valid]
+    uv_next = np.where(valid[:, None], uv_next, np.nan).astype(np.float32)
+    return SceneFlow(flow=flow, valid=valid, uv_next=uv_next)

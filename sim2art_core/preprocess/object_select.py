@@ -1,0 +1,164 @@
+"""Which pixels of a frame belong to the object.
+
+Two sources (:class:`~sim2art_core.preprocess.config.ObjectSelectionConfig`):
+
+* a mask from a segmenter (``RGBDFrame.mask``), restricted to pixels with usable depth;
+* a region of interest: an axis-aligned box in the FIXED frame. The pixels are lifted
+  with depth, moved into the fixed frame, kept when inside the box and above the
+  supporting plane (RANSAC), split at depth discontinuities, and the largest
+  connected region in the image is the object (the documented choice when several
+  objects stand in the box).
+
+Either way the mask is eroded by a few pixels so that flying pixels at the object's
+border (depth mixing foreground and background) are not sampled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from sim2art_core.frames import RGBDFrame
+from sim2art_core.geometry import transform_points, unit
+from sim2art_core.preprocess.config import ObjectSelectionConfig
+
+
+@dataclass(frozen=True)
+class Plane:
+    """Plane ``normal . p + offset = 0`` in the fixed frame; ``normal`` is unit and points up."""
+
+    normal: np.ndarray
+    offset: float
+    inlier_fraction: float
+
+    def height(self, points: np.ndarray) -> np.ndarray:
+        """Signed distance (m) of points (..., 3) above the plane."""
+        return np.asarray(points, dtype=np.float64) @ self.normal + self.offset
+
+
+def depth_usable(depth: np.ndarray, cfg: ObjectSelectionConfig) -> np.ndarray:
+    """(H, W) bool: finite depth within [min_depth_m, max_depth_m]."""
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(depth) & (depth >= cfg.min_depth_m) & (depth <= cfg.max_depth_m)
+
+
+def fit_support_plane(points: np.ndarray, cfg: ObjectSelectionConfig, rng: np.random.Generator) -> Plane | None:
+    """RANSAC plane whose normal is within ``plane_max_tilt_deg`` of ``plane_up``, refined by least squares.
+
+    Written by hand: no library available here (Open3D, scikit-learn) provides RANSAC plane fitting,
+    and the tilt constraint is specific to a supporting plane. Returns None when no such plane holds
+    ``plane_min_inliers`` of the points.
+    """
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    if len(pts) < 3:
+        return None
+    if len(pts) > 4000:  # scoring on a subset is enough for a dominant plane
+        pts = pts[rng.choice(len(pts), 4000, replace=False)]
+    up = unit(np.asarray(cfg.plane_up, dtype=np.float64))
+    cos_tilt = np.cos(np.deg2rad(cfg.plane_max_tilt_deg))
+    thr = cfg.plane_distance_m
+    triples = rng.integers(0, len(pts), size=(cfg.ransac_iterations, 3))
+    a, b, c = pts[triples[:, 0]], pts[triples[:, 1]], pts[triples[:, 2]]
+    normals = np.cross(b - a, c - a)
+    norms = np.linalg.norm(normals, axis=1)
+    ok = norms > 1e-9
+    normals[ok] /= norms[ok, None]
+    normals *= np.sign(normals @ up)[:, None]  # point up
+    ok &= normals @ up >= cos_tilt
+    if not ok.any():
+        return None
+    normals, anchors = normals[ok], a[ok]
+    offsets = -np.einsum("ij,ij->i", normals, anchors)
+    counts = (np.abs(pts @ normals.T + offsets) < thr).sum(axis=0)
+    best = int(np.argmax(counts))
+    inliers = pts[np.abs(pts @ normals[best] + offsets[best]) < thr]
+    if len(inliers) < max(3, cfg.plane_min_inliers * len(pts)):
+        return None
+    centre = inliers.mean(axis=0)
+    n = np.linalg.svd(inliers - centre, full_matrices=False)[2][-1]
+    n = n * (1.0 if n @ up >= 0 else -1.0)
+    if n @ up < cos_tilt:  # the refit tilted too far: keep the RANSAC hypothesis
+        n = normals[best]
+        centre = anchors[best]
+    return Plane(normal=n, offset=float(-n @ centre), inlier_fraction=len(inliers) / len(pts))
+
+
+def _depth_edges(depth: np.ndarray, ratio: float) -> np.ndarray:
+    """(H, W) bool: pixels whose depth differs from a 4-neighbour by more than ``ratio`` x depth."""
+    d = np.where(np.isfinite(depth), depth, 0.0).astype(np.float32)
+    edge = np.zeros(d.shape, dtype=bool)
+    dx = np.abs(np.diff(d, axis=1)) > ratio * np.maximum(d[:, 1:], d[:, :-1])
+    dy = np.abs(np.diff(d, axis=0)) > ratio * np.maximum(d[1:], d[:-1])
+    edge[:, 1:] |= dx
+    edge[:, :-1] |= dx
+    edge[1:] |= dy
+    edge[:-1] |= dy
+    return edge
+
+
+def _largest_component(mask: np.ndarray, min_pixels: int) -> np.ndarray:
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return np.zeros_like(mask)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    best = 1 + int(np.argmax(areas))
+    if areas[best - 1] < min_pixels:
+        return np.zeros_like(mask)
+    return labels == best
+
+
+def _remove_small(mask: np.ndarray, min_pixels: int) -> np.ndarray:
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    keep = np.zeros(n, dtype=bool)
+    keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= min_pixels
+    return keep[labels]
+
+
+def select_in_box(frame: RGBDFrame, cfg: ObjectSelectionConfig, rng: np.random.Generator) -> np.ndarray:
+    """(H, W) bool object mask from the fixed-frame region of interest (see module doc)."""
+    s = max(1, int(cfg.stride))
+    depth = frame.depth[::s, ::s]
+    usable = depth_usable(depth, cfg)
+    h, w = depth.shape
+    intr = frame.intrinsics
+    v, u = np.mgrid[0:h, 0:w]
+    z = np.where(usable, depth, np.nan).astype(np.float32)
+    cam = np.stack([(u * s - intr.cx) / intr.fx * z, (v * s - intr.cy) / intr.fy * z, z], axis=-1)
+    world = transform_points(frame.world_from_cam, cam.reshape(-1, 3)).reshape(h, w, 3)
+    lo, hi = np.asarray(cfg.roi_min), np.asarray(cfg.roi_max)
+    with np.errstate(invalid="ignore"):
+        inside = usable & np.all((world >= lo) & (world <= hi), axis=-1)
+    if cfg.remove_support_plane and inside.any():
+        plane = fit_support_plane(world[inside], cfg, rng)
+        if plane is not None:
+            with np.errstate(invalid="ignore"):
+                inside &= plane.height(world) > cfg.plane_distance_m
+    if cfg.depth_edge_ratio > 0:
+        inside &= ~_depth_edges(z, cfg.depth_edge_ratio)
+    min_px = max(1, int(np.ceil(cfg.min_component_pixels / (s * s))))
+    inside = _largest_component(inside, min_px) if cfg.largest_component else _remove_small(inside, min_px)
+    if s > 1:
+        H, W = frame.shape
+        inside = cv2.resize(inside.astype(np.uint8), (w * s, h * s), interpolation=cv2.INTER_NEAREST)[:H, :W]
+        inside = inside.astype(bool)
+    return inside
+
+
+def select_object(frame: RGBDFrame, cfg: ObjectSelectionConfig, rng: np.random.Generator) -> np.ndarray:
+    """(H, W) bool pixels of the object with usable depth, eroded by ``erode_px``.
+
+    Raises ValueError when ``cfg.source`` is "mask" and the frame has none.
+    """
+    use_mask = cfg.source == "mask" or (cfg.source == "auto" and frame.mask is not None)
+    if use_mask:
+        if frame.mask is None:
+            raise ValueError("object selection 'mask' needs a mask with every frame, this frame has none")
+        mask = np.asarray(frame.mask, dtype=bool)
+    else:
+        mask = select_in_box(frame, cfg, rng)
+    if cfg.erode_px > 0 and mask.any():
+        k = 2 * int(cfg.erode_px) + 1
+        mask = cv2.erode(mask.astype(np.uint8), np.ones((k, k), np.uint8)).astype(bool)
+    return mask & depth_usable(frame.depth, cfg)
