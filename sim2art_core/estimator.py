@@ -1,0 +1,449 @@
+"""The run-time estimator: Window -> network -> ArticulationEstimate (implements WindowEstimator).
+
+Steps of :meth:`Estimator.estimate` (docs/MODEL.md "Estimator"):
+
+1. ``window.validate()``; a bad window (or any later error) gives a FAILED estimate whose
+   message says why. ``estimate`` never raises for bad data.
+2. Into the first camera's optical frame (``inv(window.world_from_cam[0])``), the frame the
+   network was trained in; normalised to [-1, 1] over all valid points.
+3. Resampling to the model's T and N, explicitly:
+   * time: model frame j sits at window time j * s with s = (T_w - 1) / (T_m - 1); it uses
+     window frame round(j * s), whose flow is multiplied by s (constant velocity: the flow of
+     one model step). Amounts come back by linear interpolation over window time.
+   * points: each model frame takes N_m of its window frame's valid points at random
+     (seeded, so estimates are repeatable), all of them plus random repeats when fewer.
+   Every valid point of every window frame is then labelled by propagating the features of
+   the nearest model frame's keypoints to it (Sim2ArtNet.point_features).
+4. Decoding: query slot 0 is the root. A slot becomes a moving part when it holds enough
+   points, its most probable type is not static and its points were seen moving relative to
+   the root by more than ``min_motion_m`` (a rigid fit of each part's flow, chained over the
+   window). Other slots are merged into the root. No moving part: NO_ARTICULATION.
+5. Joints in the window's fixed frame: axis sign such that the amount of largest magnitude is
+   positive; origin = foot of the perpendicular from the child's first-frame centroid onto the
+   predicted axis (revolute) or that centroid (prismatic), as in estimate.py / the message.
+6. Optional geometric refinement (``refine=True``): sim2art_core.refine.refine_joints receives
+   the window, the output parts' probabilities and the network joints and returns the joints.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from sim2art_core.estimate import ArticulationEstimate, JointEstimate, PartEstimate
+from sim2art_core.geometry import closest_point_on_line, invert_transform, rotate_vectors, transform_points
+from sim2art_core.model.checkpoint import load_checkpoint
+from sim2art_core.model.config import ModelConfig
+from sim2art_core.model.normalize import Normalization
+from sim2art_core.types import EstimateStatus, JointType
+from sim2art_core.window import Window
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "default.pt"
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """ "auto" -> cuda when available else cpu; "cuda" without CUDA is an error, not a fallback."""
+    name = str(device)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError as e:
+        raise ValueError(f"device {name!r} is not a torch device ({e}); use 'auto', 'cpu' or 'cuda'") from e
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} requested but CUDA is not available (torch {torch.__version__})")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device {name!r} is not supported; use 'auto', 'cpu' or 'cuda'")
+    return dev
+
+
+@dataclass(frozen=True)
+class EstimatorConfig:
+    """Decoding thresholds of :class:`Estimator`."""
+
+    min_motion_m: float = 0.01
+    """A part must be seen moving relative to the root by at least this much (m) to be reported."""
+    min_part_fraction: float = 0.01
+    """Smallest part, as a fraction of the window's valid points; smaller slots merge into the root."""
+    min_part_points: int = 8
+    """Smallest part in points (whichever of the two bounds is larger applies)."""
+    report_unmoved_parts: bool = False
+    """Also report parts the network segments although they were not seen moving."""
+    seed: int = 0
+    """Seed of the point resampling (fixed: the same window gives the same estimate)."""
+    refine_config: Any = None
+    """sim2art_core.refine.RefineConfig for ``refine=True``; None: its defaults."""
+
+
+@dataclass
+class _Prepared:
+    norm: Normalization
+    w_from_c0: np.ndarray
+    points: torch.Tensor  # (1, Tm, Nm, 3) model input, normalised
+    flow: torch.Tensor
+    image: torch.Tensor | None
+    reuse: bool  # the model input is exactly the window's points in order
+    q_points: torch.Tensor | None  # (1, Tw, Q, 3) every valid point of every window frame
+    q_flow: torch.Tensor | None
+    q_image: torch.Tensor | None
+    q_frames: torch.Tensor | None  # (Tw,) model frame used for each window frame
+    q_index: list[np.ndarray]  # per window frame: indices of its valid points (queries 0..len-1)
+    model_times: np.ndarray  # (Tm,) window time of each model frame
+
+
+class Estimator:
+    """sim2art's learned estimator (see the module doc). Implements sim2art_core.estimate.WindowEstimator.
+
+    Args:
+        checkpoint: path of a checkpoint; None: the shipped ``sim2art_core/checkpoints/default.pt``.
+        device: "auto" (cuda if available, else cpu), "cpu" or "cuda[:i]".
+        refine: run sim2art_core.refine on the network's segmentation.
+        config: decoding thresholds.
+
+    Raises:
+        CheckpointError: the checkpoint is missing, corrupt or does not fit its config.
+        ValueError: a bad device (e.g. "cuda" without CUDA).
+    """
+
+    def __init__(
+        self,
+        checkpoint: str | os.PathLike | None = None,
+        device: str | torch.device = "auto",
+        refine: bool = False,
+        config: EstimatorConfig | None = None,
+    ):
+        self.device = resolve_device(device)
+        self.checkpoint = load_checkpoint(checkpoint if checkpoint is not None else DEFAULT_CHECKPOINT, self.device)
+        self.model = self.checkpoint.model
+        self.config = config or EstimatorConfig()
+        self.refine = bool(refine)
+        ck = self.checkpoint
+        self.estimator_id = f"sim2art:{ck.path.name}@{ck.digest}" + (":refine" if self.refine else "")
+
+    @property
+    def model_config(self) -> ModelConfig:
+        return self.checkpoint.config
+
+    @property
+    def num_frames(self) -> int:
+        return self.model_config.num_frames
+
+    @property
+    def num_points(self) -> int:
+        return self.model_config.num_points
+
+    # ------------------------------------------------------------------ public
+    def estimate(self, window: Window) -> ArticulationEstimate:
+        """Estimate parts and joints of one window; FAILED (never an exception) for bad input."""
+        frame_id = str(getattr(window, "frame_id", ""))
+        stamps = np.asarray(getattr(window, "stamps_ns", np.zeros(0)), dtype=np.int64).reshape(-1)
+        try:
+            shape = tuple(int(s) for s in np.shape(window.points)[:2])
+            shape = shape if len(shape) == 2 else (0, 0)
+        except Exception:  # a window whose points are not even an array
+            shape = (0, 0)
+        try:
+            window.validate()
+        except Exception as e:
+            return self._failed(f"invalid window: {e}", frame_id, stamps, shape)
+        try:
+            return self._estimate(window)
+        except Exception as e:
+            logger.exception("sim2art estimator failed")
+            return self._failed(f"inference error: {type(e).__name__}: {e}", frame_id, stamps, shape)
+
+    # ----------------------------------------------------------------- helpers
+    def _failed(self, msg: str, frame_id: str, stamps: np.ndarray, shape: tuple[int, int]) -> ArticulationEstimate:
+        est = ArticulationEstimate.failed(msg, frame_id, stamps, shape)
+        return ArticulationEstimate(**{**est.__dict__, "estimator_id": self.estimator_id})
+
+    def _prepare(self, window: Window, rng: np.random.Generator) -> _Prepared:
+        cfg = self.model_config
+        Tw, Nw = window.num_frames, window.num_points
+        Tm, Nm = cfg.num_frames, cfg.num_points
+        use_image = cfg.image_feature_dim > 0
+        if use_image:
+            if window.features is None:
+                raise ValueError(
+                    f"the model needs per-point image features ({cfg.image_feature_dim}-d), window has none"
+                )
+            if window.features.shape[-1] != cfg.image_feature_dim:
+                raise ValueError(
+                    f"the model needs {cfg.image_feature_dim}-d image features, window has {window.features.shape[-1]}"
+                )
+        w_from_c0 = np.asarray(window.world_from_cam[0], dtype=np.float64)
+        c0_from_w = invert_transform(w_from_c0)
+        valid = np.asarray(window.valid, dtype=bool)
+        pts = np.where(valid[..., None], window.points, 0.0)
+        flw = np.where(valid[..., None], window.flow, 0.0)
+        pts_c0 = transform_points(c0_from_w, pts.astype(np.float64))
+        flow_c0 = rotate_vectors(c0_from_w, flw.astype(np.float64))
+        norm = Normalization.fit(pts_c0, valid)
+        step = (Tw - 1) / (Tm - 1)  # window frames per model frame
+        model_times = np.arange(Tm) * step
+        src_frames = np.rint(model_times).astype(int)
+        p_n = norm.points(pts_c0)
+        f_n = norm.vectors(flow_c0 * step)
+        feats = np.asarray(window.features, dtype=np.float32) if use_image else None
+        reuse = Tw == Tm and bool(valid.all()) and Nw == Nm
+        idx = np.empty((Tm, Nm), dtype=np.int64)
+        for j, i in enumerate(src_frames):
+            v = np.flatnonzero(valid[i])
+            if reuse:
+                idx[j] = v
+            elif len(v) >= Nm:
+                idx[j] = rng.choice(v, size=Nm, replace=False)
+            else:
+                idx[j] = np.concatenate([v, rng.choice(v, size=Nm - len(v), replace=True)])
+        rows = src_frames[:, None]
+        as_t = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).unsqueeze(0).to(self.device)  # noqa: E731
+        prep = _Prepared(
+            norm=norm,
+            w_from_c0=w_from_c0,
+            points=as_t(p_n[rows, idx]),
+            flow=as_t(f_n[rows, idx]),
+            image=as_t(feats[rows, idx]) if use_image else None,
+            reuse=reuse,
+            q_points=None,
+            q_flow=None,
+            q_image=None,
+            q_frames=None,
+            q_index=[np.flatnonzero(valid[i]) for i in range(Tw)],
+            model_times=model_times,
+        )
+        if not reuse:
+            Q = max(len(v) for v in prep.q_index)
+            qi = np.stack([np.concatenate([v, np.full(Q - len(v), v[0])]) for v in prep.q_index])  # pad: repeat
+            wrows = np.arange(Tw)[:, None]
+            prep.q_points = as_t(p_n[wrows, qi])
+            prep.q_flow = as_t(f_n[wrows, qi])
+            prep.q_image = as_t(feats[wrows, qi]) if use_image else None
+            prep.q_frames = torch.from_numpy(np.clip(np.rint(np.arange(Tw) / step), 0, Tm - 1).astype(np.int64))
+            prep.q_frames = prep.q_frames.to(self.device)
+        return prep
+
+    def _estimate(self, window: Window) -> ArticulationEstimate:
+        cfg, ecfg = self.model_config, self.config
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        rng = np.random.default_rng(ecfg.seed)
+        prep = self._prepare(window, rng)
+        Tw, Nw = window.num_frames, window.num_points
+        valid = np.asarray(window.valid, dtype=bool)
+        t1 = time.perf_counter()
+        timings["prepare"] = t1 - t0
+        with torch.inference_mode():
+            out = self.model(prep.points, prep.flow, prep.image)
+            if prep.reuse:
+                logits = out.part_logits[0]
+            else:
+                f = self.model.point_features(out.encoded, prep.q_points, prep.q_flow, prep.q_image, prep.q_frames)
+                logits = self.model.part_logits(f)[0]
+            slot_probs_q = logits.softmax(-1).float().cpu().numpy()  # (Tw, Q, M)
+            type_probs = out.type_logits[0].softmax(-1).float().cpu().numpy()  # (M, 3)
+            rev_axis = out.revolute_axis[0].float().cpu().numpy()
+            pri_axis = out.prismatic_axis[0].float().cpu().numpy()
+            pivot_n = out.pivot[0].float().cpu().numpy()
+            rev_amt = out.revolute_amounts[0].float().cpu().numpy()  # (M, Tm)
+            pri_amt = out.prismatic_amounts[0].float().cpu().numpy()
+        t2 = time.perf_counter()
+        timings["network"] = t2 - t1
+
+        M = cfg.num_queries
+        slot_probs = np.zeros((Tw, Nw, M), dtype=np.float32)
+        for i, v in enumerate(prep.q_index):
+            slot_probs[i, v] = slot_probs_q[i, : len(v)]
+        slot = np.where(valid, slot_probs.argmax(-1), -1)
+        n_valid = int(valid.sum())
+        min_pts = max(ecfg.min_part_points, int(np.ceil(ecfg.min_part_fraction * n_valid)))
+        counts = np.bincount(slot[valid], minlength=M)
+        candidates = [
+            m for m in range(1, M) if counts[m] >= min_pts and int(type_probs[m].argmax()) != JointType.STATIC
+        ]
+        root_mask = valid & ~np.isin(slot, candidates)
+        motion = _PartMotion(window, root_mask)
+        observed = {m: motion.observed(slot == m) for m in candidates}
+        kept = [m for m in candidates if ecfg.report_unmoved_parts or observed[m][0] >= ecfg.min_motion_m]
+        max_observed = max([o[0] for o in observed.values()], default=0.0)
+
+        labels = np.full((Tw, Nw), -1, dtype=np.int16)
+        labels[valid] = 0
+        part_probs = np.zeros((Tw, Nw, 1 + len(kept)), dtype=np.float32)
+        part_probs[..., 0] = slot_probs.sum(-1)
+        for k, m in enumerate(kept, start=1):
+            labels[slot == m] = k
+            part_probs[..., k] = slot_probs[..., m]
+            part_probs[..., 0] -= slot_probs[..., m]
+        part_probs[..., 0] = np.clip(part_probs[..., 0], 0.0, 1.0)
+        part_probs[~valid] = 0.0
+        parts = [_part_estimate(window, labels, part_probs, 0)]
+        parts += [_part_estimate(window, labels, part_probs, k) for k in range(1, len(kept) + 1)]
+
+        joints = []
+        R = prep.w_from_c0[:3, :3]
+        times = np.arange(Tw, dtype=np.float64)
+        for k, m in enumerate(kept, start=1):
+            tp = type_probs[m].astype(np.float64)
+            jtype = JointType(int(tp.argmax()))
+            if jtype == JointType.REVOLUTE:
+                axis, amounts = R @ rev_axis[m], np.interp(times, prep.model_times, rev_amt[m])
+            else:
+                axis, amounts = R @ pri_axis[m], np.interp(times, prep.model_times, pri_amt[m] / prep.norm.scale)
+            axis = axis / max(np.linalg.norm(axis), 1e-12)
+            if amounts[np.argmax(np.abs(amounts))] < 0:
+                axis, amounts = -axis, -amounts
+            centroid0 = _first_centroid(window, labels == k)
+            if jtype == JointType.REVOLUTE:
+                pivot = transform_points(prep.w_from_c0, prep.norm.unpoints(pivot_n[m]))
+                origin = closest_point_on_line(centroid0, pivot, axis)
+            else:
+                origin = centroid0
+            joints.append(
+                JointEstimate(
+                    child=k,
+                    parent=0,
+                    type=jtype,
+                    type_probs=tp / tp.sum(),
+                    axis=axis,
+                    origin=np.asarray(origin, dtype=np.float64),
+                    amounts=amounts - amounts[0],
+                    confidence=float(tp[jtype] * parts[k].score),
+                    source="network",
+                    fit_residual=observed[m][1],
+                )
+            )
+        t3 = time.perf_counter()
+        timings["decode"] = t3 - t2
+        observed_motion = max([observed[m][0] for m in kept], default=max_observed)
+        articulated = bool(kept)
+        if self.refine and kept:
+            from sim2art_core.refine import RefineConfig, refine_joints
+
+            rcfg = ecfg.refine_config if ecfg.refine_config is not None else RefineConfig()
+            res = refine_joints(window, part_probs, 0, tuple(joints), rcfg)
+            joints = list(res.joints)
+            observed_motion = res.observed_motion
+            articulated = res.articulation_observed
+            timings["refine"] = time.perf_counter() - t3
+        if not articulated:
+            labels = np.where(valid, 0, -1).astype(np.int16)
+            root_probs = valid[..., None].astype(np.float32)
+            return ArticulationEstimate(
+                status=EstimateStatus.NO_ARTICULATION,
+                frame_id=window.frame_id,
+                stamps_ns=np.asarray(window.stamps_ns, dtype=np.int64),
+                labels=labels,
+                parts=(_part_estimate(window, labels, root_probs, 0),),
+                message=f"no part moved more than {ecfg.min_motion_m * 100:.1f} cm relative to the base "
+                f"(largest observed {observed_motion * 100:.2f} cm)",
+                observed_motion=float(observed_motion),
+                estimator_id=self.estimator_id,
+                timings=timings,
+            )
+        return ArticulationEstimate(
+            status=EstimateStatus.OK,
+            frame_id=window.frame_id,
+            stamps_ns=np.asarray(window.stamps_ns, dtype=np.int64),
+            labels=labels,
+            parts=tuple(parts),
+            joints=tuple(joints),
+            observed_motion=float(observed_motion),
+            estimator_id=self.estimator_id,
+            timings=timings,
+        )
+
+
+def _first_centroid(window: Window, mask: np.ndarray) -> np.ndarray:
+    """Centroid of the masked points in the first frame that has any (fixed frame)."""
+    for t in range(window.num_frames):
+        if mask[t].any():
+            return window.points[t][mask[t]].astype(np.float64).mean(axis=0)
+    return np.full(3, np.nan)
+
+
+def _part_estimate(window: Window, labels: np.ndarray, probs: np.ndarray, label: int) -> PartEstimate:
+    """Statistics of one part from its points in the newest frame that contains it."""
+    frames = [t for t in range(window.num_frames) if (labels[t] == label).any()]
+    t = frames[-1] if frames else window.num_frames - 1
+    sel = labels[t] == label
+    pts = window.points[t][sel].astype(np.float64)
+    if len(pts) == 0:
+        nan = np.full(3, np.nan)
+        return PartEstimate(label, label == 0, 0, nan, nan, nan, 0.0)
+    return PartEstimate(
+        label=label,
+        is_root=label == 0,
+        num_points=int(sel.sum()) if t == window.num_frames - 1 else 0,
+        centroid=pts.mean(axis=0),
+        bbox_min=pts.min(axis=0),
+        bbox_max=pts.max(axis=0),
+        score=float(probs[t][sel, label].mean()),
+    )
+
+
+def _kabsch(src: np.ndarray, dst: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Weighted rigid fit dst ~ R src + t; identity rotation with < 3 points. Returns R, t, rms."""
+    sw = w.sum()
+    if sw <= 0:
+        return np.eye(3), np.zeros(3), float("nan")
+    cs, cd = w @ src / sw, w @ dst / sw
+    if (w > 0).sum() < 3:
+        return np.eye(3), cd - cs, float("nan")
+    H = ((src - cs) * w[:, None]).T @ (dst - cd)
+    U, _, Vt = np.linalg.svd(H)
+    d = np.sign(np.linalg.det(Vt.T @ U.T)) or 1.0
+    R = Vt.T @ np.diag([1.0, 1.0, d]) @ U.T
+    t = cd - R @ cs
+    res = dst - (src @ R.T + t)
+    return R, t, float(np.sqrt(w @ (res**2).sum(1) / sw))
+
+
+class _PartMotion:
+    """How far a set of points moved relative to the root over the window, from its scene flow.
+
+    Each frame pair's motion of a part is a rigid fit of (x, x + flow) of its points; the
+    pair motions are chained from frame 0 and taken relative to the root's chain, and the
+    observed motion is the largest displacement of up to 64 of the part's first-frame points.
+    """
+
+    def __init__(self, window: Window, root_mask: np.ndarray):
+        self.window = window
+        self.root_chain, _ = self._chain(root_mask)
+
+    def _chain(self, mask: np.ndarray) -> tuple[np.ndarray, float]:
+        w = self.window
+        T = w.num_frames
+        chain = np.tile(np.eye(4), (T, 1, 1))
+        rms = []
+        for t in range(T - 1):
+            sel = mask[t]
+            src = w.points[t][sel].astype(np.float64)
+            R, tr, r = _kabsch(src, src + w.flow[t][sel], np.ones(len(src)))
+            step = np.eye(4)
+            step[:3, :3], step[:3, 3] = R, tr
+            chain[t + 1] = step @ chain[t]
+            if np.isfinite(r):
+                rms.append(r)
+        return chain, float(np.mean(rms)) if rms else float("nan")
+
+    def observed(self, mask: np.ndarray) -> tuple[float, float]:
+        """(largest displacement relative to the root in m, mean fit RMS in m) of the masked points."""
+        chain, rms = self._chain(mask)
+        frames = [t for t in range(self.window.num_frames) if mask[t].any()]
+        if not frames:
+            return 0.0, rms
+        f = frames[0]
+        probe = self.window.points[f][mask[f]][:64].astype(np.float64)
+        rel = invert_transform(self.root_chain) @ chain  # (T, 4, 4) part relative to root, from frame 0
+        rel = rel @ invert_transform(rel[f])  # from frame f, where the probe points were seen
+        moved = np.einsum("tij,nj->tni", rel[:, :3, :3], probe) + rel[:, None, :3, 3] - probe
+        return float(np.linalg.norm(moved, axis=-1).max()), rms
