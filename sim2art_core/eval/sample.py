@@ -1,0 +1,147 @@
+"""Evaluation of one estimate against one synthetic sample (paper §4.2, Table 2 metrics)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from sim2art_core.data.sequence import SequenceSample
+from sim2art_core.estimate import ArticulationEstimate, JointEstimate
+from sim2art_core.eval.joint_metrics import JointErrors, JointParams, WorstCase, evaluate_joint
+from sim2art_core.eval.matching import PartMatching, match_parts
+from sim2art_core.geometry import rotate_vectors, transform_points
+from sim2art_core.types import EstimateStatus, JointType
+
+JOINT_PART_SETS = ("moving", "movable", "all")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """What is scored.
+
+    Attributes:
+        include_root_in_miou: mIoU averages over the base part too (default, the paper scores the
+            whole object's segmentation); False averages over the other parts only (GAMMA style).
+        joint_parts: which ground-truth non-root parts get joint metrics:
+            "moving" (default): parts that moved during the sequence (``part_moving``) - a joint that
+            never moves cannot be observed from the video;
+            "movable": every part with a revolute or prismatic joint, moving or not;
+            "all": every non-root part, static ones included (type accuracy only for those).
+        worst: values of missed / invalid joints.
+    """
+
+    include_root_in_miou: bool = True
+    joint_parts: str = "moving"
+    worst: WorstCase = field(default_factory=WorstCase)
+
+    def __post_init__(self) -> None:
+        if self.joint_parts not in JOINT_PART_SETS:
+            raise ValueError(f"EvalConfig.joint_parts must be one of {JOINT_PART_SETS}, got {self.joint_parts!r}")
+
+
+@dataclass(frozen=True)
+class SampleMetrics:
+    """The metrics of one sample.
+
+    Attributes:
+        object_id, category: of the sample.
+        status: the estimate's status.
+        miou: mean IoU (see EvalConfig.include_root_in_miou); 0 for a FAILED estimate.
+        part_ious: (G,) IoU per ground-truth part (NaN for parts without points).
+        joints: errors of every scored ground-truth joint (``gt_part`` set).
+        num_pred_parts: parts in the estimate.
+        message: the estimate's message (why it failed).
+    """
+
+    object_id: str
+    category: str
+    status: EstimateStatus
+    miou: float
+    part_ious: np.ndarray
+    joints: tuple[JointErrors, ...]
+    num_pred_parts: int
+    message: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.status == EstimateStatus.FAILED
+
+
+def gt_joint_params(sample: SequenceSample, part: int) -> JointParams:
+    """Ground-truth joint of ``part`` in the world frame of ``Window.from_sample(sample)``."""
+    w_from_c0 = sample.world_from_cam[0]
+    return JointParams(
+        type=JointType(int(sample.part_types[part])),
+        axis=rotate_vectors(w_from_c0, sample.part_axes[part].astype(np.float64)),
+        pivot=transform_points(w_from_c0, sample.part_pivots[part].astype(np.float64)),
+        amounts=sample.part_amounts[part].astype(np.float64),
+    )
+
+
+def scored_parts(sample: SequenceSample, cfg: EvalConfig, present: np.ndarray) -> list[int]:
+    """Ground-truth non-root parts that get joint metrics (only parts with points in the sample)."""
+    parts = []
+    for p in range(1, sample.num_parts):
+        if not present[p]:
+            continue
+        movable = int(sample.part_types[p]) != JointType.STATIC
+        if cfg.joint_parts == "all" or (cfg.joint_parts == "movable" and movable):
+            parts.append(p)
+        elif cfg.joint_parts == "moving" and movable and bool(sample.part_moving[p]):
+            parts.append(p)
+    return parts
+
+
+def evaluate_sample(
+    sample: SequenceSample,
+    estimate: ArticulationEstimate,
+    cfg: EvalConfig = EvalConfig(),
+) -> SampleMetrics:
+    """Score ``estimate`` (in the world frame of ``Window.from_sample(sample)``) against ``sample``.
+
+    Predicted parts are matched to ground-truth parts by IoU over all points of all frames
+    (Hungarian). The joint of a scored ground-truth part is compared with the predicted joint whose
+    child is the matched predicted part; a part matched to nothing or to the predicted root, or whose
+    matched part has no joint, is a missed joint (worst-case values). A FAILED estimate scores
+    mIoU 0 and misses every joint.
+
+    Raises:
+        ValueError: the estimate's labels do not have the sample's (T, N) shape, or its joints'
+            amounts not T frames.
+    """
+    T, N = sample.labels.shape
+    failed = estimate.status == EstimateStatus.FAILED
+    if not failed and estimate.labels.shape != (T, N):
+        raise ValueError(f"evaluate_sample: estimate labels {estimate.labels.shape} != sample labels {(T, N)}")
+    pred_labels = np.full((T, N), -1) if failed else estimate.labels
+    matching = match_parts(pred_labels, sample.labels, sample.num_parts)
+    root_label = None if failed or estimate.root is None else estimate.root.label
+    joints_by_child: dict[int, JointEstimate] = {} if failed else {j.child: j for j in estimate.joints}
+
+    errors = []
+    for p in scored_parts(sample, cfg, matching.gt_present):
+        pred = _predicted_joint(p, matching, root_label, joints_by_child)
+        e = evaluate_joint(pred, gt_joint_params(sample, p), cfg.worst)
+        errors.append(replace(e, gt_part=p))
+    part_ious = np.where(matching.gt_present, matching.ious, np.nan)
+    return SampleMetrics(
+        object_id=sample.object_id,
+        category=sample.category,
+        status=EstimateStatus(estimate.status),
+        miou=0.0 if failed else matching.mean_iou(cfg.include_root_in_miou),
+        part_ious=part_ious,
+        joints=tuple(errors),
+        num_pred_parts=0 if failed else len(estimate.parts),
+        message=estimate.message,
+    )
+
+
+def _predicted_joint(
+    gt_part: int, matching: PartMatching, root_label: int | None, joints_by_child: dict[int, JointEstimate]
+) -> JointParams | None:
+    label = matching.gt_to_pred.get(gt_part)
+    if label is None or label == root_label:
+        return None
+    joint = joints_by_child.get(label)
+    return None if joint is None else JointParams.from_estimate(joint)
