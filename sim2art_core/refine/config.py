@@ -27,7 +27,8 @@ class RefineConfig:
             (see max_effective_points); it keeps the refinement within ~2 ms per part.
         min_pair_support: a frame pair needs this much summed point weight to be fitted.
         min_valid_pair_fraction: a part whose valid pairs are fewer than this fraction is unsupported
-            (its refined joint is not used; missing pairs in between copy the nearest valid pair).
+            (its refined joint is not used). Unfitted pairs before the first / after the last fitted
+            pair count as no motion; gaps in between copy the nearest fitted pair.
         full_support_points: summed point weight per pair at which the support factor of the
             confidence reaches 1.
         fusion: "gate" (refined when trustworthy, else network), "refined" (always refined when the
@@ -43,7 +44,7 @@ class RefineConfig:
     max_effective_points: float = 32.0
     max_fit_points: int = 192
     min_pair_support: float = 8.0
-    min_valid_pair_fraction: float = 0.5
+    min_valid_pair_fraction: float = 0.25
     full_support_points: float = 50.0
     fusion: str = "gate"
     max_fit_residual_m: float = 0.01

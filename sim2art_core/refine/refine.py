@@ -243,10 +243,7 @@ def _measure_part_motions(
             out[part] = PartMotion(**{**_static_motion(T).__dict__, "valid_fraction": 0.0,
                                       "fit_residual": float("nan"), "mean_prob": mean_prob})  # fmt: skip
             continue
-        # Missing pairs copy the nearest valid pair (constant-velocity assumption).
-        valid_idx = np.flatnonzero(ok)
-        nearest = valid_idx[np.argmin(np.abs(np.arange(K)[:, None] - valid_idx[None, :]), axis=1)]
-        steps = transforms[q, nearest]
+        steps = _fill_missing_steps(transforms[q], ok)
         for t in range(K):
             chains[q, t + 1] = steps[t] @ chains[q, t]
         noise = np.where(ok, noise_all[q], np.max(noise_all[q][ok]))
@@ -278,6 +275,26 @@ def _measure_part_motions(
         probe = flat_x[keep[:: max(1, len(keep) // _MOTION_PROBE_POINTS)]]
         out[part] = PartMotion(**{**m.__dict__, "probe": probe,
                                   "reference": ReferenceGeometry(centroid[q], cov[q])})  # fmt: skip
+    return out
+
+
+def _fill_missing_steps(steps: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Pair motions with the unfitted pairs filled in.
+
+    Before the first and after the last fitted pair (the part not yet / no longer visible) nothing
+    was observed: identity. A gap between fitted pairs copies the nearest fitted pair
+    (constant-velocity assumption).
+    """
+    out = steps.copy()
+    valid_idx = np.flatnonzero(ok)
+    first, last = valid_idx[0], valid_idx[-1]
+    for k in range(len(steps)):
+        if ok[k]:
+            continue
+        if k < first or k > last:
+            out[k] = np.eye(4)
+        else:
+            out[k] = steps[valid_idx[np.argmin(np.abs(valid_idx - k))]]
     return out
 
 

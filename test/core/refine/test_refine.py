@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -187,3 +189,28 @@ def test_bad_inputs_raise_clear_errors(exact_cabinet):
         refine_joints(sc.window, bad, 0)
     with pytest.raises(ValueError, match="fusion"):
         RefineConfig(fusion="average")
+
+
+def _hide(sc, part: int, frames: slice):
+    valid = sc.window.valid.copy()
+    sub = valid[frames]
+    sub[sc.labels[frames] == part] = False
+    valid[frames] = sub
+    return replace(sc.window, valid=valid)
+
+
+def test_part_hidden_in_first_frames_gets_its_axis_and_no_motion_before_it_appears():
+    sc = cabinet(num_frames=8, num_points=600)  # linear ramps
+    window = _hide(sc, 2, slice(0, 3))  # the drawer is seen from frame 3 on: pairs 3->4 ... 6->7
+    drawer = refine_joints(window, onehot(sc.labels, 3), root=0).joints[1]
+    assert drawer.type == JointType.PRISMATIC
+    np.testing.assert_allclose(drawer.axis, [0, 1, 0], atol=1e-6)
+    expected = np.maximum(sc.amounts[2] - sc.amounts[2][3], 0.0)  # unobserved motion is not invented
+    np.testing.assert_allclose(drawer.amounts, expected, atol=1e-6)
+
+
+def test_interior_gap_is_bridged_at_constant_velocity():
+    sc = cabinet(num_frames=8, num_points=600)
+    window = _hide(sc, 1, slice(3, 5))  # door invisible in frames 3 and 4: pairs 3->4, 4->5 missing
+    door = refine_joints(window, onehot(sc.labels, 3), root=0).joints[0]
+    np.testing.assert_allclose(door.amounts, sc.amounts[1], atol=1e-6)  # the ramp is linear
