@@ -31,7 +31,7 @@ from sim2art_core.model.losses import compute_losses
 from sim2art_core.model.registry import build_model
 from sim2art_core.train.examples import AugmentConfig, Example, collate, example_from_sample
 from sim2art_core.train.metrics import METRIC_NAMES, MetricAccumulator
-from sim2art_core.train.sources import SampleSource, build_source
+from sim2art_core.train.sources import ReplayPool, SampleSource, build_source
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +81,10 @@ class TrainConfig:
     """On-the-fly generation: categories to draw from."""
     render_points: int = 2048
     """On-the-fly generation: points per frame rendered (the model subsamples its N from them)."""
+    pool_size: int = 512
+    """On-the-fly generation: generated sequences kept for reuse (sim2art_core.train.sources.ReplayPool)."""
+    pool_reuse: float = 1.0
+    """On-the-fly generation: mean training windows drawn per generated sequence (1: always fresh)."""
 
 
 def _lr_lambda(cfg: TrainConfig):
@@ -189,6 +193,8 @@ def train(
         categories=tuple(cfg.categories),
     )  # fmt: skip
     train_src = build_source(cfg.data, "train", **src_kw)
+    if cfg.data == "generate" and cfg.pool_reuse > 1:
+        train_src = ReplayPool(train_src, cfg.pool_size, cfg.pool_reuse)
     val_src = build_source(cfg.val_data or cfg.data, "val", **src_kw)
     val_rng = np.random.default_rng(12345)
     val_examples = [
