@@ -39,12 +39,7 @@ class RigidVelocity:
     omega: torch.Tensor  # (B, M, T, 3) angular velocity (rad per frame), right-handed
 
 
-def rigid_velocity(points: torch.Tensor, flow: torch.Tensor, weights: torch.Tensor, eps: float = 1e-6) -> RigidVelocity:
-    """Weighted least-squares rigid velocity of every soft part in every frame.
-
-    Args:
-        points: (B, T, N, 3); flow: (B, T, N, 3) displacement t -> t+1; weights: (B, T, N, M) >= 0.
-    """
+def _weighted_fit(points: torch.Tensor, flow: torch.Tensor, weights: torch.Tensor, eps: float) -> RigidVelocity:
     mass = weights.sum(dim=2).permute(0, 2, 1)  # (B, M, T)
     inv = 1.0 / mass.clamp_min(eps)
     centroid = torch.einsum("btnm,btni->bmti", weights, points) * inv[..., None]
@@ -62,6 +57,30 @@ def rigid_velocity(points: torch.Tensor, flow: torch.Tensor, weights: torch.Tens
     reg = (1e-3 * trace + 1e-6)[..., None, None] * eye
     omega = torch.linalg.solve(inertia + reg, momentum.unsqueeze(-1)).squeeze(-1)
     return RigidVelocity(mass=mass, centroid=centroid, mean_flow=mean_flow, omega=omega)
+
+
+@torch.no_grad()
+def rigid_velocity(
+    points: torch.Tensor, flow: torch.Tensor, weights: torch.Tensor, robust_iters: int = 2, eps: float = 1e-6
+) -> RigidVelocity:
+    """Weighted least-squares rigid velocity of every soft part in every frame.
+
+    Args:
+        points: (B, T, N, 3); flow: (B, T, N, 3) displacement t -> t+1; weights: (B, T, N, M) >= 0.
+        robust_iters: iteratively reweighted refits with Cauchy weights 1 / (1 + (r / s)^2), s the
+            part's RMS flow residual in that frame, so a few gross flow errors (outliers of a real
+            flow estimator) do not tilt the fit.
+    """
+    fit = _weighted_fit(points, flow, weights, eps)
+    for _ in range(robust_iters):
+        # residual of every point under every part's motion: (B, T, N, M, 3)
+        q = points.unsqueeze(3) - fit.centroid.permute(0, 2, 1, 3).unsqueeze(2)
+        pred = torch.cross(fit.omega.permute(0, 2, 1, 3).unsqueeze(2).expand_as(q), q, dim=-1)
+        r2 = (flow.unsqueeze(3) - fit.mean_flow.permute(0, 2, 1, 3).unsqueeze(2) - pred).square().sum(-1)
+        mass = weights.sum(dim=2, keepdim=True).clamp_min(eps)
+        s2 = (weights * r2).sum(dim=2, keepdim=True) / mass + 1e-8  # (B, T, 1, M)
+        fit = _weighted_fit(points, flow, weights / (1.0 + r2 / s2), eps)
+    return fit
 
 
 @dataclass
@@ -91,8 +110,25 @@ def _exclusive_cumsum(x: torch.Tensor) -> torch.Tensor:
     return torch.cumsum(x, dim=-2) - x
 
 
-def motion_cues(points: torch.Tensor, flow: torch.Tensor, weights: torch.Tensor, eps: float = 1e-4) -> MotionCues:
-    """Motion cues of every soft part (see the module doc). Inputs as :func:`rigid_velocity`."""
+def _velocity_field(fit: RigidVelocity, points: torch.Tensor, slot: int) -> torch.Tensor:
+    """(B, T, N, 3) flow the rigid motion of ``slot`` gives every point."""
+    omega = fit.omega[:, slot].unsqueeze(2)  # (B, T, 1, 3)
+    q = points - fit.centroid[:, slot].unsqueeze(2)
+    return torch.cross(omega.expand_as(q), q, dim=-1) + fit.mean_flow[:, slot].unsqueeze(2)
+
+
+@torch.no_grad()
+def motion_cues(
+    points: torch.Tensor, flow: torch.Tensor, weights: torch.Tensor, root_slot: int | None = 0, eps: float = 1e-4
+) -> MotionCues:
+    """Motion cues of every soft part (see the module doc). Inputs as :func:`rigid_velocity`.
+
+    With ``root_slot`` the flow is first made relative to that part's rigid motion (the root,
+    query slot 0): a joint is the child's motion relative to its parent, and camera-pose errors
+    that move the whole scene between frames cancel.
+    """
+    if root_slot is not None:
+        flow = flow - _velocity_field(rigid_velocity(points, flow, weights), points, root_slot)
     rv = rigid_velocity(points, flow, weights)
     A = _exclusive_cumsum(rv.omega)  # (B, M, T, 3) accumulated rotation vector
     D = _exclusive_cumsum(rv.mean_flow)  # accumulated centroid translation

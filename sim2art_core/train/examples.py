@@ -29,11 +29,11 @@ class AugmentConfig:
 
     random_start: bool = True
     """Start the window at a random frame when the sample has more frames than the model."""
-    flow_noise_rel: float = 0.1
+    flow_noise_rel: float = 0.05
     """Gaussian flow noise, sigma relative to each point's |flow|."""
-    flow_noise_abs: float = 0.001
+    flow_noise_abs: float = 0.0005
     """Gaussian flow noise, absolute sigma in m per frame."""
-    flow_dropout: float = 0.05
+    flow_dropout: float = 0.02
     """Fraction of points whose flow is zeroed (tracking failures)."""
     flow_outliers: float = 0.01
     """Fraction of points whose flow is replaced by N(0, 2 cm) (gross flow errors)."""

@@ -34,7 +34,7 @@ def test_rigid_velocity_recovers_angular_velocity():
 def test_cues_give_signed_axis_pivot_and_amounts():
     pts, flow, axis, pivot = _rotating_cloud(step=-0.05)  # negative rotation about +axis
     w = torch.ones(*pts.shape[:3], 1, dtype=torch.float64)
-    cues = motion_cues(pts, flow, w)
+    cues = motion_cues(pts, flow, w, root_slot=None)
     a = cues.revolute_axis[0, 0].numpy()
     # the largest amount is made positive: the axis flips to -axis
     np.testing.assert_allclose(a, -axis, atol=5e-3)
@@ -50,8 +50,30 @@ def test_weights_select_the_part():
     all_pts = torch.cat([pts, static], dim=2)
     all_flow = torch.cat([flow, torch.zeros_like(static)], dim=2)
     w = torch.zeros(1, T, 2 * N, 2, dtype=torch.float64)
-    w[:, :, :N, 0] = 1
-    w[:, :, N:, 1] = 1
+    w[:, :, :N, 1] = 1  # slot 1: the rotating part
+    w[:, :, N:, 0] = 1  # slot 0: the static root
     cues = motion_cues(all_pts, all_flow, w)
-    assert cues.revolute_amounts[0, 0, -1] > 0.2
-    assert cues.revolute_amounts[0, 1].abs().max() < 1e-6
+    assert cues.revolute_amounts[0, 1, -1] > 0.2
+    assert cues.revolute_amounts[0, 0].abs().max() < 1e-6
+
+
+def test_cues_are_relative_to_the_root_and_ignore_outliers():
+    """A camera-pose error moves the whole scene between frames; a few flow vectors are garbage."""
+    pts, flow, axis, pivot = _rotating_cloud(step=0.05)
+    T, N = pts.shape[1:3]
+    root = torch.rand(1, T, N, 3, dtype=torch.float64)
+    all_pts = torch.cat([pts, root], dim=2)
+    all_flow = torch.cat([flow, torch.zeros_like(root)], dim=2)
+    # the whole scene drifts by a small rotation + translation in every frame pair
+    drift_w = torch.tensor([0.004, -0.003, 0.002], dtype=torch.float64)
+    drift = torch.cross(drift_w.expand_as(all_pts), all_pts, dim=-1) + torch.tensor([0.003, 0.0, -0.002])
+    noisy = all_flow + drift
+    bad = torch.rand(1, T, 2 * N) < 0.02
+    noisy[bad] = torch.randn(int(bad.sum()), 3, dtype=torch.float64) * 0.3
+    w = torch.zeros(1, T, 2 * N, 2, dtype=torch.float64)
+    w[:, :, :N, 1] = 1
+    w[:, :, N:, 0] = 1
+    cues = motion_cues(all_pts, noisy, w)
+    ang = np.degrees(np.arccos(np.clip(cues.revolute_axis[0, 1].numpy() @ axis, -1, 1)))
+    assert ang < 3.0, ang
+    np.testing.assert_allclose(cues.revolute_amounts[0, 1].numpy(), 0.05 * np.arange(T), atol=0.02)
