@@ -204,3 +204,20 @@ def stamp_ns(t_or_header) -> int:
 def _describe(exc: BaseException) -> str:
     text = " ".join(str(a) for a in exc.args) if exc.args else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def header_stamp_ns(raw: bytes | memoryview) -> int:
+    """Stamp of a serialized message that starts with a std_msgs/Header (Image, CameraInfo, Articulation, ...).
+
+    Reads the 8 bytes after the 4-byte CDR encapsulation header (int32 sec, uint32
+    nanosec) instead of deserialising a whole image just for its stamp. Written by
+    hand because neither rosbags nor rclpy offers a partial decode.
+    """
+    import struct
+
+    b = bytes(raw[:12])
+    if len(b) < 12 or b[0] != 0:
+        raise ValueError("not a CDR message with a header")
+    endian = "<" if b[1] & 1 else ">"  # representation id 0x0001 = CDR little-endian, 0x0000 = big-endian
+    sec, nanosec = struct.unpack(endian + "iI", b[4:12])
+    return sec * 1_000_000_000 + nanosec

@@ -147,6 +147,7 @@ class BagPlayer:
         if not self._pubs:
             raise bag_io.BagError(f"{self.bag}: no topic left to play")
         self._clock_pub = None
+        self.last_bag_time_ns: int | None = None
         if opts.clock_hz > 0 or opts.clock_each_message:
             from rosgraph_msgs.msg import Clock
 
@@ -238,6 +239,7 @@ class BagPlayer:
                     bar.update(1)
         if bar is not None:
             bar.close()
+        self.last_bag_time_ns = t_last
         self._linger(opts.linger_s)
         return ReplayStats(
             published=dict(counts),
@@ -246,6 +248,27 @@ class BagPlayer:
             wall_duration_s=wall_last - wall_first,
             max_lateness_s=max_late,
         )
+
+    def continue_clock(self, until: Callable[[], bool], timeout_s: float, hz: float = 50.0) -> bool:
+        """After :meth:`play`, keep /clock running from the bag's last stamp at the playback rate.
+
+        A bag ends, a robot's clock does not: nodes with ``use_sim_time`` whose timers
+        drive their work (e.g. an inference rate timer) need time to go on to finish
+        the last data. Publishes until ``until()`` is true (returns True) or
+        ``timeout_s`` passed (returns False). Needs /clock (``clock_hz`` or
+        ``clock_each_message``) and a finished :meth:`play`.
+        """
+        if self._clock_pub is None or getattr(self, "last_bag_time_ns", None) is None:
+            raise RuntimeError("continue_clock needs /clock publishing and a finished play()")
+        start = time.perf_counter()
+        while True:
+            elapsed = time.perf_counter() - start
+            self._publish_clock(self.last_bag_time_ns + int(elapsed * self.options.rate * 1e9))
+            if until():
+                return True
+            if elapsed > timeout_s:
+                return False
+            time.sleep(1.0 / hz)
 
     def _publish_clock(self, t_ns: int) -> None:
         msg = self._clock_cls()
