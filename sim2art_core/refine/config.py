@@ -25,6 +25,8 @@ class RefineConfig:
         max_fit_points: per part and frame, at most this many (evenly spaced) points enter the fits.
             Flow errors of neighbouring points are correlated, so more points add cost, not accuracy
             (see max_effective_points); it keeps the refinement within ~2 ms per part.
+        root_step_prior_rad: prior std of the base's rotation per frame pair (camera-pose drift);
+            only matters where the base's points cannot pin a rotation (e.g. a thin visible strip).
         min_pair_support: a frame pair needs this much summed point weight to be fitted.
         min_valid_pair_fraction: a part whose valid pairs are fewer than this fraction is unsupported
             (its refined joint is not used). Unfitted pairs before the first / after the last fitted
@@ -43,6 +45,7 @@ class RefineConfig:
     min_noise_m: float = 1e-3
     max_effective_points: float = 32.0
     max_fit_points: int = 192
+    root_step_prior_rad: float = 0.035
     min_pair_support: float = 8.0
     min_valid_pair_fraction: float = 0.25
     full_support_points: float = 50.0
@@ -55,7 +58,13 @@ class RefineConfig:
             raise ValueError(f"RefineConfig.fusion must be one of {FUSION_MODES}, got {self.fusion!r}")
         if not 0.0 <= self.min_point_prob < 1.0:
             raise ValueError(f"RefineConfig.min_point_prob must be in [0, 1), got {self.min_point_prob}")
-        for name in ("min_noise_m", "max_effective_points", "full_support_points", "cauchy_scale"):
+        for name in (
+            "min_noise_m",
+            "max_effective_points",
+            "full_support_points",
+            "cauchy_scale",
+            "root_step_prior_rad",
+        ):
             if not getattr(self, name) > 0:
                 raise ValueError(f"RefineConfig.{name} must be > 0, got {getattr(self, name)}")
         if self.max_fit_points < 3:

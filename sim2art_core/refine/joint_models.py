@@ -1,56 +1,82 @@
-"""Joint models fitted to a part's motion relative to its parent, and model selection.
+"""Joint models fitted to a part's frame-to-frame motion relative to its parent, and model selection.
 
-Input: the chained relative motions J(t) (t = 0..T-1, J(0) = I) of a part in its parent's frame-0
-pose, the part's reference geometry (centroid and covariance of its points at frame 0) and the noise
-level sigma_t^2 of each J(t). Three models are fitted in closed form:
+Input (:class:`StepData`): for each frame pair t -> t+1, the part's rigid step relative to its parent
+S_t, the part's centroid x_t at frame t, and the information (inverse covariance) of the step's
+rotation vector and of the centroid's displacement u_t = S_t x_t - x_t. The information comes from
+the pair fits: a step seen on few, noisy or nearly collinear points carries little information in the
+directions it cannot pin, so it cannot drag the joint (see refine.py).
 
-* static:    J(t) = I                                              (0 parameters)
-* prismatic: J(t) = translation by d_t along a                     (2 + (T-1) parameters)
-* revolute:  J(t) = rotation by theta_t about the line (c, a)      (4 + (T-1) parameters)
+Three models, fitted in closed form / a few alternating weighted least-squares rounds:
 
-A model's misfit at frame t is the mean squared displacement (msd, m^2) between where J(t) and the
-model put the part's points; it is computed exactly from the centroid x and covariance S:
-msd = |dR x + dt|^2 + tr(dR S dR^T). Model selection follows the BIC of ROS 1 articulation_models:
-BIC = sum_t 6 msd_t / sigma_t^2 + k ln(6 (T-1)), type probabilities p ~ exp(-BIC / 2).
+* static:    S_t = I                                                  (0 parameters)
+* prismatic: S_t = translation by dd_t along a                        (2 + K parameters)
+* revolute:  S_t = rotation by dtheta_t about the line (c, a)         (4 + K parameters)
+
+K is the number of informative steps. chi^2 = sum_t r_rot^T L_rot r_rot + r_u^T L_u r_u (r_rot: rotation
+vector of R_model^T R_t; r_u: centroid displacement residual). Model selection follows the BIC of ROS 1
+articulation_models: BIC = chi^2 + k ln(6 K); type probabilities p ~ exp(-BIC / 2). Amounts are the
+cumulative sums of the steps (frame 0 = 0), so step noise accumulates in the amounts only, never in
+the axis.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from sim2art_core.geometry import tangent_basis
 from sim2art_core.types import JointType
 
 #: Uninformative axis variance (rad^2) when a model saw no motion to define its axis.
 UNINFORMATIVE_AXIS_VAR = (np.pi / 2) ** 2
+#: A rotation direction observed this much worse than the best-observed one counts as unobserved.
+UNOBSERVED_RATIO = 1e-2
+#: Alternating least-squares rounds of the revolute / prismatic fits (exact data converges in one).
+_ROUNDS = 1
 
 
 @dataclass(frozen=True)
-class ReferenceGeometry:
-    """The part's points at frame 0 (window frame) summarised for msd computations.
+class StepData:
+    """A part's motion relative to its parent for K = T - 1 frame pairs (parent's frame).
 
     Attributes:
-        centroid: (3,) m, weighted centroid.
-        covariance: (3, 3) m^2, weighted covariance of the points about the centroid.
+        steps: (K, 4, 4) S_t, the part's motion from frame t to t+1 with the parent's undone.
+        rotvecs: (K, 3) rad, rotation vectors of the steps.
+        centroids: (K, 3) m, the part's centroid at frame t.
+        rot_info: (K, 3, 3) rad^-2, information of the rotation vector (0 for unfitted steps).
+        disp_info: (K, 3, 3) m^-2, information of the centroid displacement (0 for unfitted steps).
+        fitted: (K,) bool, the step was measured.
+        origin_ref: (3,) m, centroid at the first frame the part was seen (origins are the foot of
+            the perpendicular from it).
     """
 
-    centroid: np.ndarray
-    covariance: np.ndarray
+    steps: np.ndarray
+    rotvecs: np.ndarray
+    centroids: np.ndarray
+    rot_info: np.ndarray
+    disp_info: np.ndarray
+    fitted: np.ndarray
+    origin_ref: np.ndarray
+
+    @property
+    def displacements(self) -> np.ndarray:
+        """(K, 3) u_t = S_t x_t - x_t."""
+        return _apply(self.steps, self.centroids) - self.centroids
 
 
 @dataclass(frozen=True)
 class ModelFit:
-    """One joint model fitted to J(t).
+    """One joint model fitted to the steps.
 
     Attributes:
         type: the model.
         axis: (3,) unit axis (sign: largest |amount| positive); static: +z (meaningless).
-        origin: (3,) m; revolute: foot of the perpendicular from the centroid; otherwise the centroid.
+        origin: (3,) m; revolute: foot of the perpendicular from ``origin_ref``; otherwise ``origin_ref``.
         amounts: (T,) rad | m, amounts[0] = 0; static: zeros.
-        msd: (T,) m^2, misfit per frame.
+        step_amounts: (K,) rad | m per step (unfitted steps: 0 before the first / after the last fitted
+            step, the nearest fitted step's value in gaps).
+        chi2: weighted squared residual of the fitted steps.
         num_params: k of the BIC.
         bic: the BIC.
         axis_cov: (2, 2) rad^2 in the tangent basis of ``axis``.
@@ -62,181 +88,297 @@ class ModelFit:
     axis: np.ndarray
     origin: np.ndarray
     amounts: np.ndarray
-    msd: np.ndarray
+    step_amounts: np.ndarray
+    chi2: float
     num_params: int
     bic: float
     axis_cov: np.ndarray
     origin_cov: np.ndarray
     state_variance: float
 
-    @property
-    def rms(self) -> float:
-        """RMS misfit (m) over frames 1..T-1."""
-        return float(np.sqrt(np.mean(self.msd[1:]))) if len(self.msd) > 1 else 0.0
+    def motions(self) -> np.ndarray:
+        """(T, 4, 4) motion of the model from frame 0 to every frame."""
+        T = np.tile(np.eye(4), (len(self.amounts), 1, 1))
+        if self.type == JointType.REVOLUTE:
+            R = rotations_about(self.axis, self.amounts)
+            T[:, :3, :3] = R
+            T[:, :3, 3] = self.origin - R @ self.origin
+        elif self.type == JointType.PRISMATIC:
+            T[:, :3, 3] = self.amounts[:, None] * self.axis
+        return T
 
 
-def mean_squared_displacement(Ja: np.ndarray, Jb: np.ndarray, ref: ReferenceGeometry) -> np.ndarray:
-    """(T,) m^2: mean over the reference points of |Ja(t) x - Jb(t) x|^2, exactly."""
-    dR = Ja[:, :3, :3] - Jb[:, :3, :3]
-    dt = Ja[:, :3, 3] - Jb[:, :3, 3]
-    first = np.sum((dR @ ref.centroid + dt) ** 2, axis=-1)
-    second = np.sum((dR @ ref.covariance) * dR, axis=(1, 2))
-    return first + second
+def rotations_about(axis: np.ndarray, angles: np.ndarray) -> np.ndarray:
+    """(K, 3, 3) rotations by ``angles`` (K,) about the unit ``axis`` (Rodrigues, batched: far cheaper
+    than scipy's Rotation for a fixed axis)."""
+    a = np.asarray(axis, dtype=np.float64)
+    A = np.array([[0.0, -a[2], a[1]], [a[2], 0.0, -a[0]], [-a[1], a[0], 0.0]])
+    s, c = np.sin(angles)[:, None, None], np.cos(angles)[:, None, None]
+    return np.eye(3) + s * A + (1.0 - c) * (A @ A)
 
 
-def _rotations_about(axis: np.ndarray, angles: np.ndarray) -> np.ndarray:
-    return Rotation.from_rotvec(angles[:, None] * axis[None, :]).as_matrix()
+def _cross(a: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """a x v for one axis a (3,) and vectors v (K, 3)."""
+    return np.stack(
+        [a[1] * v[:, 2] - a[2] * v[:, 1], a[2] * v[:, 0] - a[0] * v[:, 2], a[0] * v[:, 1] - a[1] * v[:, 0]], 1
+    )
 
 
-def _bic(msd: np.ndarray, sigma2: np.ndarray, k: int) -> float:
-    n_obs = 6 * (len(msd) - 1)
-    return float(np.sum(6.0 * msd[1:] / sigma2[1:]) + k * np.log(max(n_obs, 2)))
+def tangent_basis_matrix(a: np.ndarray) -> np.ndarray:
+    """(3, 2) [e1 e2] of :func:`sim2art_core.geometry.tangent_basis` (the axis_cov convention),
+    computed without np.cross, which costs more than the rest of a joint fit (test: identical)."""
+    r = np.array([1.0, 0.0, 0.0]) if abs(a[0]) < np.cos(np.pi / 4) else np.array([0.0, 1.0, 0.0])
+    e1 = np.array([a[1] * r[2] - a[2] * r[1], a[2] * r[0] - a[0] * r[2], a[0] * r[1] - a[1] * r[0]])
+    e1 = e1 / np.sqrt(e1 @ e1)
+    e2 = np.array([a[1] * e1[2] - a[2] * e1[1], a[2] * e1[0] - a[0] * e1[2], a[0] * e1[1] - a[1] * e1[0]])
+    return np.stack([e1, e2], axis=1)
 
 
-def _inflation(msd: np.ndarray, sigma2: np.ndarray, k: int) -> float:
+def _perp_basis(a: np.ndarray) -> np.ndarray:
+    """(3, 2) an orthonormal basis of the plane perpendicular to the unit ``a`` (any one: used inside
+    the fits; reported covariances use geometry.tangent_basis)."""
+    r = np.array([1.0, 0.0, 0.0]) if abs(a[0]) < 0.7 else np.array([0.0, 1.0, 0.0])
+    e1 = r - (r @ a) * a
+    e1 = e1 / np.linalg.norm(e1)
+    e2 = np.array([a[1] * e1[2] - a[2] * e1[1], a[2] * e1[0] - a[0] * e1[2], a[0] * e1[1] - a[1] * e1[0]])
+    return np.stack([e1, e2], axis=1)
+
+
+def _well_conditioned(M: np.ndarray, max_cond: float = 1e12) -> bool:
+    """Cheap test that a small symmetric PSD matrix is invertible: det >= (trace / n)^n / max_cond,
+    i.e. no eigenvalue is more than ~max_cond times below the mean (np.linalg.cond costs an SVD)."""
+    n = M.shape[0]
+    tr = float(np.trace(M))
+    return tr > 0 and float(np.linalg.det(M)) >= (tr / n) ** n / max_cond
+
+
+def _apply(T: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """(K, 3): each 4x4 of T (K, 4, 4) applied to its point of x (K, 3)."""
+    return (T[:, :3, :3] @ x[:, :, None])[:, :, 0] + T[:, :3, 3]
+
+
+def _quad(v: np.ndarray, info: np.ndarray) -> np.ndarray:
+    """(K,) v_t^T info_t v_t."""
+    return np.sum((info @ v[:, :, None])[:, :, 0] * v, axis=1)
+
+
+def _num_obs(d: StepData) -> int:
+    return 6 * max(int(d.fitted.sum()), 1)
+
+
+def _bic(chi2: float, k: int, d: StepData) -> float:
+    return float(chi2 + k * np.log(max(_num_obs(d), 2)))
+
+
+def _inflation(chi2: float, k: int, d: StepData) -> float:
     """max(1, reduced chi^2): uncertainties grow when the model fits worse than the noise."""
-    dof = max(6 * (len(msd) - 1) - k, 1)
-    return max(1.0, float(np.sum(6.0 * msd[1:] / sigma2[1:])) / dof)
+    return max(1.0, chi2 / max(_num_obs(d) - k, 1))
 
 
-def _orient(axis: np.ndarray, amounts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _fill_steps(values: np.ndarray, fitted: np.ndarray) -> np.ndarray:
+    """Unfitted steps: 0 before the first / after the last fitted step (nothing observed), the
+    nearest fitted step's value in gaps (constant velocity)."""
+    out = np.where(fitted, values, 0.0)
+    idx = np.flatnonzero(fitted)
+    if len(idx) == 0:
+        return out
+    for k in np.flatnonzero(~fitted):
+        if idx[0] < k < idx[-1]:
+            out[k] = values[idx[np.argmin(np.abs(idx - k))]]
+    return out
+
+
+def _amounts(step_amounts: np.ndarray) -> np.ndarray:
+    return np.concatenate([[0.0], np.cumsum(step_amounts)])
+
+
+def _orient(axis: np.ndarray, step_amounts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Flip so that the amount of largest magnitude is positive (JointEstimate convention)."""
+    amounts = _amounts(step_amounts)
     if amounts[np.argmax(np.abs(amounts))] < 0:
-        return -axis, -amounts
-    return axis, amounts
+        return -axis, -step_amounts
+    return axis, step_amounts
 
 
-def _principal_direction(vectors: np.ndarray, weights: np.ndarray) -> np.ndarray | None:
-    """Unit direction of largest weighted second moment of (M, 3) vectors (None if all zero)."""
-    M = (vectors * weights[:, None]).T @ vectors
+def _principal_direction(vectors: np.ndarray) -> np.ndarray | None:
+    """Unit direction of largest second moment of (M, 3) vectors (None if all zero)."""
+    M = vectors.T @ vectors
     if np.trace(M) <= 1e-30:
         return None
     return np.linalg.eigh(M)[1][:, -1]
 
 
-def _axis_cov(residuals: np.ndarray, E: np.ndarray, signal2: float, floor_var: float, infl: float) -> np.ndarray:
-    """Covariance (tangent basis E, (3, 2)) of a direction estimated from v_t = s_t a + e_t: C_e / sum s_t^2."""
-    if signal2 <= 1e-30:
-        return np.eye(2) * UNINFORMATIVE_AXIS_VAR
-    proj = residuals @ E
-    dof = max(len(residuals) - 1, 1)
-    c_e = proj.T @ proj / dof + floor_var * np.eye(2)
-    return np.minimum(infl * c_e / signal2, UNINFORMATIVE_AXIS_VAR)
+def _safe_inv2(M: np.ndarray, cap: float) -> np.ndarray:
+    """Inverse of a 2x2 information matrix, eigenvalues capped at ``cap`` (uninformative)."""
+    w, V = np.linalg.eigh(M)
+    return (V * np.minimum(1.0 / np.maximum(w, 1e-300), cap)) @ V.T
 
 
-def fit_static(J: np.ndarray, ref: ReferenceGeometry, sigma2: np.ndarray) -> ModelFit:
-    T = len(J)
-    eye = np.tile(np.eye(4), (T, 1, 1))
-    msd = mean_squared_displacement(J, eye, ref)
-    floor = float(np.mean(sigma2[1:])) if T > 1 else float(sigma2[0])
+def fit_static(d: StepData) -> ModelFit:
+    K = len(d.steps)
+    chi2 = float(np.sum(_quad(d.rotvecs, d.rot_info) + _quad(d.displacements, d.disp_info)))
+    first = np.flatnonzero(d.fitted)
+    cov = np.linalg.inv(d.disp_info[first[0]]) if len(first) else np.eye(3)
     return ModelFit(
         type=JointType.STATIC,
         axis=np.array([0.0, 0.0, 1.0]),
-        origin=ref.centroid.copy(),
-        amounts=np.zeros(T),
-        msd=msd,
+        origin=d.origin_ref.copy(),
+        amounts=np.zeros(K + 1),
+        step_amounts=np.zeros(K),
+        chi2=chi2,
         num_params=0,
-        bic=_bic(msd, sigma2, 0),
+        bic=_bic(chi2, 0, d),
         axis_cov=np.eye(2) * UNINFORMATIVE_AXIS_VAR,
-        origin_cov=np.eye(3) * floor / 3.0,
+        origin_cov=cov,
         state_variance=0.0,
     )
 
 
-def fit_prismatic(J: np.ndarray, ref: ReferenceGeometry, sigma2: np.ndarray) -> ModelFit:
-    """Least-squares translation direction and per-frame displacement of the centroid."""
-    T = len(J)
-    k = 2 + (T - 1)
-    u = (J[:, :3, :3] @ ref.centroid + J[:, :3, 3]) - ref.centroid  # centroid displacement per frame
-    w = 1.0 / sigma2
-    axis = _principal_direction(u[1:], w[1:])
+def fit_prismatic(d: StepData) -> ModelFit:
+    """Weighted least squares: u_t = dd_t a (alternating between a and the dd_t)."""
+    K = len(d.steps)
+    n_fit = int(d.fitted.sum())
+    k = 2 + n_fit
+    u, W = d.displacements, d.disp_info
+    scale = np.sqrt(np.trace(W, axis1=1, axis2=2) / 3.0)
+    axis = _principal_direction(u * scale[:, None])
     if axis is None:
         axis = np.array([0.0, 0.0, 1.0])
-    d = u @ axis
-    axis, d = _orient(axis, d)
-    d[0] = 0.0
-    model = np.tile(np.eye(4), (T, 1, 1))
-    model[:, :3, 3] = d[:, None] * axis
-    msd = mean_squared_displacement(J, model, ref)
-    infl = _inflation(msd, sigma2, k)
-    noise_per_coord = float(np.mean(sigma2[1:])) / 3.0
-    resid = u[1:] - d[1:, None] * axis
-    E = np.stack(tangent_basis(axis), axis=1)
+    dd = np.zeros(K)
+    for _ in range(_ROUNDS):
+        den = _quad(np.broadcast_to(axis, u.shape), W)
+        dd = np.where(den > 0, np.einsum("i,kij,kj->k", axis, W, u) / np.maximum(den, 1e-300), 0.0)
+        A = np.einsum("k,kij->ij", dd**2, W)
+        b = np.einsum("k,kij,kj->i", dd, W, u)
+        if not _well_conditioned(A):
+            break
+        axis = np.linalg.solve(A, b)
+        axis = axis / max(np.linalg.norm(axis), 1e-300)
+    den = _quad(np.broadcast_to(axis, u.shape), W)
+    dd = np.where(den > 0, np.einsum("i,kij,kj->k", axis, W, u) / np.maximum(den, 1e-300), 0.0)
+    r_u = u - dd[:, None] * axis
+    chi2 = float(np.sum(_quad(d.rotvecs, d.rot_info) + _quad(r_u, W)))
+    infl = _inflation(chi2, k, d)
+    axis, dd_filled = _orient(axis, _fill_steps(dd, d.fitted))
+    E = tangent_basis_matrix(axis)
+    axis_info = np.einsum("k,ai,kij,jb->ab", dd**2, E.T, W, E)
+    var_steps = np.where(den > 0, 1.0 / np.maximum(den, 1e-300), 0.0)
+    first = np.flatnonzero(d.fitted)
     return ModelFit(
         type=JointType.PRISMATIC,
         axis=axis,
-        origin=ref.centroid.copy(),
-        amounts=d,
-        msd=msd,
+        origin=d.origin_ref.copy(),
+        amounts=_amounts(dd_filled),
+        step_amounts=dd_filled,
+        chi2=chi2,
         num_params=k,
-        bic=_bic(msd, sigma2, k),
-        axis_cov=_axis_cov(resid, E, float(np.sum(d[1:] ** 2)), noise_per_coord, infl),
-        origin_cov=np.eye(3) * noise_per_coord * infl,
-        state_variance=float(sigma2[-1]) * infl,
+        bic=_bic(chi2, k, d),
+        axis_cov=infl * _safe_inv2(axis_info, UNINFORMATIVE_AXIS_VAR / infl),
+        origin_cov=infl * (np.linalg.inv(W[first[0]]) if len(first) else np.eye(3)),
+        state_variance=float(infl * np.sum(var_steps)),
     )
 
 
-def fit_revolute(J: np.ndarray, ref: ReferenceGeometry, sigma2: np.ndarray) -> ModelFit:
-    """Axis from the rotation vectors, angle per frame about it, pivot by linear least squares."""
-    T = len(J)
-    k = 4 + (T - 1)
-    R = J[:, :3, :3]
-    w = 1.0 / sigma2
-    rotvecs = Rotation.from_matrix(R).as_rotvec()
-    axis = _principal_direction(rotvecs[1:], w[1:])
+def fit_revolute(d: StepData) -> ModelFit:
+    """Alternating weighted least squares for the axis a, the pivot c and the step angles.
+
+    a from the information-weighted rotation vectors, the step angles by Gauss-Newton on rotation and
+    centroid displacement, c (in the plane through ``origin_ref`` perpendicular to a) by linear least
+    squares on the displacements. Exact data is recovered exactly in the first round.
+    """
+    n_fit = int(d.fitted.sum())
+    k = 4 + n_fit
+    R_obs = d.steps[:, :3, :3]
+    w_rot, W, x, u = d.rot_info, d.disp_info, d.centroids, d.displacements
+    # Initial axis: principal direction of the rotation vectors, each weighted by the information of
+    # its worst-pinned observed direction (a scalar weight keeps the direction unbiased for exact data).
+    ev = np.linalg.eigvalsh(w_rot)
+    lam = np.where(ev > 0, ev, np.inf).min(axis=1)
+    lam = np.where(np.isfinite(lam), lam, 0.0)
+    axis = _principal_direction(d.rotvecs * np.sqrt(lam)[:, None])
     if axis is None:  # no rotation at all: the revolute model degenerates to static
         axis = np.array([0.0, 0.0, 1.0])
-    # Closest rotation about the fixed axis to R_t: theta = atan2(a . vee(R - R^T), tr R - a^T R a).
-    vee = np.stack([R[:, 2, 1] - R[:, 1, 2], R[:, 0, 2] - R[:, 2, 0], R[:, 1, 0] - R[:, 0, 1]], axis=-1)
-    theta = np.arctan2(vee @ axis, np.trace(R, axis1=1, axis2=2) - (R @ axis) @ axis)
-    axis, theta = _orient(axis, theta)
-    theta[0] = 0.0
-    Rm = _rotations_about(axis, theta)
-    # The model moves the centroid x to Rm x + (I - Rm) c. With c = x + E y (E spans the plane
-    # perpendicular to the axis, so c is the foot of the perpendicular from x) this is linear in y:
-    # (I - Rm) E y = J x - x.
-    e1, e2 = tangent_basis(axis)
-    E = np.stack([e1, e2], axis=1)
-    u = (R @ ref.centroid + J[:, :3, 3]) - ref.centroid
-    A = (np.eye(3)[None] - Rm) @ E  # (T, 3, 2)
-    wc = 3.0 / sigma2  # per-coordinate weights
-    Aw = A[1:] * wc[1:, None, None]
-    N = np.sum(np.swapaxes(Aw, 1, 2) @ A[1:], axis=0)
-    b = np.sum(np.swapaxes(Aw, 1, 2) @ u[1:, :, None], axis=0)[:, 0]
-    sum_theta2 = float(np.sum(theta[1:] ** 2))
-    if np.linalg.cond(N) < 1e12:
-        y = np.linalg.solve(N, b)
-        N_inv = np.linalg.inv(N)
-    else:  # (almost) no rotation: the pivot is unobservable; keep it at the centroid
-        y = np.zeros(2)
-        N_inv = np.eye(2) * 1e6
-    origin = ref.centroid + E @ y
-    model = np.tile(np.eye(4), (T, 1, 1))
-    model[:, :3, :3] = Rm
-    model[:, :3, 3] = origin - Rm @ origin
-    msd = mean_squared_displacement(J, model, ref)
-    infl = _inflation(msd, sigma2, k)
-    # Mean squared distance of the part's points to the axis turns a displacement variance into an
-    # angle variance.
-    S = ref.covariance
-    d_axis = ref.centroid - origin
-    r2 = max(float(np.trace(S) - axis @ S @ axis + d_axis @ d_axis), 1e-6)
-    noise_per_coord = float(np.mean(sigma2[1:])) / 3.0
-    resid = rotvecs[1:] - theta[1:, None] * axis
-    resid = resid - np.outer(resid @ axis, axis)
-    origin_cov = infl * (E @ N_inv @ E.T) + noise_per_coord * np.outer(axis, axis)
+    den = _quad(np.broadcast_to(axis, d.rotvecs.shape), w_rot)
+    theta = np.where(den > 0, np.einsum("i,kij,kj->k", axis, w_rot, d.rotvecs) / np.maximum(den, 1e-300), 0.0)
+    # First pivot only from steps whose angle the rotation itself pins (a thin part seen edge-on has
+    # its angle from the displacement alone, which needs the pivot first).
+    pinned = den >= UNOBSERVED_RATIO * max(float(den.max()), 1e-300)
+    origin, origin_cov = _fit_pivot(axis, theta, d, use=pinned)
+    for _ in range(_ROUNDS):
+        theta = _step_angles(axis, origin, theta, d)
+        A = np.einsum("k,kij->ij", theta**2, w_rot)
+        # Minimum-norm solution: a direction the steps observe 100x worse than the best-observed one
+        # (a thin part seen along its length) gets no axis component instead of a noise-driven one.
+        A_pinv = np.linalg.pinv(A, rcond=UNOBSERVED_RATIO, hermitian=True)
+        a_new = A_pinv @ np.einsum("k,kij,kj->i", theta, w_rot, d.rotvecs)
+        if np.linalg.norm(a_new) > 1e-12:
+            axis = a_new / np.linalg.norm(a_new)
+        origin, origin_cov = _fit_pivot(axis, theta, d)
+    theta = _step_angles(axis, origin, theta, d)
+    R_m = rotations_about(axis, theta)
+    r_rot = Rotation.from_matrix(np.swapaxes(R_m, 1, 2) @ R_obs).as_rotvec()
+    r_u = u - np.einsum("kij,kj->ki", R_m - np.eye(3), x - origin)
+    chi2 = float(np.sum(_quad(r_rot, w_rot) + _quad(r_u, W)))
+    infl = _inflation(chi2, k, d)
+    # Per-step angle variance: 1 / (a^T L_rot a + g^T L_u g), g = d(displacement)/d(theta).
+    g = _cross(axis, np.einsum("kij,kj->ki", R_m, x - origin))
+    info_theta = _quad(np.broadcast_to(axis, g.shape), w_rot) + _quad(g, W)
+    var_steps = np.where(info_theta > 0, 1.0 / np.maximum(info_theta, 1e-300), 0.0)
+    axis, theta_filled = _orient(axis, _fill_steps(theta, d.fitted))
+    E = tangent_basis_matrix(axis)
+    axis_info = np.einsum("k,ai,kij,jb->ab", theta**2, E.T, w_rot, E)
     return ModelFit(
         type=JointType.REVOLUTE,
         axis=axis,
         origin=origin,
-        amounts=theta,
-        msd=msd,
+        amounts=_amounts(theta_filled),
+        step_amounts=theta_filled,
+        chi2=chi2,
         num_params=k,
-        bic=_bic(msd, sigma2, k),
-        axis_cov=_axis_cov(resid, E, sum_theta2, noise_per_coord / r2, infl),
-        origin_cov=origin_cov,
-        state_variance=float(sigma2[-1]) / r2 * infl,
+        bic=_bic(chi2, k, d),
+        axis_cov=infl * _safe_inv2(axis_info, UNINFORMATIVE_AXIS_VAR / infl),
+        # Along the axis the origin is fixed by definition (foot of the perpendicular from origin_ref).
+        origin_cov=infl * origin_cov,
+        state_variance=float(infl * np.sum(var_steps)),
     )
+
+
+def _step_angles(axis: np.ndarray, origin: np.ndarray, theta: np.ndarray, d: StepData) -> np.ndarray:
+    """Gauss-Newton (2 rounds) on each step's angle: rotation-vector and displacement residuals.
+
+    The rotation residual is linearised as w_t - theta_t a (exact when the step's rotation is about a).
+    """
+    x, u, w_rot, W = d.centroids, d.displacements, d.rot_info, d.disp_info
+    a = np.broadcast_to(axis, x.shape)
+    rot_den = _quad(a, w_rot)
+    aw = np.einsum("ki,kij,kj->k", a, w_rot, d.rotvecs)
+    for _ in range(2):
+        R_m = rotations_about(axis, theta)
+        rel = np.einsum("kij,kj->ki", R_m, x - origin)
+        r_u = u - (rel - (x - origin))
+        g = _cross(axis, rel)
+        num = aw - theta * rot_den + np.einsum("ki,kij,kj->k", g, W, r_u)
+        den = rot_den + _quad(g, W)
+        theta = theta + np.where(den > 0, num / np.maximum(den, 1e-300), 0.0)
+    return np.where(d.fitted, theta, 0.0)
+
+
+def _fit_pivot(
+    axis: np.ndarray, theta: np.ndarray, d: StepData, use: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pivot c = origin_ref + E y minimising sum_t |u_t - (R_t - I)(x_t - c)|^2_W over the steps in
+    ``use`` (default all); returns (c, covariance of c)."""
+    E = _perp_basis(axis)
+    M = rotations_about(axis, theta) - np.eye(3)
+    c0 = d.origin_ref
+    b = d.displacements - np.einsum("kij,kj->ki", M, d.centroids - c0)  # residual = b + M E y
+    A = -M @ E  # (K, 3, 2): residual = b - A y
+    W = d.disp_info if use is None else d.disp_info * use[:, None, None]
+    N = np.einsum("kia,kij,kjb->ab", A, W, A)
+    if not _well_conditioned(N):  # (almost) no rotation: the pivot is unobservable
+        return c0.copy(), E @ (np.eye(2) * 1e6) @ E.T
+    y = np.linalg.solve(N, np.einsum("kia,kij,kj->a", A, W, b))
+    return c0 + E @ y, E @ np.linalg.inv(N) @ E.T
 
 
 def type_probabilities(fits: dict[JointType, ModelFit]) -> np.ndarray:
@@ -244,25 +386,36 @@ def type_probabilities(fits: dict[JointType, ModelFit]) -> np.ndarray:
     bic = np.full(3, np.inf)
     for t, f in fits.items():
         bic[int(t)] = f.bic
-    z = -(bic - bic.min()) / 2.0
-    p = np.exp(z)
+    p = np.exp(-(bic - bic.min()) / 2.0)
     return p / p.sum()
 
 
-def fit_joint_models(J: np.ndarray, ref: ReferenceGeometry, sigma2: np.ndarray) -> dict[JointType, ModelFit]:
-    """All three models of one part's relative motion J (T, 4, 4); sigma2 (T,) m^2 noise per frame."""
-    if J.ndim != 3 or J.shape[1:] != (4, 4) or sigma2.shape != (len(J),):
-        raise ValueError(f"fit_joint_models: J must be (T, 4, 4) and sigma2 (T,), got {J.shape}, {sigma2.shape}")
-    if np.any(~np.isfinite(sigma2)) or np.any(sigma2 <= 0):
-        raise ValueError("fit_joint_models: sigma2 must be finite and positive")
+def _drop_unobserved_rotation(rotvecs: np.ndarray, info: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Zero the rotation-vector components (and their information) that a step cannot observe.
+
+    Nearly collinear points (a thin arm seen along its length) cannot show a rotation about their
+    line: the fitted rotation vector is arbitrary there. Such directions - information below
+    1/100 of the step's best-pinned direction - are dropped, so an axis no step observes comes out
+    perpendicular to them (the minimum-rotation interpretation) instead of following noise.
+    """
+    ev, V = np.linalg.eigh(info)
+    keep = ev >= UNOBSERVED_RATIO * ev[:, -1:]
+    P = (V * keep[:, None, :]) @ np.swapaxes(V, 1, 2)
+    return (P @ rotvecs[:, :, None])[:, :, 0], (V * (ev * keep)[:, None, :]) @ np.swapaxes(V, 1, 2)
+
+
+def fit_joint_models(d: StepData) -> dict[JointType, ModelFit]:
+    """All three models of one part's steps (unobserved rotation directions dropped first)."""
+    K = len(d.steps)
+    shapes = {"steps": (K, 4, 4), "rotvecs": (K, 3), "centroids": (K, 3), "rot_info": (K, 3, 3),
+              "disp_info": (K, 3, 3), "fitted": (K,)}  # fmt: skip
+    for name, shape in shapes.items():
+        if getattr(d, name).shape != shape:
+            raise ValueError(f"fit_joint_models: StepData.{name} must be {shape}, got {getattr(d, name).shape}")
+    rotvecs, rot_info = _drop_unobserved_rotation(d.rotvecs, d.rot_info)
+    d = replace(d, rotvecs=rotvecs, rot_info=rot_info)
     return {
-        JointType.STATIC: fit_static(J, ref, sigma2),
-        JointType.PRISMATIC: fit_prismatic(J, ref, sigma2),
-        JointType.REVOLUTE: fit_revolute(J, ref, sigma2),
+        JointType.STATIC: fit_static(d),
+        JointType.PRISMATIC: fit_prismatic(d),
+        JointType.REVOLUTE: fit_revolute(d),
     }
-
-
-__all__ = [
-    "ModelFit", "ReferenceGeometry", "fit_joint_models", "fit_prismatic", "fit_revolute", "fit_static",
-    "mean_squared_displacement", "type_probabilities",
-]  # fmt: skip

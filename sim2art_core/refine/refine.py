@@ -2,13 +2,23 @@
 
 Algorithm (details and the fusion rule: docs/EVALUATION.md):
 
-1. Per part p and frame pair t -> t+1 (t = 0..T-2): robust weighted rigid fit of the
-   correspondences (x, x + flow) of frame t, weights = part probability (below
-   ``min_point_prob``: 0) x validity; Cauchy IRLS (:mod:`sim2art_core.refine.rigid`).
-2. The pair motions are chained to M_p(t) (frame 0 -> t, window frame) and made relative to the
-   parent part: J_p(t) = M_parent(t)^-1 M_p(t), so camera-pose errors common to all parts cancel.
-3. Static / prismatic / revolute models are fitted to J_p in closed form and selected by BIC with
-   a per-frame noise level from the pair-fit residuals (:mod:`sim2art_core.refine.joint_models`).
+1. Per part p and frame pair t -> t+1 (t = 0..T-2): robust weighted rigid fit P_p,t of the
+   correspondences (x, x + flow) of frame t, weights = part probability (below ``min_point_prob``: 0)
+   x validity; Cauchy IRLS (:mod:`sim2art_core.refine.rigid`). Each fit's information: translation
+   n_eff / sigma^2 per coordinate, rotation n_eff / sigma^2 (tr(C) I - C) from the points' layout C,
+   sigma = max(robust RMS residual, ``min_noise_m``) / sqrt(3), n_eff = min(support,
+   ``max_effective_points``).
+2. Steps relative to the parent: S_t = P_parent,t^-1 P_p,t, so camera-pose errors common to all parts
+   cancel in every step; their covariances add (with the parent's rotation acting over the lever arm
+   between the centroids). The steps are then expressed in the parent's frame-0 pose: through the
+   root's chained motion (each root step's rotation shrunk towards 0 in the directions its points
+   cannot pin, :func:`root_motion_chain`), and for a parent that is not the root also through the
+   parent's fitted joint motion.
+3. Static / prismatic / revolute models are fitted to the steps jointly over the window
+   (information-weighted least squares) and selected by BIC
+   (:mod:`sim2art_core.refine.joint_models`). A step seen on few, noisy or nearly collinear points
+   carries little information in the directions it cannot pin, so it cannot drag the axis, and step
+   errors only accumulate in the amounts.
 4. Fusion with the network's joint of the same part (:func:`fuse_joint`).
 """
 
@@ -18,42 +28,54 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from sim2art_core.estimate import JointEstimate
 from sim2art_core.geometry import invert_transform
 from sim2art_core.refine.config import RefineConfig, RefineResult
-from sim2art_core.refine.joint_models import ModelFit, ReferenceGeometry, fit_joint_models, type_probabilities
+from sim2art_core.refine.joint_models import (
+    ModelFit,
+    StepData,
+    fit_joint_models,
+    type_probabilities,
+)
 from sim2art_core.refine.rigid import fit_pair_motions_cm
 from sim2art_core.types import JointType
 from sim2art_core.window import Window
 
-#: Reference points per part used to measure the largest displacement (observed motion).
+#: Points per part used to measure the largest displacement (observed motion).
 _MOTION_PROBE_POINTS = 128
+#: A single step cannot rotate by more than pi: caps the rotation variance of unpinned directions.
+_MAX_ROT_VAR = np.pi**2
 
 
 @dataclass(frozen=True)
-class PartMotion:
-    """Measured motion of one part over the window (window frame).
+class PartPairs:
+    """Measured frame-to-frame motion of one part (window frame), K = T - 1 pairs.
 
     Attributes:
-        chain: (T, 4, 4) M(t), motion of the part from frame 0 to frame t (M(0) = I).
-        pair_noise: (T-1,) m^2, msd variance each pair fit adds to the chain.
-        fit_residual: m, median robust RMS residual of the valid pair fits.
-        support: median summed weight of the valid pair fits.
-        valid_fraction: fraction of frame pairs that could be fitted.
-        probe: (M, 3) frame-0 positions of up to 128 of the part's points.
-        reference: centroid and covariance of all its points mapped to frame 0.
-        mean_prob: mean part probability of the points assigned to it.
+        transforms: (K, 4, 4) P_t, motion of the part from frame t to t+1 (identity where not fitted).
+        fitted: (K,) the pair could be fitted.
+        centroids: (K, 3) m, centroid of the part's points at frame t.
+        rot_cov: (K, 3, 3) rad^2, covariance of the fitted rotation vector.
+        trans_var: (K,) m^2, per-coordinate variance of the motion of the centroid.
+        fit_residual: m, median robust RMS residual of the fitted pairs (NaN if none).
+        support: median summed weight of the fitted pairs.
+        valid_fraction: fraction of pairs fitted.
+        probe: (M, 3) up to 128 of the part's points at the first frame it was fitted.
+        first: index of the first fitted pair.
     """
 
-    chain: np.ndarray
-    pair_noise: np.ndarray
+    transforms: np.ndarray
+    fitted: np.ndarray
+    centroids: np.ndarray
+    rot_cov: np.ndarray
+    trans_var: np.ndarray
     fit_residual: float
     support: float
     valid_fraction: float
     probe: np.ndarray
-    reference: ReferenceGeometry
-    mean_prob: float
+    first: int
 
 
 def refine_joints(
@@ -70,8 +92,8 @@ def refine_joints(
         part_probs: (T, N, P) per-point part probabilities (rows sum to 1 over P); the column
             index is the part label.
         root: label of the static base part.
-        network_joints: the network's joints (child = part label); may be empty, then the result
-            is purely geometric.
+        network_joints: the network's joints (child = part label; its parent is used when it is
+            another part); may be empty, then the result is purely geometric.
         cfg: see :class:`RefineConfig`.
 
     Returns:
@@ -91,40 +113,43 @@ def refine_joints(
     if not 0 <= root < P:
         raise ValueError(f"refine_joints: root {root} is not a part label in [0, {P})")
     net_by_child = {j.child: j for j in network_joints}
+    parents = _parents(P, root, net_by_child)
 
-    # Flat float64 copies made once for all parts; each part gathers its rows from them.
     points64 = window.points.reshape(T * N, 3).astype(np.float64)
     flow64 = window.flow.reshape(T * N, 3).astype(np.float64)
-    motions = _measure_part_motions(points64, flow64, window.valid, probs, cfg)
-    identity_motion = _static_motion(T)
-    root_motion = motions[root] if _supported(motions[root], cfg) else identity_motion
+    pairs = _measure_parts(points64, flow64, window.valid, probs, cfg)
 
-    refined: list[JointEstimate] = []
-    fused: list[JointEstimate] = []
+    root_pairs = pairs[root] if _supported(pairs[root], cfg) else None
+    root_chain = root_motion_chain(root_pairs, cfg) if root_pairs is not None else np.tile(np.eye(4), (T, 1, 1))
+    fits_by_part: dict[int, dict[JointType, ModelFit]] = {}
+    chosen: dict[int, ModelFit] = {}
+    refined: dict[int, JointEstimate] = {}
     observed = 0.0
     articulation = False
-    for p in range(P):
-        if p == root:
+    for p in _topological(parents, root):
+        parent = parents[p]
+        mp = pairs[p]
+        if not _supported(mp, cfg):
+            refined[p] = _unsupported_joint(p, parent, T)
             continue
-        net = net_by_child.get(p)
-        parent = net.parent if net is not None and 0 <= net.parent < P and net.parent != p else root
-        motion = motions[p]
-        if not _supported(motion, cfg):
-            geo, fits = _unsupported_joint(p, parent, T), None
-        else:
-            parent_motion = motions[parent] if parent != root and _supported(motions[parent], cfg) else root_motion
-            J = invert_transform(parent_motion.chain) @ motion.chain
-            sigma2 = cfg.min_noise_m**2 + np.concatenate(
-                [[0.0], np.cumsum(motion.pair_noise + parent_motion.pair_noise)]
-            )
-            fits = fit_joint_models(J, motion.reference, sigma2)
-            geo = _joint_from_fit(p, parent, fits, type_probabilities(fits), motion, "refined", cfg)
-            observed = max(observed, _largest_displacement(J, motion.probe))
-            articulation = articulation or geo.type != JointType.STATIC
-        refined.append(geo)
-        fused.append(fuse_joint(geo, fits, net, motion, cfg))
+        parent_pairs = pairs[parent] if _supported(pairs[parent], cfg) else None
+        frame = root_chain
+        if parent != root and parent in chosen:
+            frame = root_chain @ chosen[parent].motions()
+        steps = relative_steps(mp, parent_pairs, frame[:-1])
+        fits = fit_joint_models(steps)
+        geo = _joint_from_fit(p, parent, fits, type_probabilities(fits), mp, "refined", cfg)
+        fits_by_part[p], chosen[p], refined[p] = fits, fits[geo.type], geo
+        moving = min((fits[JointType.REVOLUTE], fits[JointType.PRISMATIC]), key=lambda f: f.bic)
+        observed = max(observed, _largest_displacement(moving, mp))
+        articulation = articulation or geo.type != JointType.STATIC
+    order = [p for p in range(P) if p != root]
+    fused = [fuse_joint(refined[p], fits_by_part.get(p), net_by_child.get(p), pairs[p], cfg) for p in order]
     return RefineResult(
-        joints=tuple(fused), refined=tuple(refined), observed_motion=float(observed), articulation_observed=articulation
+        joints=tuple(fused),
+        refined=tuple(refined[p] for p in order),
+        observed_motion=float(observed),
+        articulation_observed=articulation,
     )
 
 
@@ -132,7 +157,7 @@ def fuse_joint(
     refined: JointEstimate,
     fits: dict[JointType, ModelFit] | None,
     network: JointEstimate | None,
-    motion: PartMotion,
+    pairs: PartPairs | None,
     cfg: RefineConfig,
 ) -> JointEstimate:
     """The fusion rule (cfg.fusion):
@@ -149,13 +174,13 @@ def fuse_joint(
     """
     if network is None:
         return refined
-    if fits is None:  # the part was too small to fit: the geometry knows nothing
+    if fits is None or pairs is None:  # the part was too small to fit: the geometry knows nothing
         return network
     if cfg.fusion == "network":
         return network
     if cfg.fusion == "refined":
         return refined
-    trustworthy = motion.fit_residual <= cfg.max_fit_residual_m and refined.confidence >= cfg.min_refined_confidence
+    trustworthy = pairs.fit_residual <= cfg.max_fit_residual_m and refined.confidence >= cfg.min_refined_confidence
     if not trustworthy:
         return network
     net_p = np.clip(np.asarray(network.type_probs, dtype=np.float64), 1e-6, None)
@@ -164,41 +189,140 @@ def fuse_joint(
     best = JointType(int(np.argmax(p)))
     if best == JointType.STATIC and network.type != JointType.STATIC:
         return network
-    return _joint_from_fit(refined.child, refined.parent, fits, p, motion, "fused", cfg, chosen=best)
+    return _joint_from_fit(refined.child, refined.parent, fits, p, pairs, "fused", cfg, chosen=best)
 
 
-def _supported(m: PartMotion | None, cfg: RefineConfig) -> bool:
-    return m is not None and m.valid_fraction >= cfg.min_valid_pair_fraction
+def relative_steps(child: PartPairs, parent: PartPairs | None, parent_pose: np.ndarray) -> StepData:
+    """The child's steps relative to its parent, with their information (see the module doc).
 
+    Args:
+        child: the child's pair fits.
+        parent: the parent's pair fits; None: the parent is taken as static (it could not be fitted).
+        parent_pose: (K, 4, 4) the parent's pose at frames 0..K-1 relative to frame 0 (window frame):
+            the steps are expressed in the parent's frame-0 pose, where the joint is fixed.
+    """
+    K = len(child.transforms)
+    eye = np.tile(np.eye(4), (K, 1, 1))
+    P_par = parent.transforms if parent is not None else eye
+    cov_par = parent.rot_cov if parent is not None else np.zeros((K, 3, 3))
+    var_par = parent.trans_var if parent is not None else np.zeros(K)
+    c_par = parent.centroids if parent is not None else child.centroids
+    fitted = child.fitted & (parent.fitted if parent is not None else True)
 
-def _static_motion(T: int) -> PartMotion:
-    return PartMotion(
-        chain=np.tile(np.eye(4), (T, 1, 1)),
-        pair_noise=np.zeros(T - 1),
-        fit_residual=0.0,
-        support=0.0,
-        valid_fraction=1.0,
-        probe=np.zeros((0, 3)),
-        reference=ReferenceGeometry(np.zeros(3), np.zeros((3, 3))),
-        mean_prob=1.0,
+    S = invert_transform(P_par) @ child.transforms
+    d = child.centroids - c_par
+    Dx = _skew(d)
+    disp_cov = (child.trans_var + var_par)[:, None, None] * np.eye(3) + Dx @ cov_par @ np.swapaxes(Dx, 1, 2)
+    # Into the parent's frame-0 pose: S' = G^-1 S G, x' = G^-1 x, covariances rotated by R_G^T.
+    Ginv = invert_transform(parent_pose)
+    S = Ginv @ S @ parent_pose
+    x = (Ginv[:, :3, :3] @ child.centroids[:, :, None])[:, :, 0] + Ginv[:, :3, 3]
+    Rg = parent_pose[:, :3, :3]
+    rot_cov = np.swapaxes(Rg, 1, 2) @ (child.rot_cov + cov_par) @ Rg
+    disp_cov = np.swapaxes(Rg, 1, 2) @ disp_cov @ Rg
+    rot_info = np.linalg.inv(rot_cov + np.eye(3) * 1e-12)
+    disp_info = np.linalg.inv(disp_cov + np.eye(3) * 1e-18)
+    rot_info[~fitted] = 0.0
+    disp_info[~fitted] = 0.0
+    S[~fitted] = np.eye(4)
+    first = int(np.flatnonzero(fitted)[0]) if fitted.any() else 0
+    return StepData(
+        steps=S,
+        rotvecs=Rotation.from_matrix(S[:, :3, :3]).as_rotvec(),
+        centroids=x,
+        rot_info=rot_info,
+        disp_info=disp_info,
+        fitted=fitted,
+        origin_ref=x[first].copy(),
     )
 
 
-def _measure_part_motions(
+def root_motion_chain(root: PartPairs, cfg: RefineConfig) -> np.ndarray:
+    """(T, 4, 4) the root's motion from frame 0 (camera-pose error in a fixed frame), robustly.
+
+    Each step's rotation vector is shrunk towards 0 where the step cannot pin it:
+    w' = (L + I / s^2)^-1 L w, s = ``root_step_prior_rad`` (the base should hold still; a rotation
+    seen on a thin strip of points must not turn the whole window). The centroid's motion is kept.
+    Unfitted steps: identity.
+    """
+    K = len(root.transforms)
+    info = np.linalg.inv(root.rot_cov)
+    w = Rotation.from_matrix(root.transforms[:, :3, :3]).as_rotvec()
+    w_map = np.linalg.solve(info + np.eye(3) / cfg.root_step_prior_rad**2, (info @ w[:, :, None]))[:, :, 0]
+    R = Rotation.from_rotvec(w_map).as_matrix()
+    c = root.centroids
+    c_to = (root.transforms[:, :3, :3] @ c[:, :, None])[:, :, 0] + root.transforms[:, :3, 3]
+    steps = np.tile(np.eye(4), (K, 1, 1))
+    steps[:, :3, :3] = R
+    steps[:, :3, 3] = c_to - (R @ c[:, :, None])[:, :, 0]
+    steps[~root.fitted] = np.eye(4)
+    chain = np.tile(np.eye(4), (K + 1, 1, 1))
+    for t in range(K):
+        chain[t + 1] = steps[t] @ chain[t]
+    return chain
+
+
+def _skew(v: np.ndarray) -> np.ndarray:
+    """(K, 3, 3) cross-product matrices of (K, 3) vectors."""
+    z = np.zeros(len(v))
+    return np.stack(
+        [np.stack([z, -v[:, 2], v[:, 1]], 1), np.stack([v[:, 2], z, -v[:, 0]], 1), np.stack([-v[:, 1], v[:, 0], z], 1)],
+        axis=1,
+    )
+
+
+def _parents(P: int, root: int, net_by_child: dict[int, JointEstimate]) -> dict[int, int]:
+    """Parent of every non-root part: the network's when it names another existing part, else root;
+    cycles are broken by attaching to the root."""
+    parents = {}
+    for p in range(P):
+        if p == root:
+            continue
+        net = net_by_child.get(p)
+        q = net.parent if net is not None else root
+        parents[p] = q if 0 <= q < P and q != p else root
+    for p in parents:  # break cycles
+        seen, q = {p}, parents[p]
+        while q != root:
+            if q in seen:
+                parents[p] = root
+                break
+            seen.add(q)
+            q = parents[q]
+    return parents
+
+
+def _topological(parents: dict[int, int], root: int) -> list[int]:
+    """Non-root parts, every parent before its children."""
+    depth = {}
+    for p in parents:
+        d, q = 0, p
+        while q != root:
+            q, d = parents[q], d + 1
+        depth[p] = d
+    return sorted(parents, key=lambda p: (depth[p], p))
+
+
+def _supported(m: PartPairs | None, cfg: RefineConfig) -> bool:
+    return m is not None and m.valid_fraction >= cfg.min_valid_pair_fraction
+
+
+def _measure_parts(
     points: np.ndarray, flow: np.ndarray, valid: np.ndarray, probs: np.ndarray, cfg: RefineConfig
-) -> list[PartMotion | None]:
-    """Pair fits, chains and reference geometry of every part (None: the part has no weighted point).
+) -> list[PartPairs | None]:
+    """Pair fits of every part (None: the part has no weighted point).
 
     points, flow: (T * N, 3) float64 (the window's, flattened); valid: (T, N); probs: (T, N, P).
     All parts' frame pairs are solved in one batch: NumPy's per-call overhead, not arithmetic,
     dominates at these sizes.
     """
     T, N = valid.shape
+    K = T - 1
     P = probs.shape[2]
-    probs_p = np.moveaxis(probs, 2, 0)  # (P, T, N)
-    w_all = np.where(valid[None] & (probs_p >= cfg.min_point_prob), probs_p, 0.0)
-    present = np.flatnonzero(np.any(w_all[:, :-1] > 0, axis=(1, 2)))
-    out: list[PartMotion | None] = [None] * P
+    probs_p = np.moveaxis(probs[:-1], 2, 0)  # (P, K, N): the last frame has no pair to fit
+    w_all = np.where(valid[None, :-1] & (probs_p >= cfg.min_point_prob), probs_p, 0.0)
+    present = np.flatnonzero(np.any(w_all > 0, axis=(1, 2)))
+    out: list[PartPairs | None] = [None] * P
     if len(present) == 0:
         return out
     Q = len(present)
@@ -206,102 +330,63 @@ def _measure_part_motions(
     mask = w > 0
     # Gather each part's points per frame (padded with zero weight) so the cost scales with the
     # parts' sizes, not with P x N; parts larger than max_fit_points keep evenly spaced points.
-    count = mask.sum(axis=2)  # (Q, T)
+    count = mask.sum(axis=2)  # (Q, K)
     width = int(min(count.max(), cfg.max_fit_points))
     order = np.argsort(~mask, axis=2, kind="stable")  # the part's points first, in index order
     j = np.arange(width)
     pos = np.where(count[..., None] > width, (j * count[..., None]) // width, j)
-    idx = np.take_along_axis(order, np.minimum(pos, N - 1), axis=2)  # (Q, T, W)
+    idx = np.take_along_axis(order, np.minimum(pos, N - 1), axis=2)  # (Q, K, W)
     w = np.where(j < count[..., None], np.take_along_axis(w, idx, axis=2), 0.0)
-    rows = idx + N * np.arange(T)[None, :, None]
-    # Coordinate-major (Q, T, 3, W): batched 3x3 @ 3xW products are fast in NumPy.
-    pts = np.ascontiguousarray(np.swapaxes(points[rows], 2, 3))
-    flw = np.ascontiguousarray(np.swapaxes(flow[rows[:, :-1]], 2, 3))
-    wg = w
-    K = T - 1
-    pairs = fit_pair_motions_cm(
-        pts[:, :-1].reshape(Q * K, 3, width),
-        flw.reshape(Q * K, 3, width),
-        wg[:, :-1].reshape(Q * K, width),
+    rows = (idx + N * np.arange(K)[None, :, None]).reshape(-1)
+    # Coordinate-major (Q*K, 3, W): batched 3x3 @ 3xW products are fast in NumPy.
+    pts = np.ascontiguousarray(np.swapaxes(points[rows].reshape(Q * K, width, 3), 1, 2))
+    flw = np.ascontiguousarray(np.swapaxes(flow[rows].reshape(Q * K, width, 3), 1, 2))
+    fit = fit_pair_motions_cm(
+        pts,
+        flw,
+        w.reshape(Q * K, width),
         irls_iterations=cfg.irls_iterations,
         cauchy_scale=cfg.cauchy_scale,
         min_noise_m=cfg.min_noise_m,
         min_support=cfg.min_pair_support,
     )
-    transforms = pairs.transforms.reshape(Q, K, 4, 4)
-    rms = pairs.rms.reshape(Q, K)
-    support = pairs.support.reshape(Q, K)
-    valid_pairs = pairs.valid.reshape(Q, K)
-    # Msd variance a pair fit adds: 2 rho^2 / n for a 6-parameter fit of n points with RMS residual rho
-    # (n capped: flow errors of neighbouring points are correlated).
-    noise_all = 2.0 * rms**2 / np.maximum(np.minimum(support, cfg.max_effective_points), 1.0)
-    chains = np.tile(np.eye(4), (Q, T, 1, 1))
+    # Information of each fit (module doc, step 1).
+    sigma2 = np.maximum(np.nan_to_num(fit.rms, nan=0.0) ** 2, cfg.min_noise_m**2) / 3.0
+    n_eff = np.maximum(np.minimum(fit.support, cfg.max_effective_points), 1.0)
+    C = fit.covariances
+    lam = (n_eff / sigma2)[:, None, None] * (np.trace(C, axis1=1, axis2=2)[:, None, None] * np.eye(3) - C)
+    rot_cov = np.linalg.inv(lam + np.eye(3) / _MAX_ROT_VAR)
+    trans_var = sigma2 / n_eff
+
+    fitted_all = fit.valid.reshape(Q, K)
     for q, part in enumerate(present):
-        ok = valid_pairs[q]
-        mean_prob = float(probs_p[part][mask[q]].mean())  # over all the part's points
-        if not ok.any():
-            out[part] = PartMotion(**{**_static_motion(T).__dict__, "valid_fraction": 0.0,
-                                      "fit_residual": float("nan"), "mean_prob": mean_prob})  # fmt: skip
-            continue
-        steps = _fill_missing_steps(transforms[q], ok)
-        for t in range(K):
-            chains[q, t + 1] = steps[t] @ chains[q, t]
-        noise = np.where(ok, noise_all[q], np.max(noise_all[q][ok]))
-        out[part] = PartMotion(
-            chain=chains[q],
-            pair_noise=noise,
-            fit_residual=float(np.median(rms[q][ok])),
-            support=float(np.median(support[q][ok])),
+        ok = fitted_all[q]
+        sl = slice(q * K, (q + 1) * K)
+        first = int(np.flatnonzero(ok)[0]) if ok.any() else 0
+        pts_first = np.swapaxes(pts[q * K + first], 0, 1)[w[q, first] > 0]
+        probe = pts_first[:: max(1, len(pts_first) // _MOTION_PROBE_POINTS)]
+        out[part] = PartPairs(
+            transforms=fit.transforms[sl],
+            fitted=ok,
+            centroids=fit.centroids[sl],
+            rot_cov=rot_cov[sl],
+            trans_var=trans_var[sl],
+            fit_residual=float(np.median(fit.rms[sl][ok])) if ok.any() else float("nan"),
+            support=float(np.median(fit.support[sl][ok])) if ok.any() else 0.0,
             valid_fraction=float(ok.mean()),
-            probe=np.zeros((0, 3)),
-            reference=ReferenceGeometry(np.zeros(3), np.zeros((3, 3))),
-            mean_prob=mean_prob,
+            probe=probe,
+            first=first,
         )
-    # Reference geometry: all of a part's points mapped back to frame 0 through its own chain.
-    back = invert_transform(chains)
-    canon = back[..., :3, :3] @ pts + back[..., :3, 3:]  # (Q, T, 3, W)
-    wsum = np.maximum(wg.sum(axis=(1, 2)), 1e-300)
-    wc = canon * wg[:, :, None, :]
-    centroid = wc.sum(axis=(1, 3)) / wsum[:, None]
-    second = (wc @ np.swapaxes(canon, 2, 3)).sum(axis=1) / wsum[:, None, None]
-    cov = second - centroid[:, :, None] * centroid[:, None, :]
-    for q, part in enumerate(present):
-        m = out[part]
-        if m is None or m.valid_fraction == 0.0:
-            continue
-        flat_w = wg[q].reshape(-1)
-        flat_x = np.swapaxes(canon[q], 1, 2).reshape(-1, 3)
-        keep = np.flatnonzero(flat_w > 0)
-        probe = flat_x[keep[:: max(1, len(keep) // _MOTION_PROBE_POINTS)]]
-        out[part] = PartMotion(**{**m.__dict__, "probe": probe,
-                                  "reference": ReferenceGeometry(centroid[q], cov[q])})  # fmt: skip
     return out
 
 
-def _fill_missing_steps(steps: np.ndarray, ok: np.ndarray) -> np.ndarray:
-    """Pair motions with the unfitted pairs filled in.
-
-    Before the first and after the last fitted pair (the part not yet / no longer visible) nothing
-    was observed: identity. A gap between fitted pairs copies the nearest fitted pair
-    (constant-velocity assumption).
-    """
-    out = steps.copy()
-    valid_idx = np.flatnonzero(ok)
-    first, last = valid_idx[0], valid_idx[-1]
-    for k in range(len(steps)):
-        if ok[k]:
-            continue
-        if k < first or k > last:
-            out[k] = np.eye(4)
-        else:
-            out[k] = steps[valid_idx[np.argmin(np.abs(valid_idx - k))]]
-    return out
-
-
-def _largest_displacement(J: np.ndarray, probe: np.ndarray) -> float:
-    if len(probe) == 0:
+def _largest_displacement(model: ModelFit, pairs: PartPairs) -> float:
+    """Largest displacement (m) of the part's probe points under ``model``, from their first frame."""
+    if len(pairs.probe) == 0:
         return 0.0
-    d = J[:, :3, :3] @ probe.T + J[:, :3, 3:] - probe.T[None]  # (T, 3, M)
+    G = model.motions()
+    G = G @ invert_transform(G[pairs.first])
+    d = G[:, :3, :3] @ pairs.probe.T + G[:, :3, 3:] - pairs.probe.T[None]  # (T, 3, M)
     return float(np.sqrt(np.max(np.sum(d * d, axis=1))))
 
 
@@ -310,7 +395,7 @@ def _joint_from_fit(
     parent: int,
     fits: dict[JointType, ModelFit],
     type_probs: np.ndarray,
-    motion: PartMotion,
+    pairs: PartPairs,
     source: str,
     cfg: RefineConfig,
     chosen: JointType | None = None,
@@ -321,8 +406,8 @@ def _joint_from_fit(
     """
     best = JointType(int(np.argmax(type_probs))) if chosen is None else chosen
     fit = fits[best]
-    support_factor = min(1.0, motion.support / cfg.full_support_points)
-    confidence = float(type_probs[best]) * support_factor * motion.valid_fraction
+    support_factor = min(1.0, pairs.support / cfg.full_support_points)
+    confidence = float(type_probs[best]) * support_factor * pairs.valid_fraction
     return JointEstimate(
         child=child,
         parent=parent,
@@ -336,7 +421,7 @@ def _joint_from_fit(
         axis_cov=fit.axis_cov,
         origin_cov=fit.origin_cov,
         state_variance=float(fit.state_variance),
-        fit_residual=motion.fit_residual,
+        fit_residual=pairs.fit_residual,
     )
 
 

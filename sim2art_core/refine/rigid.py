@@ -32,12 +32,17 @@ class PairMotions:
         rms: (K,) m, robust-weighted RMS residual of each pair fit (NaN where not valid).
         support: (K,) effective number of points of each fit (sum of the final weights).
         valid: (K,) bool, the pair had enough weighted, non-degenerate points.
+        centroids: (K, 3) m, weighted centroid of the source points (final weights).
+        covariances: (K, 3, 3) m^2, their weighted covariance: with rms and support it gives the
+            information of the fitted rotation (how well the point layout pins each rotation axis).
     """
 
     transforms: np.ndarray
     rms: np.ndarray
     support: np.ndarray
     valid: np.ndarray
+    centroids: np.ndarray
+    covariances: np.ndarray
 
 
 def batched_weighted_kabsch(src: np.ndarray, dst: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -158,7 +163,11 @@ def fit_pair_motions_cm(
     T[:, :3, 3] = t
     T[~valid] = np.eye(4)
     rms = np.where(valid, rms, np.nan)
-    return PairMotions(transforms=T, rms=rms, support=wsum, valid=valid)
+    safe = np.maximum(wsum, 1e-300)
+    ws = src * w[:, None, :]
+    centroids = ws.sum(axis=2) / safe[:, None]
+    cov = (ws @ np.swapaxes(src, 1, 2)) / safe[:, None, None] - centroids[:, :, None] * centroids[:, None, :]
+    return PairMotions(T, rms, wsum, valid, centroids, cov)
 
 
 #: IRLS stops when no weight changes by more than this (weights are in [0, 1]).
