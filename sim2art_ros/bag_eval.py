@@ -118,7 +118,7 @@ def run_bag(bag: Path, out_dir: Path, options: EvalOptions) -> RunRecord:
     if options.cloud_topic:
         topics[options.cloud_topic] = "sensor_msgs/msg/PointCloud2"
     context = Context()
-    rclpy.init(context=context)
+    rclpy.init(context=context, args=["sim2art-bag-eval"])  # not sys.argv: "--node-arg=a:=b" looks like a remap
     recorder = Recorder(context, topics, node_name="sim2art_bag_eval_recorder")
     player_node = rclpy.create_node("sim2art_bag_eval_replay", context=context)
     image_sent: dict[int, float] = {}

@@ -108,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sim2art_ros.bag_writer import BagWriterConfig, write_sequence_bag
 
         frames = args.frames or info["num_frames"] + 8
-        bag = out / "bag"
+        bag = out / "bags" / f"{args.category}-{args.object_seed}-{args.sequence_seed}"
         if bag.exists():
             import shutil
 

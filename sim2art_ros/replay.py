@@ -312,6 +312,24 @@ def options_from_args(args: argparse.Namespace) -> ReplayOptions:
     )
 
 
+def split_ros_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(our arguments, the ``--ros-args ... [--]`` blocks for rclpy).
+
+    rclpy's remove_ros_args would also swallow ``FROM:=TO`` outside ``--ros-args`` (the
+    deprecated ROS 1 remap syntax), i.e. the values of ``--remap``; this keeps them ours.
+    """
+    ours, ros, inside = [], [], False
+    for a in argv:
+        if a == "--ros-args":
+            inside = True
+            ros.append(a)
+        elif a == "--" and inside:
+            inside = False
+        else:
+            (ros if inside else ours).append(a)
+    return ours, ros
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="sim2art-replay",
@@ -352,17 +370,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     apply_safe_defaults()
     import rclpy
-    from rclpy.utilities import remove_ros_args
 
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(remove_ros_args(argv))
+    ours, ros_args = split_ros_args(list(sys.argv[1:] if argv is None else argv))
+    args = build_parser().parse_args(ours)
     try:
         options = options_from_args(args)
     except (ValueError, OSError) as exc:
         print(f"sim2art-replay: error: {exc}", file=sys.stderr)
         return 2
     context = rclpy.context.Context()
-    rclpy.init(args=["sim2art-replay", *argv], context=context)
+    rclpy.init(args=["sim2art-replay", *ros_args], context=context)
     node = rclpy.create_node("bag_replay", context=context)
     try:
         player = BagPlayer(node, args.bag, options)

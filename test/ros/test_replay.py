@@ -269,3 +269,15 @@ def test_qos_rules_and_shipped_override_file(repo_root, tmp_path):
     bad.write_text("/x: {reliability: sometimes}\n")
     with pytest.raises(ValueError, match="sometimes"):
         load_overrides(bad)
+
+
+def test_cli_keeps_remap_values_out_of_rclpy():
+    from sim2art_ros.replay import build_parser, options_from_args, split_ros_args
+
+    argv = ["bag", "--remap", "/a:=/b", "--ros-args", "-r", "__node:=p2", "--", "-r", "2"]
+    ours, ros = split_ros_args(argv)
+    assert ours == ["bag", "--remap", "/a:=/b", "-r", "2"] and ros == ["--ros-args", "-r", "__node:=p2"]
+    opts = options_from_args(build_parser().parse_args(ours))
+    assert opts.remap == {"/a": "/b"} and opts.rate == 2.0
+    with pytest.raises(ValueError, match="FROM:=TO"):
+        options_from_args(build_parser().parse_args(["bag", "--remap", "/a=/b"]))
