@@ -108,7 +108,7 @@ PARAMETERS: tuple[Param, ...] = (
     Param("sync_slop_s", 0.02, "Largest stamp difference between colour, depth, camera_info and mask (s)", 0.0, 1.0),
     Param("sync_queue_size", 10, "Messages per input kept while waiting for partners", 1, 200),
     Param("use_message_filters", True, "Use message_filters' ApproximateTimeSynchronizer when it is installed"),
-    Param("frame_queue_size", 2, "Synchronised frames waiting for preprocessing (older ones are dropped)", 1, 30),
+    Param("frame_queue_size", 4, "Synchronised frames waiting for preprocessing (older ones are dropped)", 1, 30),
     Param("use_tf2_ros", True, "Use tf2_ros when installed (else the built-in buffer fed from /tf, /tf_static)"),
     Param("tf_timeout_s", 0.3, "How long a frame waits for its camera pose on TF before it is dropped (s)", 0.0, 5.0),
     Param("seed", 0, "Seed of point sampling and RANSAC", 0, 2**31 - 1),
@@ -153,6 +153,13 @@ PARAMETERS: tuple[Param, ...] = (
     Param("flow_scale", 0.5, "Optical flow runs on images resized by this factor", 0.1, 1.0),
     Param("flow_consistency_px", 2.0, "Forward-backward check threshold (pixels; 0 = off)", 0.0, 100.0),
     Param("max_flow_m", 0.5, "Longer 3-D displacements between keyframes are mismatches (m)", 0.01, 10.0),
+    Param(
+        "flow_crop_margin_px",
+        64,
+        "Flow only in the object's box grown by this many pixels (-1 = whole image)",
+        -1,
+        4096,
+    ),
 )
 
 
@@ -210,6 +217,7 @@ def preprocess_config(values: dict[str, Any], num_frames: int, num_points: int) 
             scale=float(values["flow_scale"]),
             consistency_px=float(values["flow_consistency_px"]),
             max_flow_m=float(values["max_flow_m"]),
+            crop_margin_px=int(values["flow_crop_margin_px"]),
         ),
         keyframes=KeyframeConfig(
             mode=values["keyframe_mode"],

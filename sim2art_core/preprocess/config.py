@@ -70,6 +70,9 @@ class FlowConfig:
             than this (full-resolution pixels) has no flow (occlusion, mismatch). 0 disables the check
             (and halves the cost).
         max_flow_m: a 3-D displacement longer than this between two window frames is a mismatch.
+        crop_margin_px: the flow is computed only in the box around the object's sampled pixels,
+            grown by this many full-resolution pixels on each side (room for the object's motion
+            between keyframes); negative: the whole image.
     """
 
     method: str = "dis"
@@ -77,6 +80,7 @@ class FlowConfig:
     scale: float = 0.5
     consistency_px: float = 2.0
     max_flow_m: float = 0.5
+    crop_margin_px: int = 64
 
 
 @dataclass(frozen=True)

@@ -49,13 +49,20 @@ class OpticalFlow:
         return cv2.calcOpticalFlowFarneback(grey0, grey1, None, 0.5, 4, 15, 3, 5, 1.2, 0)
 
 
-def sample_flow(flow: np.ndarray, uv: np.ndarray, scale: float) -> np.ndarray:
-    """Bilinear flow at full-resolution pixels ``uv`` (N, 2), in full-resolution pixels."""
+def to_flow_pixels(uv: np.ndarray, scale: float, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """Full-resolution pixels (N, 2) -> coordinates in a flow image resized by ``scale`` and cropped at
+    ``origin`` (x, y). Pixel-centre convention: full-res u sits at (u + 0.5) * scale - 0.5."""
     uv = np.asarray(uv, dtype=np.float32).reshape(-1, 2)
-    # pixel-centre convention: full-res pixel u sits at (u + 0.5) * scale - 0.5 in the resized image
-    xs = ((uv[:, 0] + 0.5) * scale - 0.5).reshape(1, -1)
-    ys = ((uv[:, 1] + 0.5) * scale - 0.5).reshape(1, -1)
-    f = cv2.remap(flow, xs, ys, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return (uv + 0.5) * np.float32(scale) - 0.5 - np.asarray(origin, dtype=np.float32)
+
+
+def sample_flow(flow: np.ndarray, uv: np.ndarray, scale: float, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """Bilinear flow at full-resolution pixels ``uv`` (N, 2), in full-resolution pixels.
+
+    ``flow`` covers the image resized by ``scale`` and cropped at ``origin`` (x, y).
+    """
+    xy = to_flow_pixels(uv, scale, origin)
+    f = cv2.remap(flow, xy[:, :1].T.copy(), xy[:, 1:].T.copy(), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return f.reshape(-1, 2) / np.float32(scale)
 
 
@@ -76,6 +83,31 @@ def sample_depth_smooth(depth: np.ndarray, uv: np.ndarray, max_step: float = 0.0
     fx, fy = uv[:, 0] - x0, uv[:, 1] - y0
     bil = (q[:, 0] * (1 - fx) + q[:, 1] * fx) * (1 - fy) + (q[:, 2] * (1 - fx) + q[:, 3] * fx) * fy
     return np.where(ok, bil, near).astype(np.float32)
+
+
+def flow_crop(
+    uv: np.ndarray, valid: np.ndarray, image_size: tuple[int, int], cfg: FlowConfig
+) -> tuple[int, int, int, int]:
+    """Box (x0, y0, x1, y1) in the resized flow image around the valid pixels ``uv`` plus the margin.
+
+    The whole resized image when ``cfg.crop_margin_px`` < 0 or nothing is valid. The crop is at least
+    32 px wide and high (DIS needs a few patches).
+    """
+    w_img, h_img = image_size
+    W, H = int(round(w_img * cfg.scale)), int(round(h_img * cfg.scale))
+    if cfg.crop_margin_px < 0 or not np.any(valid):
+        return 0, 0, W, H
+    pts = np.asarray(uv)[np.asarray(valid)]
+    m = cfg.crop_margin_px
+    lo = (pts.min(axis=0) - m + 0.5) * cfg.scale - 0.5
+    hi = (pts.max(axis=0) + m + 0.5) * cfg.scale - 0.5
+    x0, y0 = max(0, int(np.floor(lo[0]))), max(0, int(np.floor(lo[1])))
+    x1, y1 = min(W, int(np.ceil(hi[0])) + 1), min(H, int(np.ceil(hi[1])) + 1)
+    if x1 - x0 < 32:
+        x0, x1 = max(0, min(x0, W - 32)), min(W, max(x1, 32))
+    if y1 - y0 < 32:
+        y0, y1 = max(0, min(y0, H - 32)), min(H, max(y1, 32))
+    return x0, y0, x1, y1
 
 
 @dataclass(frozen=True)
@@ -102,6 +134,7 @@ def scene_flow(
     intr_next: Intrinsics,
     world_from_cam_next: np.ndarray,
     cfg: FlowConfig,
+    origin: tuple[int, int] = (0, 0),
 ) -> SceneFlow:
     """Lift the optical flow of sampled points to 3-D displacements in the fixed frame.
 
@@ -114,15 +147,20 @@ def scene_flow(
         intr_next: intrinsics of frame t+1.
         world_from_cam_next: (4, 4) camera pose of frame t+1 in the fixed frame.
         cfg: flow configuration.
+        origin: (x, y) of the flow images' crop in the resized image (see :func:`flow_crop`).
     """
     uv = np.asarray(uv, dtype=np.float32).reshape(-1, 2)
     n = len(uv)
-    uv_next = uv + sample_flow(forward, uv, cfg.scale)
+    uv_next = uv + sample_flow(forward, uv, cfg.scale, origin)
     H, W = depth_next.shape
     inside = (uv_next[:, 0] > -0.5) & (uv_next[:, 0] < W - 0.5) & (uv_next[:, 1] > -0.5) & (uv_next[:, 1] < H - 0.5)
+    # a point that leaves the crop has no trustworthy flow (the crop's margin allows for motion)
+    xy = to_flow_pixels(uv_next, cfg.scale, origin)
+    h, w = forward.shape[:2]
+    inside &= (xy[:, 0] >= -0.5) & (xy[:, 0] <= w - 0.5) & (xy[:, 1] >= -0.5) & (xy[:, 1] <= h - 0.5)
     valid = inside & np.all(np.isfinite(points), axis=1)
     if backward is not None and cfg.consistency_px > 0:
-        back = uv_next + sample_flow(backward, np.where(inside[:, None], uv_next, 0), cfg.scale)
+        back = uv_next + sample_flow(backward, np.where(inside[:, None], uv_next, 0), cfg.scale, origin)
         valid &= np.linalg.norm(back - uv, axis=1) <= cfg.consistency_px
     z = sample_depth_smooth(depth_next, uv_next)
     valid &= np.isfinite(z) & (z > 0)

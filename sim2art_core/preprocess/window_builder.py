@@ -25,7 +25,7 @@ import numpy as np
 
 from sim2art_core.frames import RGBDFrame
 from sim2art_core.preprocess.config import PreprocessConfig
-from sim2art_core.preprocess.flow import OpticalFlow, scene_flow
+from sim2art_core.preprocess.flow import OpticalFlow, flow_crop, scene_flow
 from sim2art_core.preprocess.keyframes import KeyframeSelector
 from sim2art_core.preprocess.object_select import select_object
 from sim2art_core.preprocess.sampling import FrameSample, sample_frame
@@ -185,10 +185,16 @@ class WindowBuilder:
     def _link(self, prev: FrameSample, nxt: FrameSample, frame: RGBDFrame) -> WindowEntry:
         """Window entry of ``prev``: its points with the scene flow towards ``nxt``."""
         cfg = self.cfg.flow
-        forward = self._flow(prev.grey, nxt.grey)
-        backward = self._flow(nxt.grey, prev.grey) if cfg.consistency_px > 0 else None
+        # only the object's neighbourhood needs flow: crop both images (2-4x cheaper for VGA)
+        x0, y0, x1, y1 = flow_crop(prev.uv, prev.valid, (frame.shape[1], frame.shape[0]), cfg)
+        g0 = np.ascontiguousarray(prev.grey[y0:y1, x0:x1])  # DIS needs contiguous images
+        g1 = np.ascontiguousarray(nxt.grey[y0:y1, x0:x1])
+        forward = self._flow(g0, g1)
+        backward = self._flow(g1, g0) if cfg.consistency_px > 0 else None
         pts = np.where(prev.valid[:, None], prev.points, np.nan)
-        sf = scene_flow(pts, prev.uv, forward, backward, frame.depth, frame.intrinsics, frame.world_from_cam, cfg)
+        sf = scene_flow(
+            pts, prev.uv, forward, backward, frame.depth, frame.intrinsics, frame.world_from_cam, cfg, (x0, y0)
+        )
         valid = prev.valid & sf.valid
         return WindowEntry(
             points=prev.points,
