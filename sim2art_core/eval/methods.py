@@ -1,0 +1,116 @@
+"""The methods the evaluation can run, behind one interface (a small registry).
+
+Every method maps (sample, window) -> ArticulationEstimate, where ``window`` is
+``Window.from_sample(sample)``; only the oracle diagnostics look at the sample's ground truth, and
+their names say so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim2art_core.data.sequence import SequenceSample
+from sim2art_core.estimate import ArticulationEstimate, PartEstimate
+from sim2art_core.types import EstimateStatus
+from sim2art_core.window import Window
+
+RunFn = Callable[[SequenceSample, Window], ArticulationEstimate]
+
+
+@dataclass(frozen=True)
+class MethodOptions:
+    """What building a method may need.
+
+    Attributes:
+        checkpoint: sim2art checkpoint (None: the shipped default).
+        device: torch device for sim2art ("auto", "cpu", "cuda").
+    """
+
+    checkpoint: str | None = None
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A registered method: ``build(options)`` returns its run function."""
+
+    name: str
+    description: str
+    build: Callable[[MethodOptions], RunFn]
+    oracle: bool = False
+
+
+def _sim2art(refine: bool, fusion: str | None = None) -> Callable[[MethodOptions], RunFn]:
+    def build(opt: MethodOptions) -> RunFn:
+        from sim2art_core.estimator import Estimator, EstimatorConfig
+        from sim2art_core.refine import RefineConfig
+
+        cfg = EstimatorConfig(refine_config=RefineConfig(fusion=fusion) if fusion else None)
+        est = Estimator(opt.checkpoint, device=opt.device, refine=refine, config=cfg)
+        return lambda sample, window: est.estimate(window)
+
+    return build
+
+
+def _featclust(oracle_k: bool) -> Callable[[MethodOptions], RunFn]:
+    def build(opt: MethodOptions) -> RunFn:
+        from sim2art_core.baselines import FeatClust
+
+        fc = FeatClust()
+        if oracle_k:
+            return lambda sample, window: fc.estimate(window, k=sample.num_parts)
+        return lambda sample, window: fc.estimate(window)
+
+    return build
+
+
+def _gt_segmentation_refine(opt: MethodOptions) -> RunFn:
+    """Ground-truth part labels + the geometric refinement: the ceiling of the refinement alone."""
+    from sim2art_core.refine import refine_joints
+
+    def run(sample: SequenceSample, window: Window) -> ArticulationEstimate:
+        P = sample.num_parts
+        probs = np.eye(P, dtype=np.float32)[sample.labels]
+        res = refine_joints(window, probs, root=0)
+        status = EstimateStatus.OK if res.articulation_observed else EstimateStatus.NO_ARTICULATION
+        parts = tuple(
+            PartEstimate(p, p == 0, int((sample.labels[-1] == p).sum()), np.zeros(3), np.zeros(3), np.zeros(3), 1.0)
+            for p in range(P)
+        )
+        return ArticulationEstimate(
+            status=status,
+            frame_id=window.frame_id,
+            stamps_ns=window.stamps_ns,
+            labels=sample.labels.astype(np.int16),
+            parts=parts,
+            joints=res.joints,
+            observed_motion=res.observed_motion,
+            estimator_id="oracle-segmentation+refine",
+        )
+
+    return run
+
+
+METHODS: dict[str, MethodSpec] = {
+    m.name: m
+    for m in (
+        MethodSpec("sim2art", "network + geometric refinement (gated fusion)", _sim2art(True)),
+        MethodSpec("sim2art-norefine", "network joint heads only", _sim2art(False)),
+        MethodSpec(
+            "sim2art-refined-only", "network segmentation, joints from the refinement only", _sim2art(True, "refined")
+        ),  # fmt: skip
+        MethodSpec("featclust", "FeatClust baseline, k by motion BIC", _featclust(False)),
+        MethodSpec("featclust-oracle-k", "FeatClust with k = true number of parts (oracle)", _featclust(True), True),
+        MethodSpec("gtseg-refine", "true segmentation + refinement (oracle ceiling)", _gt_segmentation_refine, True),
+    )
+}
+
+
+def build_method(name: str, options: MethodOptions) -> RunFn:
+    """The run function of a registered method; ValueError names the known ones."""
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; known: {', '.join(METHODS)}")
+    return METHODS[name].build(options)
