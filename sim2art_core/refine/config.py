@@ -44,7 +44,7 @@ class RefineConfig:
     cauchy_scale: float = 2.5
     min_noise_m: float = 1e-3
     max_effective_points: float = 32.0
-    max_fit_points: int = 192
+    max_fit_points: int = 128
     root_step_prior_rad: float = 0.035
     min_pair_support: float = 8.0
     min_valid_pair_fraction: float = 0.25

@@ -209,9 +209,14 @@ def _principal_direction(vectors: np.ndarray) -> np.ndarray | None:
 
 
 def _safe_inv2(M: np.ndarray, cap: float) -> np.ndarray:
-    """Inverse of a 2x2 information matrix, eigenvalues capped at ``cap`` (uninformative)."""
-    w, V = np.linalg.eigh(M)
-    return (V * np.minimum(1.0 / np.maximum(w, 1e-300), cap)) @ V.T
+    """Inverse of a symmetric 2x2 information matrix, eigenvalues of the inverse capped at ``cap``
+    (closed form: this runs per part and np.linalg's wrappers cost more than the arithmetic)."""
+    a, b, c = float(M[0, 0]), float(M[0, 1]), float(M[1, 1])
+    mean, dev = 0.5 * (a + c), float(np.hypot(0.5 * (a - c), b))
+    lam = np.array([mean - dev, mean + dev])
+    angle = 0.5 * np.arctan2(2.0 * b, a - c)  # direction of the larger eigenvalue
+    V = np.array([[-np.sin(angle), np.cos(angle)], [np.cos(angle), np.sin(angle)]])
+    return (V * np.minimum(1.0 / np.maximum(lam, 1e-300), cap)) @ V.T
 
 
 def fit_static(d: StepData) -> ModelFit:
@@ -375,10 +380,12 @@ def _fit_pivot(
     A = -M @ E  # (K, 3, 2): residual = b - A y
     W = d.disp_info if use is None else d.disp_info * use[:, None, None]
     N = np.einsum("kia,kij,kjb->ab", A, W, A)
-    if not _well_conditioned(N):  # (almost) no rotation: the pivot is unobservable
+    det = float(N[0, 0] * N[1, 1] - N[0, 1] * N[1, 0])
+    if not (det > 0 and det >= 1e-12 * (0.5 * float(N[0, 0] + N[1, 1])) ** 2):  # (almost) no rotation
         return c0.copy(), E @ (np.eye(2) * 1e6) @ E.T
-    y = np.linalg.solve(N, np.einsum("kia,kij,kj->a", A, W, b))
-    return c0 + E @ y, E @ np.linalg.inv(N) @ E.T
+    N_inv = np.array([[N[1, 1], -N[0, 1]], [-N[1, 0], N[0, 0]]]) / det
+    y = N_inv @ np.einsum("kia,kij,kj->a", A, W, b)
+    return c0 + E @ y, E @ N_inv @ E.T
 
 
 def type_probabilities(fits: dict[JointType, ModelFit]) -> np.ndarray:

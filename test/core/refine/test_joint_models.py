@@ -93,3 +93,16 @@ def test_fast_tangent_basis_matches_the_contract():
     for a in [np.array([1.0, 0, 0]), np.array([0, 0, -1.0]), *g.unit(rng.normal(size=(20, 3)))]:
         e1, e2 = g.tangent_basis(a)
         np.testing.assert_allclose(tangent_basis_matrix(g.unit(a)), np.stack([e1, e2], axis=1), atol=1e-12)
+
+
+def test_closed_form_2x2_inverse_matches_numpy_and_caps():
+    from sim2art_core.refine.joint_models import _safe_inv2
+
+    for M in [
+        np.array([[4.0, 1.0], [1.0, 3.0]]),
+        np.array([[2.0, 0.0], [0.0, 5.0]]),
+        np.array([[1.0, -0.9], [-0.9, 1.0]]),
+    ]:
+        np.testing.assert_allclose(_safe_inv2(M, 1e9), np.linalg.inv(M), rtol=1e-10, atol=1e-12)
+    capped = _safe_inv2(np.array([[1e-9, 0.0], [0.0, 1.0]]), 2.0)
+    np.testing.assert_allclose(capped, np.diag([2.0, 1.0]), atol=1e-12)

@@ -1,0 +1,97 @@
+"""Cost and accuracy of the geometric refinement on exact-geometry scenes (T=16, N=1024 by default).
+
+    python -m sim2art_core.eval.bench_refine [--frames 16] [--points 1024] [--repeats 30]
+
+Reports CPU time (time.process_time: other processes on the machine inflate it less than wall time)
+and wall time per window and per part, and the axis / amount errors, for 2, 3 and 5 parts with exact
+flow, 3 mm flow noise and 20 % outlier flows. Output goes into docs/EVALUATION.md ("Measurements").
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+
+from sim2art_core.eval.joint_metrics import axis_angle_error_deg
+from sim2art_core.eval.scenes import BoxPart, Scene, cabinet, make_scene
+from sim2art_core.refine import refine_joints
+from sim2art_core.types import JointType
+
+
+def five_parts(num_frames: int, num_points: int, **kw) -> Scene:
+    """Base, two doors and two drawers."""
+    ramp = np.linspace(0.0, 1.0, num_frames)
+    parts = [
+        BoxPart(center=(0.0, 0.0, 0.5), size=(0.6, 0.4, 1.0)),
+        BoxPart((0.15, 0.21, 0.75), (0.3, 0.02, 0.5), JointType.REVOLUTE, (0, 0, 1), (0.3, 0.21, 0), 1.0 * ramp),
+        BoxPart((-0.15, 0.21, 0.75), (0.3, 0.02, 0.5), JointType.REVOLUTE, (0, 0, -1), (-0.3, 0.21, 0), 0.8 * ramp),
+        BoxPart((0.0, 0.05, 0.35), (0.55, 0.32, 0.15), JointType.PRISMATIC, (0, 1, 0), amounts=0.2 * ramp),
+        BoxPart((0.0, 0.05, 0.15), (0.55, 0.32, 0.15), JointType.PRISMATIC, (0, 1, 0), amounts=0.1 * ramp),
+    ]
+    n = num_points // 5
+    return make_scene(parts, num_frames, [num_points - 4 * n, n, n, n, n], **kw)
+
+
+def two_parts(num_frames: int, num_points: int, **kw) -> Scene:
+    base = BoxPart(center=(0.0, 0.0, 0.4), size=(0.5, 0.4, 0.8))
+    door = BoxPart((0.25, 0.21, 0.6), (0.5, 0.02, 0.4), JointType.REVOLUTE, (0, 0, 1), (0.5, 0.21, 0.0),
+                   np.linspace(0, 1.0, num_frames))  # fmt: skip
+    return make_scene([base, door], num_frames, [num_points // 2, num_points - num_points // 2], **kw)
+
+
+def measure(scene: Scene, repeats: int) -> dict:
+    P = len(scene.parts)
+    probs = np.eye(P, dtype=np.float32)[scene.labels]
+    refine_joints(scene.window, probs, 0)  # warm-up
+    cpu, wall = [], []
+    for _ in range(repeats):
+        c0, w0 = time.process_time(), time.perf_counter()
+        res = refine_joints(scene.window, probs, 0)
+        cpu.append(time.process_time() - c0)
+        wall.append(time.perf_counter() - w0)
+    axis_err, amount_err = [], []
+    for j in res.joints:
+        part = scene.parts[j.child]
+        axis_err.append(axis_angle_error_deg(j.axis, np.asarray(part.axis, float)))
+        sign = 1.0 if j.axis @ np.asarray(part.axis, float) >= 0 else -1.0
+        scale = np.degrees(1.0) if part.type == JointType.REVOLUTE else 100.0
+        amount_err.append(scale * np.mean(np.abs(sign * j.amounts - scene.amounts[j.child])))
+    return {
+        "parts": P,
+        "cpu_ms": 1e3 * float(np.median(cpu)),
+        "wall_ms": 1e3 * float(np.median(wall)),
+        "cpu_ms_per_part": 1e3 * float(np.median(cpu)) / P,
+        "axis_deg_max": float(np.max(axis_err)),
+        "amount_err_max": float(np.max(amount_err)),
+    }
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--frames", type=int, default=16)
+    p.add_argument("--points", type=int, default=1024)
+    p.add_argument("--repeats", type=int, default=30)
+    args = p.parse_args(argv)
+    T, N = args.frames, args.points
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"load average {os.getloadavg()[0]:.2f}, numpy {np.__version__}")  # fmt: skip
+    print(f"T={T}, N={N}, median of {args.repeats} runs\n")
+    print("| scene | parts | flow | CPU ms/window | wall ms/window | CPU ms/part | max axis err (°) | "
+          "max amount err (° or cm) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    builders = {"door": two_parts, "cabinet": lambda t, n, **kw: cabinet(t, n, **kw), "5-part": five_parts}
+    for name, build in builders.items():
+        for flow, kw in [("exact", {}), ("3 mm noise", {"flow_noise_m": 0.003}), ("20 % outliers",
+                         {"outlier_fraction": 0.2})]:  # fmt: skip
+            r = measure(build(T, N, seed=1, **kw), args.repeats)
+            print(f"| {name} | {r['parts']} | {flow} | {r['cpu_ms']:.2f} | {r['wall_ms']:.2f} | "
+                  f"{r['cpu_ms_per_part']:.2f} | {r['axis_deg_max']:.3g} | {r['amount_err_max']:.3g} |")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
