@@ -150,7 +150,7 @@ PARAMETERS: tuple[Param, ...] = (
         "Preset of OpenCV DIS optical flow (speed vs accuracy)",
         choices=("ultrafast", "fast", "medium"),
     ),
-    Param("flow_scale", 0.5, "Optical flow runs on images resized by this factor", 0.1, 1.0),
+    Param("flow_width", 640, "Optical flow runs on images resized to this width (never enlarged; 0 = full)", 0, 8192),
     Param("flow_consistency_px", 2.0, "Forward-backward check threshold (pixels; 0 = off)", 0.0, 100.0),
     Param("max_flow_m", 0.5, "Longer 3-D displacements between keyframes are mismatches (m)", 0.01, 10.0),
     Param(
@@ -214,7 +214,7 @@ def preprocess_config(values: dict[str, Any], num_frames: int, num_points: int) 
         flow=FlowConfig(
             method=values["flow_method"],
             dis_preset=values["flow_preset"],
-            scale=float(values["flow_scale"]),
+            width=int(values["flow_width"]),
             consistency_px=float(values["flow_consistency_px"]),
             max_flow_m=float(values["max_flow_m"]),
             crop_margin_px=int(values["flow_crop_margin_px"]),

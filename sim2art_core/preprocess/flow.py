@@ -94,19 +94,22 @@ def flow_crop(
     32 px wide and high (DIS needs a few patches).
     """
     w_img, h_img = image_size
-    W, H = int(round(w_img * cfg.scale)), int(round(h_img * cfg.scale))
+    scale = cfg.scale_for(w_img)
+    W, H = int(round(w_img * scale)), int(round(h_img * scale))
     if cfg.crop_margin_px < 0 or not np.any(valid):
         return 0, 0, W, H
     pts = np.asarray(uv)[np.asarray(valid)]
     m = cfg.crop_margin_px
-    lo = (pts.min(axis=0) - m + 0.5) * cfg.scale - 0.5
-    hi = (pts.max(axis=0) + m + 0.5) * cfg.scale - 0.5
+    lo = (pts.min(axis=0) - m + 0.5) * scale - 0.5
+    hi = (pts.max(axis=0) + m + 0.5) * scale - 0.5
     x0, y0 = max(0, int(np.floor(lo[0]))), max(0, int(np.floor(lo[1])))
     x1, y1 = min(W, int(np.ceil(hi[0])) + 1), min(H, int(np.ceil(hi[1])) + 1)
     if x1 - x0 < 32:
-        x0, x1 = max(0, min(x0, W - 32)), min(W, max(x1, 32))
+        x0 = max(0, min(x0, W - 32))
+        x1 = min(W, x0 + 32)
     if y1 - y0 < 32:
-        y0, y1 = max(0, min(y0, H - 32)), min(H, max(y1, 32))
+        y0 = max(0, min(y0, H - 32))
+        y1 = min(H, y0 + 32)
     return x0, y0, x1, y1
 
 
@@ -141,7 +144,7 @@ def scene_flow(
     Args:
         points: (N, 3) fixed-frame positions of the points in frame t (NaN rows are skipped).
         uv: (N, 2) their full-resolution pixels in frame t.
-        forward: (h, w, 2) optical flow t -> t+1 on the ``cfg.scale`` images.
+        forward: (h, w, 2) optical flow t -> t+1 on the images resized for ``cfg.width``.
         backward: (h, w, 2) optical flow t+1 -> t, or None to skip the consistency check.
         depth_next: (H, W) float32 metres of frame t+1, NaN invalid.
         intr_next: intrinsics of frame t+1.
@@ -151,16 +154,17 @@ def scene_flow(
     """
     uv = np.asarray(uv, dtype=np.float32).reshape(-1, 2)
     n = len(uv)
-    uv_next = uv + sample_flow(forward, uv, cfg.scale, origin)
     H, W = depth_next.shape
+    scale = cfg.scale_for(W)
+    uv_next = uv + sample_flow(forward, uv, scale, origin)
     inside = (uv_next[:, 0] > -0.5) & (uv_next[:, 0] < W - 0.5) & (uv_next[:, 1] > -0.5) & (uv_next[:, 1] < H - 0.5)
     # a point that leaves the crop has no trustworthy flow (the crop's margin allows for motion)
-    xy = to_flow_pixels(uv_next, cfg.scale, origin)
+    xy = to_flow_pixels(uv_next, scale, origin)
     h, w = forward.shape[:2]
     inside &= (xy[:, 0] >= -0.5) & (xy[:, 0] <= w - 0.5) & (xy[:, 1] >= -0.5) & (xy[:, 1] <= h - 0.5)
     valid = inside & np.all(np.isfinite(points), axis=1)
     if backward is not None and cfg.consistency_px > 0:
-        back = uv_next + sample_flow(backward, np.where(inside[:, None], uv_next, 0), cfg.scale, origin)
+        back = uv_next + sample_flow(backward, np.where(inside[:, None], uv_next, 0), scale, origin)
         valid &= np.linalg.norm(back - uv, axis=1) <= cfg.consistency_px
     z = sample_depth_smooth(depth_next, uv_next)
     valid &= np.isfinite(z) & (z > 0)

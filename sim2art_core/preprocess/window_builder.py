@@ -151,7 +151,7 @@ class WindowBuilder:
             mask = select_object(frame, self.cfg.object, self.rng)
         except ValueError as e:
             return AddResult(REJECTED_NO_OBJECT, str(e), restarted)
-        sample = sample_frame(frame, mask, self.cfg.num_points, self.cfg.flow.scale, self.rng)
+        sample = sample_frame(frame, mask, self.cfg.num_points, self.cfg.flow.scale_for(frame.shape[1]), self.rng)
         if sample.num_valid < self.cfg.min_valid_points:
             return AddResult(
                 REJECTED_NO_OBJECT,

@@ -85,7 +85,7 @@ def test_params_file_and_overrides_at_start():
         ("rate_hz:=100", "outside"),
         ("roi_max:=[1.0,2.0]", "roi_max must have 3"),
         ("plane_up:=[1.0,0.0]", "plane_up"),
-        ("flow_scale:=x", "must be a number"),
+        ("max_flow_m:=x", "must be a number"),
     ],
 )
 def test_bad_values_fail_at_start_with_the_name(arg, needle):

@@ -71,11 +71,28 @@ def test_scene_flow_validity_rules():
     forward = np.zeros((20, 20, 2), np.float32)
     forward[..., 0] = 2.0  # everything moves 2 px right
     backward = -forward
-    sf = scene_flow(points, uv, forward, backward, depth, intr, np.eye(4), FlowConfig(scale=1.0))
+    sf = scene_flow(points, uv, forward, backward, depth, intr, np.eye(4), FlowConfig(width=0))
     # 0: lands on valid depth; 1: lands on NaN depth; 2: leaves the image; 3: no point
     assert sf.valid.tolist() == [True, False, False, False]
     np.testing.assert_allclose(sf.uv_next[0], [7.0, 5.0])
     assert np.all(sf.flow[~sf.valid] == 0)
     wrong_back = np.zeros_like(forward)  # backward flow disagrees by 2 px
-    sf = scene_flow(points, uv, forward, wrong_back, depth, intr, np.eye(4), FlowConfig(scale=1.0, consistency_px=1.0))
+    sf = scene_flow(points, uv, forward, wrong_back, depth, intr, np.eye(4), FlowConfig(width=0, consistency_px=1.0))
     assert not sf.valid.any()
+
+
+def test_flow_resolution_and_crop():
+    from sim2art_core.preprocess.flow import flow_crop
+
+    assert FlowConfig(width=640).scale_for(1280) == 0.5
+    assert FlowConfig(width=640).scale_for(320) == 1.0  # never enlarged
+    assert FlowConfig(width=0).scale_for(1920) == 1.0
+    cfg = FlowConfig(width=320, crop_margin_px=20)
+    uv = np.array([[100.0, 100.0], [200.0, 150.0], [600.0, 470.0]])
+    valid = np.array([True, True, False])
+    # 640x480 -> 320x240 flow images; the box of the valid pixels (100..200, 100..150) +- 20 px, halved
+    assert flow_crop(uv, valid, (640, 480), cfg) == (39, 39, 111, 86)
+    assert flow_crop(uv, valid, (640, 480), FlowConfig(width=320, crop_margin_px=-1)) == (0, 0, 320, 240)
+    assert flow_crop(uv, np.zeros(3, bool), (640, 480), cfg) == (0, 0, 320, 240)
+    x0, y0, x1, y1 = flow_crop(np.array([[5.0, 5.0]]), np.array([True]), (640, 480), FlowConfig(crop_margin_px=0))
+    assert x1 - x0 == 32 and y1 - y0 == 32 and x0 <= 5 < x1  # DIS needs a minimum size
