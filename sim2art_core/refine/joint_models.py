@@ -32,6 +32,8 @@ from sim2art_core.types import JointType
 UNINFORMATIVE_AXIS_VAR = (np.pi / 2) ** 2
 #: A rotation direction observed this much worse than the best-observed one counts as unobserved.
 UNOBSERVED_RATIO = 1e-2
+#: Gaps of at most this many unfitted steps are bridged by interpolation; longer ones count as no motion.
+MAX_GAP_BRIDGE = 2
 #: Alternating least-squares rounds of the revolute / prismatic fits (exact data converges in one).
 _ROUNDS = 1
 
@@ -74,8 +76,7 @@ class ModelFit:
         axis: (3,) unit axis (sign: largest |amount| positive); static: +z (meaningless).
         origin: (3,) m; revolute: foot of the perpendicular from ``origin_ref``; otherwise ``origin_ref``.
         amounts: (T,) rad | m, amounts[0] = 0; static: zeros.
-        step_amounts: (K,) rad | m per step (unfitted steps: 0 before the first / after the last fitted
-            step, the nearest fitted step's value in gaps).
+        step_amounts: (K,) rad | m per step (unfitted steps: see ``_fill_steps``).
         chi2: weighted squared residual of the fitted steps.
         num_params: k of the BIC.
         bic: the BIC.
@@ -176,15 +177,27 @@ def _inflation(chi2: float, k: int, d: StepData) -> float:
 
 
 def _fill_steps(values: np.ndarray, fitted: np.ndarray) -> np.ndarray:
-    """Unfitted steps: 0 before the first / after the last fitted step (nothing observed), the
-    nearest fitted step's value in gaps (constant velocity)."""
+    """Amounts of unfitted steps.
+
+    Before the first / after the last fitted step (the part not yet / no longer seen) and in gaps
+    longer than MAX_GAP_BRIDGE steps (a long occlusion, during which the part may have gone anywhere
+    and back): 0, no motion is invented. Shorter gaps: linear interpolation between the fitted steps
+    on either side (constant velocity when they agree).
+    """
     out = np.where(fitted, values, 0.0)
-    idx = np.flatnonzero(fitted)
-    if len(idx) == 0:
-        return out
-    for k in np.flatnonzero(~fitted):
-        if idx[0] < k < idx[-1]:
-            out[k] = values[idx[np.argmin(np.abs(idx - k))]]
+    k = 0
+    K = len(values)
+    while k < K:
+        if fitted[k]:
+            k += 1
+            continue
+        end = k
+        while end < K and not fitted[end]:
+            end += 1
+        if 0 < k and end < K and end - k <= MAX_GAP_BRIDGE:
+            w = np.arange(1, end - k + 1) / (end - k + 1)
+            out[k:end] = (1 - w) * values[k - 1] + w * values[end]
+        k = end
     return out
 
 

@@ -214,3 +214,13 @@ def test_interior_gap_is_bridged_at_constant_velocity():
     window = _hide(sc, 1, slice(3, 5))  # door invisible in frames 3 and 4: pairs 3->4, 4->5 missing
     door = refine_joints(window, onehot(sc.labels, 3), root=0).joints[0]
     np.testing.assert_allclose(door.amounts, sc.amounts[1], atol=1e-6)  # the ramp is linear
+
+
+def test_long_occlusion_adds_no_invented_motion():
+    sc = cabinet(num_frames=12, num_points=600)
+    window = _hide(sc, 1, slice(3, 9))  # door unseen in frames 3..8: steps 3..8 unobserved (> 2: not bridged)
+    door = refine_joints(window, onehot(sc.labels, 3), root=0).joints[0]
+    a = sc.amounts[1]
+    expected = np.concatenate([a[:4], np.full(6, a[3]), a[3] + (a[10:] - a[9])])
+    np.testing.assert_allclose(door.amounts, expected, atol=1e-6)
+    np.testing.assert_allclose(door.axis, [0, 0, 1], atol=1e-6)
