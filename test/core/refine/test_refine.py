@@ -224,3 +224,13 @@ def test_long_occlusion_adds_no_invented_motion():
     expected = np.concatenate([a[:4], np.full(6, a[3]), a[3] + (a[10:] - a[9])])
     np.testing.assert_allclose(door.amounts, expected, atol=1e-6)
     np.testing.assert_allclose(door.axis, [0, 0, 1], atol=1e-6)
+
+
+def test_slow_small_motion_is_detected_and_noise_alone_is_not():
+    slow = cabinet(num_frames=16, num_points=600, door_angle=0.0, drawer_travel=0.006)  # 0.4 mm per frame
+    res = refine_joints(slow.window, onehot(slow.labels, 3), root=0)
+    assert res.articulation_observed and res.refined[1].type == JointType.PRISMATIC
+    for seed in range(4):
+        still = cabinet(num_frames=16, num_points=600, door_angle=0.0, drawer_travel=0.0, flow_noise_m=0.003,
+                        seed=seed)  # fmt: skip
+        assert not refine_joints(still.window, onehot(still.labels, 3), root=0).articulation_observed
