@@ -125,7 +125,8 @@ PARAMETERS: tuple[Param, ...] = (
     Param("largest_component", True, "Keep only the largest connected region in the box (the object)"),
     Param("min_component_pixels", 200, "Smallest object region (pixels)", 1, 1000000),
     Param("erode_px", 2, "Erode the object mask to avoid flying pixels at borders (pixels)", 0, 20),
-    Param("min_valid_points", 32, "Frames with fewer object points / valid flows are rejected", 1, 65536),
+    Param("min_valid_points", 32, "Frames with fewer object pixels with depth are rejected", 1, 65536),
+    Param("min_flow_fraction", 0.1, "A flow step tracking fewer of the points restarts the window", 0.0, 1.0),
     # keyframes
     Param("keyframe_mode", "time", "Keyframe selection", choices=KEYFRAME_MODES),
     Param(
@@ -196,6 +197,7 @@ def preprocess_config(values: dict[str, Any], num_frames: int, num_points: int) 
         num_frames=num_frames,
         num_points=num_points,
         min_valid_points=int(values["min_valid_points"]),
+        min_flow_fraction=float(values["min_flow_fraction"]),
         object=ObjectSelectionConfig(
             source="mask" if values["use_mask"] else "box",
             roi_min=tuple(float(v) for v in values["roi_min"]),

@@ -126,8 +126,10 @@ class PreprocessConfig:
     Attributes:
         num_frames: T, frames per window (the estimator's ``num_frames``).
         num_points: N, points sampled on the object per frame (the estimator's ``num_points``).
-        min_valid_points: a frame with fewer sampled object points (or, for the flow, fewer points
-            with a valid flow) is rejected.
+        min_valid_points: a frame with fewer sampled object points (pixels with depth) is rejected.
+        min_flow_fraction: a flow step that tracks fewer than this fraction of the frame's points
+            (and at least 3) failed: the window restarts. Points without a valid flow are marked
+            invalid in the window; a part that opens fast over a textureless surface can lose most.
         object: object selection.
         flow: optical / scene flow.
         keyframes: keyframe selection (incremental builder only).
@@ -136,6 +138,7 @@ class PreprocessConfig:
     num_frames: int = 16
     num_points: int = 1024
     min_valid_points: int = 32
+    min_flow_fraction: float = 0.1
     object: ObjectSelectionConfig = field(default_factory=ObjectSelectionConfig)
     flow: FlowConfig = field(default_factory=FlowConfig)
     keyframes: KeyframeConfig = field(default_factory=KeyframeConfig)
@@ -146,6 +149,8 @@ class PreprocessConfig:
             raise ValueError(f"num_frames must be >= 2, got {self.num_frames}")
         if self.num_points < 1:
             raise ValueError(f"num_points must be >= 1, got {self.num_points}")
+        if not 0.0 <= self.min_flow_fraction <= 1.0:
+            raise ValueError(f"min_flow_fraction must be in [0, 1], got {self.min_flow_fraction}")
         o, f, k = self.object, self.flow, self.keyframes
         if o.source not in OBJECT_SOURCES:
             raise ValueError(f"object.source must be one of {OBJECT_SOURCES}, got '{o.source}'")

@@ -11,7 +11,7 @@ window's last frame gets its flow from one extra, newer image").
 Frames are rejected, with a reason, for: failing ``RGBDFrame.validate`` (wrong
 shapes or dtypes, mismatched sizes), stamps not newer than the last accepted frame
 (duplicates, out of order), too few object pixels with depth, and too few points
-with a valid flow. A gap longer than ``keyframes.max_gap_s`` between keyframes,
+with a valid flow (``min_flow_fraction``). A gap longer than ``keyframes.max_gap_s`` between keyframes,
 or a failed flow step, restarts the window, since the frames cannot be linked.
 """
 
@@ -165,12 +165,13 @@ class WindowBuilder:
 
         entry = self._link(last, sample, frame)
         n_ok = int(entry.valid.sum())
-        if n_ok < self.cfg.min_valid_points:
+        need = max(3, int(np.ceil(self.cfg.min_flow_fraction * last.num_valid)))
+        if n_ok < need:
             self._entries.clear()
             self.version += 1
             return AddResult(
                 REJECTED_FLOW,
-                f"{n_ok} points with a valid flow, need {self.cfg.min_valid_points}; window restarted",
+                f"{n_ok} of {last.num_valid} points with a valid flow, need {need}; window restarted",
                 True,
             )
         self._entries.append(entry)

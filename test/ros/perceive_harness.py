@@ -164,6 +164,18 @@ class Driver:
         self.wait_for(future.done, timeout, f"reply of {client.srv_name}")
         return future.result()
 
+    def wait_for_node(self, node: NodeProcess, timeout: float = 60.0, mask: bool = False) -> None:
+        """Until the node's services are up and its camera subscriptions matched (or it died)."""
+
+        def ready():
+            if not node.alive():
+                return True
+            pubs = [self.pub_color, self.pub_depth, self.pub_info] + ([self.pub_mask] if mask else [])
+            return self.trigger.service_is_ready() and all(p.get_subscription_count() > 0 for p in pubs)
+
+        self.wait_for(ready, timeout, "the node's services and subscriptions")
+        assert node.alive(), node.log()
+
     # ---- publishing
     def publish_static_tf(self) -> None:
         self.pub_tf_static.publish(TFMessage(transforms=[transform_msg(LINK, OPTICAL, LINK_FROM_OPTICAL, 0)]))

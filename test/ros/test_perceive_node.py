@@ -53,8 +53,7 @@ def system(tmp_path_factory):
     driver = Driver(domain)
     driver.odom_from_world = ODOM_FROM_WORLD
     try:
-        driver.wait_for(lambda: driver.trigger.service_is_ready() or not node.alive(), 30.0, "the node's services")
-        assert node.alive(), node.log()
+        driver.wait_for_node(node, 30.0)
         driver.publish_static_tf()
         yield driver, node
     finally:

@@ -41,8 +41,7 @@ def failing_node(tmp_path_factory):
     node = NodeProcess(domain, params, tmp_path_factory.mktemp("modes") / "node.log")
     driver = Driver(domain)
     try:
-        driver.wait_for(lambda: driver.trigger.service_is_ready() or not node.alive(), 30.0, "the node's services")
-        assert node.alive(), node.log()
+        driver.wait_for_node(node, 30.0, mask=True)
         yield driver, node
     finally:
         driver.close()

@@ -42,8 +42,7 @@ def test_thirty_hz_vga_for_two_minutes(tmp_path):
     node = NodeProcess(domain, params, tmp_path / "node.log")
     driver = Driver(domain)
     try:
-        driver.wait_for(lambda: driver.trigger.service_is_ready() or not node.alive(), 30.0, "the node's services")
-        assert node.alive(), node.log()
+        driver.wait_for_node(node, 30.0)
         proc = psutil.Process(node.proc.pid)
         driver.publish_static_tf()
         # one message set per rendered frame, re-stamped on every publish (as a camera driver would)

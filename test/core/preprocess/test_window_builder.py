@@ -213,3 +213,16 @@ def test_motion_keyframes_static_camera(static_frames):
 def test_config_validation_names_the_field(change, needle):
     with pytest.raises(ValueError, match=needle):
         replace(CFG, **change).validate()
+
+
+def test_untrackable_step_restarts_the_window(door_frames):
+    frames, _ = door_frames
+    b = WindowBuilder(replace(CFG, keyframes=KeyframeConfig(period_s=0.0)), "odom", rng=0)
+    assert b.add(frames[0]).completed is False
+    assert b.add(frames[1]).completed and b.num_entries == 1
+    noise = np.random.default_rng(0).integers(0, 256, size=frames[2].rgb.shape, dtype=np.uint8)
+    r = b.add(replace(frames[2], rgb=noise))  # nothing of frame 1 can be found again
+    assert r.outcome == wb.REJECTED_FLOW and r.restarted and "valid flow" in r.reason
+    assert b.num_entries == 0
+    assert b.add(frames[3]).outcome == wb.REJECTED_FLOW  # the noise frame is the new start: again untrackable
+    assert b.add(frames[4]).completed and b.num_entries == 1  # and tracking resumes
