@@ -24,6 +24,7 @@ Algorithm (details and the fusion rule: docs/EVALUATION.md):
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -320,14 +321,14 @@ def _measure_parts(
     K = T - 1
     P = probs.shape[2]
     probs_p = np.moveaxis(probs[:-1], 2, 0)  # (P, K, N): the last frame has no pair to fit
-    w_all = np.where(valid[None, :-1] & (probs_p >= cfg.min_point_prob), probs_p, 0.0)
-    present = np.flatnonzero(np.any(w_all > 0, axis=(1, 2)))
+    mask_all = valid[None, :-1] & (probs_p >= cfg.min_point_prob) & (probs_p > 0)
+    present = np.flatnonzero(mask_all.reshape(P, -1).any(axis=1))
     out: list[PartPairs | None] = [None] * P
     if len(present) == 0:
         return out
     Q = len(present)
-    w = w_all[present].astype(np.float64)
-    mask = w > 0
+    mask = mask_all[present]
+    w = np.where(mask, probs_p[present], 0.0).astype(np.float64)
     # Gather each part's points per frame (padded with zero weight) so the cost scales with the
     # parts' sizes, not with P x N; parts larger than max_fit_points keep evenly spaced points.
     count = mask.sum(axis=2)  # (Q, K)
@@ -359,10 +360,16 @@ def _measure_parts(
     trans_var = sigma2 / n_eff
 
     fitted_all = fit.valid.reshape(Q, K)
+    any_fitted = fitted_all.any(axis=1)
+    firsts = np.argmax(fitted_all, axis=1)
+    with warnings.catch_warnings():  # parts with no fitted pair: all-NaN rows, handled below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        residuals = np.nanmedian(np.where(fitted_all, fit.rms.reshape(Q, K), np.nan), axis=1)
+        supports = np.nanmedian(np.where(fitted_all, fit.support.reshape(Q, K), np.nan), axis=1)
     for q, part in enumerate(present):
         ok = fitted_all[q]
         sl = slice(q * K, (q + 1) * K)
-        first = int(np.flatnonzero(ok)[0]) if ok.any() else 0
+        first = int(firsts[q])
         pts_first = np.swapaxes(pts[q * K + first], 0, 1)[w[q, first] > 0]
         probe = pts_first[:: max(1, len(pts_first) // _MOTION_PROBE_POINTS)]
         out[part] = PartPairs(
@@ -371,8 +378,8 @@ def _measure_parts(
             centroids=fit.centroids[sl],
             rot_cov=rot_cov[sl],
             trans_var=trans_var[sl],
-            fit_residual=float(np.median(fit.rms[sl][ok])) if ok.any() else float("nan"),
-            support=float(np.median(fit.support[sl][ok])) if ok.any() else 0.0,
+            fit_residual=float(residuals[q]) if any_fitted[q] else float("nan"),
+            support=float(supports[q]) if any_fitted[q] else 0.0,
             valid_fraction=float(ok.mean()),
             probe=probe,
             first=first,
