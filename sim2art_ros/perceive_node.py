@@ -128,7 +128,8 @@ class PerceiveNode(Node):
         self.pre_cfg = preprocess_config(p, num_frames, num_points)
         self.fixed_frame = p["fixed_frame"]
         self.object_id = p["object_id"]
-        self.builder = WindowBuilder(self.pre_cfg, self.fixed_frame, rng=p["seed"])
+        self.features = self._make_features()
+        self.builder = WindowBuilder(self.pre_cfg, self.fixed_frame, rng=p["seed"], features=self.features)
 
         # ---- state shared between threads
         self._frames: deque = deque()
@@ -187,6 +188,40 @@ class PerceiveNode(Node):
             f"sync by {self.sync_backend}, estimator "
             f"{type(self.estimator).__name__ if self.estimator is not None else 'NONE'}"
         )
+
+    def _make_features(self):
+        """The per-point image feature extractor when ``image_features`` names a local model (else None).
+
+        A checkpoint trained with image features needs one: without it every inference would fail,
+        so the node says so at start (ERROR diagnostic) instead.
+        """
+        p = self.p
+        need = int(getattr(getattr(self.estimator, "model_config", None), "image_feature_dim", 0) or 0)
+        if not p["image_features"]:
+            if need:
+                self.estimator_error = (
+                    f"the checkpoint needs {need}-d image features: set image_features to the local ViT directory"
+                )
+                self.get_logger().error(self.estimator_error)
+                self.estimator = None
+            return None
+        try:
+            from sim2art_core.estimator import resolve_device
+            from sim2art_core.features import ViTPatchFeatures
+
+            extractor = ViTPatchFeatures(
+                p["image_features"], short_side=p["image_features_short_side"], device=str(resolve_device(p["device"]))
+            )
+        except Exception as e:  # a missing directory or a model transformers cannot load
+            self.estimator_error = f"image features from '{p['image_features']}' unavailable: {e}"
+            self.get_logger().error(self.estimator_error)
+            self.estimator = None
+            return None
+        if need and extractor.dim != need:
+            self.estimator_error = f"image features are {extractor.dim}-d, the checkpoint needs {need}-d"
+            self.get_logger().error(self.estimator_error)
+            self.estimator = None
+        return extractor
 
     # ------------------------------------------------------------------ inputs
     def _make_inputs(self) -> None:

@@ -30,6 +30,7 @@ class FrameSample:
         grey: uint8 grey image at the flow scale (flow source for the next keyframe).
         small: uint8 grey image at :data:`CHANGE_SCALE` (keyframe image-change test).
         box: (u0, v0, u1, v1) pixel box of the object at :data:`CHANGE_SCALE`.
+        features: optional (N, C) float32 per-point image features (0 for padding).
     """
 
     stamp_ns: int
@@ -42,6 +43,7 @@ class FrameSample:
     grey: np.ndarray
     small: np.ndarray
     box: tuple[int, int, int, int]
+    features: np.ndarray | None = None
 
     @property
     def num_valid(self) -> int:

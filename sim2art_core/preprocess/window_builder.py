@@ -71,6 +71,7 @@ class WindowEntry:
     colors: np.ndarray
     stamp_ns: int
     world_from_cam: np.ndarray
+    features: np.ndarray | None = None
 
 
 class WindowBuilder:
@@ -80,10 +81,21 @@ class WindowBuilder:
         cfg: preprocessing configuration (``num_frames`` = T, ``num_points`` = N).
         frame_id: the fixed frame the frames' poses are in.
         rng: seed or Generator for point sampling and RANSAC.
+        features: optional per-point image feature extractor
+            (:class:`sim2art_core.features.PointFeatureExtractor`: images (1, H, W, 3), pixels
+            (1, N, 2) -> (1, N, C)), run once per keyframe; the window then carries ``features``
+            (for models trained with image features).
     """
 
-    def __init__(self, cfg: PreprocessConfig, frame_id: str, rng: np.random.Generator | int | None = None):
+    def __init__(
+        self,
+        cfg: PreprocessConfig,
+        frame_id: str,
+        rng: np.random.Generator | int | None = None,
+        features=None,
+    ):
         self.cfg = cfg.validate()
+        self.features = features
         self.frame_id = frame_id
         self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         self.selector = KeyframeSelector(cfg.keyframes)
@@ -158,6 +170,9 @@ class WindowBuilder:
                 f"{sample.num_valid} object pixels with depth, need {self.cfg.min_valid_points}",
                 restarted,
             )
+        if self.features is not None:
+            f = np.asarray(self.features(frame.rgb[None], sample.uv[None]), dtype=np.float32)[0]
+            sample = replace(sample, features=np.where(sample.valid[:, None], f, 0.0).astype(np.float32))
         self._last_stamp = stamp
         self._last = sample
         if last is None:
@@ -204,6 +219,7 @@ class WindowBuilder:
             colors=prev.colors,
             stamp_ns=prev.stamp_ns,
             world_from_cam=prev.world_from_cam,
+            features=prev.features,
         )
 
     # ---------------------------------------------------------------- output
@@ -220,6 +236,7 @@ class WindowBuilder:
             world_from_cam=np.stack([x.world_from_cam for x in e]),
             frame_id=self.frame_id,
             colors=np.stack([x.colors for x in e]),
+            features=np.stack([x.features for x in e]) if self.features is not None else None,
         ).validate()
 
 
@@ -228,13 +245,15 @@ def build_window(
     cfg: PreprocessConfig,
     rng: np.random.Generator | int | None = None,
     frame_id: str = "world",
+    features=None,
 ) -> Window:
     """Batch form: T + 1 consecutive frames -> a T-frame Window with forward scene flow.
 
     Every frame is a window frame (no keyframe selection, no gap limit); frame t's flow
     goes to frame t + 1, so the last frame only serves as the flow target of frame T - 1.
     ``cfg.num_frames`` is ignored (T = len(frames) - 1); ``cfg.num_points`` gives N and
-    ``cfg.object`` the object selection (the frames' masks with the default "auto").
+    ``cfg.object`` the object selection (the frames' masks with the default "auto"); ``features``
+    an optional per-point image feature extractor (see :class:`WindowBuilder`).
 
     Raises:
         ValueError: fewer than 3 frames, or a frame rejected by :class:`WindowBuilder`
@@ -243,7 +262,7 @@ def build_window(
     if len(frames) < 3:
         raise ValueError(f"build_window needs T + 1 >= 3 frames, got {len(frames)}")
     keyframes = replace(cfg.keyframes, mode="time", period_s=0.0, max_gap_s=float("inf"))
-    builder = WindowBuilder(replace(cfg, num_frames=len(frames) - 1, keyframes=keyframes), frame_id, rng)
+    builder = WindowBuilder(replace(cfg, num_frames=len(frames) - 1, keyframes=keyframes), frame_id, rng, features)
     for i, frame in enumerate(frames):
         result = builder.add(frame)
         if result.outcome != KEYFRAME:

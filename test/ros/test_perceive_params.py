@@ -100,3 +100,22 @@ def test_plane_up_is_automatic():
     assert preprocess_config(values, 4, 10).object.plane_up == (0.0, -1.0, 0.0)
     values["use_mask"] = True
     assert preprocess_config(values, 4, 10).object.source == "mask"
+
+
+def test_checkpoint_needing_image_features_is_refused_at_start():
+    from types import SimpleNamespace
+
+    from sim2art_ros.perceive_node import PerceiveNode
+
+    est = FixedAnswerEstimator()
+    est.model_config = SimpleNamespace(image_feature_dim=8)
+    for args, needle in (([], "needs 8-d image features"), (["-p", "image_features:=/no/such/dir"], "unavailable")):
+        ctx = Context()
+        rclpy.init(context=ctx, args=["perceive", "--ros-args", *args])
+        node = PerceiveNode(estimator=est, context=ctx)
+        try:
+            assert node.estimator is None and needle in node.estimator_error
+            inference = {s.name: s for s in node.diagnostics().status}["sim2art_perceive: inference"]
+            assert inference.level == b"\x02" and needle in inference.message
+        finally:
+            _close(ctx, node)

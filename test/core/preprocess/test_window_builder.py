@@ -226,3 +226,22 @@ def test_untrackable_step_restarts_the_window(door_frames):
     assert b.num_entries == 0
     assert b.add(frames[3]).outcome == wb.REJECTED_FLOW  # the noise frame is the new start: again untrackable
     assert b.add(frames[4]).completed and b.num_entries == 1  # and tracking resumes
+
+
+def test_image_features_follow_the_points(door_frames):
+    """A feature extractor (here: the pixel's colour, so the result is checkable) fills Window.features."""
+    frames, _ = door_frames
+    calls = []
+
+    class ColourFeatures:
+        dim = 3
+
+        def __call__(self, images, pixels):
+            calls.append(images.shape)
+            uv = np.rint(pixels[0]).astype(int)
+            return images[0][uv[:, 1], uv[:, 0]][None].astype(np.float32)
+
+    w = build_window(frames[:4], CFG, rng=0, features=ColourFeatures())
+    assert w.features.shape == (3, 400, 3) and calls == [(1, 240, 320, 3)] * 4  # once per frame
+    np.testing.assert_array_equal(w.features[w.valid], w.colors[w.valid].astype(np.float32))
+    assert build_window(frames[:4], CFG, rng=0).features is None
