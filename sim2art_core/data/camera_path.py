@@ -36,7 +36,7 @@ class CameraPathConfig:
         roll_deg: std of the roll offset about the viewing axis (the wobble is half of it).
     """
 
-    distance_scale: tuple[float, float] = (0.8, 1.4)
+    distance_scale: tuple[float, float] = (0.75, 1.25)
     elevation_deg: tuple[float, float] = (15.0, 60.0)
     azimuth_deg: tuple[float, float] = (-80.0, 80.0)
     arc_deg: tuple[float, float] = (10.0, 70.0)

@@ -174,7 +174,8 @@ def generate_sequence_for_object(obj: ArticulatedObject, object_id: str, sequenc
     fov_y = math.radians(rngs["fov"].uniform(*cfg.fov_y_deg))
     intr = pybullet_intrinsics(W, H, fov_y)
     true_cams = sample_camera_path(center, radius, T + 1, intr, rngs["camera"], cfg.camera, corners)
-    reported = true_cams @ drift_transforms(T + 1, rs, rngs["drift"])
+    distance = float(np.mean(np.linalg.norm(true_cams[:, :3, 3] - center, axis=1)))
+    reported = true_cams @ drift_transforms(T + 1, rs, rngs["drift"], distance)
     c0_from_world = invert_transform(reported[0])
     light = _random_light(rngs["light"])
     background = (rngs["light"].uniform(0.3, 1.0, 3) * 255).astype(np.uint8)
@@ -224,6 +225,8 @@ def generate_sequence_for_object(obj: ArticulatedObject, object_id: str, sequenc
         x_true = _lift(uv, img.depth[v, u].astype(np.float64), intr)
         xw = _apply(true_cams[t], x_true)  # the material point (world)
         motion = link_poses[t + 1] @ invert_transform(link_poses[t])  # (L, 4, 4) per-link motion t -> t+1
+        still = np.all(link_poses[t + 1] == link_poses[t], axis=(1, 2))
+        motion[still] = np.eye(4)  # exactly: parts that do not move get exactly zero flow
         on = link >= 0
         xw_next = xw.copy()
         xw_next[on] = np.einsum("nij,nj->ni", motion[link[on], :3, :3], xw[on]) + motion[link[on], :3, 3]

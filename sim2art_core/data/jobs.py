@@ -5,8 +5,8 @@ Everything is a pure function of the dataset seed:
 * object seed of instance i of category c: ``SeedSequence([seed, crc32(c), i])`` -> 31-bit int;
 * sequence seed k of that object: ``SeedSequence([seed, crc32(c), i, k, 1])`` -> 31-bit int;
 * split: per category, the instances are permuted with ``SeedSequence([seed, crc32(c), 2])`` and cut
-  into 70 / 15 / 15 % (rounded; val and test get round(0.15 n) each, train the rest), so every split
-  holds every category and no object appears in two splits;
+  into 70 / 15 / 15 % (val and test get max(1, round(0.15 n)) instances each when n >= 3, none
+  below; train the rest), so every split holds every category and no object is in two splits;
 * order: the jobs of each split are shuffled (seed, split name) so that shards mix categories.
 
 Kept free of torch so that spawned worker processes start quickly.
@@ -50,9 +50,7 @@ def plan_splits(categories: tuple[str, ...], objects_per_category: int, sequence
         h = zlib.crc32(c.encode())
         n = objects_per_category
         order = np.random.default_rng(np.random.SeedSequence([seed, h, 2])).permutation(n)
-        n_val = n_test = round(SPLIT_FRACTIONS[1] * n)
-        if n - n_val - n_test < 1:
-            n_val = n_test = 0
+        n_val = n_test = max(1, round(SPLIT_FRACTIONS[1] * n)) if n >= 3 else 0
         cut = {"test": order[:n_test], "val": order[n_test : n_test + n_val], "train": order[n_test + n_val :]}
         for split, idx in cut.items():
             for i in sorted(int(x) for x in idx):

@@ -10,16 +10,19 @@ what another one does, nor the camera path, the joint motion or the colours.
   which is what a sensor-based scene-flow estimate would see.
 * **Missing depth** (``missing_depth_fraction``, ``missing_depth_edge_px``): random blob-shaped holes
   covering about the given fraction of pixels, plus invalid pixels within ``missing_depth_edge_px``
-  of depth discontinuities (jumps > 3 % of the depth; flying pixels are usually removed by drivers).
+  of depth discontinuities (jumps > 3 % of the depth; flying pixels are usually removed by drivers),
+  each dropped with probability 1/2 so that thin structures thin out rather than vanish.
   Invalid depth is NaN in the frames; points are never sampled there.
-* **Mask boundary errors** (``mask_error_px``): the observed object mask is the true mask grown or
-  shrunk by up to ``mask_error_px`` pixels (one random offset per frame) with a ragged boundary
-  (smooth noise of half that amplitude). Points sampled on observed-mask pixels outside the true
-  object lie on the floor (or whatever is behind); they are labelled with the static root part (0)
-  and their flow is that of the static background: zero up to the sensor effects above.
-* **Camera-pose drift** (``pose_drift_deg``, ``pose_drift_m``): the reported camera poses differ from
-  the true ones by a random walk (per-frame increments with the given std per axis, applied in the
-  camera frame); frame 0 is exact, like a SLAM system anchored at its first frame. Points are lifted
+* **Mask boundary errors** (``mask_error_px``): the observed object mask is the true mask grown by up
+  to ``mask_error_px`` or shrunk by up to half of it (one random offset per frame; segmenters rarely
+  erase thin parts) with a ragged boundary (smooth noise of half that amplitude). Points sampled on
+  observed-mask pixels outside the true object lie on the floor (or whatever is behind); they are
+  labelled with the static root part (0) and their flow is that of the static background: zero up to
+  the sensor effects above.
+* **Camera-pose drift** (``pose_drift_deg``, ``pose_drift_frac``): the reported camera poses differ
+  from the true ones by a random walk (per-frame increments with the given std per axis, applied in
+  the camera frame; translation steps scale with the camera-object distance, as a monocular / SLAM
+  error does); frame 0 is exact, like a SLAM system anchored at its first frame. Points are lifted
   with the reported poses, and flow compares the reported positions at t and t + 1, so static points
   get the small apparent flow a real pipeline would see. Ground-truth axes/pivots stay exact in cam0.
 """
@@ -44,9 +47,10 @@ class RealismConfig:
         depth_noise_std: m, depth noise std at 1 m depth (std grows with z**2).
         missing_depth_fraction: [0, 1) share of pixels in random holes.
         missing_depth_edge_px: pixels invalidated on each side of depth discontinuities.
-        mask_error_px: px, maximum growth/shrinkage of the object mask.
+        mask_error_px: px, maximum growth of the object mask (shrinkage: half of it).
         pose_drift_deg: deg, std per axis of the per-frame rotation drift increment.
-        pose_drift_m: m, std per axis of the per-frame translation drift increment.
+        pose_drift_frac: std per axis of the per-frame translation drift increment, as a fraction of
+            the distance from the camera to the object centre (0.002 = 2 mm per frame at 1 m).
     """
 
     depth_noise_std: float = 0.0
@@ -54,7 +58,7 @@ class RealismConfig:
     missing_depth_edge_px: int = 0
     mask_error_px: float = 0.0
     pose_drift_deg: float = 0.0
-    pose_drift_m: float = 0.0
+    pose_drift_frac: float = 0.0
 
     def __post_init__(self):
         for f in fields(self):
@@ -69,7 +73,8 @@ class RealismConfig:
         """All four options on at moderate levels (used by the robustness evaluation).
 
         2 mm depth noise at 1 m (8 mm at 2 m), 5 % holes plus 1 px at depth edges, masks off by up to
-        2 px, pose drift of 0.15 deg and 2 mm per frame (about 0.6 deg / 8 mm after 16 frames).
+        2 px, pose drift of 0.15 deg and 0.2 % of the distance per frame (about 0.6 deg and 0.8 % of the
+        distance after 16 frames).
         """
         return cls(
             depth_noise_std=0.002,
@@ -77,7 +82,7 @@ class RealismConfig:
             missing_depth_edge_px=1,
             mask_error_px=2.0,
             pose_drift_deg=0.15,
-            pose_drift_m=0.002,
+            pose_drift_frac=0.002,
         )
 
     @property
@@ -94,7 +99,7 @@ class RealismConfig:
 
     @property
     def pose_drift(self) -> bool:
-        return self.pose_drift_deg > 0 or self.pose_drift_m > 0
+        return self.pose_drift_deg > 0 or self.pose_drift_frac > 0
 
     @property
     def any(self) -> bool:
@@ -143,7 +148,7 @@ def missing_depth_mask(depth: np.ndarray, cfg: RealismConfig, rng: np.random.Gen
         kernel = np.ones((k, k), np.uint8)
         hi = cv2.dilate(d, kernel)
         lo = cv2.erode(d, kernel)
-        drop |= (hi - lo) > 0.03 * lo
+        drop |= ((hi - lo) > 0.03 * lo) & (rng.random((H, W)) < 0.5)
     return drop
 
 
@@ -156,19 +161,20 @@ def observed_mask(true_mask: np.ndarray, cfg: RealismConfig, rng: np.random.Gene
     inside = cv2.distanceTransform(m, cv2.DIST_L2, 3)
     outside = cv2.distanceTransform(1 - m, cv2.DIST_L2, 3)
     signed = np.where(true_mask, inside - 0.5, -(outside - 0.5))  # > 0 inside the true mask
-    offset = rng.uniform(-cfg.mask_error_px, cfg.mask_error_px)
+    offset = rng.uniform(-cfg.mask_error_px / 2, cfg.mask_error_px)
     small = rng.standard_normal((max(H // 6, 2), max(W // 6, 2))).astype(np.float32)
     ragged = cv2.resize(small, (W, H), interpolation=cv2.INTER_CUBIC) * (cfg.mask_error_px / 2)
     return (signed + offset + ragged) > 0
 
 
-def drift_transforms(num_poses: int, cfg: RealismConfig, rng: np.random.Generator) -> np.ndarray:
-    """(num_poses, 4, 4) camera-frame drift E_t (reported = true @ E_t), E_0 = identity."""
+def drift_transforms(num_poses: int, cfg: RealismConfig, rng: np.random.Generator, distance: float = 1.0) -> np.ndarray:
+    """(num_poses, 4, 4) camera-frame drift E_t (reported = true @ E_t), E_0 = identity; ``distance`` (m)
+    scales the translation steps."""
     E = np.tile(np.eye(4), (num_poses, 1, 1))
     if not cfg.pose_drift:
         return E
     rot_steps = rng.normal(0.0, math.radians(cfg.pose_drift_deg), (num_poses, 3))
-    trans_steps = rng.normal(0.0, cfg.pose_drift_m, (num_poses, 3))
+    trans_steps = rng.normal(0.0, cfg.pose_drift_frac * distance, (num_poses, 3))
     rotvec, trans = np.zeros(3), np.zeros(3)
     for t in range(1, num_poses):
         rotvec = rotvec + rot_steps[t]

@@ -93,8 +93,31 @@ class Builder:
         self._joints.append(Joint(f"joint_{child}", kind, parent, child, _t(xyz), _t(rpy), _t(axis), lower, upper))
 
     def build(self) -> ArticulatedObject:
+        """Freeze the object. Limits of revolute joints are lowered where needed so that no part dips
+        below the floor (z = 0) anywhere in its range (e.g. a drop-down front at floor level)."""
         links = tuple(Link(n, tuple(v), self._textures[n]) for n, v in self._visuals.items())
-        return ArticulatedObject(f"{self.category}-{self.seed}", self.category, self.seed, links, tuple(self._joints))
+        name = f"{self.category}-{self.seed}"
+        obj = ArticulatedObject(name, self.category, self.seed, links, tuple(self._joints))
+        rest = obj.joint_limits()[:, 0].copy()
+        rest[~np.isfinite(rest)] = 0.0
+        joints, changed = list(obj.joints), False
+        for k, j in enumerate(obj.movable_joints):
+            if j.type != "revolute":
+                continue
+            qs = np.linspace(j.lower, j.upper, 25)
+            states = np.tile(rest, (len(qs), 1))
+            states[:, k] = qs
+            low = obj.lowest_points(states, obj.subtree(j.child))
+            bad = np.flatnonzero(low < -1e-4)
+            if len(bad):
+                if bad[0] == 0:
+                    raise ValueError(f"{name}: link {j.child!r} is below the floor at its lower limit")
+                upper = float(qs[bad[0] - 1])
+                joints[joints.index(j)] = Joint(j.name, j.type, j.parent, j.child, j.xyz, j.rpy, j.axis, j.lower, upper)
+                changed = True
+        if changed:
+            obj = ArticulatedObject(name, self.category, self.seed, links, tuple(joints))
+        return obj
 
     # ------------------------------------------------------------------ handles
     def handle(self, link: str, style: str, center: Vec3, length: float, vertical: bool, rgba,

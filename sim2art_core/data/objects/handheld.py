@@ -55,7 +55,7 @@ def eyeglasses(seed: int) -> ArticulatedObject:
     style = b.choice(("oval", "rect", "half", "rimless"))
     tex = b.choice(("noise", "speckle", "marble", "brushed"))
     frame = b.link("frame", texture=tex)
-    zc = lh / 2 + 0.001
+    zc = lh / 2 + rim + 0.001  # the rims' lowest segments rest just above z = 0
     for s in (-1, 1):
         yc = s * (bw / 2 + lw / 2)
         if style == "oval":
@@ -85,7 +85,7 @@ def eyeglasses(seed: int) -> ArticulatedObject:
         z_h = zc + 0.25 * lh + (0.003 if s < 0 else 0.0)  # stacked when folded
         name = b.link(f"temple_{'right' if s < 0 else 'left'}", texture=tex)
         b.box(name, (-Lt / 2, 0.0, 0.0), (Lt, tt, th), temple_rgba)
-        le = max(0.02, (z_h - 0.002) / math.sin(bend))
+        le = max(0.02, (z_h - th / 2 - 0.001) / math.sin(bend))  # the earpiece's tip rests just above z = 0
         b.box(name, (-Lt - le / 2 * math.cos(bend), 0.0, -le / 2 * math.sin(bend)), (le, tt, th), temple_rgba,
               rpy=(0.0, -bend, 0.0))  # fmt: skip
         b.joint("revolute", frame, name, (-0.006, s * Wf / 2, z_h), (0.0, 0.0, float(s)), 0.0, fold)

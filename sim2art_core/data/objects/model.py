@@ -236,6 +236,14 @@ class ArticulatedObject:
             members[part_of[lk.name]].append(lk.name)
         return tuple(Part(i, name, tuple(members[i]), joint, parent) for i, (name, joint, parent) in enumerate(heads))
 
+    def subtree(self, link: str) -> set[str]:
+        """Names of ``link`` and all links below it."""
+        out = {link}
+        for j in self.joints:  # parents come before children
+            if j.parent in out:
+                out.add(j.child)
+        return out
+
     @cached_property
     def link_part(self) -> np.ndarray:
         """(L,) part index of every link (in ``links`` order)."""
@@ -327,6 +335,16 @@ class ArticulatedObject:
             raise ValueError(f"object {self.name!r} has no visual geometry")
         allp = np.concatenate(pts)
         return allp.min(0), allp.max(0)
+
+    def lowest_points(self, q: np.ndarray, links: set[str] | None = None) -> np.ndarray:
+        """(S,) lowest world z of the primitive boxes (of ``links``, default all) for S joint states q (S, J)."""
+        poses = self.forward_kinematics(np.asarray(q, dtype=np.float64).reshape(-1, len(self.movable_joints)))
+        low = np.full(len(poses), np.inf)
+        for i, c in enumerate(self.link_corners()):
+            if len(c) and (links is None or self.links[i].name in links):
+                z = np.einsum("sj,nj->sn", poses[:, i, 2, :3], c) + poses[:, i, None, 2, 3]
+                low = np.minimum(low, z.min(axis=1))
+        return low
 
     def part_centroids(self, q: np.ndarray) -> np.ndarray:
         """(P, 3) world centres of each part's bounding box at joint state q (J,)."""
