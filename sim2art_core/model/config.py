@@ -14,6 +14,9 @@ from typing import Any
 
 KEYPOINT_SAMPLERS = ("fps", "random")
 
+#: Fields introduced after the first checkpoints, with the value that means "as before".
+FIELDS_ADDED_LATER: dict[str, Any] = {"relative_flow": False}
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -65,6 +68,9 @@ class ModelConfig:
     """Image features are projected per point to this many dims by a small MLP (paper: 3)."""
     use_flow: bool = True
     """Ablation "w/o flow" when False: scene flow enters nowhere (encoder, points, cues)."""
+    relative_flow: bool = True
+    """Also feed each point's flow minus its frame's dominant rigid motion (a robust fit over all
+    points): camera-pose errors move the whole scene and cancel; the base is usually dominant."""
     use_time_encoding: bool = True
     """Ablation "w/o gamma(t)" when False: no frame positional encoding on the tokens."""
     use_frame_fraction: bool = True
@@ -97,12 +103,16 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
-        """Build from a dict; unknown keys are an error (they mean a mismatched checkpoint)."""
+        """Build from a dict; unknown keys are an error (they mean a mismatched checkpoint).
+
+        Fields added after a checkpoint was written take the value that reproduces the old
+        behaviour (:data:`FIELDS_ADDED_LATER`), not today's default.
+        """
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
             raise ValueError(f"ModelConfig: unknown fields {unknown}")
-        return cls(**d)
+        return cls(**{**FIELDS_ADDED_LATER, **d})
 
     def replace(self, **changes: Any) -> ModelConfig:
         return dataclasses.replace(self, **changes)

@@ -34,7 +34,14 @@ from torch import nn
 
 from sim2art_core.model import ops
 from sim2art_core.model.config import ModelConfig
-from sim2art_core.model.motion_cues import FRAME_CUE_DIM, PART_CUE_DIM, motion_cues, soft_centroid
+from sim2art_core.model.motion_cues import (
+    FRAME_CUE_DIM,
+    PART_CUE_DIM,
+    RigidVelocity,
+    motion_cues,
+    rigid_velocity,
+    soft_centroid,
+)
 
 
 def frame_encoding(t: torch.Tensor, levels: int) -> torch.Tensor:
@@ -45,6 +52,13 @@ def frame_encoding(t: torch.Tensor, levels: int) -> torch.Tensor:
     freqs = (2.0 ** torch.arange(levels + 1, dtype=t.dtype, device=t.device)) * math.pi
     x = t.unsqueeze(-1) * freqs
     return torch.cat([torch.sin(x), torch.cos(x)], dim=-1)
+
+
+def flow_feature_dim(cfg: ModelConfig) -> int:
+    """Channels of the per-point flow input: flow, plus flow relative to the dominant motion."""
+    if not cfg.use_flow:
+        return 0
+    return 6 if cfg.relative_flow else 3
 
 
 def _mlp(sizes: list[int], last_act: bool = False) -> nn.Sequential:
@@ -58,10 +72,12 @@ def _mlp(sizes: list[int], last_act: bool = False) -> nn.Sequential:
 
 @dataclass
 class Encoded:
-    """Encoder + transformer output: keypoints (B, T, K, 3), features (B, T, K, d)."""
+    """Encoder + transformer output: keypoints (B, T, K, 3), features (B, T, K, d), and the
+    dominant rigid motion of every frame (when ModelConfig.relative_flow)."""
 
     keypoints: torch.Tensor
     features: torch.Tensor
+    dominant: RigidVelocity | None = None
 
 
 @dataclass
@@ -90,7 +106,7 @@ class SpatioTemporalEncoder(nn.Module):
     def __init__(self, cfg: ModelConfig, image_dim: int):
         super().__init__()
         self.cfg = cfg
-        in_dim = 4 + (6 if cfg.use_flow else 0) + 2 * image_dim + (1 if cfg.use_frame_fraction else 0)
+        in_dim = 4 + 2 * flow_feature_dim(cfg) + 2 * image_dim + (1 if cfg.use_frame_fraction else 0)
         self.conv1 = nn.Linear(in_dim, cfg.encoder_hidden)
         self.conv2 = nn.Linear(cfg.encoder_hidden, cfg.dim)
         self.mlp = _mlp([cfg.dim, cfg.dim, cfg.dim])
@@ -105,7 +121,7 @@ class SpatioTemporalEncoder(nn.Module):
     def forward(
         self, points: torch.Tensor, flow: torch.Tensor | None, image: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """points (B, T, N, 3), flow (B, T, N, 3) scaled or None, image (B, T, N, P) or None.
+        """points (B, T, N, 3), flow features (B, T, N, F) or None, image (B, T, N, P) or None.
 
         Returns keypoints (B, T, K, 3) and tokens (B, T, K, d).
         """
@@ -140,9 +156,9 @@ class SpatioTemporalEncoder(nn.Module):
         feats = [(grp[..., :3] - keypoints.unsqueeze(2)) / cfg.ball_radius, dt]
         col = 3
         if flow is not None:
-            nbr_flow = grp[..., col : col + 3]
+            nbr_flow = grp[..., col : col + flow.shape[-1]]
             feats += [nbr_flow, ops.masked_mean(nbr_flow, mask, dim=2).unsqueeze(2).expand(-1, -1, S, -1)]
-            col += 3
+            col += flow.shape[-1]
         if image is not None:
             nbr_img = grp[..., col:]
             feats += [nbr_img, ops.masked_mean(nbr_img, mask, dim=2).unsqueeze(2).expand(-1, -1, S, -1)]
@@ -174,7 +190,7 @@ class Sim2ArtNet(nn.Module):
         )  # fmt: skip
         self.transformer = nn.TransformerEncoder(layer, cfg.depth, enable_nested_tensor=False) if cfg.depth else None
         self.token_norm = nn.LayerNorm(cfg.dim)
-        point_in = cfg.dim + (3 if cfg.use_flow else 0) + img + (1 if cfg.use_frame_fraction else 0)
+        point_in = cfg.dim + flow_feature_dim(cfg) + img + (1 if cfg.use_frame_fraction else 0)
         self.point_mlp = nn.Sequential(_mlp([point_in, cfg.point_dim, cfg.point_dim]), nn.LayerNorm(cfg.point_dim))
         self.queries = nn.Parameter(torch.randn(cfg.num_queries, cfg.point_dim) * cfg.point_dim**-0.5)
         self.moving_head = nn.Linear(cfg.point_dim, 1)
@@ -208,7 +224,9 @@ class Sim2ArtNet(nn.Module):
         if T != cfg.num_frames:
             raise ValueError(f"Sim2ArtNet: model expects T={cfg.num_frames} frames, got {T}")
         img = self._project_image(image, points)
-        keypoints, tokens = self.encoder(points, flow * cfg.flow_scale if cfg.use_flow else None, img)
+        dominant = rigid_velocity(points, flow, points.new_ones(*points.shape[:3], 1)) if cfg.relative_flow else None
+        flow_in = self._flow_features(points, flow, dominant, torch.arange(T, device=points.device))
+        keypoints, tokens = self.encoder(points, flow_in, img)
         K = keypoints.shape[2]
         x = tokens
         if cfg.use_time_encoding:
@@ -217,7 +235,23 @@ class Sim2ArtNet(nn.Module):
         x = self.token_in(x).reshape(B, T * K, cfg.dim)
         if self.transformer is not None:
             x = self.transformer(x)
-        return Encoded(keypoints=keypoints, features=self.token_norm(x).view(B, T, K, cfg.dim))
+        return Encoded(keypoints=keypoints, features=self.token_norm(x).view(B, T, K, cfg.dim), dominant=dominant)
+
+    def _flow_features(
+        self, points: torch.Tensor, flow: torch.Tensor, dominant: RigidVelocity | None, frames: torch.Tensor
+    ) -> torch.Tensor | None:
+        """Per-point flow inputs (B, F, N, flow_feature_dim): the flow and, with ``relative_flow``, the
+        flow minus the frame's dominant rigid motion (cancels camera-pose errors), both scaled."""
+        cfg = self.cfg
+        if not cfg.use_flow:
+            return None
+        out = [flow * cfg.flow_scale]
+        if dominant is not None:
+            omega = dominant.omega[:, 0, frames].unsqueeze(2)  # (B, F, 1, 3)
+            q = points - dominant.centroid[:, 0, frames].unsqueeze(2)
+            field = torch.cross(omega.expand_as(q), q, dim=-1) + dominant.mean_flow[:, 0, frames].unsqueeze(2)
+            out.append((flow - field) * cfg.flow_scale)
+        return torch.cat(out, dim=-1)
 
     @staticmethod
     def _frame_fraction(T: int, ref: torch.Tensor) -> torch.Tensor:
@@ -254,7 +288,7 @@ class Sim2ArtNet(nn.Module):
         prop = ops.inverse_distance_interpolate(points.reshape(B * Fq, Q, 3), kp, feats, cfg.propagation_neighbors)
         point_in = [prop.view(B, Fq, Q, cfg.dim)]
         if cfg.use_flow:
-            point_in.append(flow * cfg.flow_scale)
+            point_in.append(self._flow_features(points, flow, enc.dominant, frames))
         img = self._project_image(image, points)
         if img is not None:
             point_in.append(img)

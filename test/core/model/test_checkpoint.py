@@ -48,3 +48,17 @@ def test_weights_that_do_not_fit_the_config_are_rejected(tmp_path, tiny_cfg):
     torch.save(payload, path)
     with pytest.raises(CheckpointError, match="format_version 99"):
         load_checkpoint(path)
+
+
+def test_checkpoints_without_later_fields_keep_their_old_behaviour(tmp_path, tiny_cfg, tiny_batch):
+    points, flow, _, _ = tiny_batch
+    old_cfg = tiny_cfg.replace(relative_flow=False)
+    model = build_model(old_cfg).eval()
+    path = save_checkpoint(tmp_path / "old.pt", model, old_cfg)
+    payload = torch.load(path, weights_only=True)
+    del payload["model_config"]["relative_flow"]  # written before the field existed
+    torch.save(payload, path)
+    loaded = load_checkpoint(path)
+    assert loaded.config.relative_flow is False
+    with torch.no_grad():
+        assert torch.equal(model(points, flow).part_logits, loaded.model(points, flow).part_logits)

@@ -49,7 +49,8 @@ def test_point_features_label_extra_points_like_forward(tiny_cfg, tiny_batch):
 @pytest.mark.parametrize(
     "change",
     [dict(use_flow=False, use_motion_cues=False), dict(use_time_encoding=False), dict(use_frame_fraction=False),
-     dict(use_motion_cues=False), dict(keypoint_sampler="random"), dict(depth=0), dict(temporal_radius=0)],
+     dict(use_motion_cues=False), dict(keypoint_sampler="random"), dict(depth=0), dict(temporal_radius=0),
+     dict(relative_flow=False)],
 )  # fmt: skip
 def test_ablation_switches_build_and_run(tiny_cfg, tiny_batch, change):
     points, flow, _, _ = tiny_batch
