@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from sim2art_core.geometry import tangent_basis
 from sim2art_core.types import JointType
 
 #: Uninformative axis variance (rad^2) when a model saw no motion to define its axis.
@@ -124,16 +125,6 @@ def _cross(a: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.stack(
         [a[1] * v[:, 2] - a[2] * v[:, 1], a[2] * v[:, 0] - a[0] * v[:, 2], a[0] * v[:, 1] - a[1] * v[:, 0]], 1
     )
-
-
-def tangent_basis_matrix(a: np.ndarray) -> np.ndarray:
-    """(3, 2) [e1 e2] of :func:`sim2art_core.geometry.tangent_basis` (the axis_cov convention),
-    computed without np.cross, which costs more than the rest of a joint fit (test: identical)."""
-    r = np.array([1.0, 0.0, 0.0]) if abs(a[0]) < np.cos(np.pi / 4) else np.array([0.0, 1.0, 0.0])
-    e1 = np.array([a[1] * r[2] - a[2] * r[1], a[2] * r[0] - a[0] * r[2], a[0] * r[1] - a[1] * r[0]])
-    e1 = e1 / np.sqrt(e1 @ e1)
-    e2 = np.array([a[1] * e1[2] - a[2] * e1[1], a[2] * e1[0] - a[0] * e1[2], a[0] * e1[1] - a[1] * e1[0]])
-    return np.stack([e1, e2], axis=1)
 
 
 def _perp_basis(a: np.ndarray) -> np.ndarray:
@@ -288,7 +279,7 @@ def fit_prismatic(d: StepData) -> ModelFit:
     chi2 = float(np.sum(_quad(d.rotvecs, d.rot_info) + _quad(r_u, W)))
     infl = _inflation(chi2, k, d)
     axis, dd_filled = _orient(axis, _fill_steps(dd, d.fitted))
-    E = tangent_basis_matrix(axis)
+    E = np.stack(tangent_basis(axis), axis=1)
     axis_info = np.einsum("k,ai,kij,jb->ab", dd**2, E.T, W, E)
     var_steps = np.where(den > 0, 1.0 / np.maximum(den, 1e-300), 0.0)
     first = np.flatnonzero(d.fitted)
@@ -353,7 +344,7 @@ def fit_revolute(d: StepData) -> ModelFit:
     info_theta = _quad(np.broadcast_to(axis, g.shape), w_rot) + _quad(g, W)
     var_steps = np.where(info_theta > 0, 1.0 / np.maximum(info_theta, 1e-300), 0.0)
     axis, theta_filled = _orient(axis, _fill_steps(theta, d.fitted))
-    E = tangent_basis_matrix(axis)
+    E = np.stack(tangent_basis(axis), axis=1)
     axis_info = np.einsum("k,ai,kij,jb->ab", theta**2, E.T, w_rot, E)
     return ModelFit(
         type=JointType.REVOLUTE,

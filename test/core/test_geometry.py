@@ -77,3 +77,14 @@ def test_tangent_basis_and_joint_frame_are_orthonormal():
 def test_quaternion_order_is_xyzw():
     q = g.quaternion_from_matrix(g.rotation_about_axis([0, 0, 1], np.pi))
     np.testing.assert_allclose(np.abs(q), [0, 0, 1, 0], atol=1e-12)
+
+
+def test_tangent_basis_follows_the_message_convention():
+    """e1 = unit(axis x r), r = x unless the axis is within 45 deg of x (then y); e2 = axis x e1."""
+    rng = np.random.default_rng(1)
+    for a in [np.array([1.0, 0, 0]), np.array([0, 0, -1.0]), *g.unit(rng.normal(size=(20, 3)))]:
+        au = g.unit(a)
+        r = np.array([1.0, 0, 0]) if abs(au[0]) < np.cos(np.pi / 4) else np.array([0, 1.0, 0])
+        e1, e2 = g.tangent_basis(a * 3.0)
+        np.testing.assert_allclose(e1, g.unit(np.cross(au, r)), atol=1e-12)
+        np.testing.assert_allclose(e2, np.cross(au, e1), atol=1e-12)

@@ -86,15 +86,6 @@ def test_prismatic_and_static_steps():
     assert np.argmax(type_probabilities(fit_joint_models(still))) == JointType.STATIC
 
 
-def test_fast_tangent_basis_matches_the_contract():
-    from sim2art_core.refine.joint_models import tangent_basis_matrix
-
-    rng = np.random.default_rng(1)
-    for a in [np.array([1.0, 0, 0]), np.array([0, 0, -1.0]), *g.unit(rng.normal(size=(20, 3)))]:
-        e1, e2 = g.tangent_basis(a)
-        np.testing.assert_allclose(tangent_basis_matrix(g.unit(a)), np.stack([e1, e2], axis=1), atol=1e-12)
-
-
 def test_closed_form_2x2_inverse_matches_numpy_and_caps():
     from sim2art_core.refine.joint_models import _safe_inv2
 
