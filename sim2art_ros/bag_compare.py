@@ -268,5 +268,6 @@ def score_run(run, truth: ArticulationEstimate | None) -> BagResult:
             result.latencies(),
             result.inference_times(),
             title=f"{result.name}: latency per estimate",
+            t0_s=min(run.image_sent) / 1e9 if run.image_sent else None,
         )
     return dataclasses.replace(result, plots=plots)

@@ -24,6 +24,7 @@ the latency report and the pictures. docs/BAGS.md describes the report.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -114,6 +115,8 @@ def run_bag(bag: Path, out_dir: Path, options: EvalOptions) -> RunRecord:
 
     lay = options.layout
     out_dir.mkdir(parents=True, exist_ok=True)
+    if (out_dir / "recorded").exists():  # a previous run into the same folder (the demo's default)
+        shutil.rmtree(out_dir / "recorded")
     topics = {lay.articulation_topic: bag_io.ARTICULATION_TYPE}
     if options.cloud_topic:
         topics[options.cloud_topic] = "sensor_msgs/msg/PointCloud2"
@@ -234,7 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="sim2art-bag-eval",
         description="Run the sim2art perception node on rosbag2 bags and report accuracy (against "
-        "/articulation_ground_truth when present), latency and pictures. See docs/BAGS.md.",
+        "/articulation_ground_truth when present), latency and pictures. See docs/BAGS.md. Exit code 2: a bag "
+        "or the node could not be used; 1: the node produced no estimate for any bag.",
     )
     p.add_argument("bags", type=Path, help="a bag, or a folder of bags")
     p.add_argument("--out", type=Path, default=Path("bag_eval"), help="report folder (default ./bag_eval)")
@@ -278,7 +282,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(report.summary_text())
     print(f"report: {(args.out / 'report.md').resolve()}")
-    return 0
+    silent = [r.name for r in report.results if not r.scores]
+    if silent:
+        print(f"sim2art-bag-eval: warning: no estimate for {silent}; see <bag>/node.log", file=sys.stderr)
+    return 1 if len(silent) == len(report.results) else 0
 
 
 if __name__ == "__main__":

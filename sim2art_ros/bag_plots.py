@@ -125,18 +125,26 @@ def plot_axes_over_cloud(
 
 
 def plot_latency(
-    path: str | Path, stamps_s: np.ndarray, latency_s: np.ndarray, inference_s: np.ndarray, title: str = ""
+    path: str | Path,
+    stamps_s: np.ndarray,
+    latency_s: np.ndarray,
+    inference_s: np.ndarray,
+    title: str = "",
+    t0_s: float | None = None,
 ) -> Path:
-    """End-to-end latency and the node's inference time per estimate (left), and their histogram (right)."""
+    """End-to-end latency and the node's inference time per estimate (left), and their histogram (right).
+
+    ``stamps_s`` are the estimates' stamps; the x axis starts at ``t0_s`` (default: the first of them).
+    """
     path = Path(path)
     stamps_s = np.asarray(stamps_s, dtype=np.float64)
     lat = np.asarray(latency_s, dtype=np.float64) * 1e3
     inf = np.asarray(inference_s, dtype=np.float64) * 1e3
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
-    t = stamps_s - (stamps_s.min() if len(stamps_s) else 0.0)
+    t = stamps_s - (t0_s if t0_s is not None else (stamps_s.min() if len(stamps_s) else 0.0))
     a.plot(t, lat, "o-", color="#1f77b4", label="end-to-end (image sent -> estimate received)")
     a.plot(t, inf, "s--", color="#ff7f0e", label="node inference_time")
-    a.set_xlabel("bag time of the estimate [s]")
+    a.set_xlabel("bag time of the estimate's newest frame [s]")
     a.set_ylabel("ms")
     a.grid(alpha=0.3)
     a.legend(fontsize=7)

@@ -155,7 +155,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     say("4/4", f"{len(result.scores)} estimates received ({c['OK']} OK, {c['NO_ARTICULATION']} no articulation, "
                f"{c['FAILED']} failed) for {result.images_sent} images")  # fmt: skip
     if result.final is None:
-        print("        no estimate arrived: see the node log " + str(result.node_log))
+        tail = result.node_log.read_text(errors="replace").splitlines()[-8:] if result.node_log else []
+        print(f"sim2art-demo: error: no estimate arrived; {result.node_log} ends with:", file=sys.stderr)
+        print("\n".join("    " + line for line in tail), file=sys.stderr)
+        return 1
     else:
         print(
             f"        final estimate: {result.final.status}"
