@@ -91,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         info = checkpoint_info(ckpt)
     except CheckpointError as exc:
         print(
-            f"sim2art-demo: error: {exc}\n  Pass --checkpoint PATH, or train one: sim2art-train (docs/TRAINING.md).",
+            f"sim2art-demo: error: {exc}\n  Pass --checkpoint PATH, or train one with sim2art-train (--help).",
             file=sys.stderr,
         )
         return 2
