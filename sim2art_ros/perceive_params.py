@@ -80,6 +80,7 @@ PARAMETERS: tuple[Param, ...] = (
     Param("checkpoint", "", "Checkpoint path for the estimator ('' = the shipped default)"),
     Param("device", "auto", "Inference device: auto (GPU if available), cpu, cuda, cuda:N"),
     Param("estimator_kwargs", "", "Extra estimator arguments as a JSON object ('' = none)"),
+    Param("torch_threads", 1, "Intra-op CPU threads of a torch estimator (0 = torch's default)", 0, 256),
     Param("image_features", "", "Local directory of a DINOv2/v3 ViT for per-point image features ('' = none)"),
     Param("image_features_short_side", 224, "Image short side fed to the feature ViT (pixels)", 14, 2048),
     Param("num_frames", 0, "Frames per window T (0 = the estimator's num_frames)", 0, 512),
