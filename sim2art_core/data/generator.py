@@ -58,9 +58,9 @@ class SequenceConfig:
         camera: camera-arc ranges (camera_path.CameraPathConfig).
         motion: joint-motion profile parameters (motion.MotionConfig).
         realism: optional sensor imperfections (realism.RealismConfig; all off by default).
-        floor: "auto" renders a textured floor under the object when frames are returned or a realism
-            option is on (it is what mask errors reveal and what depth edges are measured against);
-            "always" / "never" force it. The floor never changes the object's pixels.
+        floor: "auto" renders a textured floor under the object when frames are returned or mask errors
+            are on (what a too-large mask reveals must be somewhere); "always" / "never" force it. The
+            floor never changes the object's pixels; it costs about 3-4 ms per frame at 160x120.
     """
 
     num_frames: int = 16
@@ -182,7 +182,7 @@ def generate_sequence_for_object(obj: ArticulatedObject, object_id: str, sequenc
 
     renderer = get_renderer()
     loaded = renderer.load(obj)
-    floor = cfg.floor == "always" or (cfg.floor == "auto" and (return_frames or rs.any))
+    floor = cfg.floor == "always" or (cfg.floor == "auto" and (return_frames or rs.mask_errors))
     # floor cells of about half the object's radius (texture detail at the object's scale)
     renderer.set_floor(float(lo[2]) - 0.001 if floor else None, (float(center[0]), float(center[1])), 6.0 * radius)
 

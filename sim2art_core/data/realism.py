@@ -10,7 +10,8 @@ what another one does, nor the camera path, the joint motion or the colours.
   which is what a sensor-based scene-flow estimate would see.
 * **Missing depth** (``missing_depth_fraction``, ``missing_depth_edge_px``): random blob-shaped holes
   covering about the given fraction of pixels, plus invalid pixels within ``missing_depth_edge_px``
-  of depth discontinuities (jumps > 3 % of the depth; flying pixels are usually removed by drivers),
+  of depth discontinuities (jumps > 3 % of the depth, the background counting as far away when no
+  floor is rendered; flying pixels are usually removed by drivers),
   each dropped with probability 1/2 so that thin structures thin out rather than vanish.
   Invalid depth is NaN in the frames; points are never sampled there.
 * **Mask boundary errors** (``mask_error_px``): the observed object mask is the true mask grown by up
