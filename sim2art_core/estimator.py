@@ -104,7 +104,7 @@ class Estimator:
     """sim2art's learned estimator (see the module doc). Implements sim2art_core.estimate.WindowEstimator.
 
     Args:
-        checkpoint: path of a checkpoint; None: the shipped ``sim2art_core/checkpoints/default.pt``.
+        checkpoint: path of a checkpoint; None or "": the shipped ``sim2art_core/checkpoints/default.pt``.
         device: "auto" (cuda if available, else cpu), "cpu" or "cuda[:i]".
         refine: run sim2art_core.refine on the network's segmentation.
         config: decoding thresholds.
@@ -122,7 +122,7 @@ class Estimator:
         config: EstimatorConfig | None = None,
     ):
         self.device = resolve_device(device)
-        self.checkpoint = load_checkpoint(checkpoint if checkpoint is not None else DEFAULT_CHECKPOINT, self.device)
+        self.checkpoint = load_checkpoint(checkpoint if checkpoint else DEFAULT_CHECKPOINT, self.device)
         self.model = self.checkpoint.model
         self.config = config or EstimatorConfig()
         self.refine = bool(refine)

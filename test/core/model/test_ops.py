@@ -55,3 +55,10 @@ def test_inverse_distance_interpolation_matches_eq3():
     # (0.5,0,0): keys 0 and 1 at distance 0.5 -> equal weights
     assert torch.allclose(out[0, 0], torch.tensor([1.5]))
     assert torch.allclose(out[0, 1], torch.tensor([2.0]), atol=1e-5)  # coincides with key 1
+
+
+def test_square_distance_matches_cdist():
+    g = torch.Generator().manual_seed(1)
+    a, b = torch.rand(2, 7, 3, generator=g), torch.rand(2, 11, 3, generator=g)
+    assert torch.allclose(ops.square_distance(a, b), torch.cdist(a, b).square(), atol=1e-6)
+    assert (ops.square_distance(a, a).diagonal(dim1=1, dim2=2).abs() < 1e-6).all()
