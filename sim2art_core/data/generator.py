@@ -42,6 +42,11 @@ from sim2art_core.frames import RGBDFrame
 from sim2art_core.geometry import closest_point_on_line, invert_transform
 from sim2art_core.types import JointType
 
+__all__ = [
+    "RealismConfig", "SequenceConfig", "generate_sequence", "generate_sequence_for_object",
+    "generate_sequence_from_urdf",
+]  # fmt: skip
+# independent random streams spawned from the sequence seed (append only: reordering changes every sample)
 _STREAMS = ("motion", "camera", "light", "sample", "depth_noise", "missing", "mask", "drift", "flow_noise", "fov")
 
 
@@ -153,10 +158,8 @@ def generate_sequence_for_object(obj: ArticulatedObject, object_id: str, sequenc
     cfg = cfg or SequenceConfig()
     T, N, W, H = cfg.num_frames, cfg.num_points, cfg.width, cfg.height
     rs = cfg.realism
-    rngs = dict(
-        zip(_STREAMS, (np.random.default_rng(s) for s in np.random.SeedSequence([int(sequence_seed), 0x5EED]).spawn(
-            len(_STREAMS))), strict=True)
-    )  # fmt: skip
+    seeds = np.random.SeedSequence([int(sequence_seed), 0x5EED]).spawn(len(_STREAMS))
+    rngs = {name: np.random.default_rng(s) for name, s in zip(_STREAMS, seeds, strict=True)}
     joints = obj.movable_joints
     J = len(joints)
     prismatic = np.array([j.type == "prismatic" for j in joints], dtype=bool)
