@@ -59,6 +59,28 @@ def _weighted_fit(points: torch.Tensor, flow: torch.Tensor, weights: torch.Tenso
     return RigidVelocity(mass=mass, centroid=centroid, mean_flow=mean_flow, omega=omega)
 
 
+def _skew_t(w: torch.Tensor) -> torch.Tensor:
+    """(..., 3) -> (..., 3, 3) transposed cross-product matrices: p @ _skew_t(w) = w x p (rows)."""
+    x, y, z = w.unbind(-1)
+    zero = torch.zeros_like(x)
+    return torch.stack([zero, z, -y, -z, zero, x, y, -x, zero], dim=-1).view(*w.shape, 3)
+
+
+def _residual_sq(points: torch.Tensor, flow: torch.Tensor, fit: RigidVelocity) -> torch.Tensor:
+    """|v - (w_m x (p - c_m) + v_m)|^2 of every point under every part's motion: (B, T, N, M).
+
+    The M cross products are one batched matmul with stacked skew matrices (much cheaper
+    on CPU than M broadcast cross products).
+    """
+    B, M, T, _ = fit.omega.shape
+    S = _skew_t(fit.omega).permute(0, 2, 3, 1, 4).reshape(B * T, 3, M * 3)  # (BT, 3, 3M)
+    offset = fit.mean_flow - torch.cross(fit.omega, fit.centroid, dim=-1)  # (B, M, T, 3)
+    N = points.shape[2]
+    pred = torch.bmm(points.reshape(B * T, N, 3), S).view(B, T, N, M, 3)
+    pred = pred + offset.permute(0, 2, 1, 3).unsqueeze(2)
+    return (flow.unsqueeze(3) - pred).square().sum(-1)
+
+
 @torch.no_grad()
 def rigid_velocity(
     points: torch.Tensor, flow: torch.Tensor, weights: torch.Tensor, robust_iters: int = 2, eps: float = 1e-6
@@ -73,10 +95,7 @@ def rigid_velocity(
     """
     fit = _weighted_fit(points, flow, weights, eps)
     for _ in range(robust_iters):
-        # residual of every point under every part's motion: (B, T, N, M, 3)
-        q = points.unsqueeze(3) - fit.centroid.permute(0, 2, 1, 3).unsqueeze(2)
-        pred = torch.cross(fit.omega.permute(0, 2, 1, 3).unsqueeze(2).expand_as(q), q, dim=-1)
-        r2 = (flow.unsqueeze(3) - fit.mean_flow.permute(0, 2, 1, 3).unsqueeze(2) - pred).square().sum(-1)
+        r2 = _residual_sq(points, flow, fit)  # (B, T, N, M)
         mass = weights.sum(dim=2, keepdim=True).clamp_min(eps)
         s2 = (weights * r2).sum(dim=2, keepdim=True) / mass + 1e-8  # (B, T, 1, M)
         fit = _weighted_fit(points, flow, weights / (1.0 + r2 / s2), eps)

@@ -77,3 +77,19 @@ def test_cues_are_relative_to_the_root_and_ignore_outliers():
     ang = np.degrees(np.arccos(np.clip(cues.revolute_axis[0, 1].numpy() @ axis, -1, 1)))
     assert ang < 3.0, ang
     np.testing.assert_allclose(cues.revolute_amounts[0, 1].numpy(), 0.05 * np.arange(T), atol=0.02)
+
+
+def test_batched_residuals_match_explicit_cross_products():
+    from sim2art_core.model.motion_cues import RigidVelocity, _residual_sq
+
+    g = torch.Generator().manual_seed(0)
+    B, T, N, M = 2, 3, 7, 4
+    pts, flow = torch.randn(B, T, N, 3, generator=g), torch.randn(B, T, N, 3, generator=g)
+    fit = RigidVelocity(
+        mass=torch.ones(B, M, T), centroid=torch.randn(B, M, T, 3, generator=g),
+        mean_flow=torch.randn(B, M, T, 3, generator=g), omega=torch.randn(B, M, T, 3, generator=g),
+    )  # fmt: skip
+    q = pts.unsqueeze(3) - fit.centroid.permute(0, 2, 1, 3).unsqueeze(2)
+    pred = torch.cross(fit.omega.permute(0, 2, 1, 3).unsqueeze(2).expand_as(q), q, dim=-1)
+    want = (flow.unsqueeze(3) - fit.mean_flow.permute(0, 2, 1, 3).unsqueeze(2) - pred).square().sum(-1)
+    assert torch.allclose(_residual_sq(pts, flow, fit), want, atol=1e-5)
