@@ -282,11 +282,13 @@ def _stamp_ns(s) -> int:
 def latency(frames, params: dict, domain: int, log: Path, seconds: float, period_s: float) -> dict:
     bench = Bench({**params, "rate_hz": 30.0, "keyframe_period_s": period_s}, domain, log)
     try:
-        bench.spin(1.0)
+        bench.spin(1.5)
+        synced0 = int(float(bench.diag.get("synchronised frames", 0)))
         c0, t0 = bench.cpu_seconds(), time.monotonic()
         sent = bench.stream(frames, 30.0, seconds)
         cpu = (bench.cpu_seconds() - c0) / (time.monotonic() - t0)
         bench.spin(3.0)
+        synced = int(float(bench.diag.get("synchronised frames", 0))) - synced0
     finally:
         bench.close()
     sent_arr = np.array(sent["sent"], dtype=np.int64)
@@ -316,7 +318,7 @@ def latency(frames, params: dict, domain: int, log: Path, seconds: float, period
         "node_cpu_percent_at_30hz": 100 * cpu,
         "inference_time_s": bench.diag.get("inference time (s)"),
         "preprocess_per_keyframe_ms": bench.diag.get("preprocess per keyframe (ms)"),
-        "synchronised_hz": bench.diag.get("synchronised rate (Hz)"),
+        "synchronised_fraction": synced / max(1, len(sent["sent"])),
     }
 
 
@@ -350,12 +352,14 @@ def max_rate(frames, params: dict, domain: int, log: Path, rates: list[float], s
             def delta(key, d0=d0, d1=d1):
                 return int(float(d1.get(key, 0))) - int(float(d0.get(key, 0)))
 
-            synced = float(d1.get("synchronised rate (Hz)", 0.0))
+            synced = delta("synchronised frames") / sent["seconds"]
             steps.append(
                 {
                     "requested_hz": rate,
                     "published_hz": published,
                     "synchronised_hz": synced,
+                    "received_fraction": delta("colour frames received") / max(1, len(sent["sent"])),
+                    "synchronised_fraction": delta("synchronised frames") / max(1, len(sent["sent"])),
                     "queue_drops": delta("frames dropped (queue full)"),
                     "sync_misses": delta("sync misses"),
                     "node_cpu_percent": 100 * cpu,
@@ -363,7 +367,7 @@ def max_rate(frames, params: dict, domain: int, log: Path, rates: list[float], s
             )
     finally:
         bench.close()
-    ok = [s for s in steps if s["synchronised_hz"] >= 0.95 * s["published_hz"] and s["queue_drops"] == 0]
+    ok = [s for s in steps if s["synchronised_fraction"] >= 0.95 and s["queue_drops"] == 0]
     return {"steps": steps, "max_sustained_hz": max((s["published_hz"] for s in ok), default=0.0)}
 
 
@@ -398,8 +402,8 @@ def markdown(r: dict) -> str:
         ]
     m = r["max_rate"]
     steps = "; ".join(
-        f"{s['published_hz']:.0f} Hz -> {s['synchronised_hz']:.0f} Hz synced, {s['queue_drops']} queue drops, "
-        f"CPU {s['node_cpu_percent']:.0f} %"
+        f"{s['published_hz']:.0f} Hz -> {100 * s['synchronised_fraction']:.0f} % synced, "
+        f"{s['queue_drops']} queue drops, CPU {s['node_cpu_percent']:.0f} %"
         for s in m["steps"]
     )
     lines += [f"| maximum sustained input rate | {m['max_sustained_hz']:.0f} Hz ({steps}) |"]

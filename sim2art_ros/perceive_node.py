@@ -139,6 +139,8 @@ class PerceiveNode(Node):
         self._window_lock = threading.Lock()
         self._newest: tuple[int, Window] | None = None  # (builder version, window)
         self._submitted_version = -1
+        self._last_submit = -1e9
+        self._request_lock = threading.Lock()
         self._reset_requested = threading.Event()
         self._stop = threading.Event()
         self._results: deque = deque(maxlen=4)
@@ -369,6 +371,8 @@ class PerceiveNode(Node):
             window = self.builder.window()
             with self._window_lock:
                 self._newest = (self.builder.version, window)
+            if self._rate_allows():  # continuous mode: start at once instead of waiting for the timer
+                self._request(forced=False)
 
     def _decode(self, color, depth, info, mask, stamp: int, pose: np.ndarray) -> RGBDFrame:
         """Messages -> RGBDFrame; raises ImageDecodeError naming the problem."""
@@ -397,25 +401,36 @@ class PerceiveNode(Node):
 
     # ------------------------------------------------------------------ triggers
     def _request(self, forced: bool) -> tuple[bool, str]:
+        """Submit the newest window to the inference thread (called from the executor and the
+        preprocessing thread; serialised by a lock)."""
         if self.estimator is None:
             return False, f"no estimator: {self.estimator_error}"
-        with self._window_lock:
-            newest = self._newest
-        if newest is None:
-            return False, (
-                f"window not full yet: {self.builder.num_entries}/{self.pre_cfg.num_frames} frames "
-                f"(+1 for the last flow)"
-            )
-        version, window = newest
-        if not forced and version == self._submitted_version:
-            return False, "no new keyframe since the last inference"
-        self._submitted_version = version
-        if self.worker.submit((window, time.monotonic())):
-            self.stats.count("windows_dropped")
+        with self._request_lock:
+            with self._window_lock:
+                newest = self._newest
+            if newest is None:
+                return False, (
+                    f"window not full yet: {self.builder.num_entries}/{self.pre_cfg.num_frames} frames "
+                    f"(+1 for the last flow)"
+                )
+            version, window = newest
+            if not forced and version == self._submitted_version:
+                return False, "no new keyframe since the last inference"
+            self._submitted_version = version
+            self._last_submit = time.monotonic()
+            if self.worker.submit((window, self._last_submit)):
+                self.stats.count("windows_dropped")
         return True, f"queued the window ending at {window.stamps_ns[-1]} ns ({window.num_frames} frames)"
 
+    def _rate_allows(self) -> bool:
+        """Continuous mode: at most rate_hz submissions a second (10 % slack for timer jitter)."""
+        rate = self.p["rate_hz"]
+        return rate > 0 and time.monotonic() - self._last_submit >= 0.9 / rate
+
     def _on_rate_timer(self) -> None:
-        self._request(forced=False)
+        # catches windows completed too soon after the previous submission (see _preprocess)
+        if self._rate_allows():
+            self._request(forced=False)
 
     def _on_trigger(self, request, response):
         response.success, response.message = self._request(forced=True)
@@ -431,7 +446,8 @@ class PerceiveNode(Node):
         if self.sync is not None:
             self.sync.reset()
         self.worker.clear()
-        self._submitted_version = -1
+        with self._request_lock:
+            self._submitted_version = -1
         self._last_tf = []
         self._last_estimate = None
         if self.p["publish_markers"]:
@@ -540,6 +556,8 @@ class PerceiveNode(Node):
         inputs.update(
             {
                 "synchronised rate (Hz)": rates["synced"],
+                "colour frames received": self.rates["color"].total,
+                "synchronised frames": self.rates["synced"].total,
                 "sync misses": sync_misses,
                 "frames dropped (queue full)": counts.get("frames_dropped_queue", 0),
                 "frames dropped (no TF pose)": counts.get("frames_dropped_tf", 0),

@@ -33,7 +33,8 @@ def test_markdown_reports_every_measurement():
         "latency": {"stand-in": {"latency_from_newest_window_frame": lat, "latency_from_completing_frame": lat,
                                  "node_cpu_percent_at_30hz": 30.0}},
         "max_rate": {"max_sustained_hz": 30.0, "steps": [{"published_hz": 30.0, "synchronised_hz": 29.5,
-                                                         "queue_drops": 0, "node_cpu_percent": 30.0}]},
+                                                         "synchronised_fraction": 0.98, "queue_drops": 0,
+                                                         "node_cpu_percent": 30.0}]},
     }  # fmt: skip
     text = markdown(result)
     for needle in (
