@@ -66,9 +66,9 @@ class FlowConfig:
         method: "dis" (cv2.DISOpticalFlow, fast and accurate) or "farneback".
         dis_preset: "ultrafast", "fast" or "medium" (DIS only).
         width: the flow is computed on images resized to this width (never enlarged; 0 = full
-            resolution). On rendered VGA sequences of the 14 categories (moving points, median
-            error against the true scene flow) full VGA resolution gave 3.7 mm, 320 px 7.1 mm, at
-            about 3x the cost (~40 vs ~12 ms per keyframe with a mask, DIS medium).
+            resolution). In a quick comparison on rendered VGA sequences (6 categories, one sequence
+            each, moving points, median error against the true scene flow) full VGA resolution gave
+            3.7 mm and 320 px 7.1 mm, for ~3x the cost (~40 vs ~12 ms per keyframe with a mask).
         consistency_px: forward-backward check: a point whose backward flow misses its pixel by more
             than this (full-resolution pixels) has no flow (occlusion, mismatch). 0 disables the check
             (and halves the cost).
