@@ -147,6 +147,7 @@ class PerceiveNode(Node):
         self._last_tf: list = []
         self._last_estimate: ArticulationEstimate | None = None
         self._camera_frame = ""
+        self._warned_distortion = False
 
         # ---- publishers
         self.pub_articulation = self.create_publisher(Articulation, ARTICULATION_TOPIC, ARTICULATION_QOS)
@@ -384,6 +385,12 @@ class PerceiveNode(Node):
                 "(depth must be registered to colour: align_depth.enable:=true)"
             )
         intr = camera_info_to_intrinsics(info)
+        if any(abs(float(c)) > 1e-9 for c in info.d) and not self._warned_distortion:
+            self._warned_distortion = True  # once: the images are used as rectified (K only)
+            self.get_logger().warning(
+                f"camera_info has distortion {list(info.d)} ({info.distortion_model}): sim2art assumes rectified "
+                "images (K only); remap the rectified image topics (image_proc) if these are raw"
+            )
         if (intr.width, intr.height) != (rgb.shape[1], rgb.shape[0]):
             raise ImageDecodeError(
                 f"camera_info is for {intr.width}x{intr.height}, colour image is {rgb.shape[1]}x{rgb.shape[0]}"
