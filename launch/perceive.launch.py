@@ -9,13 +9,12 @@ Launch arguments override the same parameters in ``params_file``. Only launch an
 launch_ros are imported here (the tests parse this file without them).
 """
 
+from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
-
-from launch import LaunchDescription
 
 ARGUMENTS = [
     ("color_topic", "/camera/camera/color/image_raw", "colour image (rgb8/bgr8/rgba8/bgra8/mono8)"),
