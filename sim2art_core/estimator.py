@@ -15,9 +15,10 @@ Steps of :meth:`Estimator.estimate` (docs/MODEL.md "Estimator"):
    Every valid point of every window frame is then labelled by propagating the features of
    the nearest model frame's keypoints to it (Sim2ArtNet.point_features).
 4. Decoding: query slot 0 is the root. A slot becomes a moving part when it holds enough
-   points, its most probable type is not static and its points were seen moving relative to
-   the root by more than ``min_motion_m`` (a rigid fit of each part's flow, chained over the
-   window). Other slots are merged into the root. No moving part: NO_ARTICULATION.
+   points and its points were seen moving relative to the root by more than ``min_motion_m``
+   (a rigid fit of each part's flow, chained over the window); its joint type is the more
+   probable of revolute / prismatic. Other slots are merged into the root. No moving part:
+   NO_ARTICULATION.
 5. Joints in the window's fixed frame: axis sign such that the amount of largest magnitude is
    positive; origin = foot of the perpendicular from the child's first-frame centroid onto the
    predicted axis (revolute) or that centroid (prismatic), as in estimate.py / the message.
@@ -266,13 +267,15 @@ class Estimator:
         n_valid = int(valid.sum())
         min_pts = max(ecfg.min_part_points, int(np.ceil(ecfg.min_part_fraction * n_valid)))
         counts = np.bincount(slot[valid], minlength=M)
-        candidates = [
-            m for m in range(1, M) if counts[m] >= min_pts and int(type_probs[m].argmax()) != JointType.STATIC
-        ]
+        candidates = [m for m in range(1, M) if counts[m] >= min_pts]
         root_mask = valid & ~np.isin(slot, candidates)
         motion = _PartMotion(window, root_mask)
         observed = {m: motion.observed(slot == m) for m in candidates}
-        kept = [m for m in candidates if ecfg.report_unmoved_parts or observed[m][0] >= ecfg.min_motion_m]
+        moved = {m for m in candidates if observed[m][0] >= ecfg.min_motion_m}
+        unmoved_movable = {
+            m for m in candidates if ecfg.report_unmoved_parts and int(type_probs[m].argmax()) != JointType.STATIC
+        }
+        kept = [m for m in candidates if m in moved or m in unmoved_movable]
         max_observed = max([o[0] for o in observed.values()], default=0.0)
 
         labels = np.full((Tw, Nw), -1, dtype=np.int16)
@@ -293,7 +296,8 @@ class Estimator:
         times = np.arange(Tw, dtype=np.float64)
         for k, m in enumerate(kept, start=1):
             tp = type_probs[m].astype(np.float64)
-            jtype = JointType(int(tp.argmax()))
+            # A part seen moving has a movable joint: the more probable of revolute / prismatic.
+            jtype = JointType(int(tp[:2].argmax()) if m in moved else int(tp.argmax()))
             if jtype == JointType.REVOLUTE:
                 axis, amounts = R @ rev_axis[m], np.interp(times, prep.model_times, rev_amt[m])
             else:

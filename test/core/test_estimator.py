@@ -126,6 +126,24 @@ def test_joint_is_returned_in_the_fixed_frame_with_the_documented_conventions(ck
     assert est.observed_motion > 0.01
 
 
+def test_a_part_seen_moving_is_reported_even_if_the_type_head_says_static(ckpt):
+    window, _ = _moved_window(analytic_sample("revolute", seed=3, num_frames=8, num_points=64))
+    est = _oracle_estimator(ckpt, JointType.REVOLUTE)
+    real_forward = est.model.forward
+
+    def static_first(points, flow, image=None):
+        out = real_forward(points, flow, image)
+        out.type_logits[:, 1] = torch.tensor([5.0, 0.0, 10.0])  # static > revolute > prismatic
+        return out
+
+    est.model.forward = static_first
+    out = est.estimate(window)
+    assert out.status == EstimateStatus.OK, out.message
+    (joint,) = out.joints
+    assert joint.type == JointType.REVOLUTE and joint.type_probs[JointType.STATIC] > 0.9
+    assert joint.confidence < 0.1  # the network's doubt shows in the confidence
+
+
 def test_motionless_window_gives_no_articulation(ckpt):
     window, _ = _moved_window(analytic_sample("revolute", seed=1, num_frames=8, num_points=64))
     still = dataclasses.replace(window, flow=np.zeros_like(window.flow))
