@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-every", type=int, default=d.log_every, help="steps per log.csv row")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, default=d.threads, help="torch threads (the machine has 2 cores)")
+    p.add_argument("--device", default=d.device, help="cpu, cuda[:i] or auto")
     p.add_argument("--pool-size", type=int, default=d.pool_size, help="--data generate: sequences kept for reuse")
     p.add_argument(
         "--pool-reuse", type=float, default=d.pool_reuse,
@@ -99,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         out_dir=args.out, data=args.data, val_data=args.val_data, steps=args.steps, batch_size=args.batch_size,
         lr=args.lr, weight_decay=args.weight_decay, warmup_steps=args.warmup, log_every=args.log_every,
         val_every=args.val_every, val_samples=args.val_samples, ckpt_every=args.ckpt_every, seed=args.seed,
-        threads=args.threads, realism=not args.no_realism, pool_size=args.pool_size, pool_reuse=args.pool_reuse,
+        threads=args.threads, device=args.device, realism=not args.no_realism, pool_size=args.pool_size,
+        pool_reuse=args.pool_reuse,
     )  # fmt: skip
     resume = args.resume
     if resume == "auto":

@@ -25,6 +25,7 @@ import torch
 from tqdm import tqdm
 
 from sim2art_core.data.sequence import CATEGORIES
+from sim2art_core.estimator import resolve_device
 from sim2art_core.model.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from sim2art_core.model.config import LossConfig, ModelConfig
 from sim2art_core.model.losses import compute_losses
@@ -75,6 +76,8 @@ class TrainConfig:
     """Seeds data sampling, augmentation and initialisation."""
     threads: int = 2
     """torch intra-op threads."""
+    device: str = "cpu"
+    """"cpu", "cuda[:i]" or "auto" (cuda when available)."""
     realism: bool = True
     """On-the-fly generation: apply the data engine's realism options (depth noise, holes, ...)."""
     categories: tuple[str, ...] = CATEGORIES
@@ -129,7 +132,7 @@ def _examples(src: SampleSource, n: int, cfg: ModelConfig, rng: np.random.Genera
 
 @torch.no_grad()
 def validate(
-    model: torch.nn.Module, examples: list[Example], loss_cfg: LossConfig, batch_size: int
+    model: torch.nn.Module, examples: list[Example], loss_cfg: LossConfig, batch_size: int, device="cpu"
 ) -> dict[str, float]:
     """Mean losses and metrics over fixed examples."""
     model.eval()
@@ -139,7 +142,8 @@ def validate(
     for i in range(0, len(examples), batch_size):
         chunk = examples[i : i + batch_size]
         points, flow, targets, scales = collate(chunk)
-        out = model(points, flow)
+        out = model(points.to(device), flow.to(device))
+        targets = targets.to(device)
         _, parts, matches = compute_losses(out, targets, loss_cfg)
         for k, v in parts.items():
             sums[k] = sums.get(k, 0.0) + v * len(chunk)
@@ -175,7 +179,8 @@ def train(
         if stored != model_cfg:
             logger.warning("resuming %s: using the checkpoint's model config, not the command line's", resume)
             model_cfg = stored
-    model = build_model(model_cfg)
+    device = resolve_device(cfg.device)
+    model = build_model(model_cfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
     step, samples, best_val, wall = 0, 0, float("inf"), 0.0
@@ -227,7 +232,8 @@ def train(
         while step < cfg.steps:
             t0 = time.perf_counter()
             points, flow, targets, _ = collate(_examples(train_src, cfg.batch_size, model_cfg, rng, aug))
-            out = model(points, flow)
+            out = model(points.to(device), flow.to(device))
+            targets = targets.to(device)
             loss, parts, _ = compute_losses(out, targets, loss_cfg)
             opt.zero_grad(set_to_none=True)
             if torch.isfinite(loss):
@@ -254,7 +260,7 @@ def train(
                         samples_per_h=rate, **means)  # fmt: skip
                 bar.set_postfix(loss=f"{means.get('loss', float('nan')):.3f}", sph=f"{rate:.0f}")
             if step % cfg.val_every == 0 or step == cfg.steps:
-                last_val = validate(model, val_examples, loss_cfg, cfg.batch_size)
+                last_val = validate(model, val_examples, loss_cfg, cfg.batch_size, device)
                 log.row(kind="val", step=step, samples=samples, wall_s=wall, lr=sched.get_last_lr()[0], **last_val)
                 bar.write(f"[val] step {step}: " + " ".join(f"{k}={v:.4g}" for k, v in last_val.items()))
                 if last_val["loss"] < best_val:

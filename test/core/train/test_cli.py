@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 
 import numpy as np
+import torch
 
 from sim2art_core.estimator import Estimator
 from sim2art_core.train.analytic import analytic_sample
@@ -43,6 +44,9 @@ def test_bad_arguments_are_reported(tmp_path, capsys):
     assert "expected NAME=VALUE" in capsys.readouterr().err
     assert main(["--data", str(tmp_path / "missing"), "--out", str(tmp_path), "--quiet"]) == 2
     assert "neither a dataset directory" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main([*ARGS, "--steps", "1", "--out", str(tmp_path / "c"), "--device", "cuda"]) == 2
+        assert "CUDA is not available" in capsys.readouterr().err
 
 
 def test_part_iou_is_label_permutation_invariant():
