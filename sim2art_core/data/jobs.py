@@ -2,7 +2,9 @@
 
 Everything is a pure function of the dataset seed:
 
-* object seed of instance i of category c: ``SeedSequence([seed, crc32(c), i])`` -> 31-bit int;
+* object seed of instance i of category c: ``SeedSequence([seed, crc32(c), i])`` -> a 31-bit int with
+  bit 30 set, i.e. in [2**30, 2**31): on-the-fly training (sim2art_core.train.sources) draws object seeds
+  below 2**30, so no object of a written dataset (its test split above all) can appear in training;
 * sequence seed k of that object: ``SeedSequence([seed, crc32(c), i, k, 1])`` -> 31-bit int;
 * split: per category, the instances are permuted with ``SeedSequence([seed, crc32(c), 2])`` and cut
   into 70 / 15 / 15 % (val and test get max(1, round(0.15 n)) instances each when n >= 3, none
@@ -25,6 +27,8 @@ from sim2art_core.data.records import encode_sample
 SPLITS = ("train", "val", "test")
 SPLIT_FRACTIONS = (0.70, 0.15, 0.15)
 MAX_ATTEMPTS = 3
+#: Object seeds of written datasets have this bit set; on-the-fly training seeds stay below it.
+DATASET_OBJECT_SEED_BIT = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,7 @@ def plan_splits(categories: tuple[str, ...], objects_per_category: int, sequence
         cut = {"test": order[:n_test], "val": order[n_test : n_test + n_val], "train": order[n_test + n_val :]}
         for split, idx in cut.items():
             for i in sorted(int(x) for x in idx):
-                obj_seed = _seed(seed, h, i)
+                obj_seed = _seed(seed, h, i) | DATASET_OBJECT_SEED_BIT
                 out[split] += [Job(c, obj_seed, _seed(seed, h, i, k, 1)) for k in range(sequences_per_object)]
     for k, split in enumerate(SPLITS):
         perm = np.random.default_rng(np.random.SeedSequence([seed, 3, k])).permutation(len(out[split]))

@@ -80,7 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--pool-reuse", type=float, default=d.pool_reuse,
         help="--data generate: mean windows per generated sequence (1 = always fresh; 4 cuts rendering 4x)",
     )  # fmt: skip
-    p.add_argument("--no-realism", action="store_true", help="on-the-fly generation without the realism options")
+    p.add_argument(
+        "--realism-fraction",
+        type=float,
+        default=0.5,
+        help="--data generate: fraction of sequences rendered with the realism options (rest clean)",
+    )
+    p.add_argument("--no-realism", action="store_true", help="same as --realism-fraction 0")
     p.add_argument("--no-augment", action="store_true", help="no flow noise / dropout / jitter / roll")
     p.add_argument("--resume", default=None, help="continue from a last.pt ('auto': OUT/last.pt if it exists)")
     p.add_argument("--plot", action="store_true", help="write OUT/curves.png from log.csv at the end")
@@ -100,8 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         out_dir=args.out, data=args.data, val_data=args.val_data, steps=args.steps, batch_size=args.batch_size,
         lr=args.lr, weight_decay=args.weight_decay, warmup_steps=args.warmup, log_every=args.log_every,
         val_every=args.val_every, val_samples=args.val_samples, ckpt_every=args.ckpt_every, seed=args.seed,
-        threads=args.threads, device=args.device, realism=not args.no_realism, pool_size=args.pool_size,
-        pool_reuse=args.pool_reuse,
+        threads=args.threads, device=args.device, pool_size=args.pool_size, pool_reuse=args.pool_reuse,
+        realism=0.0 if args.no_realism else args.realism_fraction,
     )  # fmt: skip
     resume = args.resume
     if resume == "auto":

@@ -78,8 +78,9 @@ class TrainConfig:
     """torch intra-op threads."""
     device: str = "cpu"
     """"cpu", "cuda[:i]" or "auto" (cuda when available)."""
-    realism: bool = True
-    """On-the-fly generation: apply the data engine's realism options (depth noise, holes, ...)."""
+    realism: float = 0.5
+    """On-the-fly generation: fraction of sequences with the data engine's realism options (depth noise,
+    holes, mask errors, pose drift: RealismConfig.robustness()); the rest are clean."""
     categories: tuple[str, ...] = CATEGORIES
     """On-the-fly generation: categories to draw from."""
     render_points: int = 2048

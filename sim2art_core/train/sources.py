@@ -5,7 +5,8 @@
 * a directory: a dataset written by ``sim2art-generate`` (sim2art_core.data.dataset.SequenceDataset);
 * ``"generate"``: sim2art_core.data.generator renders new sequences on the fly (slow on a CPU:
   pre-generate for long runs). Object seeds of the splits are disjoint: train draws from
-  [0, 1e6), val from [1e6, 1e6 + n), test is left to the data engine's datasets;
+  [0, 1e6), val from [1e6, 1e6 + n), and datasets written by sim2art-generate (the evaluation's
+  test split) use seeds >= 2**30 (sim2art_core.data.jobs.DATASET_OBJECT_SEED_BIT);
 * ``"analytic"``: sim2art_core.train.analytic boxes with exact flow (smoke runs and tests).
 """
 
@@ -75,7 +76,9 @@ class GeneratorSource:
     num_points: int
     width: int = 160
     height: int = 120
-    realism: bool = True
+    realism: float = 0.5
+    """Fraction of sequences rendered with RealismConfig.robustness() (the rest clean), so the model
+    sees both what the clean evaluation and what a real sensor give."""
     categories: tuple[str, ...] = CATEGORIES
     description: str = ""
     failures: int = 0
@@ -83,13 +86,13 @@ class GeneratorSource:
     def __post_init__(self) -> None:
         self.description = (
             f"generated on the fly split={self.split} T={self.num_frames} N={self.num_points} "
-            f"{self.width}x{self.height} realism={self.realism} categories={len(self.categories)}"
+            f"{self.width}x{self.height} realism_fraction={self.realism} categories={len(self.categories)}"
         )
 
-    def _generate(self, category: str, object_seed: int, sequence_seed: int) -> SequenceSample:
+    def _generate(self, category: str, object_seed: int, sequence_seed: int, realistic: bool) -> SequenceSample:
         from sim2art_core.data.generator import RealismConfig, SequenceConfig, generate_sequence
 
-        realism = RealismConfig.robustness() if self.realism else RealismConfig()
+        realism = RealismConfig.robustness() if realistic else RealismConfig()
         cfg = SequenceConfig(
             num_frames=self.num_frames, num_points=self.num_points, width=self.width, height=self.height,
             realism=realism,
@@ -101,7 +104,10 @@ class GeneratorSource:
         for _ in range(MAX_ATTEMPTS):
             category = self.categories[int(rng.integers(len(self.categories)))]
             try:
-                return self._generate(category, base + int(rng.integers(VAL_SEED_OFFSET)), int(rng.integers(2**31)))
+                realistic = bool(rng.random() < self.realism)
+                return self._generate(
+                    category, base + int(rng.integers(VAL_SEED_OFFSET)), int(rng.integers(2**31)), realistic
+                )
             except RuntimeError as e:  # e.g. the object left the view in one frame: draw another
                 self.failures += 1
                 logger.debug("generation failed, drawing another sequence: %s", e)
@@ -113,7 +119,9 @@ class GeneratorSource:
             for attempt in range(MAX_ATTEMPTS):
                 try:
                     cat = self.categories[i % len(self.categories)]
-                    out.append(self._generate(cat, VAL_SEED_OFFSET + i, i + attempt * 100_003))
+                    # every other validation window realistic (i odd), when realism is on at all
+                    realistic = self.realism > 0 and i % 2 == 1
+                    out.append(self._generate(cat, VAL_SEED_OFFSET + i, i + attempt * 100_003, realistic))
                     break
                 except RuntimeError as e:
                     self.failures += 1
@@ -185,7 +193,7 @@ def build_source(
     split: str,
     num_frames: int,
     num_points: int,
-    realism: bool = True,
+    realism: float = 0.5,
     categories: tuple[str, ...] = CATEGORIES,
     width: int = 160,
     height: int = 120,
