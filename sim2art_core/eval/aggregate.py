@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -69,12 +69,16 @@ class MethodTable:
             category means, as the paper's Mean column) and "All" (pooled over every sample/joint).
         cells: metric key -> column -> Stat.
         num_samples: column -> number of samples.
+        num_joints: column -> number of scored ground-truth joints ("Mean": the sum over categories).
+        num_excluded: column -> ground-truth joints left out by ``EvalConfig.min_joint_visibility``.
     """
 
     method: str
     columns: tuple[str, ...]
     cells: dict[str, dict[str, Stat]]
     num_samples: dict[str, int]
+    num_joints: dict[str, int] = field(default_factory=dict)
+    num_excluded: dict[str, int] = field(default_factory=dict)
 
 
 def _values(samples: Sequence[SampleMetrics], key: str) -> list[float]:
@@ -106,7 +110,12 @@ def aggregate(samples: Iterable[SampleMetrics], method: str) -> MethodTable:
     num = {c: len(by_cat[c]) for c in cats}
     num[MEAN] = len(cats)
     num[ALL] = len(samples)
-    return MethodTable(method=method, columns=(*cats, MEAN, ALL), cells=cells, num_samples=num)
+    joints = {c: sum(len(s.joints) for s in by_cat[c]) for c in cats}
+    excluded = {c: sum(s.excluded_joints for s in by_cat[c]) for c in cats}
+    joints[MEAN] = joints[ALL] = sum(len(s.joints) for s in samples)
+    excluded[MEAN] = excluded[ALL] = sum(s.excluded_joints for s in samples)
+    return MethodTable(method=method, columns=(*cats, MEAN, ALL), cells=cells, num_samples=num, num_joints=joints,
+                       num_excluded=excluded)  # fmt: skip
 
 
 def _fmt(stat: Stat, with_std: bool) -> str:
@@ -122,7 +131,14 @@ def to_markdown(tables: Sequence[MethodTable], metrics: Sequence[MetricSpec] = A
     """
     columns = _union_columns(tables)
     lines = ["| Metric | Method | " + " | ".join(columns) + " |", "|" + "---|" * (len(columns) + 2)]
-    lines.append("| #samples | | " + " | ".join(str(_num(tables[0], c)) for c in columns) + " |" if tables else "")
+    if tables:
+        lines.append("| #samples | | " + " | ".join(str(_num(tables[0], c)) for c in columns) + " |")
+        lines.append("| #joints scored | | " + " | ".join(str(tables[0].num_joints.get(c, 0)) for c in columns) + " |")
+        lines.append(
+            "| #joints excluded (visibility) | | "
+            + " | ".join(str(tables[0].num_excluded.get(c, 0)) for c in columns)
+            + " |"
+        )
     for spec in metrics:
         for t in tables:
             cells = [_fmt(t.cells[spec.key].get(c, Stat.of([])), std and c != MEAN) for c in columns]

@@ -1,11 +1,17 @@
-"""sim2art-eval: evaluate methods on a dataset split and write a paper-style table, CSVs and bar charts.
+"""sim2art-eval: evaluate methods on a dataset split under one or more conditions; paper-style tables,
+CSVs and bar charts, and the robustness table across conditions.
 
     sim2art-eval --data data/synth --split test --methods sim2art,sim2art-norefine,featclust --out eval_out
+    sim2art-eval --data data/synth --split test --conditions gt-flow,realism,optical-flow,realism+optical-flow \
+                 --methods sim2art,sim2art-norefine,sim2art-refined-only,featclust,featclust-oracle-k,gtseg-refine
 
-Writes into --out: table.md (per-category and mean, like the paper's Table 2), table.csv (long
-format: metric, method, column, mean, std, count), samples.csv (one row per sample and method),
-joints.csv (one row per scored joint), bars.png and summary.json (command, counts, timing).
-Metric conventions: docs/EVALUATION.md.
+Writes into --out (one condition) or --out/<condition>/ (several): table.md (per-category and mean,
+like the paper's Table 2), table.csv (long format: metric, method, column, mean, std, count),
+samples.csv (one row per sample and method), joints.csv (one row per scored joint), bars.png and
+summary.json (command, counts, timing). With several conditions also --out/robustness.md (every
+method x condition with the cost of each condition, and issue 8's side-by-side table),
+robustness.csv and items.csv (per sample and condition: window, flow error). Conditions and metric
+conventions: docs/EVALUATION.md.
 """
 
 from __future__ import annotations
@@ -13,23 +19,27 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import sys
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from sim2art_core.data.sequence import SequenceSample
 from sim2art_core.estimate import ArticulationEstimate
 from sim2art_core.eval.aggregate import EXTRA_METRICS, TABLE_METRICS, aggregate, to_csv, to_markdown
+from sim2art_core.eval.conditions import CONDITIONS, GT_FLOW, EvalItem, flow_errors_mm
 from sim2art_core.eval.methods import METHODS, MethodOptions, RunFn, build_method
 from sim2art_core.eval.plots import bar_charts
 from sim2art_core.eval.sample import JOINT_PART_SETS, EvalConfig, SampleMetrics, evaluate_sample
 from sim2art_core.window import Window
 
 DEFAULT_METHODS = "sim2art,sim2art-norefine,featclust"
+Results = dict[str, list[tuple[SampleMetrics, float]]]
 
 
 def run_method(run: RunFn, sample: SequenceSample, window: Window) -> tuple[ArticulationEstimate, float]:
@@ -43,21 +53,41 @@ def run_method(run: RunFn, sample: SequenceSample, window: Window) -> tuple[Arti
     return est, time.perf_counter() - t0
 
 
+def evaluate_items(
+    items: Iterable[EvalItem],
+    methods: dict[str, RunFn],
+    cfg: EvalConfig = EvalConfig(),  # noqa: B008 - frozen, immutable default
+    total: int | None = None,
+    progress: bool = True,
+    desc: str = "evaluating",
+) -> Results:
+    """Run every method on every item's window: {method: [(metrics, seconds), ...]} in item order.
+
+    Every method sees the same window; only the item's valid points are scored. An item without a
+    window (the condition could not produce one) is a FAILED estimate for every method.
+    """
+    out: Results = {m: [] for m in methods}
+    for item in tqdm(items, total=total, desc=desc, unit="sample", disable=not progress):
+        for name, run in methods.items():
+            if item.window is None:
+                stamps = np.arange(item.sample.num_frames, dtype=np.int64)
+                est, seconds = ArticulationEstimate.failed(item.note, "world", stamps, item.sample.labels.shape), 0.0
+            else:
+                est, seconds = run_method(run, item.sample, item.window)
+            out[name].append((evaluate_sample(item.sample, est, cfg, item.valid), seconds))
+    return out
+
+
 def evaluate_methods(
     samples: Iterable[SequenceSample],
     methods: dict[str, RunFn],
     cfg: EvalConfig = EvalConfig(),  # noqa: B008 - frozen, immutable default
     total: int | None = None,
     progress: bool = True,
-) -> dict[str, list[tuple[SampleMetrics, float]]]:
-    """Run every method on every sample: {method: [(metrics, seconds), ...]} in sample order."""
-    out: dict[str, list[tuple[SampleMetrics, float]]] = {m: [] for m in methods}
-    for sample in tqdm(samples, total=total, desc="evaluating", unit="sample", disable=not progress):
-        window = Window.from_sample(sample)
-        for name, run in methods.items():
-            est, seconds = run_method(run, sample, window)
-            out[name].append((evaluate_sample(sample, est, cfg), seconds))
-    return out
+) -> Results:
+    """Run every method on every sample's ``Window.from_sample`` (the gt-flow condition)."""
+    items = (EvalItem(GT_FLOW, s, Window.from_sample(s), np.ones(s.labels.shape, bool)) for s in samples)
+    return evaluate_items(items, methods, cfg, total, progress)
 
 
 def select_samples(dataset, categories: Sequence[str] | None, per_category: int | None,
@@ -78,24 +108,29 @@ def select_samples(dataset, categories: Sequence[str] | None, per_category: int 
         yield s
 
 
-def write_outputs(results: dict[str, list[tuple[SampleMetrics, float]]], out: Path, meta: dict) -> str:
+def mean_ms(results: Results) -> dict[str, float]:
+    """Mean wall time per window of each method (ms)."""
+    return {name: 1000.0 * sum(t for _, t in rows) / max(len(rows), 1) for name, rows in results.items()}
+
+
+def write_outputs(results: Results, out: Path, meta: dict) -> str:
     """Write every output file; returns the Markdown table."""
     out.mkdir(parents=True, exist_ok=True)
     tables = [aggregate([m for m, _ in rows], name) for name, rows in results.items()]
     md = to_markdown(tables, TABLE_METRICS) + "\nAdditional metrics (docs/EVALUATION.md):\n\n"
     md += to_markdown(tables, EXTRA_METRICS)
-    times = {name: 1000.0 * sum(t for _, t in rows) / max(len(rows), 1) for name, rows in results.items()}
+    times = mean_ms(results)
     md += "\nMean time per window (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in times.items()) + "\n"
     (out / "table.md").write_text(md)
     (out / "table.csv").write_text(to_csv(tables))
     with open(out / "samples.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["method", "object_id", "category", "status", "miou", "num_pred_parts", "num_joints", "seconds",
-                    "message"])  # fmt: skip
+        w.writerow(["method", "object_id", "category", "status", "miou", "num_pred_parts", "num_joints",
+                    "excluded_joints", "seconds", "message"])  # fmt: skip
         for name, rows in results.items():
             for m, t in rows:
                 w.writerow([name, m.object_id, m.category, m.status.name, f"{m.miou:.6g}", m.num_pred_parts,
-                            len(m.joints), f"{t:.4f}", m.message])  # fmt: skip
+                            len(m.joints), m.excluded_joints, f"{t:.4f}", m.message])  # fmt: skip
     fields = ["axis_angle_deg", "axis_position_cm", "axis_line_distance_cm", "part_rotation_deg",
               "part_translation_cm", "part_rotation_geodesic_deg", "part_translation_vector_cm"]  # fmt: skip
     with open(out / "joints.csv", "w", newline="") as f:
@@ -114,51 +149,171 @@ def write_outputs(results: dict[str, list[tuple[SampleMetrics, float]]], out: Pa
     return md
 
 
+def _parse_resolution(text: str) -> tuple[int, int]:
+    w, sep, h = text.lower().partition("x")
+    try:
+        if not sep:
+            raise ValueError
+        return int(w), int(h)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, e.g. 640x480, got {text!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="sim2art-eval",
         description="Evaluate articulation methods on a synthetic dataset split (paper §4.2 metrics).",
-        epilog="Methods: " + "; ".join(f"{m.name}: {m.description}" for m in METHODS.values()),
-    )
+        epilog="Methods: " + "; ".join(f"{m.name}: {m.description}" for m in METHODS.values())
+        + ". Conditions: " + ", ".join(CONDITIONS) + " (docs/EVALUATION.md).",
+    )  # fmt: skip
     p.add_argument("--data", required=True, help="dataset root (written by sim2art-generate)")
     p.add_argument("--split", default="test", help="split to evaluate (default: test)")
     p.add_argument("--methods", default=DEFAULT_METHODS, help=f"comma-separated (default: {DEFAULT_METHODS})")
+    p.add_argument("--conditions", "--condition", default=GT_FLOW,
+                   help=f"comma-separated, from {', '.join(CONDITIONS)} (default: {GT_FLOW})")  # fmt: skip
+    p.add_argument("--flow-resolution", type=_parse_resolution, default=(640, 480), metavar="WxH",
+                   help="rendered image size of the optical-flow conditions (default: 640x480, "
+                        "docs/EVALUATION.md: DIS flow needs it)")  # fmt: skip
+    p.add_argument("--cache", default=None,
+                   help="folder of re-generated condition windows (default: OUT/cache); reruns reuse them")  # fmt: skip
     p.add_argument("--checkpoint", default=None, help="sim2art checkpoint (default: the shipped one)")
     p.add_argument("--device", default="auto", help="torch device for sim2art: auto, cpu or cuda")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: leaves a core free)")
+    p.add_argument("--refine-set", action="append", default=[], metavar="NAME=VALUE",
+                   help="RefineConfig field for the refining sim2art methods (repeatable), "
+                        "e.g. max_fit_residual_m=0.02")  # fmt: skip
+    p.add_argument("--refine-grid", action="append", default=[], metavar="NAME=V1,V2,...",
+                   help="also run sim2art for every combination of these RefineConfig values (repeatable; "
+                        "tune the fusion thresholds on --split val)")  # fmt: skip
     p.add_argument("--out", default="eval_out", help="output directory (default: eval_out)")
     p.add_argument("--categories", default=None, help="comma-separated categories (default: all)")
     p.add_argument("--per-category", type=int, default=None, help="at most this many samples per category")
     p.add_argument("--limit", type=int, default=None, help="at most this many samples in total")
     p.add_argument("--joint-parts", choices=JOINT_PART_SETS, default="moving",
                    help="ground-truth parts that get joint metrics (default: moving)")  # fmt: skip
+    p.add_argument("--min-joint-visibility", type=float, default=EvalConfig.min_joint_visibility,
+                   help="score a joint only when its part holds at least this fraction of the window's "
+                        f"points (default {EvalConfig.min_joint_visibility}; 0: all; exclusions reported)")  # fmt: skip
     p.add_argument("--miou-without-root", action="store_true", help="average the mIoU over non-base parts only")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from sim2art_core.data.dataset import SequenceDataset
-    from sim2art_core.model.checkpoint import CheckpointError
+def _build_methods(args) -> dict[str, RunFn]:
+    from sim2art_core.eval.methods import parse_refine_set, refine_grid, variant_name
 
     names = [m.strip() for m in args.methods.split(",") if m.strip()]
+    overrides = parse_refine_set(args.refine_set)
+    options = MethodOptions(checkpoint=args.checkpoint, device=args.device, refine_overrides=overrides)
+    methods = {name: build_method(name, options) for name in names}
+    for combo in refine_grid(args.refine_grid):
+        opt = replace(options, refine_overrides=overrides + combo)
+        methods[variant_name("sim2art", combo)] = build_method("sim2art", opt)
+    if not methods:
+        raise ValueError("no method to run (--methods is empty)")
+    return methods
+
+
+def _checkpoint_sha256(path: str | None) -> str | None:
+    from sim2art_core.estimator import DEFAULT_CHECKPOINT
+    from sim2art_core.model.checkpoint import file_digest
+
+    p = Path(path) if path else DEFAULT_CHECKPOINT
+    return file_digest(p, length=64) if p.is_file() else None
+
+
+def _summarise(items: list[EvalItem], results: Results):
+    from sim2art_core.eval.robustness import ConditionSummary
+
+    moving, everything, valid = [], [], []
+    for it in items:
+        if it.window is None:
+            continue
+        e = flow_errors_mm(it.sample, it.valid)
+        moving.append(e["moving"])
+        everything.append(e["all"])
+        valid.append(float(it.valid.mean()))
+    med = lambda v: float(np.nanmedian(v)) if v and not all(math.isnan(x) for x in v) else float("nan")  # noqa: E731
+    return ConditionSummary(
+        items=len(items),
+        no_window=sum(it.window is None for it in items),
+        camera_differs=sum(not it.gt_matches_dataset for it in items),
+        flow_error_moving_mm=med(moving),
+        flow_error_all_mm=med(everything),
+        valid_fraction=float(np.mean(valid)) if valid else float("nan"),
+        ms_per_window=mean_ms(results),
+    ), [moving, everything, valid]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    import torch
+
+    from sim2art_core.data.dataset import SequenceDataset
+    from sim2art_core.eval.conditions import ConditionConfig, ItemCache, dataset_key
+    from sim2art_core.eval.robustness import robustness_csv, robustness_markdown, side_by_side_markdown
+    from sim2art_core.model.checkpoint import CheckpointError
+
+    conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
     try:
+        bad = [c for c in conditions if c not in CONDITIONS]
+        if bad or not conditions:
+            raise ValueError(f"unknown condition(s) {bad}; known: {', '.join(CONDITIONS)}")
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        cfg = EvalConfig(include_root_in_miou=not args.miou_without_root, joint_parts=args.joint_parts,
+                         min_joint_visibility=args.min_joint_visibility)  # fmt: skip
         dataset = SequenceDataset(args.data, args.split)
-        options = MethodOptions(checkpoint=args.checkpoint, device=args.device)
-        methods = {name: build_method(name, options) for name in names}
+        ccfg = ConditionConfig(width=args.flow_resolution[0], height=args.flow_resolution[1])
+        torch.set_num_threads(args.threads)
+        methods = _build_methods(args)
     except (FileNotFoundError, ValueError, CheckpointError, OSError) as e:
         print(f"sim2art-eval: {e}", file=sys.stderr)
         return 2
     cats = [c.strip() for c in args.categories.split(",")] if args.categories else None
-    cfg = EvalConfig(include_root_in_miou=not args.miou_without_root, joint_parts=args.joint_parts)
-    total = len(dataset) if args.limit is None else min(args.limit, len(dataset))
-    samples = select_samples(dataset, cats, args.per_category, args.limit)
-    results = evaluate_methods(samples, methods, cfg, total=total, progress=not args.no_progress)
-    meta = {"command": " ".join(sys.argv), "args": vars(args), "eval_config": asdict(cfg),
-            "num_samples": {k: len(v) for k, v in results.items()}}  # fmt: skip
-    md = write_outputs(results, Path(args.out), meta)
-    print(md)
-    print(f"wrote {args.out}/table.md, table.csv, samples.csv, joints.csv, bars.png, summary.json")
+    samples = list(select_samples(dataset, cats, args.per_category, args.limit))
+    out = Path(args.out)
+    cache = ItemCache(Path(args.cache) if args.cache else out / "cache", ccfg, dataset_key(dataset.index))
+    meta = {"command": " ".join(["sim2art-eval", *(sys.argv[1:] if argv is None else argv)]), "args": vars(args),
+            "eval_config": asdict(cfg), "condition_config": asdict(ccfg), "dataset_seed": dataset.index.get("seed"),
+            "dataset_config": dataset.index.get("config"), "checkpoint_sha256": _checkpoint_sha256(args.checkpoint),
+            "torch_threads": torch.get_num_threads()}  # fmt: skip
+    tables, summaries, item_rows = {}, {}, []
+    for cond in conditions:
+        bar = tqdm(samples, desc=f"{cond}: windows", unit="sample", disable=args.no_progress)
+        items = [cache.get(s, cond, dataset.config) for s in bar]
+        results = evaluate_items(items, methods, cfg, len(items), not args.no_progress, desc=f"{cond}: methods")
+        target = out if len(conditions) == 1 else out / cond
+        summary, _ = _summarise(items, results)
+        summaries[cond] = summary
+        cond_meta = {**meta, "condition": cond, "num_samples": {k: len(v) for k, v in results.items()},
+                     "condition_summary": asdict(summary)}  # fmt: skip
+        md = write_outputs(results, target, cond_meta)
+        tables[cond] = [aggregate([m for m, _ in rows], name) for name, rows in results.items()]
+        for it in items:
+            e = flow_errors_mm(it.sample, it.valid) if it.window is not None else {"moving": math.nan, "all": math.nan}
+            item_rows.append([cond, it.sample.object_id, it.sample.sequence_seed, it.sample.category,
+                              it.window is not None, it.gt_matches_dataset, f"{e['moving']:.4g}", f"{e['all']:.4g}",
+                              f"{float(it.valid.mean()):.4f}", it.note])  # fmt: skip
+        if len(conditions) == 1:
+            print(md)
+    with open(out / "items.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["condition", "object_id", "sequence_seed", "category", "has_window", "camera_as_dataset",
+                    "flow_error_moving_mm", "flow_error_all_mm", "valid_fraction", "note"])  # fmt: skip
+        w.writerows(item_rows)
+    if len(conditions) > 1:
+        md = "## Robustness: every method under every condition\n\n" + robustness_markdown(tables, summaries)
+        md += "\n## Side by side (issue 8)\n\n" + side_by_side_markdown(tables)
+        (out / "robustness.md").write_text(md)
+        (out / "robustness.csv").write_text(robustness_csv(tables))
+        all_meta = {**meta, "conditions": {c: asdict(s) for c, s in summaries.items()}}
+        (out / "summary.json").write_text(json.dumps(all_meta, indent=1) + "\n")
+        print(md)
+        print(f"wrote {out}/robustness.md, robustness.csv, items.csv and per condition {out}/<condition>/table.md, "
+              "table.csv, samples.csv, joints.csv, bars.png, summary.json")  # fmt: skip
+    else:
+        print(f"wrote {out}/table.md, table.csv, samples.csv, joints.csv, items.csv, bars.png, summary.json")
     return 0
 
 

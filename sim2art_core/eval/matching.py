@@ -34,7 +34,9 @@ class PartMatching:
         return float(np.mean(self.ious[keep])) if keep.any() else float("nan")
 
 
-def match_parts(pred_labels: np.ndarray, gt_labels: np.ndarray, num_gt_parts: int) -> PartMatching:
+def match_parts(
+    pred_labels: np.ndarray, gt_labels: np.ndarray, num_gt_parts: int, valid: np.ndarray | None = None
+) -> PartMatching:
     """Match predicted parts to ground-truth parts maximising the total IoU (Hungarian, scipy).
 
     Args:
@@ -42,6 +44,8 @@ def match_parts(pred_labels: np.ndarray, gt_labels: np.ndarray, num_gt_parts: in
             its ground-truth part's union, so unlabelled points lower the IoU).
         gt_labels: (T, N) ground-truth part in [0, num_gt_parts).
         num_gt_parts: G.
+        valid: optional (T, N) bool: only these points count (a run-time window's points without
+            depth or flow, which no method sees); None = all.
 
     Every ground-truth part is matched to at most one predicted part and vice versa; a ground-truth
     part left unmatched (fewer predicted parts, or zero overlap) gets IoU 0.
@@ -50,6 +54,11 @@ def match_parts(pred_labels: np.ndarray, gt_labels: np.ndarray, num_gt_parts: in
         raise ValueError(f"match_parts: label shapes differ: {np.shape(pred_labels)} vs {np.shape(gt_labels)}")
     pred = np.asarray(pred_labels).reshape(-1).astype(np.int64)
     gt = np.asarray(gt_labels).reshape(-1).astype(np.int64)
+    if valid is not None:
+        if np.shape(valid) != np.shape(gt_labels):
+            raise ValueError(f"match_parts: valid mask {np.shape(valid)} != label shape {np.shape(gt_labels)}")
+        keep = np.asarray(valid, dtype=bool).reshape(-1)
+        pred, gt = pred[keep], gt[keep]
     if gt.size and (gt.min() < 0 or gt.max() >= num_gt_parts):
         raise ValueError(f"match_parts: ground-truth labels must lie in [0, {num_gt_parts})")
     pred_ids = np.unique(pred[pred >= 0])

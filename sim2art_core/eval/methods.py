@@ -7,8 +7,11 @@ their names say so.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+import itertools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -27,10 +30,14 @@ class MethodOptions:
     Attributes:
         checkpoint: sim2art checkpoint (None: the shipped default).
         device: torch device for sim2art ("auto", "cpu", "cuda").
+        refine_overrides: ``RefineConfig`` fields for the sim2art methods that refine, as
+            (name, value) pairs (e.g. the fusion thresholds being tuned); the method's own ``fusion``
+            ("refined" for sim2art-refined-only) always wins.
     """
 
     checkpoint: str | None = None
     device: str = "auto"
+    refine_overrides: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -48,7 +55,10 @@ def _sim2art(refine: bool, fusion: str | None = None) -> Callable[[MethodOptions
         from sim2art_core.estimator import Estimator, EstimatorConfig
         from sim2art_core.refine import RefineConfig
 
-        cfg = EstimatorConfig(refine_config=RefineConfig(fusion=fusion) if fusion else None)
+        fields = dict(opt.refine_overrides)
+        if fusion:
+            fields["fusion"] = fusion
+        cfg = EstimatorConfig(refine_config=RefineConfig(**fields) if fields else None)
         est = Estimator(opt.checkpoint, device=opt.device, refine=refine, config=cfg)
         return lambda sample, window: est.estimate(window)
 
@@ -114,3 +124,48 @@ def build_method(name: str, options: MethodOptions) -> RunFn:
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; known: {', '.join(METHODS)}")
     return METHODS[name].build(options)
+
+
+def parse_refine_value(name: str, text: str) -> Any:
+    """``text`` as the type of ``RefineConfig.<name>``; ValueError names unknown fields and bad values."""
+    from sim2art_core.refine import RefineConfig
+
+    types = {f.name: f.type for f in dataclasses.fields(RefineConfig)}
+    if name not in types:
+        raise ValueError(f"unknown RefineConfig field {name!r}; known: {', '.join(types)}")
+    kind = types[name] if isinstance(types[name], str) else getattr(types[name], "__name__", str(types[name]))
+    try:
+        return int(text) if kind == "int" else float(text) if kind == "float" else text
+    except ValueError as e:
+        raise ValueError(f"RefineConfig.{name}: {text!r} is not a {kind}") from e
+
+
+def parse_refine_set(items: Sequence[str]) -> tuple[tuple[str, Any], ...]:
+    """["name=value", ...] -> (("name", value), ...), validated by building a RefineConfig."""
+    from sim2art_core.refine import RefineConfig
+
+    out = []
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--refine-set {item!r}: expected NAME=VALUE")
+        out.append((name.strip(), parse_refine_value(name.strip(), value.strip())))
+    RefineConfig(**dict(out))  # range checks of the config itself
+    return tuple(out)
+
+
+def refine_grid(items: Sequence[str]) -> list[tuple[tuple[str, Any], ...]]:
+    """["name=v1,v2", "other=w1,w2"] -> every combination as override tuples (cartesian product)."""
+    axes = []
+    for item in items:
+        name, sep, values = item.partition("=")
+        if not sep or not values.strip():
+            raise ValueError(f"--refine-grid {item!r}: expected NAME=V1,V2,...")
+        axes.append([(name.strip(), parse_refine_value(name.strip(), v.strip())) for v in values.split(",")])
+    return [tuple(combo) for combo in itertools.product(*axes)] if axes else []
+
+
+def variant_name(base: str, overrides: tuple[tuple[str, Any], ...]) -> str:
+    """A method label with its overrides, e.g. ``sim2art[max_fit_residual_m=0.02]``."""
+    return base + ("[" + ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in overrides) + "]"
+                   if overrides else "")  # fmt: skip

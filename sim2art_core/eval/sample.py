@@ -29,15 +29,24 @@ class EvalConfig:
             "movable": every part with a revolute or prismatic joint, moving or not;
             "all": every non-root part, static ones included (type accuracy only for those).
         worst: values of missed / invalid joints.
+        min_joint_visibility: a ground-truth joint of the ``joint_parts`` set is scored only when its
+            part holds at least this fraction of the sample's (valid) points over all frames: 0.005 is
+            about 10 of 2048 points per frame, a sliver a few pixels wide at 160x120. A joint whose
+            part is seen on a handful of points cannot be observed; scoring it measures guessing.
+            Excluded joints are counted (``SampleMetrics.excluded_joints``) and every table reports
+            the count. 0 scores every part with at least one point.
     """
 
     include_root_in_miou: bool = True
     joint_parts: str = "moving"
     worst: WorstCase = field(default_factory=WorstCase)
+    min_joint_visibility: float = 0.005
 
     def __post_init__(self) -> None:
         if self.joint_parts not in JOINT_PART_SETS:
             raise ValueError(f"EvalConfig.joint_parts must be one of {JOINT_PART_SETS}, got {self.joint_parts!r}")
+        if not 0.0 <= self.min_joint_visibility < 1.0:
+            raise ValueError(f"EvalConfig.min_joint_visibility must be in [0, 1), got {self.min_joint_visibility}")
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,8 @@ class SampleMetrics:
         joints: errors of every scored ground-truth joint (``gt_part`` set).
         num_pred_parts: parts in the estimate.
         message: the estimate's message (why it failed).
+        excluded_joints: ground-truth joints of the scored set left out because their part is seen on
+            fewer points than ``EvalConfig.min_joint_visibility`` (reported in every table).
     """
 
     object_id: str
@@ -62,6 +73,7 @@ class SampleMetrics:
     joints: tuple[JointErrors, ...]
     num_pred_parts: int
     message: str = ""
+    excluded_joints: int = 0
 
     @property
     def failed(self) -> bool:
@@ -79,26 +91,46 @@ def gt_joint_params(sample: SequenceSample, part: int) -> JointParams:
     )
 
 
-def scored_parts(sample: SequenceSample, cfg: EvalConfig, present: np.ndarray) -> list[int]:
-    """Ground-truth non-root parts that get joint metrics (only parts with points in the sample)."""
-    parts = []
+def part_visibility(labels: np.ndarray, num_parts: int, valid: np.ndarray | None = None) -> np.ndarray:
+    """(P,) fraction of the (valid) points of all frames that belong to each part."""
+    lab = np.asarray(labels).reshape(-1)
+    if valid is not None:
+        lab = lab[np.asarray(valid, dtype=bool).reshape(-1)]
+    counts = np.bincount(lab.astype(np.int64), minlength=num_parts)[:num_parts].astype(float)
+    return counts / max(len(lab), 1)
+
+
+def scored_parts(
+    sample: SequenceSample, cfg: EvalConfig, present: np.ndarray, visibility: np.ndarray | None = None
+) -> tuple[list[int], list[int]]:
+    """(scored, excluded): ground-truth non-root parts of the ``joint_parts`` set with points in the
+    sample, split by ``min_joint_visibility`` (``visibility`` from :func:`part_visibility`; None = all seen)."""
+    parts, excluded = [], []
     for p in range(1, sample.num_parts):
         if not present[p]:
             continue
         movable = int(sample.part_types[p]) != JointType.STATIC
-        if cfg.joint_parts == "all" or (cfg.joint_parts == "movable" and movable):
+        in_set = cfg.joint_parts == "all" or (cfg.joint_parts == "movable" and movable)
+        in_set |= cfg.joint_parts == "moving" and movable and bool(sample.part_moving[p])
+        if not in_set:
+            continue
+        if visibility is not None and visibility[p] < cfg.min_joint_visibility:
+            excluded.append(p)
+        else:
             parts.append(p)
-        elif cfg.joint_parts == "moving" and movable and bool(sample.part_moving[p]):
-            parts.append(p)
-    return parts
+    return parts, excluded
 
 
 def evaluate_sample(
     sample: SequenceSample,
     estimate: ArticulationEstimate,
     cfg: EvalConfig = EvalConfig(),
+    valid: np.ndarray | None = None,
 ) -> SampleMetrics:
     """Score ``estimate`` (in the world frame of ``Window.from_sample(sample)``) against ``sample``.
+
+    ``valid`` (T, N) limits the scoring to the points the methods saw (a run-time window's points
+    without depth or flow are not part of the input); None = all points.
 
     Predicted parts are matched to ground-truth parts by IoU over all points of all frames
     (Hungarian). The joint of a scored ground-truth part is compared with the predicted joint whose
@@ -115,12 +147,14 @@ def evaluate_sample(
     if not failed and estimate.labels.shape != (T, N):
         raise ValueError(f"evaluate_sample: estimate labels {estimate.labels.shape} != sample labels {(T, N)}")
     pred_labels = np.full((T, N), -1) if failed else estimate.labels
-    matching = match_parts(pred_labels, sample.labels, sample.num_parts)
+    matching = match_parts(pred_labels, sample.labels, sample.num_parts, valid)
     root_label = None if failed or estimate.root is None else estimate.root.label
     joints_by_child: dict[int, JointEstimate] = {} if failed else {j.child: j for j in estimate.joints}
 
     errors = []
-    for p in scored_parts(sample, cfg, matching.gt_present):
+    visibility = part_visibility(sample.labels, sample.num_parts, valid)
+    scored, excluded = scored_parts(sample, cfg, matching.gt_present, visibility)
+    for p in scored:
         pred = _predicted_joint(p, matching, root_label, joints_by_child)
         e = evaluate_joint(pred, gt_joint_params(sample, p), cfg.worst)
         errors.append(replace(e, gt_part=p))
@@ -134,6 +168,7 @@ def evaluate_sample(
         joints=tuple(errors),
         num_pred_parts=0 if failed else len(estimate.parts),
         message=estimate.message,
+        excluded_joints=len(excluded),
     )
 
 

@@ -73,3 +73,40 @@ def test_cli_bad_arguments_exit_2_with_a_message(dataset, tmp_path, capsys, extr
     rc = main(["--data", str(dataset), "--split", "train", "--out", str(tmp_path), "--no-progress", *extra])
     assert rc == 2
     assert message in capsys.readouterr().err
+
+
+def test_cli_conditions_write_robustness_tables_and_reuse_windows(dataset, checkpoint, tmp_path):
+    out = tmp_path / "eval"
+    args = ["--data", str(dataset), "--split", "train", "--methods", "sim2art-norefine,gtseg-refine",
+            "--conditions", "gt-flow,realism,optical-flow", "--flow-resolution", "160x120", "--checkpoint",
+            str(checkpoint), "--device", "cpu", "--out", str(out), "--no-progress", "--per-category", "1",
+            "--refine-grid", "max_fit_residual_m=0.005,0.02"]  # fmt: skip
+    assert main(args) == 0
+    for cond in ("gt-flow", "realism", "optical-flow"):
+        rows = list(csv.DictReader(open(out / cond / "samples.csv")))
+        methods = {r["method"] for r in rows}
+        assert methods == {"sim2art-norefine", "gtseg-refine", "sim2art[max_fit_residual_m=0.005]",
+                           "sim2art[max_fit_residual_m=0.02]"}  # fmt: skip
+        assert len(rows) == 2 * 4  # 2 samples (Box, Laptop) x 4 methods
+    md = (out / "robustness.md").read_text()
+    assert "| Metric | Method | gt-flow | realism | Δ realism | optical-flow | Δ optical-flow |" in md
+    assert "| mIoU ↑ | gtseg-refine | 1.00 |" in md  # true labels score 1 under every condition's own GT
+    assert "## Side by side (issue 8)" in md and "scene-flow error, moving parts" in md
+    items = list(csv.DictReader(open(out / "items.csv")))
+    assert len(items) == 3 * 2 and all(r["has_window"] == "True" for r in items)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["checkpoint_sha256"] and len(summary["checkpoint_sha256"]) == 64
+    assert set(summary["conditions"]) == {"gt-flow", "realism", "optical-flow"}
+    cached = sorted((out / "cache").rglob("*.npz"))
+    assert len(cached) == 2 * 2  # realism + optical-flow, 2 samples each; gt-flow is the dataset itself
+    stamps = [p.stat().st_mtime_ns for p in cached]
+    assert main([*args, "--methods", "gtseg-refine"]) == 0  # second run: windows from the cache
+    assert [p.stat().st_mtime_ns for p in cached] == stamps
+
+
+def test_cli_refine_set_and_condition_errors(dataset, tmp_path, capsys):
+    base = ["--data", str(dataset), "--split", "train", "--out", str(tmp_path), "--no-progress"]
+    assert main([*base, "--methods", "sim2art", "--refine-set", "no_such_field=1"]) == 2
+    assert "no_such_field" in capsys.readouterr().err
+    assert main([*base, "--conditions", "gt-flow,fog"]) == 2
+    assert "fog" in capsys.readouterr().err

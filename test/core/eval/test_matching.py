@@ -62,3 +62,15 @@ def test_bad_labels_raise():
         match_parts(np.zeros((2, 3)), np.zeros((3, 2), int), 1)
     with pytest.raises(ValueError, match="lie in"):
         match_parts(np.zeros((1, 2)), np.array([[0, 3]]), 2)
+
+
+def test_invalid_points_are_left_out_of_the_ious():
+    # the last two points were not in the input (no depth/flow): their -1 labels must not count
+    gt = np.array([[0, 0, 1, 1, 1, 1]])
+    pred = np.array([[4, 4, 6, 6, -1, -1]])
+    valid = np.array([[True, True, True, True, False, False]])
+    assert match_parts(pred, gt, 2).ious[1] == pytest.approx(0.5)
+    m = match_parts(pred, gt, 2, valid)
+    np.testing.assert_allclose(m.ious, [1.0, 1.0])
+    with pytest.raises(ValueError, match="valid mask"):
+        match_parts(pred, gt, 2, valid[:, :3])

@@ -122,3 +122,24 @@ def test_label_shape_mismatch_raises(scene, sample):
     bad = ArticulationEstimate(est.status, "world", est.stamps_ns, est.labels[:, :10], est.parts, est.joints)
     with pytest.raises(ValueError, match="labels"):
         evaluate_sample(sample, bad)
+
+
+def test_joints_below_the_visibility_threshold_are_excluded_and_counted(scene, sample):
+    """Cabinet: base 50 %, door 25 %, drawer 25 % of the points."""
+    from sim2art_core.eval.aggregate import MEAN, aggregate, to_markdown
+
+    est = estimate_from_truth(scene)
+    m = evaluate_sample(sample, est, EvalConfig(min_joint_visibility=0.2))
+    assert [j.gt_part for j in m.joints] == [1, 2] and m.excluded_joints == 0
+    m = evaluate_sample(sample, est, EvalConfig(min_joint_visibility=0.3))
+    assert m.joints == () and m.excluded_joints == 2
+    # only the valid points count: with the door's points invalid in all but one frame it is barely seen
+    valid = np.ones(sample.labels.shape, bool)
+    valid[1:] &= sample.labels[1:] != 1
+    m = evaluate_sample(sample, est, EvalConfig(min_joint_visibility=0.1), valid=valid)
+    assert [j.gt_part for j in m.joints] == [2] and m.excluded_joints == 1
+    table = aggregate([m, evaluate_sample(sample, est)], "x")
+    assert table.num_excluded[MEAN] == 1 and table.num_joints[MEAN] == 3
+    assert "| #joints excluded (visibility) | | 1 | 1 | 1 |" in to_markdown([table])
+    with pytest.raises(ValueError, match="min_joint_visibility"):
+        EvalConfig(min_joint_visibility=1.5)
