@@ -47,17 +47,24 @@ STAGES = ("dataset", "data-engine", "latency", "flow-resolution", "eval", "fusio
 EVAL_METHODS = "sim2art,sim2art-norefine,sim2art-refined-only,featclust,featclust-oracle-k,gtseg-refine"
 ALL_CONDITIONS = "gt-flow,realism,optical-flow,realism+optical-flow"
 FUSION_GRID = ("max_fit_residual_m=0.005,0.01,0.02", "min_refined_confidence=0.3,0.5,0.7")
+#: The library code every accuracy / latency stage runs (not training, not this report's own files).
+_CORE = ("sim2art_core/model", "sim2art_core/estimator.py", "sim2art_core/refine", "sim2art_core/baselines",
+         "sim2art_core/preprocess", "sim2art_core/data", "sim2art_core/window.py", "sim2art_core/geometry.py",
+         "sim2art_core/camera.py", "sim2art_core/estimate.py", "sim2art_core/frames.py", "sim2art_core/types.py",
+         "sim2art_core/features.py")  # fmt: skip
+_EVAL_MODULES = ("cli", "conditions", "methods", "sample", "matching", "joint_metrics", "aggregate", "robustness")
+_METRICS = tuple(f"sim2art_core/eval/{m}.py" for m in (*_EVAL_MODULES, "plots"))
 #: Source paths each stage runs (their content hash is part of the stage's cache key).
 STAGE_SOURCES = {
     "dataset": ("sim2art_core/data",),
     "data-engine": ("sim2art_core/data", "scripts/bench_data.py"),
-    "latency": ("sim2art_core",),
-    "flow-resolution": ("sim2art_core",),
-    "eval": ("sim2art_core",),
-    "fusion": ("sim2art_core",),
-    "ablation": ("sim2art_core",),
+    "latency": (*_CORE, "sim2art_core/eval/latency.py"),
+    "flow-resolution": (*_CORE, *_METRICS, "sim2art_core/eval/bench_flow.py"),
+    "eval": (*_CORE, *_METRICS),
+    "fusion": (*_CORE, *_METRICS),
+    "ablation": (*_CORE, *_METRICS, "sim2art_core/eval/ablation.py"),
     "refine": ("sim2art_core/refine", "sim2art_core/eval/bench_refine.py", "sim2art_core/eval/scenes.py"),
-    "node": ("sim2art_core", "sim2art_ros"),
+    "node": (*_CORE, "sim2art_ros"),
 }
 #: What the re-generated condition windows depend on (their cache folder is keyed by this).
 WINDOW_SOURCES = ("sim2art_core/data", "sim2art_core/preprocess", "sim2art_core/eval/conditions.py")
@@ -477,7 +484,7 @@ def _dataset_seed(args) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sim2art-benchmark report", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="sim2art-benchmark report", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--out", default="out/benchmarks", help="outputs of every stage (default out/benchmarks)")
     p.add_argument("--docs", default=None, help="report path (default docs/BENCHMARKS.md; --quick: OUT/BENCHMARKS.md)")
