@@ -71,7 +71,8 @@ def evaluate_items(
         for name, run in methods.items():
             if item.window is None:
                 stamps = np.arange(item.sample.num_frames, dtype=np.int64)
-                est, seconds = ArticulationEstimate.failed(item.note, "world", stamps, item.sample.labels.shape), 0.0
+                est = ArticulationEstimate.failed(item.note, "world", stamps, item.sample.labels.shape)
+                seconds = float("nan")  # nothing ran: left out of the mean time per window
             else:
                 est, seconds = run_method(run, item.sample, item.window)
             out[name].append((evaluate_sample(item.sample, est, cfg, item.valid), seconds))
@@ -109,8 +110,12 @@ def select_samples(dataset, categories: Sequence[str] | None, per_category: int 
 
 
 def mean_ms(results: Results) -> dict[str, float]:
-    """Mean wall time per window of each method (ms)."""
-    return {name: 1000.0 * sum(t for _, t in rows) / max(len(rows), 1) for name, rows in results.items()}
+    """Mean wall time per window of each method (ms), over the items it ran on (NaN when none)."""
+    out = {}
+    for name, rows in results.items():
+        times = [t for _, t in rows if math.isfinite(t)]
+        out[name] = 1000.0 * sum(times) / len(times) if times else float("nan")
+    return out
 
 
 def write_outputs(results: Results, out: Path, meta: dict) -> str:

@@ -110,3 +110,26 @@ def test_cli_refine_set_and_condition_errors(dataset, tmp_path, capsys):
     assert "no_such_field" in capsys.readouterr().err
     assert main([*base, "--conditions", "gt-flow,fog"]) == 2
     assert "fog" in capsys.readouterr().err
+
+
+def test_items_without_a_window_fail_every_method_without_running_it(dataset):
+    import math
+
+    import numpy as np
+
+    from sim2art_core.data.dataset import SequenceDataset
+    from sim2art_core.eval.cli import evaluate_items, mean_ms
+    from sim2art_core.eval.conditions import EvalItem
+
+    sample = SequenceDataset(dataset, "train")[0]
+    item = EvalItem("optical-flow", sample, None, np.ones(sample.labels.shape, bool), "preprocessing: frame 2")
+
+    def never(sample, window):
+        raise AssertionError("a method ran without a window")
+
+    res = evaluate_items([item], {"a": never, "b": never}, progress=False)
+    for rows in res.values():
+        ((m, seconds),) = rows
+        assert m.failed and m.miou == 0.0 and m.message == "preprocessing: frame 2"
+        assert all(j.status == "missed" for j in m.joints) and math.isnan(seconds)
+    assert math.isnan(mean_ms(res)["a"])
