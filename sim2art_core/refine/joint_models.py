@@ -18,6 +18,10 @@ articulation_models: score = chi^2 + ln(6 K) per structural parameter (BIC) + 2 
 (AIC, see ``_bic``); type probabilities p ~ exp(-score / 2). Amounts are the
 cumulative sums of the steps (frame 0 = 0), so step noise accumulates in the amounts only, never in
 the axis.
+
+Every fit works on a batch of B parts at once (arrays with a leading B axis; each part is an
+independent problem): at these sizes NumPy's per-call overhead, not arithmetic, is the cost, so the
+parts of a window share one call per operation (:func:`fit_joint_models_batch`).
 """
 
 from __future__ import annotations
@@ -25,9 +29,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from sim2art_core.geometry import tangent_basis
+from sim2art_core.refine.so3 import cross, rotations_about, rotvecs_from_matrices
 from sim2art_core.types import JointType
 
 #: Uninformative axis variance (rad^2) when a model saw no motion to define its axis.
@@ -38,11 +42,15 @@ UNOBSERVED_RATIO = 1e-2
 MAX_GAP_BRIDGE = 2
 #: Alternating least-squares rounds of the revolute / prismatic fits (exact data converges in one).
 _ROUNDS = 1
+_Z = np.array([0.0, 0.0, 1.0])
 
 
 @dataclass(frozen=True)
 class StepData:
     """A part's motion relative to its parent for K = T - 1 frame pairs (parent's frame).
+
+    Shapes are those of one part; for :func:`fit_joint_models_batch` every field has a leading
+    axis of B parts.
 
     Attributes:
         steps: (K, 4, 4) S_t, the part's motion from frame t to t+1 with the parent's undone.
@@ -65,7 +73,7 @@ class StepData:
 
     @property
     def displacements(self) -> np.ndarray:
-        """(K, 3) u_t = S_t x_t - x_t."""
+        """(..., K, 3) u_t = S_t x_t - x_t."""
         return _apply(self.steps, self.centroids) - self.centroids
 
 
@@ -101,65 +109,78 @@ class ModelFit:
 
     def motions(self) -> np.ndarray:
         """(T, 4, 4) motion of the model from frame 0 to every frame."""
-        T = np.tile(np.eye(4), (len(self.amounts), 1, 1))
-        if self.type == JointType.REVOLUTE:
-            R = rotations_about(self.axis, self.amounts)
-            T[:, :3, :3] = R
-            T[:, :3, 3] = self.origin - R @ self.origin
-        elif self.type == JointType.PRISMATIC:
-            T[:, :3, 3] = self.amounts[:, None] * self.axis
-        return T
+        return model_motions(self.type, self.axis, self.origin, self.amounts)
 
 
-def rotations_about(axis: np.ndarray, angles: np.ndarray) -> np.ndarray:
-    """(K, 3, 3) rotations by ``angles`` (K,) about the unit ``axis`` (Rodrigues, batched: far cheaper
-    than scipy's Rotation for a fixed axis)."""
-    a = np.asarray(axis, dtype=np.float64)
-    A = np.array([[0.0, -a[2], a[1]], [a[2], 0.0, -a[0]], [-a[1], a[0], 0.0]])
-    s, c = np.sin(angles)[:, None, None], np.cos(angles)[:, None, None]
-    return np.eye(3) + s * A + (1.0 - c) * (A @ A)
+def model_motions(jtype: JointType, axis: np.ndarray, origin: np.ndarray, amounts: np.ndarray) -> np.ndarray:
+    """(..., T, 4, 4) motions from frame 0 of a joint model: axis, origin (..., 3), amounts (..., T)."""
+    out = np.zeros((*np.shape(amounts), 4, 4))
+    out[..., [0, 1, 2, 3], [0, 1, 2, 3]] = 1.0
+    if jtype == JointType.REVOLUTE:
+        R = rotations_about(axis, amounts)
+        out[..., :3, :3] = R
+        o = np.asarray(origin, dtype=np.float64)[..., None, :]
+        out[..., :3, 3] = o - (R @ o[..., None])[..., 0]
+    elif jtype == JointType.PRISMATIC:
+        out[..., :3, 3] = amounts[..., None] * np.asarray(axis)[..., None, :]
+    return out
 
 
-def _cross(a: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """a x v for one axis a (3,) and vectors v (K, 3)."""
-    return np.stack(
-        [a[1] * v[:, 2] - a[2] * v[:, 1], a[2] * v[:, 0] - a[0] * v[:, 2], a[0] * v[:, 1] - a[1] * v[:, 0]], 1
-    )
+def _perp_basis(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Orthonormal bases (e1, e2 = a x e1), each (B, 3), of the planes perpendicular to the unit axes
+    ``a`` (B, 3) (any one: used inside the fits; reported covariances use geometry.tangent_basis)."""
+    use_x = np.abs(a[:, 0]) < 0.7
+    e1 = -a * np.where(use_x, a[:, 0], a[:, 1])[:, None]  # r - (r . a) a, r = x or y
+    e1[:, 0] += use_x
+    e1[:, 1] += ~use_x
+    e1 /= np.sqrt(np.sum(e1 * e1, axis=1, keepdims=True))
+    return e1, cross(a, e1[:, None])[:, 0]
 
 
-def _perp_basis(a: np.ndarray) -> np.ndarray:
-    """(3, 2) an orthonormal basis of the plane perpendicular to the unit ``a`` (any one: used inside
-    the fits; reported covariances use geometry.tangent_basis)."""
-    r = np.array([1.0, 0.0, 0.0]) if abs(a[0]) < 0.7 else np.array([0.0, 1.0, 0.0])
-    e1 = r - (r @ a) * a
-    e1 = e1 / np.linalg.norm(e1)
-    e2 = np.array([a[1] * e1[2] - a[2] * e1[1], a[2] * e1[0] - a[0] * e1[2], a[0] * e1[1] - a[1] * e1[0]])
-    return np.stack([e1, e2], axis=1)
+def _tangent_bases(axes: np.ndarray) -> np.ndarray:
+    """(B, 3, 2) geometry.tangent_basis of each of the (B, 3) axes (the reported convention)."""
+    return np.stack([np.stack(tangent_basis(a), axis=1) for a in axes])
 
 
-def _well_conditioned(M: np.ndarray, max_cond: float = 1e12) -> bool:
-    """Cheap test that a small symmetric PSD matrix is invertible: det >= (trace / n)^n / max_cond,
-    i.e. no eigenvalue is more than ~max_cond times below the mean (np.linalg.cond costs an SVD)."""
-    n = M.shape[0]
-    tr = float(np.trace(M))
-    return tr > 0 and float(np.linalg.det(M)) >= (tr / n) ** n / max_cond
+def _well_conditioned(M: np.ndarray, max_cond: float = 1e12) -> np.ndarray:
+    """(...,) cheap test that small symmetric PSD matrices (..., n, n) are invertible:
+    det >= (trace / n)^n / max_cond, i.e. no eigenvalue is more than ~max_cond times below the mean
+    (np.linalg.cond costs an SVD)."""
+    n = M.shape[-1]
+    tr = np.trace(M, axis1=-2, axis2=-1)
+    return (tr > 0) & (np.linalg.det(M) >= (tr / n) ** n / max_cond)
 
 
 def _apply(T: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """(K, 3): each 4x4 of T (K, 4, 4) applied to its point of x (K, 3)."""
-    return (T[:, :3, :3] @ x[:, :, None])[:, :, 0] + T[:, :3, 3]
+    """(..., K, 3): each 4x4 of T (..., K, 4, 4) applied to its point of x (..., K, 3)."""
+    return (T[..., :3, :3] @ x[..., None])[..., 0] + T[..., :3, 3]
 
 
 def _quad(v: np.ndarray, info: np.ndarray) -> np.ndarray:
-    """(K,) v_t^T info_t v_t."""
-    return np.sum((info @ v[:, :, None])[:, :, 0] * v, axis=1)
+    """(..., K) v_t^T info_t v_t."""
+    return _bilinear(v, info, v)
 
 
-def _num_obs(d: StepData) -> int:
-    return 6 * max(int(d.fitted.sum()), 1)
+def _bilinear(v: np.ndarray, info: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """(..., K) v_t^T info_t w_t."""
+    return np.sum((info @ w[..., None])[..., 0] * v, axis=-1)
 
 
-def _bic(chi2: float, k: int, d: StepData) -> float:
+def _axis_quad(axis: np.ndarray, info: np.ndarray) -> np.ndarray:
+    """(B, K) a^T info_t a for one axis a (B, 3) per part."""
+    return _bilinear(axis[:, None], info, axis[:, None, :])
+
+
+def _along(axis: np.ndarray, info: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """(B, K) a^T info_t v_t for one axis a (B, 3) per part."""
+    return _bilinear(axis[:, None], info, v)
+
+
+def _num_obs(d: StepData) -> np.ndarray:
+    return 6 * np.maximum(d.fitted.sum(axis=-1), 1)
+
+
+def _bic(chi2: np.ndarray, k: np.ndarray, d: StepData) -> np.ndarray:
     """Complexity-penalised misfit: ln(6 K) per structural parameter (axis, pivot: BIC), 2 per
     per-step amount (AIC).
 
@@ -168,198 +189,252 @@ def _bic(chi2: float, k: int, d: StepData) -> float:
     Under pure noise they lower chi^2 by ~1 each, so 2 each keeps false detections rare
     (chi^2 with 15 dof above 2 x 15 + 2 ln 90: ~0.1 %).
     """
-    n_amounts = int(d.fitted.sum()) if k > 0 else 0
-    return float(chi2 + (k - n_amounts) * np.log(max(_num_obs(d), 2)) + 2.0 * n_amounts)
+    n_amounts = np.where(k > 0, d.fitted.sum(axis=-1), 0)
+    return chi2 + (k - n_amounts) * np.log(np.maximum(_num_obs(d), 2)) + 2.0 * n_amounts
 
 
-def _inflation(chi2: float, k: int, d: StepData) -> float:
+def _inflation(chi2: np.ndarray, k: np.ndarray, d: StepData) -> np.ndarray:
     """max(1, reduced chi^2): uncertainties grow when the model fits worse than the noise."""
-    return max(1.0, chi2 / max(_num_obs(d) - k, 1))
+    return np.maximum(1.0, chi2 / np.maximum(_num_obs(d) - k, 1))
 
 
 def _fill_steps(values: np.ndarray, fitted: np.ndarray) -> np.ndarray:
-    """Amounts of unfitted steps.
+    """Amounts of unfitted steps, per row of (B, K).
 
     Before the first / after the last fitted step (the part not yet / no longer seen) and in gaps
     longer than MAX_GAP_BRIDGE steps (a long occlusion, during which the part may have gone anywhere
     and back): 0, no motion is invented. Shorter gaps: linear interpolation between the fitted steps
     on either side (constant velocity when they agree).
     """
-    out = np.where(fitted, values, 0.0)
-    k = 0
-    K = len(values)
-    while k < K:
-        if fitted[k]:
-            k += 1
-            continue
-        end = k
-        while end < K and not fitted[end]:
-            end += 1
-        if 0 < k and end < K and end - k <= MAX_GAP_BRIDGE:
-            w = np.arange(1, end - k + 1) / (end - k + 1)
-            out[k:end] = (1 - w) * values[k - 1] + w * values[end]
-        k = end
-    return out
+    if fitted.all():
+        return values.copy()
+    K = values.shape[-1]
+    k = np.arange(K)
+    prev = np.maximum.accumulate(np.where(fitted, k, -1), axis=-1)  # last fitted step <= k (-1: none)
+    nxt = np.minimum.accumulate(np.where(fitted, k, K)[..., ::-1], axis=-1)[..., ::-1]  # first >= k (K: none)
+    bridged = ~fitted & (prev >= 0) & (nxt < K) & (nxt - prev - 1 <= MAX_GAP_BRIDGE)
+    w = (k - prev) / np.maximum(nxt - prev, 1)
+    v_prev = np.take_along_axis(values, np.clip(prev, 0, K - 1), axis=-1)
+    v_next = np.take_along_axis(values, np.clip(nxt, 0, K - 1), axis=-1)
+    return np.where(fitted, values, np.where(bridged, (1 - w) * v_prev + w * v_next, 0.0))
 
 
 def _amounts(step_amounts: np.ndarray) -> np.ndarray:
-    return np.concatenate([[0.0], np.cumsum(step_amounts)])
+    """(..., K + 1) cumulative amounts from frame 0 of (..., K) step amounts."""
+    return np.concatenate([np.zeros((*step_amounts.shape[:-1], 1)), np.cumsum(step_amounts, axis=-1)], axis=-1)
 
 
 def _orient(axis: np.ndarray, step_amounts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Flip so that the amount of largest magnitude is positive (JointEstimate convention)."""
     amounts = _amounts(step_amounts)
-    if amounts[np.argmax(np.abs(amounts))] < 0:
-        return -axis, -step_amounts
-    return axis, step_amounts
+    largest = np.take_along_axis(amounts, np.argmax(np.abs(amounts), axis=-1)[..., None], axis=-1)
+    sign = np.where(largest < 0, -1.0, 1.0)
+    return axis * sign, step_amounts * sign
 
 
-def _principal_direction(vectors: np.ndarray) -> np.ndarray | None:
-    """Unit direction of largest second moment of (M, 3) vectors (None if all zero)."""
-    M = vectors.T @ vectors
-    if np.trace(M) <= 1e-30:
-        return None
-    return np.linalg.eigh(M)[1][:, -1]
+def _principal_direction(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unit direction (B, 3) of largest second moment of each part's (B, M, 3) vectors, and whether
+    there was any (B,) (where not: +z)."""
+    M = np.swapaxes(vectors, -1, -2) @ vectors
+    some = np.trace(M, axis1=-2, axis2=-1) > 1e-30
+    return np.where(some[..., None], np.linalg.eigh(M)[1][..., -1], _Z), some
 
 
-def _safe_inv2(M: np.ndarray, cap: float) -> np.ndarray:
-    """Inverse of a symmetric 2x2 information matrix, eigenvalues of the inverse capped at ``cap``
-    (closed form: this runs per part and np.linalg's wrappers cost more than the arithmetic)."""
-    a, b, c = float(M[0, 0]), float(M[0, 1]), float(M[1, 1])
-    mean, dev = 0.5 * (a + c), float(np.hypot(0.5 * (a - c), b))
-    lam = np.array([mean - dev, mean + dev])
+def _safe_inv2(M: np.ndarray, cap: float | np.ndarray) -> np.ndarray:
+    """Inverse of symmetric 2x2 information matrices (..., 2, 2), eigenvalues of the inverse capped at
+    ``cap`` (scalar or (...,)); closed form: np.linalg's wrappers cost more than the arithmetic."""
+    a, b, c = M[..., 0, 0], M[..., 0, 1], M[..., 1, 1]
+    mean, dev = 0.5 * (a + c), np.hypot(0.5 * (a - c), b)
     angle = 0.5 * np.arctan2(2.0 * b, a - c)  # direction of the larger eigenvalue
-    V = np.array([[-np.sin(angle), np.cos(angle)], [np.cos(angle), np.sin(angle)]])
-    return (V * np.minimum(1.0 / np.maximum(lam, 1e-300), cap)) @ V.T
+    s, co = np.sin(angle), np.cos(angle)
+    # sum_i (1 / lam_i) v_i v_i^T, eigenvectors v_small = (-s, co), v_large = (co, s)
+    small = np.minimum(1.0 / np.maximum(mean - dev, 1e-300), cap)
+    large = np.minimum(1.0 / np.maximum(mean + dev, 1e-300), cap)
+    off = (large - small) * s * co
+    return np.stack([np.stack([small * s * s + large * co * co, off], -1),
+                     np.stack([off, small * co * co + large * s * s], -1)], -2)  # fmt: skip
 
 
-def fit_static(d: StepData) -> ModelFit:
-    K = len(d.steps)
-    chi2 = float(np.sum(_quad(d.rotvecs, d.rot_info) + _quad(d.displacements, d.disp_info)))
-    first = np.flatnonzero(d.fitted)
-    cov = np.linalg.inv(d.disp_info[first[0]]) if len(first) else np.eye(3)
-    return ModelFit(
+def _pinv_psd(A: np.ndarray, rcond: float) -> np.ndarray:
+    """Pseudo-inverses of symmetric PSD matrices (..., n, n): eigenvalues below rcond x the largest
+    count as 0 (``np.linalg.pinv(A, rcond, hermitian=True)`` by one eigh, without its sorting)."""
+    ev, V = np.linalg.eigh(A)
+    keep = np.abs(ev) > rcond * np.max(np.abs(ev), axis=-1, keepdims=True)
+    inv = np.divide(1.0, ev, out=np.zeros_like(ev), where=keep)
+    return (V * inv[..., None, :]) @ np.swapaxes(V, -1, -2)
+
+
+def _first_fitted_cov(info: np.ndarray, fitted: np.ndarray) -> np.ndarray:
+    """(B, 3, 3) inverse of each part's information at its first fitted step (identity if none)."""
+    first = np.take_along_axis(info, np.argmax(fitted, axis=-1)[:, None, None, None], axis=1)[:, 0]
+    return np.linalg.inv(np.where(fitted.any(axis=-1)[:, None, None], first, np.eye(3)))
+
+
+@dataclass(frozen=True)
+class _Fits:
+    """One model fitted to B parts: the fields of :class:`ModelFit` with a leading B axis."""
+
+    type: JointType
+    axis: np.ndarray
+    origin: np.ndarray
+    step_amounts: np.ndarray
+    chi2: np.ndarray
+    num_params: np.ndarray
+    bic: np.ndarray
+    axis_cov: np.ndarray
+    origin_cov: np.ndarray
+    state_variance: np.ndarray
+
+    @property
+    def amounts(self) -> np.ndarray:
+        return _amounts(self.step_amounts)
+
+    def part(self, b: int, amounts: np.ndarray) -> ModelFit:
+        return ModelFit(
+            type=self.type,
+            axis=self.axis[b],
+            origin=self.origin[b],
+            amounts=amounts[b],
+            step_amounts=self.step_amounts[b],
+            chi2=float(self.chi2[b]),
+            num_params=int(self.num_params[b]),
+            bic=float(self.bic[b]),
+            axis_cov=self.axis_cov[b],
+            origin_cov=self.origin_cov[b],
+            state_variance=float(self.state_variance[b]),
+        )
+
+
+def _fit_static(d: StepData) -> _Fits:
+    B, K = d.fitted.shape
+    chi2 = np.sum(_quad(d.rotvecs, d.rot_info) + _quad(d.displacements, d.disp_info), axis=-1)
+    k = np.zeros(B, dtype=np.int64)
+    return _Fits(
         type=JointType.STATIC,
-        axis=np.array([0.0, 0.0, 1.0]),
+        axis=np.tile(_Z, (B, 1)),
         origin=d.origin_ref.copy(),
-        amounts=np.zeros(K + 1),
-        step_amounts=np.zeros(K),
+        step_amounts=np.zeros((B, K)),
         chi2=chi2,
-        num_params=0,
-        bic=_bic(chi2, 0, d),
-        axis_cov=np.eye(2) * UNINFORMATIVE_AXIS_VAR,
-        origin_cov=cov,
-        state_variance=0.0,
+        num_params=k,
+        bic=_bic(chi2, k, d),
+        axis_cov=np.tile(np.eye(2) * UNINFORMATIVE_AXIS_VAR, (B, 1, 1)),
+        origin_cov=_first_fitted_cov(d.disp_info, d.fitted),
+        state_variance=np.zeros(B),
     )
 
 
-def fit_prismatic(d: StepData) -> ModelFit:
+def _fit_prismatic(d: StepData) -> _Fits:
     """Weighted least squares: u_t = dd_t a (alternating between a and the dd_t)."""
-    K = len(d.steps)
-    n_fit = int(d.fitted.sum())
-    k = 2 + n_fit
+    k = 2 + d.fitted.sum(axis=-1)
     u, W = d.displacements, d.disp_info
-    scale = np.sqrt(np.trace(W, axis1=1, axis2=2) / 3.0)
-    axis = _principal_direction(u * scale[:, None])
-    if axis is None:
-        axis = np.array([0.0, 0.0, 1.0])
-    dd = np.zeros(K)
+    scale = np.sqrt(np.trace(W, axis1=-2, axis2=-1) / 3.0)
+    axis, _ = _principal_direction(u * scale[..., None])
+    active = np.ones(len(axis), dtype=bool)  # parts whose alternation has not stopped
     for _ in range(_ROUNDS):
-        den = _quad(np.broadcast_to(axis, u.shape), W)
-        dd = np.where(den > 0, np.einsum("i,kij,kj->k", axis, W, u) / np.maximum(den, 1e-300), 0.0)
-        A = np.einsum("k,kij->ij", dd**2, W)
-        b = np.einsum("k,kij,kj->i", dd, W, u)
-        if not _well_conditioned(A):
-            break
-        axis = np.linalg.solve(A, b)
-        axis = axis / max(np.linalg.norm(axis), 1e-300)
-    den = _quad(np.broadcast_to(axis, u.shape), W)
-    dd = np.where(den > 0, np.einsum("i,kij,kj->k", axis, W, u) / np.maximum(den, 1e-300), 0.0)
-    r_u = u - dd[:, None] * axis
-    chi2 = float(np.sum(_quad(d.rotvecs, d.rot_info) + _quad(r_u, W)))
+        den = _axis_quad(axis, W)
+        dd = np.where(den > 0, _along(axis, W, u) / np.maximum(den, 1e-300), 0.0)
+        A = np.einsum("bk,bkij->bij", dd**2, W)
+        b = np.einsum("bk,bkij,bkj->bi", dd, W, u)
+        active &= _well_conditioned(A)  # else the part keeps its axis (and stops)
+        sol = np.linalg.solve(np.where(active[:, None, None], A, np.eye(3)), b[..., None])[..., 0]
+        sol = sol / np.maximum(np.linalg.norm(sol, axis=-1, keepdims=True), 1e-300)
+        axis = np.where(active[:, None], sol, axis)
+    den = _axis_quad(axis, W)
+    dd = np.where(den > 0, _along(axis, W, u) / np.maximum(den, 1e-300), 0.0)
+    r_u = u - dd[..., None] * axis[:, None]
+    chi2 = np.sum(_quad(d.rotvecs, d.rot_info) + _quad(r_u, W), axis=-1)
     infl = _inflation(chi2, k, d)
     axis, dd_filled = _orient(axis, _fill_steps(dd, d.fitted))
-    E = np.stack(tangent_basis(axis), axis=1)
-    axis_info = np.einsum("k,ai,kij,jb->ab", dd**2, E.T, W, E)
+    E = _tangent_bases(axis)
+    axis_info = np.einsum("bk,bia,bkij,bjc->bac", dd**2, E, W, E)
     var_steps = np.where(den > 0, 1.0 / np.maximum(den, 1e-300), 0.0)
-    first = np.flatnonzero(d.fitted)
-    return ModelFit(
+    return _Fits(
         type=JointType.PRISMATIC,
         axis=axis,
         origin=d.origin_ref.copy(),
-        amounts=_amounts(dd_filled),
         step_amounts=dd_filled,
         chi2=chi2,
         num_params=k,
         bic=_bic(chi2, k, d),
-        axis_cov=infl * _safe_inv2(axis_info, UNINFORMATIVE_AXIS_VAR / infl),
-        origin_cov=infl * (np.linalg.inv(W[first[0]]) if len(first) else np.eye(3)),
-        state_variance=float(infl * np.sum(var_steps)),
+        axis_cov=infl[:, None, None] * _safe_inv2(axis_info, UNINFORMATIVE_AXIS_VAR / infl),
+        origin_cov=infl[:, None, None] * _first_fitted_cov(W, d.fitted),
+        state_variance=infl * np.sum(var_steps, axis=-1),
     )
 
 
-def fit_revolute(d: StepData) -> ModelFit:
+def _fit_revolute(d: StepData) -> _Fits:
     """Alternating weighted least squares for the axis a, the pivot c and the step angles.
 
     a from the information-weighted rotation vectors, the step angles by Gauss-Newton on rotation and
     centroid displacement, c (in the plane through ``origin_ref`` perpendicular to a) by linear least
     squares on the displacements. Exact data is recovered exactly in the first round.
     """
-    n_fit = int(d.fitted.sum())
-    k = 4 + n_fit
-    R_obs = d.steps[:, :3, :3]
+    k = 4 + d.fitted.sum(axis=-1)
+    R_obs = d.steps[..., :3, :3]
     w_rot, W, x, u = d.rot_info, d.disp_info, d.centroids, d.displacements
     # Initial axis: principal direction of the rotation vectors, each weighted by the information of
     # its worst-pinned observed direction (a scalar weight keeps the direction unbiased for exact data).
+    # No rotation at all: the revolute model degenerates to static (axis +z).
     ev = np.linalg.eigvalsh(w_rot)
-    lam = np.where(ev > 0, ev, np.inf).min(axis=1)
+    lam = np.where(ev > 0, ev, np.inf).min(axis=-1)
     lam = np.where(np.isfinite(lam), lam, 0.0)
-    axis = _principal_direction(d.rotvecs * np.sqrt(lam)[:, None])
-    if axis is None:  # no rotation at all: the revolute model degenerates to static
-        axis = np.array([0.0, 0.0, 1.0])
-    den = _quad(np.broadcast_to(axis, d.rotvecs.shape), w_rot)
-    theta = np.where(den > 0, np.einsum("i,kij,kj->k", axis, w_rot, d.rotvecs) / np.maximum(den, 1e-300), 0.0)
+    axis, _ = _principal_direction(d.rotvecs * np.sqrt(lam)[..., None])
+    den = _axis_quad(axis, w_rot)
+    theta = np.where(den > 0, _along(axis, w_rot, d.rotvecs) / np.maximum(den, 1e-300), 0.0)
     # First pivot only from steps whose angle the rotation itself pins (a thin part seen edge-on has
     # its angle from the displacement alone, which needs the pivot first).
-    pinned = den >= UNOBSERVED_RATIO * max(float(den.max()), 1e-300)
+    pinned = den >= UNOBSERVED_RATIO * np.maximum(den.max(axis=-1, keepdims=True), 1e-300)
     origin, origin_cov = _fit_pivot(axis, theta, d, use=pinned)
     for _ in range(_ROUNDS):
         theta = _step_angles(axis, origin, theta, d)
-        A = np.einsum("k,kij->ij", theta**2, w_rot)
+        A = np.einsum("bk,bkij->bij", theta**2, w_rot)
         # Minimum-norm solution: a direction the steps observe 100x worse than the best-observed one
         # (a thin part seen along its length) gets no axis component instead of a noise-driven one.
-        A_pinv = np.linalg.pinv(A, rcond=UNOBSERVED_RATIO, hermitian=True)
-        a_new = A_pinv @ np.einsum("k,kij,kj->i", theta, w_rot, d.rotvecs)
-        if np.linalg.norm(a_new) > 1e-12:
-            axis = a_new / np.linalg.norm(a_new)
+        A_pinv = _pinv_psd(A, UNOBSERVED_RATIO)
+        a_new = (A_pinv @ np.einsum("bk,bkij,bkj->bi", theta, w_rot, d.rotvecs)[..., None])[..., 0]
+        norm = np.linalg.norm(a_new, axis=-1, keepdims=True)
+        axis = np.where(norm > 1e-12, a_new / np.maximum(norm, 1e-300), axis)
         origin, origin_cov = _fit_pivot(axis, theta, d)
     theta = _step_angles(axis, origin, theta, d)
-    R_m = rotations_about(axis, theta)
-    r_rot = Rotation.from_matrix(np.swapaxes(R_m, 1, 2) @ R_obs).as_rotvec()
-    r_u = u - np.einsum("kij,kj->ki", R_m - np.eye(3), x - origin)
-    chi2 = float(np.sum(_quad(r_rot, w_rot) + _quad(r_u, W)))
+    r_rot = rotvecs_from_matrices(np.swapaxes(rotations_about(axis, theta), -1, -2) @ R_obs)
+    moved, g = _rotated_lever(theta, _lever_crosses(axis, x - origin[:, None]))
+    r_u = u - moved
+    chi2 = np.sum(_quad(r_rot, w_rot) + _quad(r_u, W), axis=-1)
     infl = _inflation(chi2, k, d)
     # Per-step angle variance: 1 / (a^T L_rot a + g^T L_u g), g = d(displacement)/d(theta).
-    g = _cross(axis, np.einsum("kij,kj->ki", R_m, x - origin))
-    info_theta = _quad(np.broadcast_to(axis, g.shape), w_rot) + _quad(g, W)
+    info_theta = _axis_quad(axis, w_rot) + _quad(g, W)
     var_steps = np.where(info_theta > 0, 1.0 / np.maximum(info_theta, 1e-300), 0.0)
     axis, theta_filled = _orient(axis, _fill_steps(theta, d.fitted))
-    E = np.stack(tangent_basis(axis), axis=1)
-    axis_info = np.einsum("k,ai,kij,jb->ab", theta**2, E.T, w_rot, E)
-    return ModelFit(
+    E = _tangent_bases(axis)
+    axis_info = np.einsum("bk,bia,bkij,bjc->bac", theta**2, E, w_rot, E)
+    return _Fits(
         type=JointType.REVOLUTE,
         axis=axis,
         origin=origin,
-        amounts=_amounts(theta_filled),
         step_amounts=theta_filled,
         chi2=chi2,
         num_params=k,
         bic=_bic(chi2, k, d),
-        axis_cov=infl * _safe_inv2(axis_info, UNINFORMATIVE_AXIS_VAR / infl),
+        axis_cov=infl[:, None, None] * _safe_inv2(axis_info, UNINFORMATIVE_AXIS_VAR / infl),
         # Along the axis the origin is fixed by definition (foot of the perpendicular from origin_ref).
-        origin_cov=infl * origin_cov,
-        state_variance=float(infl * np.sum(var_steps)),
+        origin_cov=infl[:, None, None] * origin_cov,
+        state_variance=infl * np.sum(var_steps, axis=-1),
     )
+
+
+def _lever_crosses(axis: np.ndarray, lever: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(a x v, a x (a x v)) of each lever v (B, K, 3) for the unit axes a (B, 3)."""
+    axv = cross(axis, lever)
+    return axv, cross(axis, axv)
+
+
+def _rotated_lever(theta: np.ndarray, crosses: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Displacement (R_t - I) v_t of each lever v_t by the rotation theta_t (B, K) about the unit
+    axis a, and its derivative a x R_t v_t, from ``crosses`` = :func:`_lever_crosses` (Rodrigues on
+    vectors, no matrices): R v = v + sin a x v + (1 - cos) a x (a x v), a x R v = cos a x v + sin a x (a x v)."""
+    axv, aaxv = crosses
+    s, c = np.sin(theta)[..., None], np.cos(theta)[..., None]
+    return s * axv + (1.0 - c) * aaxv, c * axv + s * aaxv
 
 
 def _step_angles(axis: np.ndarray, origin: np.ndarray, theta: np.ndarray, d: StepData) -> np.ndarray:
@@ -367,16 +442,13 @@ def _step_angles(axis: np.ndarray, origin: np.ndarray, theta: np.ndarray, d: Ste
 
     The rotation residual is linearised as w_t - theta_t a (exact when the step's rotation is about a).
     """
-    x, u, w_rot, W = d.centroids, d.displacements, d.rot_info, d.disp_info
-    a = np.broadcast_to(axis, x.shape)
-    rot_den = _quad(a, w_rot)
-    aw = np.einsum("ki,kij,kj->k", a, w_rot, d.rotvecs)
+    u, w_rot, W = d.displacements, d.rot_info, d.disp_info
+    rot_den = _axis_quad(axis, w_rot)
+    aw = _along(axis, w_rot, d.rotvecs)
+    crosses = _lever_crosses(axis, d.centroids - origin[:, None])
     for _ in range(2):
-        R_m = rotations_about(axis, theta)
-        rel = np.einsum("kij,kj->ki", R_m, x - origin)
-        r_u = u - (rel - (x - origin))
-        g = _cross(axis, rel)
-        num = aw - theta * rot_den + np.einsum("ki,kij,kj->k", g, W, r_u)
+        moved, g = _rotated_lever(theta, crosses)
+        num = aw - theta * rot_den + _bilinear(g, W, u - moved)
         den = rot_den + _quad(g, W)
         theta = theta + np.where(den > 0, num / np.maximum(den, 1e-300), 0.0)
     return np.where(d.fitted, theta, 0.0)
@@ -385,21 +457,33 @@ def _step_angles(axis: np.ndarray, origin: np.ndarray, theta: np.ndarray, d: Ste
 def _fit_pivot(
     axis: np.ndarray, theta: np.ndarray, d: StepData, use: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Pivot c = origin_ref + E y minimising sum_t |u_t - (R_t - I)(x_t - c)|^2_W over the steps in
-    ``use`` (default all); returns (c, covariance of c)."""
-    E = _perp_basis(axis)
-    M = rotations_about(axis, theta) - np.eye(3)
+    """Pivots c = origin_ref + E y minimising sum_t |u_t - (R_t - I)(x_t - c)|^2_W over the steps in
+    ``use`` (default all); returns c (B, 3) and its covariance (B, 3, 3).
+
+    With E = (e1, e2 = a x e1) perpendicular to a: (R - I) e1 = sin e2 - (1 - cos) e1 and
+    (R - I) e2 = -sin e1 - (1 - cos) e2 (closed form, no matrices).
+    """
+    e1, e2 = _perp_basis(axis)
     c0 = d.origin_ref
-    b = d.displacements - np.einsum("kij,kj->ki", M, d.centroids - c0)  # residual = b + M E y
-    A = -M @ E  # (K, 3, 2): residual = b - A y
-    W = d.disp_info if use is None else d.disp_info * use[:, None, None]
-    N = np.einsum("kia,kij,kjb->ab", A, W, A)
-    det = float(N[0, 0] * N[1, 1] - N[0, 1] * N[1, 0])
-    if not (det > 0 and det >= 1e-12 * (0.5 * float(N[0, 0] + N[1, 1])) ** 2):  # (almost) no rotation
-        return c0.copy(), E @ (np.eye(2) * 1e6) @ E.T
-    N_inv = np.array([[N[1, 1], -N[0, 1]], [-N[1, 0], N[0, 0]]]) / det
-    y = N_inv @ np.einsum("kia,kij,kj->a", A, W, b)
-    return c0 + E @ y, E @ N_inv @ E.T
+    moved, _ = _rotated_lever(theta, _lever_crosses(axis, d.centroids - c0[:, None]))
+    b = d.displacements - moved  # residual = b - A y
+    s, c1 = np.sin(theta)[..., None], (1.0 - np.cos(theta))[..., None]
+    e1, e2 = e1[:, None], e2[:, None]
+    A = np.stack([c1 * e1 - s * e2, s * e1 + c1 * e2], axis=-1)  # (B, K, 3, 2) = -(R - I) E
+    W = d.disp_info if use is None else d.disp_info * use[..., None, None]
+    WA = W @ A
+    N = np.einsum("bkia,bkic->bac", A, WA)
+    n00, n01, n10, n11 = N[:, 0, 0], N[:, 0, 1], N[:, 1, 0], N[:, 1, 1]
+    det = n00 * n11 - n01 * n10
+    ok = (det > 0) & (det >= 1e-12 * (0.5 * (n00 + n11)) ** 2)  # else (almost) no rotation: keep c0
+    inv_det = 1.0 / np.where(ok, det, 1.0)
+    N_inv = np.empty_like(N)
+    N_inv[:, 0, 0], N_inv[:, 0, 1], N_inv[:, 1, 0], N_inv[:, 1, 1] = n11, -n01, -n10, n00
+    N_inv = np.where(ok[:, None, None], N_inv * inv_det[:, None, None], np.eye(2) * 1e6)
+    y = (N_inv @ np.einsum("bkia,bki->ba", WA, b)[..., None])[..., 0]
+    E = np.concatenate([e1, e2], axis=1).swapaxes(1, 2)  # (B, 3, 2)
+    c = np.where(ok[:, None], c0 + (E @ y[..., None])[..., 0], c0)
+    return c, E @ N_inv @ np.swapaxes(E, -1, -2)
 
 
 def type_probabilities(fits: dict[JointType, ModelFit]) -> np.ndarray:
@@ -420,23 +504,41 @@ def _drop_unobserved_rotation(rotvecs: np.ndarray, info: np.ndarray) -> tuple[np
     perpendicular to them (the minimum-rotation interpretation) instead of following noise.
     """
     ev, V = np.linalg.eigh(info)
-    keep = ev >= UNOBSERVED_RATIO * ev[:, -1:]
-    P = (V * keep[:, None, :]) @ np.swapaxes(V, 1, 2)
-    return (P @ rotvecs[:, :, None])[:, :, 0], (V * (ev * keep)[:, None, :]) @ np.swapaxes(V, 1, 2)
+    keep = ev >= UNOBSERVED_RATIO * ev[..., -1:]
+    P = (V * keep[..., None, :]) @ np.swapaxes(V, -1, -2)
+    return (P @ rotvecs[..., None])[..., 0], (V * (ev * keep)[..., None, :]) @ np.swapaxes(V, -1, -2)
+
+
+_SHAPES = {"steps": (4, 4), "rotvecs": (3,), "centroids": (3,), "rot_info": (3, 3), "disp_info": (3, 3), "fitted": ()}
+
+
+def fit_joint_models_batch(d: StepData) -> list[dict[JointType, ModelFit]]:
+    """All three models of B parts at once (unobserved rotation directions dropped first).
+
+    Args:
+        d: the parts' steps, every field with a leading axis of B parts (K steps each).
+
+    Returns:
+        one dict per part, in the order of the batch.
+    """
+    if np.ndim(d.fitted) != 2:
+        raise ValueError(f"fit_joint_models_batch: StepData.fitted must be (B, K), got {np.shape(d.fitted)}")
+    B, K = d.fitted.shape
+    for name, want in {**{n: (B, K, *s) for n, s in _SHAPES.items()}, "origin_ref": (B, 3)}.items():
+        if getattr(d, name).shape != want:
+            raise ValueError(f"fit_joint_models_batch: StepData.{name} must be {want}, got {getattr(d, name).shape}")
+    rotvecs, rot_info = _drop_unobserved_rotation(d.rotvecs, d.rot_info)
+    d = replace(d, rotvecs=rotvecs, rot_info=rot_info, fitted=np.asarray(d.fitted, dtype=bool))
+    models = [_fit_static(d), _fit_prismatic(d), _fit_revolute(d)]
+    amounts = [m.amounts for m in models]
+    return [{m.type: m.part(b, a) for m, a in zip(models, amounts, strict=True)} for b in range(B)]
 
 
 def fit_joint_models(d: StepData) -> dict[JointType, ModelFit]:
-    """All three models of one part's steps (unobserved rotation directions dropped first)."""
+    """All three models of one part's steps (:func:`fit_joint_models_batch` with B = 1)."""
     K = len(d.steps)
-    shapes = {"steps": (K, 4, 4), "rotvecs": (K, 3), "centroids": (K, 3), "rot_info": (K, 3, 3),
-              "disp_info": (K, 3, 3), "fitted": (K,)}  # fmt: skip
-    for name, shape in shapes.items():
-        if getattr(d, name).shape != shape:
-            raise ValueError(f"fit_joint_models: StepData.{name} must be {shape}, got {getattr(d, name).shape}")
-    rotvecs, rot_info = _drop_unobserved_rotation(d.rotvecs, d.rot_info)
-    d = replace(d, rotvecs=rotvecs, rot_info=rot_info)
-    return {
-        JointType.STATIC: fit_static(d),
-        JointType.PRISMATIC: fit_prismatic(d),
-        JointType.REVOLUTE: fit_revolute(d),
-    }
+    for name, shape in _SHAPES.items():
+        if getattr(d, name).shape != (K, *shape):
+            raise ValueError(f"fit_joint_models: StepData.{name} must be {(K, *shape)}, got {getattr(d, name).shape}")
+    batch = StepData(*(np.asarray(getattr(d, f))[None] for f in StepData.__dataclass_fields__))
+    return fit_joint_models_batch(batch)[0]

@@ -55,7 +55,8 @@ def batched_weighted_kabsch(src: np.ndarray, dst: np.ndarray, w: np.ndarray) -> 
     Returns:
         R (K, 3, 3) proper rotations and t (K, 3).
     """
-    return _kabsch_cm(_coord_major(src), _coord_major(dst), np.asarray(w, dtype=np.float64))
+    Rt, _ = _kabsch(_homogeneous(_coord_major(src)), _points_last(_coord_major(dst)), np.asarray(w, dtype=np.float64))
+    return Rt[:, :, :3], Rt[:, :, 3]
 
 
 def _coord_major(x: np.ndarray) -> np.ndarray:
@@ -63,31 +64,43 @@ def _coord_major(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.swapaxes(np.asarray(x, dtype=np.float64), 1, 2))
 
 
-def _kabsch_cm(src: np.ndarray, dst: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Batched weighted Kabsch on coordinate-major (K, 3, N) points."""
-    return _kabsch_cm_sv(src, dst, w)[:2]
+def _homogeneous(x: np.ndarray) -> np.ndarray:
+    """(K, 3, N) -> (K, 4, N) with a row of ones: one product then gives weighted sums, first
+    moments and cross moments together (NumPy's per-call overhead dominates at these sizes)."""
+    return np.concatenate([x, np.ones((len(x), 1, x.shape[2]))], axis=1)
 
 
-def _kabsch_cm_sv(src: np.ndarray, dst: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`_kabsch_cm` plus the singular values (K, 3) of the weighted cross-covariance / sum(w)."""
-    wsum = w.sum(axis=1)
+def _points_last(x: np.ndarray) -> np.ndarray:
+    """(K, 3, N) -> contiguous homogeneous (K, N, 4), the right operand of the moment products."""
+    return np.ascontiguousarray(np.swapaxes(_homogeneous(x), 1, 2))
+
+
+def _moments(src_h: np.ndarray, other_h_t: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """(K, 4, 4) sum_i w_i [x_i; 1][y_i; 1]^T: the 3x3 block is the raw cross moment, the last column
+    the weighted sum of x, the last row that of y, the corner the sum of the weights."""
+    return (src_h * w[:, None, :]) @ other_h_t
+
+
+def _kabsch(src_h: np.ndarray, dst_h_t: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Batched weighted Kabsch on homogeneous coordinate-major sources (K, 4, N) and destinations
+    (K, N, 4) (see :func:`_moments`). Returns [R | t] (K, 3, 4) and the singular values (K, 3) of the
+    weighted cross-covariance / sum(w)."""
+    M = _moments(src_h, dst_h_t, w)
+    wsum = M[:, 3, 3]
     safe = np.maximum(wsum, 1e-300)[:, None]
-    ws = src * w[:, None, :]
-    cs = ws.sum(axis=2) / safe
-    cd = (w[:, None, :] @ np.swapaxes(dst, 1, 2))[:, 0] / safe
-    # Cross-covariance H = sum_i w_i (src_i - cs)(dst_i - cd)^T, expanded so no centred copies are made.
-    H = ws @ np.swapaxes(dst, 1, 2) - wsum[:, None, None] * (cs[:, :, None] * cd[:, None, :])
+    cs = M[:, :3, 3] / safe
+    # Cross-covariance H = sum_i w_i (src_i - cs)(dst_i - cd)^T = sum_i w_i src_i dst_i^T - cs (sum_i w_i dst_i)^T.
+    H = M[:, :3, :3] - cs[:, :, None] * M[:, 3, None, :3]
     U, S, Vt = np.linalg.svd(H)
-    V = np.swapaxes(Vt, -1, -2)
-    d = np.sign(np.linalg.det(H))  # det(V U^T) has the sign of det(H) = det(U) det(S) det(V^T)
-    d[d == 0] = 1.0
-    V[:, :, 2] *= d[:, None]
-    R = V @ np.swapaxes(U, -1, -2)
-    t = cd - (R @ cs[:, :, None])[:, :, 0]
+    # det(V U^T) has the sign of det(H) = det(U) det(S) det(V^T): flip V's last column where negative.
+    Vt[:, 2, :] *= np.where(np.linalg.det(H) < 0, -1.0, 1.0)[:, None]
+    Rt = np.empty((len(w), 3, 4))
+    Rt[:, :, :3] = np.swapaxes(U @ Vt, 1, 2)
+    Rt[:, :, 3] = M[:, 3, :3] / safe - (Rt[:, :, :3] @ cs[:, :, None])[:, :, 0]
     empty = wsum <= 0
-    R[empty] = np.eye(3)
-    t[empty] = 0.0
-    return R, t, S / safe
+    if empty.any():
+        Rt[empty] = np.eye(3, 4)
+    return Rt, S / safe
 
 
 def fit_pair_motions(
@@ -126,6 +139,80 @@ def fit_pair_motions(
     )
 
 
+@dataclass(frozen=True)
+class PartSamples:
+    """The points of Q parts that :func:`fit_part_pair_motions` fitted, one row per part and frame pair.
+
+    Attributes:
+        points: (Q * K, 3, W) float64 m, coordinate-major; row q * K + k: part q, frame k. A row's
+            first ``count[row]`` columns are its points (evenly spaced when the part had more than W),
+            the rest repeat its last point with weight 0.
+        count: (Q * K,) number of points of each row.
+    """
+
+    points: np.ndarray
+    count: np.ndarray
+
+
+def fit_part_pair_motions(
+    points: np.ndarray,
+    flow: np.ndarray,
+    weights: np.ndarray,
+    *,
+    max_points: int | None = None,
+    irls_iterations: int = 3,
+    cauchy_scale: float = 2.5,
+    min_noise_m: float = 1e-3,
+    min_support: float = 8.0,
+) -> tuple[PairMotions, PartSamples]:
+    """Rigid motion of every part of a window for every frame pair, all parts in one batch.
+
+    Each part's points of frame k (weight > 0) are gathered into one row (padded with weight 0), so
+    the cost scales with the parts' sizes, not with Q x N, and NumPy's per-call overhead is paid once
+    for all parts (it, not arithmetic, dominates at these sizes).
+
+    Args:
+        points, flow: (T * N, 3) the window's points and flow, frames flattened (float32 or float64;
+            only the gathered points are converted to float64).
+        weights: (Q, T - 1, N) each part's non-negative weight of every point of frames 0..T-2
+            (0: not in the part, e.g. invalid points, which may hold NaN).
+        max_points: at most this many evenly spaced points per part and frame (None: all).
+        irls_iterations, cauchy_scale, min_noise_m, min_support: see :func:`fit_pair_motions`.
+
+    Returns:
+        :class:`PairMotions` of the Q * (T - 1) problems (row q * (T - 1) + k: part q, pair k) and
+        the gathered points (:class:`PartSamples`).
+    """
+    Q, K, N = weights.shape
+    mask = weights > 0
+    count = np.count_nonzero(mask, axis=2).reshape(Q * K)
+    width = max(int(count.max()) if max_points is None else int(min(count.max(), max_points)), 1)
+    j = np.arange(width)
+    # Position of each kept point among its row's points (padding repeats the row's last point).
+    pos = np.where(
+        count[:, None] > width, (j * count[:, None]) // width, np.minimum(j, np.maximum(count - 1, 0)[:, None])
+    )
+    flat = np.flatnonzero(mask)  # (q, k, n) of every part point, row by row, in index order
+    if len(flat) == 0:
+        flat = np.zeros(1, dtype=np.int64)  # no point at all: every row is padding (weight 0)
+    sel = flat[np.minimum(np.cumsum(count)[:, None] - count[:, None] + pos, len(flat) - 1)]
+    rows = sel % (K * N)  # (Q * K, W) row k * N + n of the window's flattened frames
+    w = np.where(j < count[:, None], weights.reshape(-1)[sel], 0.0).astype(np.float64)
+    # Coordinate-major (Q * K, 3, W): batched 3x3 @ 3xW products are fast in NumPy.
+    pts = np.ascontiguousarray(points[rows].transpose(0, 2, 1), dtype=np.float64)
+    flw = np.ascontiguousarray(flow[rows].transpose(0, 2, 1), dtype=np.float64)
+    fit = fit_pair_motions_cm(
+        pts,
+        flw,
+        w,
+        irls_iterations=irls_iterations,
+        cauchy_scale=cauchy_scale,
+        min_noise_m=min_noise_m,
+        min_support=min_support,
+    )
+    return fit, PartSamples(pts, count)
+
+
 def fit_pair_motions_cm(
     src: np.ndarray,
     flow: np.ndarray,
@@ -138,35 +225,46 @@ def fit_pair_motions_cm(
 ) -> PairMotions:
     """:func:`fit_pair_motions` on coordinate-major float64 arrays (K, 3, N); K may stack the frame
     pairs of several parts (every row is an independent problem)."""
+    src_h = _homogeneous(src)
     dst = src + flow
+    dst_h_t = _points_last(dst)
     w = w0
-    R, t, sv = _kabsch_cm_sv(src, dst, w)
+    Rt, sv = _kabsch(src_h, dst_h_t, w)
     sample = _scale_sample(w0) if irls_iterations > 0 else None
+    # Every row stops on its own (so a row's result does not depend on what else is in the batch):
+    # when no weight of the row changes by _IRLS_WEIGHT_TOL the refit would not move it (clean data
+    # stops after one round). Stopped rows keep their values; the loop ends when all have stopped.
+    active = np.ones(len(w0), dtype=bool)
     for _ in range(irls_iterations):
-        r2 = _squared_residuals(R, t, src, dst)
+        r2 = _squared_residuals(Rt, src_h, dst)
         c2 = (cauchy_scale * _robust_scale(r2, sample, min_noise_m)) ** 2
         w_new = w0 / (1.0 + r2 / c2[:, None])
-        converged = np.max(np.abs(w_new - w)) < _IRLS_WEIGHT_TOL
-        w = w_new
-        if converged:  # the refit would not move: stop (clean data stops after one round)
+        refit = active & (np.max(np.abs(w_new - w), axis=1) >= _IRLS_WEIGHT_TOL)
+        w = w_new if active.all() else np.where(active[:, None], w_new, w)
+        active = refit
+        if not active.any():
             break
-        R, t, sv = _kabsch_cm_sv(src, dst, w)
-    res2 = _squared_residuals(R, t, src, dst)
+        Rt_new, sv_new = _kabsch(src_h, dst_h_t, w)
+        if active.all():
+            Rt, sv = Rt_new, sv_new
+        else:
+            Rt = np.where(active[:, None, None], Rt_new, Rt)
+            sv = np.where(active[:, None], sv_new, sv)
+    res2 = _squared_residuals(Rt, src_h, dst)
     wsum = w.sum(axis=1)
-    rms = np.sqrt((w * res2).sum(axis=1) / np.maximum(wsum, 1e-300))
+    safe = np.maximum(wsum, 1e-300)
     # The rotation is defined when the points are not (nearly) collinear: the cross-covariance then has a
     # second singular value (~ the points' second principal variance for small motions).
-    spread = sv[:, 1] > _MIN_SPREAD_M**2
-    valid = (w0.sum(axis=1) >= min_support) & (np.count_nonzero(w0 > 0, axis=1) >= 3) & spread
-    T = np.tile(np.eye(4), (len(w), 1, 1))
-    T[:, :3, :3] = R
-    T[:, :3, 3] = t
-    T[~valid] = np.eye(4)
-    rms = np.where(valid, rms, np.nan)
-    safe = np.maximum(wsum, 1e-300)
-    ws = src * w[:, None, :]
-    centroids = ws.sum(axis=2) / safe[:, None]
-    cov = (ws @ np.swapaxes(src, 1, 2)) / safe[:, None, None] - centroids[:, :, None] * centroids[:, None, :]
+    valid = (w0.sum(axis=1) >= min_support) & (np.count_nonzero(w0 > 0, axis=1) >= 3) & (sv[:, 1] > _MIN_SPREAD_M**2)
+    rms = np.where(valid, np.sqrt((w * res2).sum(axis=1) / safe), np.nan)
+    T = np.zeros((len(w), 4, 4))
+    T[:, :3] = Rt
+    T[:, 3, 3] = 1.0
+    if not valid.all():
+        T[~valid] = np.eye(4)
+    M = _moments(src_h, np.swapaxes(src_h, 1, 2), w)
+    centroids = M[:, :3, 3] / safe[:, None]
+    cov = M[:, :3, :3] / safe[:, None, None] - centroids[:, :, None] * centroids[:, None, :]
     return PairMotions(T, rms, wsum, valid, centroids, cov)
 
 
@@ -176,9 +274,9 @@ _IRLS_WEIGHT_TOL = 1e-3
 _MIN_SPREAD_M = 1e-4
 
 
-def _squared_residuals(R: np.ndarray, t: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """(K, N) |R_k src + t_k - dst|^2 for coordinate-major points."""
-    d = R @ src + t[:, :, None] - dst
+def _squared_residuals(Rt: np.ndarray, src_h: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """(K, N) |R_k src + t_k - dst|^2 for [R | t] (K, 3, 4) and homogeneous coordinate-major sources (K, 4, N)."""
+    d = Rt @ src_h - dst
     return np.einsum("kcn,kcn->kn", d, d)
 
 
@@ -188,12 +286,14 @@ _SCALE_SAMPLES = 64
 
 
 def _scale_sample(w0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Column indices (K, S) of up to S evenly spaced weighted points per row, and their count (K,)."""
-    has = w0 > 0
-    count = has.sum(axis=1)
-    order = np.argsort(~has, axis=1, kind="stable")  # weighted points first, in index order
+    """Flat indices into (K, N) (K, S) of up to S evenly spaced weighted points per row (in index
+    order), and their count (K,)."""
+    flat = np.flatnonzero(w0 > 0)  # row by row, in index order
+    if len(flat) == 0:
+        flat = np.zeros(1, dtype=np.int64)  # no weighted point at all: every row gets the floor
+    count = np.count_nonzero(w0 > 0, axis=1)
     pos = (np.arange(_SCALE_SAMPLES)[None, :] * np.maximum(count, 1)[:, None]) // _SCALE_SAMPLES
-    return np.take_along_axis(order, pos, axis=1), np.minimum(count, _SCALE_SAMPLES)
+    return flat[np.minimum(np.cumsum(count)[:, None] - count[:, None] + pos, len(flat) - 1)], count
 
 
 def _robust_scale(r2: np.ndarray, sample: tuple[np.ndarray, np.ndarray], floor: float) -> np.ndarray:
@@ -201,9 +301,8 @@ def _robust_scale(r2: np.ndarray, sample: tuple[np.ndarray, np.ndarray], floor: 
 
     ``r2`` are squared residuals (K, N); rows without weighted points get ``floor``.
     """
-    cols, count = sample
-    r2s = np.sort(np.take_along_axis(r2, cols, axis=1), axis=1)
+    flat, count = sample
     # With fewer than S weighted points the sample repeats each evenly, so the middle is the median.
-    med2 = r2s[:, _SCALE_SAMPLES // 2]
+    med2 = np.partition(np.take(r2, flat), _SCALE_SAMPLES // 2, axis=1)[:, _SCALE_SAMPLES // 2]
     med2 = np.where(count > 0, med2, 0.0)
     return np.maximum(_MAD_TO_SIGMA * np.sqrt(med2), floor)
