@@ -12,6 +12,7 @@ from sim2art_core.estimate import JointEstimate
 from sim2art_core.eval.scenes import BoxPart, cabinet, make_scene
 from sim2art_core.refine import RefineConfig, refine_joints
 from sim2art_core.types import JointType
+from sim2art_core.window import Window
 
 
 def onehot(labels: np.ndarray, P: int) -> np.ndarray:
@@ -234,3 +235,65 @@ def test_slow_small_motion_is_detected_and_noise_alone_is_not():
         still = cabinet(num_frames=16, num_points=600, door_angle=0.0, drawer_travel=0.0, flow_noise_m=0.003,
                         seed=seed)  # fmt: skip
         assert not refine_joints(still.window, onehot(still.labels, 3), root=0).articulation_observed
+
+
+def test_invalid_points_may_hold_nan():
+    """Window contract: invalid points may hold anything. A part with fewer points than max_fit_points
+    in a frame is padded; the padding must not pick up invalid (NaN) points."""
+    sc = cabinet(num_frames=8, num_points=600)
+    valid = sc.window.valid.copy()
+    valid[:, :40] = False  # base points
+    valid[2, np.flatnonzero(sc.labels[2] == 2)[50:]] = False  # 50 drawer points left in frame 2
+    clean = replace(sc.window, valid=valid)
+    points = sc.window.points.copy()
+    points[~valid] = np.nan
+    res = refine_joints(replace(clean, points=points), onehot(sc.labels, 3), root=0)
+    ref = refine_joints(clean, onehot(sc.labels, 3), root=0)
+    for j, r in zip(res.joints, ref.joints, strict=True):
+        assert j.type == r.type and np.all(np.isfinite(j.amounts))
+        np.testing.assert_allclose(j.amounts, r.amounts, atol=1e-12)
+    np.testing.assert_allclose(res.joints[1].amounts, sc.amounts[2], atol=1e-6)
+
+
+def _door_with_sliding_handle(T: int = 8, n: tuple[int, ...] = (300, 200, 100)):
+    """Base, a door on a vertical hinge and a handle sliding along the door's x edge (its joint is on
+    the door, not the base): points per frame (T, N, 3), flow, labels; the handle's slide per frame."""
+    rng = np.random.default_rng(0)
+    angle, slide = np.linspace(0, 0.8, T + 1), np.linspace(0, 0.1, T + 1)
+    boxes = [
+        ((0.0, 0.0, 0.4), (0.5, 0.4, 0.8)),
+        ((0.25, 0.21, 0.6), (0.5, 0.02, 0.4)),
+        ((0.2, 0.24, 0.6), (0.1, 0.04, 0.04)),
+    ]
+
+    def pose(p, t):
+        door = g.revolute_motion([0, 0, 1], [0.5, 0.21, 0.0], angle[t])
+        return [np.eye(4), door, door @ g.prismatic_motion([1, 0, 0], slide[t])][p]
+
+    pts, flow, labels = np.zeros((T, sum(n), 3)), np.zeros((T, sum(n), 3)), np.zeros((T, sum(n)), np.int64)
+    for t in range(T):
+        start = 0
+        for p, ((c, s), m) in enumerate(zip(boxes, n, strict=True)):
+            local = rng.uniform(-0.5, 0.5, size=(m, 3)) * s + c
+            x, x_next = g.transform_points(pose(p, t), local), g.transform_points(pose(p, t + 1), local)
+            pts[t, start : start + m], flow[t, start : start + m], labels[t, start : start + m] = x, x_next - x, p
+            start += m
+    window = Window(pts.astype(np.float32), flow.astype(np.float32), np.ones((T, sum(n)), bool),
+                    np.arange(T, dtype=np.int64) * 66_666_667, np.tile(np.eye(4), (T, 1, 1)))  # fmt: skip
+    return window.validate(), labels, slide[:T]
+
+
+def test_part_whose_parent_is_another_part_is_fitted_in_its_parents_frame():
+    """The network says the handle (2) hangs on the door (1): its joint is fitted relative to the door,
+    after the door (parts are batched by depth below the root), and expressed in the door's frame-0 pose."""
+    window, labels, slide = _door_with_sliding_handle()
+    net = _network_joint(child=2, T=window.num_frames, jtype=JointType.PRISMATIC)
+    net = replace(net, parent=1)
+    door, handle = refine_joints(window, onehot(labels, 3), 0, [net], RefineConfig(fusion="refined")).joints
+    assert door.type == JointType.REVOLUTE and door.parent == 0
+    assert handle.parent == 1 and handle.type == JointType.PRISMATIC
+    np.testing.assert_allclose(handle.axis, [1, 0, 0], atol=1e-6)  # the door's x edge at frame 0
+    np.testing.assert_allclose(handle.amounts, slide, atol=1e-6)
+    # Relative to the base the handle's motion is neither revolute nor prismatic about one fixed axis.
+    flat = refine_joints(window, onehot(labels, 3), 0, [], RefineConfig(fusion="refined")).joints[1]
+    assert flat.parent == 0 and not np.allclose(flat.amounts, slide, atol=1e-3)
