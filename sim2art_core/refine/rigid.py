@@ -92,10 +92,14 @@ def _kabsch(src_h: np.ndarray, dst_h_t: np.ndarray, w: np.ndarray) -> tuple[np.n
     # Cross-covariance H = sum_i w_i (src_i - cs)(dst_i - cd)^T = sum_i w_i src_i dst_i^T - cs (sum_i w_i dst_i)^T.
     H = M[:, :3, :3] - cs[:, :, None] * M[:, 3, None, :3]
     U, S, Vt = np.linalg.svd(H)
-    # det(V U^T) has the sign of det(H) = det(U) det(S) det(V^T): flip V's last column where negative.
-    Vt[:, 2, :] *= np.where(np.linalg.det(H) < 0, -1.0, 1.0)[:, None]
+    # R = V diag(1, 1, d) U^T with d = det(V U^T) = +-1, so R is a rotation, never a reflection. (Not
+    # sign(det H): for coplanar sources, e.g. 3 points or one face of a part, det H is 0 up to rounding.)
+    UVt = U @ Vt
+    reflection = np.linalg.det(UVt) < 0
+    if reflection.any():
+        UVt[reflection] -= 2.0 * U[reflection, :, 2, None] * Vt[reflection, None, 2, :]
     Rt = np.empty((len(w), 3, 4))
-    Rt[:, :, :3] = np.swapaxes(U @ Vt, 1, 2)
+    Rt[:, :, :3] = np.swapaxes(UVt, 1, 2)
     Rt[:, :, 3] = M[:, 3, :3] / safe - (Rt[:, :, :3] @ cs[:, :, None])[:, :, 0]
     empty = wsum <= 0
     if empty.any():

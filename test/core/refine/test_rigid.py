@@ -116,3 +116,19 @@ def test_part_pair_motions_fit_each_parts_points_of_each_frame():
     few, _ = fit_part_pair_motions(pts.reshape(-1, 3), flow.reshape(-1, 3), weights, max_points=20)
     assert few.valid[:4].all() and np.all(few.support <= 20)
     np.testing.assert_allclose(few.transforms[0], fit.transforms[0], atol=0.02)  # 20 of ~90 points: close
+
+
+def test_coplanar_and_three_point_sets_give_the_true_rotation_never_a_reflection():
+    """For coplanar sources (3 points, one face of a part) det(H) is 0 up to rounding, so its sign
+    cannot choose between rotation and reflection; the fit must still return the true rotation."""
+    rng = np.random.default_rng(5)
+    K = 200
+    n = rng.integers(3, 12, size=K)
+    src = np.zeros((K, 12, 3))
+    src[:, :, :2] = rng.uniform(-0.3, 0.3, size=(K, 12, 2))  # z = 0: exactly coplanar
+    R_true = np.stack([g.rotation_about_axis(rng.normal(size=3), rng.uniform(0, np.pi)) for _ in range(K)])
+    dst = src @ np.swapaxes(R_true, 1, 2) + rng.normal(size=(K, 1, 3))
+    w = (np.arange(12)[None] < n[:, None]).astype(float)
+    R, _ = batched_weighted_kabsch(src, dst, w)
+    np.testing.assert_allclose(np.linalg.det(R), 1.0, atol=1e-12)
+    np.testing.assert_allclose(R, R_true, atol=1e-9)
