@@ -16,9 +16,9 @@ Steps of :meth:`Estimator.estimate` (docs/MODEL.md "Estimator"):
    the nearest model frame's keypoints to it (Sim2ArtNet.point_features).
 4. Decoding: query slot 0 is the root. A slot becomes a moving part when it holds enough
    points and its points were seen moving relative to the root by more than ``min_motion_m``
-   (a rigid fit of each part's flow, chained over the window); its joint type is the more
-   probable of revolute / prismatic. Other slots are merged into the root. No moving part:
-   NO_ARTICULATION.
+   (:func:`observed_motions`: rigid fits of each part's flow by sim2art_core.refine.rigid, chained
+   over the window); its joint type is the more probable of revolute / prismatic. Other slots are
+   merged into the root. No moving part: NO_ARTICULATION.
 5. Joints in the window's fixed frame: axis sign such that the amount of largest magnitude is
    positive; origin = foot of the perpendicular from the child's first-frame centroid onto the
    predicted axis (revolute) or that centroid (prismatic), as in estimate.py / the message.
@@ -43,6 +43,7 @@ from sim2art_core.geometry import closest_point_on_line, invert_transform, rotat
 from sim2art_core.model.checkpoint import load_checkpoint
 from sim2art_core.model.config import ModelConfig
 from sim2art_core.model.normalize import Normalization
+from sim2art_core.refine.rigid import fit_part_pair_motions
 from sim2art_core.types import EstimateStatus, JointType
 from sim2art_core.window import Window
 
@@ -269,8 +270,8 @@ class Estimator:
         counts = np.bincount(slot[valid], minlength=M)
         candidates = [m for m in range(1, M) if counts[m] >= min_pts]
         root_mask = valid & ~np.isin(slot, candidates)
-        motion = _PartMotion(window, root_mask)
-        observed = {m: motion.observed(slot == m) for m in candidates}
+        part_motions = observed_motions(window, root_mask, [slot == m for m in candidates])
+        observed = dict(zip(candidates, part_motions, strict=True))
         moved = {m for m in candidates if observed[m][0] >= ecfg.min_motion_m}
         unmoved_movable = {
             m for m in candidates if ecfg.report_unmoved_parts and int(type_probs[m].argmax()) != JointType.STATIC
@@ -333,7 +334,7 @@ class Estimator:
             from sim2art_core.refine import RefineConfig, refine_joints
 
             rcfg = ecfg.refine_config if ecfg.refine_config is not None else RefineConfig()
-            res = refine_joints(window, part_probs, 0, tuple(joints), rcfg)
+            res = refine_joints(window, part_probs, 0, tuple(joints), rcfg, check_window=False)  # validated above
             joints = list(res.joints)
             observed_motion = res.observed_motion
             articulated = res.articulation_observed
@@ -368,16 +369,16 @@ class Estimator:
 
 def _first_centroid(window: Window, mask: np.ndarray) -> np.ndarray:
     """Centroid of the masked points in the first frame that has any (fixed frame)."""
-    for t in range(window.num_frames):
-        if mask[t].any():
-            return window.points[t][mask[t]].astype(np.float64).mean(axis=0)
-    return np.full(3, np.nan)
+    frames = np.flatnonzero(mask.any(axis=1))
+    if len(frames) == 0:
+        return np.full(3, np.nan)
+    return window.points[frames[0]][mask[frames[0]]].astype(np.float64).mean(axis=0)
 
 
 def _part_estimate(window: Window, labels: np.ndarray, probs: np.ndarray, label: int) -> PartEstimate:
     """Statistics of one part from its points in the newest frame that contains it."""
-    frames = [t for t in range(window.num_frames) if (labels[t] == label).any()]
-    t = frames[-1] if frames else window.num_frames - 1
+    frames = np.flatnonzero((labels == label).any(axis=1))
+    t = int(frames[-1]) if len(frames) else window.num_frames - 1
     sel = labels[t] == label
     pts = window.points[t][sel].astype(np.float64)
     if len(pts) == 0:
@@ -394,60 +395,57 @@ def _part_estimate(window: Window, labels: np.ndarray, probs: np.ndarray, label:
     )
 
 
-def _kabsch(src: np.ndarray, dst: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """Weighted rigid fit dst ~ R src + t; identity rotation with < 3 points. Returns R, t, rms."""
-    sw = w.sum()
-    if sw <= 0:
-        return np.eye(3), np.zeros(3), float("nan")
-    cs, cd = w @ src / sw, w @ dst / sw
-    if (w > 0).sum() < 3:
-        return np.eye(3), cd - cs, float("nan")
-    H = ((src - cs) * w[:, None]).T @ (dst - cd)
-    U, _, Vt = np.linalg.svd(H)
-    d = np.sign(np.linalg.det(Vt.T @ U.T)) or 1.0
-    R = Vt.T @ np.diag([1.0, 1.0, d]) @ U.T
-    t = cd - R @ cs
-    res = dst - (src @ R.T + t)
-    return R, t, float(np.sqrt(w @ (res**2).sum(1) / sw))
+def observed_motions(window: Window, root_mask: np.ndarray, part_masks: list[np.ndarray]) -> list[tuple[float, float]]:
+    """How far each masked part moved relative to the root over the window, from the scene flow.
 
+    Per frame pair, a plain least-squares rigid fit of (x, x + flow) of the part's points and of the
+    root's (sim2art_core.refine.rigid, every part and pair in one batch); a pair whose points cannot
+    pin a rotation (fewer than 3, or collinear) moves by their mean flow. The pair motions are chained
+    from frame 0 and taken relative to the root's chain; the observed motion is the largest
+    displacement of up to 64 of the part's first-frame points.
 
-class _PartMotion:
-    """How far a set of points moved relative to the root over the window, from its scene flow.
+    Args:
+        window: the (validated) window.
+        root_mask: (T, N) bool, the root's points.
+        part_masks: (T, N) bool masks of the parts (valid points only).
 
-    Each frame pair's motion of a part is a rigid fit of (x, x + flow) of its points; the
-    pair motions are chained from frame 0 and taken relative to the root's chain, and the
-    observed motion is the largest displacement of up to 64 of the part's first-frame points.
+    Returns:
+        per part: (largest displacement relative to the root in m, mean RMS of its fitted pairs in m,
+        NaN when none was fitted).
     """
-
-    def __init__(self, window: Window, root_mask: np.ndarray):
-        self.window = window
-        self.root_chain, _ = self._chain(root_mask)
-
-    def _chain(self, mask: np.ndarray) -> tuple[np.ndarray, float]:
-        w = self.window
-        T = w.num_frames
-        chain = np.tile(np.eye(4), (T, 1, 1))
-        rms = []
-        for t in range(T - 1):
-            sel = mask[t]
-            src = w.points[t][sel].astype(np.float64)
-            R, tr, r = _kabsch(src, src + w.flow[t][sel], np.ones(len(src)))
-            step = np.eye(4)
-            step[:3, :3], step[:3, 3] = R, tr
-            chain[t + 1] = step @ chain[t]
-            if np.isfinite(r):
-                rms.append(r)
-        return chain, float(np.mean(rms)) if rms else float("nan")
-
-    def observed(self, mask: np.ndarray) -> tuple[float, float]:
-        """(largest displacement relative to the root in m, mean fit RMS in m) of the masked points."""
-        chain, rms = self._chain(mask)
-        frames = [t for t in range(self.window.num_frames) if mask[t].any()]
-        if not frames:
-            return 0.0, rms
+    if not part_masks:
+        return []
+    T, N = window.num_frames, window.num_points
+    K = T - 1
+    masks = np.stack([root_mask, *part_masks])  # (M, T, N), row 0 the root
+    M = len(masks)
+    fit, _ = fit_part_pair_motions(
+        window.points.reshape(T * N, 3), window.flow.reshape(T * N, 3), masks[:, :-1], irls_iterations=0, min_support=3
+    )
+    fitted = fit.valid.reshape(M, K)
+    steps = fit.transforms.reshape(M, K, 4, 4).copy()
+    count = masks[:, :-1].sum(axis=2)
+    unpinned = ~fitted & (count > 0)
+    if unpinned.any():  # translation by the mean flow (invalid points may hold NaN: zeroed first)
+        flow = np.where(window.valid[:-1, :, None], window.flow[:-1], 0.0).astype(np.float64)
+        mean_flow = np.einsum("mkn,knd->mkd", masks[:, :-1], flow) / np.maximum(count, 1)[..., None]
+        steps[unpinned, :3, 3] = mean_flow[unpinned]
+    chains = np.tile(np.eye(4), (M, T, 1, 1))
+    for t in range(K):
+        chains[:, t + 1] = steps[:, t] @ chains[:, t]
+    rel = invert_transform(chains[0])[None] @ chains[1:]  # (M - 1, T, 4, 4) parts relative to the root
+    n_fitted = fitted.sum(axis=1)
+    rms_sum = np.where(fitted, fit.rms.reshape(M, K), 0.0).sum(axis=1)
+    rms = np.where(n_fitted > 0, rms_sum / np.maximum(n_fitted, 1), np.nan)
+    out = []
+    for i, mask in enumerate(part_masks):
+        frames = np.flatnonzero(mask.any(axis=1))
+        if len(frames) == 0:
+            out.append((0.0, float(rms[i + 1])))
+            continue
         f = frames[0]
-        probe = self.window.points[f][mask[f]][:64].astype(np.float64)
-        rel = invert_transform(self.root_chain) @ chain  # (T, 4, 4) part relative to root, from frame 0
-        rel = rel @ invert_transform(rel[f])  # from frame f, where the probe points were seen
-        moved = np.einsum("tij,nj->tni", rel[:, :3, :3], probe) + rel[:, None, :3, 3] - probe
-        return float(np.linalg.norm(moved, axis=-1).max()), rms
+        probe = window.points[f][mask[f]][:64].astype(np.float64)
+        r = rel[i] @ invert_transform(rel[i, f])  # from frame f, where the probe points were seen
+        moved = np.einsum("tij,nj->tni", r[:, :3, :3], probe) + r[:, None, :3, 3] - probe
+        out.append((float(np.linalg.norm(moved, axis=-1).max()), float(rms[i + 1])))
+    return out

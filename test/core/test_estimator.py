@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from sim2art_core.estimate import WindowEstimator
-from sim2art_core.estimator import Estimator, resolve_device
+from sim2art_core.estimator import Estimator, EstimatorConfig, observed_motions, resolve_device
+from sim2art_core.eval.scenes import cabinet
 from sim2art_core.geometry import (
     make_transform,
     point_line_distance,
@@ -226,3 +227,40 @@ def test_refine_hook_uses_refinement_joints(ckpt):
     assert out.status == EstimateStatus.OK, out.message
     assert "refine" in out.timings and len(out.joints) == 1
     assert out.joints[0].source in ("refined", "fused", "network")
+
+
+def test_observed_motions_are_each_parts_motion_relative_to_the_base():
+    """The decision rule's measurement: per frame pair rigid fits of each part's and the base's flow,
+    chained, relative to the base; the largest displacement of 64 first-frame points. A camera-pose
+    error common to all parts cancels; a slot with 1-2 points per frame moves by their mean flow."""
+    T = 8
+    wobble = np.stack([make_transform(rotation_about_axis([1, 1, 0], 0.02 * np.sin(t)), [0.01 * t, 0, 0])
+                       for t in range(T)])  # fmt: skip
+    sc = cabinet(num_frames=T, num_points=600, common_motion=wobble)
+    w, labels = sc.window, sc.labels
+    tiny = np.zeros_like(labels, dtype=bool)
+    for t in range(T):  # two drawer points per frame form their own slot
+        tiny[t, np.flatnonzero(labels[t] == 2)[:2]] = True
+    masks = [(labels == 1), (labels == 2) & ~tiny, tiny]
+    (door, door_rms), (drawer, _), (pair, pair_rms) = observed_motions(w, labels == 0, masks)
+    # The pair's steps are translations only, which cannot undo the wobble's rotation exactly.
+    for got, mask, part, tol in [(door, masks[0], 1, 1e-5), (drawer, masks[1], 2, 1e-5), (pair, masks[2], 2, 1e-3)]:
+        probe = w.points[0][mask[0]][:64].astype(np.float64)  # in frame 0 the common motion is identity
+        moved = [transform_points(sc.parts[part].motion(a), probe) - probe for a in sc.amounts[part]]
+        assert abs(got - np.linalg.norm(moved, axis=-1).max()) < tol, (part, got)
+    assert door_rms < 1e-6 and np.isnan(pair_rms)  # 2 points cannot be fitted rigidly: no RMS
+    assert observed_motions(w, labels == 0, []) == []
+
+
+def test_min_motion_decides_which_parts_are_reported(ckpt):
+    window, _ = _moved_window(analytic_sample("prismatic", seed=2, num_frames=8, num_points=64))
+    est = _oracle_estimator(ckpt, JointType.PRISMATIC)
+    seen = est.estimate(window)
+    assert seen.status == EstimateStatus.OK and seen.observed_motion > 0.05
+    travel = seen.observed_motion
+    est.config = EstimatorConfig(min_motion_m=travel * 1.01)
+    still = est.estimate(window)
+    assert still.status == EstimateStatus.NO_ARTICULATION and still.joints == ()
+    assert abs(still.observed_motion - travel) < 1e-9 and f"{travel * 100:.2f} cm" in still.message
+    est.config = EstimatorConfig(min_motion_m=travel * 0.99)
+    assert est.estimate(window).status == EstimateStatus.OK
