@@ -27,6 +27,7 @@ parts of a window share one call per operation (:func:`fit_joint_models_batch`).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -71,7 +72,7 @@ class StepData:
     fitted: np.ndarray
     origin_ref: np.ndarray
 
-    @property
+    @cached_property  # used by every model fit; the dataclass is frozen, so it cannot go stale
     def displacements(self) -> np.ndarray:
         """(..., K, 3) u_t = S_t x_t - x_t."""
         return _apply(self.steps, self.centroids) - self.centroids
@@ -227,8 +228,8 @@ def _amounts(step_amounts: np.ndarray) -> np.ndarray:
 def _orient(axis: np.ndarray, step_amounts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Flip so that the amount of largest magnitude is positive (JointEstimate convention)."""
     amounts = _amounts(step_amounts)
-    largest = np.take_along_axis(amounts, np.argmax(np.abs(amounts), axis=-1)[..., None], axis=-1)
-    sign = np.where(largest < 0, -1.0, 1.0)
+    largest = amounts[np.arange(len(amounts)), np.argmax(np.abs(amounts), axis=-1)]
+    sign = np.where(largest < 0, -1.0, 1.0)[:, None]
     return axis * sign, step_amounts * sign
 
 
@@ -266,7 +267,7 @@ def _pinv_psd(A: np.ndarray, rcond: float) -> np.ndarray:
 
 def _first_fitted_cov(info: np.ndarray, fitted: np.ndarray) -> np.ndarray:
     """(B, 3, 3) inverse of each part's information at its first fitted step (identity if none)."""
-    first = np.take_along_axis(info, np.argmax(fitted, axis=-1)[:, None, None, None], axis=1)[:, 0]
+    first = info[np.arange(len(info)), np.argmax(fitted, axis=-1)]
     return np.linalg.inv(np.where(fitted.any(axis=-1)[:, None, None], first, np.eye(3)))
 
 

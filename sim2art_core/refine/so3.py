@@ -26,6 +26,8 @@ def cross(a: np.ndarray, v: np.ndarray) -> np.ndarray:
     return v @ skew(-a)  # row vectors: (a x v)^T = v^T [a]_x^T = v^T [-a]_x
 
 
+#: vee(R - R^T): entries (2, 1), (0, 2), (1, 0) minus their transposes.
+_ROW, _COL = np.array([2, 0, 1]), np.array([1, 2, 0])
 #: [v]_x = v @ _SKEW reshaped to 3 x 3 (entry (i, j) is sum_k v_k _SKEW[k, 3 i + j]).
 _SKEW = np.zeros((3, 9))
 _SKEW[2, 1], _SKEW[1, 2], _SKEW[2, 3], _SKEW[0, 5], _SKEW[1, 6], _SKEW[0, 7] = -1, 1, 1, -1, -1, 1
@@ -47,7 +49,7 @@ def rotvecs_from_matrices(R: np.ndarray) -> np.ndarray:
     through scipy (near 180 degrees the antisymmetric part vanishes and cannot give the axis).
     """
     R = np.asarray(R, dtype=np.float64)
-    v = 0.5 * np.stack([R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0], R[..., 1, 0] - R[..., 0, 1]], -1)
+    v = 0.5 * (R[..., _ROW, _COL] - R[..., _COL, _ROW])  # vee(R - R^T) / 2
     c = 0.5 * (R[..., 0, 0] + R[..., 1, 1] + R[..., 2, 2] - 1.0)
     s = np.sqrt(np.sum(v * v, axis=-1))
     theta = np.arctan2(s, c)
