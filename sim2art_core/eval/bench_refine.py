@@ -1,10 +1,17 @@
 """Cost and accuracy of the geometric refinement on exact-geometry scenes (T=16, N=1024 by default).
 
     python -m sim2art_core.eval.bench_refine [--frames 16] [--points 1024] [--repeats 30]
+    python -m sim2art_core.eval.bench_refine --estimator CHECKPOINT [--repeats 30]
 
 Reports CPU time (time.process_time: other processes on the machine inflate it less than wall time)
 and wall time per window and per part, and the axis / amount errors, for 2, 3 and 5 parts with exact
-flow, 3 mm flow noise and 20 % outlier flows. Output goes into docs/EVALUATION.md ("Measurements").
+flow, 3 mm flow noise and 20 % outlier flows. "CPU ms/part" is ``refine_joints`` as a caller with an
+unchecked window calls it (it runs ``Window.validate``); "... in the Estimator" with
+``check_window=False``, as the Estimator calls it (it has validated the window already).
+
+``--estimator``: median CPU time per window of ``Estimator.estimate`` with and without the refinement
+(one torch thread, as in the ROS node) on realistic data-engine windows, and the medians of its own
+stage timings (wall). Output goes into docs/EVALUATION.md ("Measurements").
 """
 
 from __future__ import annotations
@@ -47,12 +54,15 @@ def measure(scene: Scene, repeats: int) -> dict:
     P = len(scene.parts)
     probs = np.eye(P, dtype=np.float32)[scene.labels]
     refine_joints(scene.window, probs, 0)  # warm-up
-    cpu, wall = [], []
-    for _ in range(repeats):
+    cpu, wall, cpu_checked = [], [], []
+    for _ in range(repeats):  # interleaved, so both see the same load
         c0, w0 = time.process_time(), time.perf_counter()
         res = refine_joints(scene.window, probs, 0)
         cpu.append(time.process_time() - c0)
         wall.append(time.perf_counter() - w0)
+        c0 = time.process_time()
+        refine_joints(scene.window, probs, 0, check_window=False)
+        cpu_checked.append(time.process_time() - c0)
     axis_err, amount_err = [], []
     for j in res.joints:
         part = scene.parts[j.child]
@@ -65,9 +75,42 @@ def measure(scene: Scene, repeats: int) -> dict:
         "cpu_ms": 1e3 * float(np.median(cpu)),
         "wall_ms": 1e3 * float(np.median(wall)),
         "cpu_ms_per_part": 1e3 * float(np.median(cpu)) / P,
+        "cpu_ms_per_part_checked": 1e3 * float(np.median(cpu_checked)) / P,
         "axis_deg_max": float(np.max(axis_err)),
         "amount_err_max": float(np.max(amount_err)),
     }
+
+
+def measure_estimator(checkpoint: str, num_frames: int, num_points: int, repeats: int) -> None:
+    """Print the Estimator's median CPU time per window, refinement off and on (see the module doc)."""
+    import torch
+
+    from sim2art_core.estimator import Estimator
+    from sim2art_core.train.sources import GeneratorSource
+    from sim2art_core.window import Window
+
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    source = GeneratorSource("val", num_frames, num_points, realism=True)
+    windows = [Window.from_sample(source.sample(rng)) for _ in range(6)]
+    estimators = {refine: Estimator(checkpoint, "cpu", refine=refine) for refine in (False, True)}
+    for est in estimators.values():
+        for w in windows:  # warm-up
+            est.estimate(w)
+    cpu = {refine: [] for refine in estimators}
+    stages = {refine: {} for refine in estimators}
+    for i in range(repeats):
+        for refine, est in estimators.items():  # interleaved, so both see the same load
+            c0 = time.process_time()
+            out = est.estimate(windows[i % len(windows)])
+            cpu[refine].append(time.process_time() - c0)
+            for name, seconds in out.timings.items():
+                stages[refine].setdefault(name, []).append(seconds)
+    print("| refinement | CPU ms/window | " + " | ".join(f"{n} ms (wall)" for n in stages[True]) + " |")
+    print("|---" * (2 + len(stages[True])) + "|")
+    for refine in estimators:
+        cols = [f"{1e3 * np.median(stages[refine][n]):.2f}" if n in stages[refine] else "-" for n in stages[True]]
+        print(f"| {'on' if refine else 'off'} | {1e3 * np.median(cpu[refine]):.1f} | " + " | ".join(cols) + " |")
 
 
 def main(argv=None) -> int:
@@ -75,21 +118,26 @@ def main(argv=None) -> int:
     p.add_argument("--frames", type=int, default=16)
     p.add_argument("--points", type=int, default=1024)
     p.add_argument("--repeats", type=int, default=30)
+    p.add_argument("--estimator", metavar="CHECKPOINT", help="time Estimator.estimate with this checkpoint instead")
     args = p.parse_args(argv)
     T, N = args.frames, args.points
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.2f}, numpy {np.__version__}")  # fmt: skip
     print(f"T={T}, N={N}, median of {args.repeats} runs\n")
-    print("| scene | parts | flow | CPU ms/window | wall ms/window | CPU ms/part | max axis err (°) | "
-          "max amount err (° or cm) |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|")
+    if args.estimator:
+        measure_estimator(args.estimator, T, N, args.repeats)
+        return 0
+    print("| scene | parts | flow | CPU ms/window | wall ms/window | CPU ms/part | CPU ms/part in the Estimator | "
+          "max axis err (°) | max amount err (° or cm) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
     builders = {"door": two_parts, "cabinet": lambda t, n, **kw: cabinet(t, n, **kw), "5-part": five_parts}
     for name, build in builders.items():
         for flow, kw in [("exact", {}), ("3 mm noise", {"flow_noise_m": 0.003}), ("20 % outliers",
                          {"outlier_fraction": 0.2})]:  # fmt: skip
             r = measure(build(T, N, seed=1, **kw), args.repeats)
             print(f"| {name} | {r['parts']} | {flow} | {r['cpu_ms']:.2f} | {r['wall_ms']:.2f} | "
-                  f"{r['cpu_ms_per_part']:.2f} | {r['axis_deg_max']:.3g} | {r['amount_err_max']:.3g} |")  # fmt: skip
+                  f"{r['cpu_ms_per_part']:.2f} | {r['cpu_ms_per_part_checked']:.2f} | {r['axis_deg_max']:.3g} | "
+                  f"{r['amount_err_max']:.3g} |")  # fmt: skip
     return 0
 
 

@@ -164,7 +164,7 @@ def _quad(v: np.ndarray, info: np.ndarray) -> np.ndarray:
 
 def _bilinear(v: np.ndarray, info: np.ndarray, w: np.ndarray) -> np.ndarray:
     """(..., K) v_t^T info_t w_t."""
-    return np.sum((info @ w[..., None])[..., 0] * v, axis=-1)
+    return ((info @ w[..., None])[..., 0] * v).sum(axis=-1)
 
 
 def _axis_quad(axis: np.ndarray, info: np.ndarray) -> np.ndarray:
