@@ -18,6 +18,7 @@ from sim2art_core.refine.joint_models import (
     UNOBSERVED_RATIO,
     ModelFit,
     StepData,
+    _drop_unobserved_rotation,  # unchanged by the batching: it always worked on stacks of steps
 )
 from sim2art_core.types import JointType
 
@@ -313,20 +314,6 @@ def _fit_pivot(
     N_inv = np.array([[N[1, 1], -N[0, 1]], [-N[1, 0], N[0, 0]]]) / det
     y = N_inv @ np.einsum("kia,kij,kj->a", A, W, b)
     return c0 + E @ y, E @ N_inv @ E.T
-
-
-def _drop_unobserved_rotation(rotvecs: np.ndarray, info: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Zero the rotation-vector components (and their information) that a step cannot observe.
-
-    Nearly collinear points (a thin arm seen along its length) cannot show a rotation about their
-    line: the fitted rotation vector is arbitrary there. Such directions - information below
-    1/100 of the step's best-pinned direction - are dropped, so an axis no step observes comes out
-    perpendicular to them (the minimum-rotation interpretation) instead of following noise.
-    """
-    ev, V = np.linalg.eigh(info)
-    keep = ev >= UNOBSERVED_RATIO * ev[:, -1:]
-    P = (V * keep[:, None, :]) @ np.swapaxes(V, 1, 2)
-    return (P @ rotvecs[:, :, None])[:, :, 0], (V * (ev * keep)[:, None, :]) @ np.swapaxes(V, 1, 2)
 
 
 def fit_joint_models(d: StepData) -> dict[JointType, ModelFit]:
