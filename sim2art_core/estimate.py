@@ -43,6 +43,42 @@ class PartEstimate:
         return "base" if self.is_root else f"part_{self.label}"
 
 
+def part_from_labels(
+    points: np.ndarray, labels: np.ndarray, label: int, probs: np.ndarray | None = None
+) -> PartEstimate:
+    """Summary of one part from its points in the newest frame of the window that contains any.
+
+    Args:
+        points: (T, N, 3) window points (fixed frame).
+        labels: (T, N) int part label per point (-1 invalid).
+        label: the part's label; label 0 is the root.
+        probs: optional (T, N, P) per-point part probabilities; without them (hard labels, e.g.
+            k-means) the score is 1.
+
+    Returns:
+        The PartEstimate. ``num_points`` counts the newest frame only (0 when the part is not in it).
+        A part without any point in the window has NaN centroid and bounds (unknown, never a
+        made-up 0) and score 0.
+    """
+    frames = np.flatnonzero((labels == label).any(axis=1))
+    T = labels.shape[0]
+    t = int(frames[-1]) if len(frames) else T - 1
+    sel = labels[t] == label
+    pts = points[t][sel].astype(np.float64)
+    if len(pts) == 0:
+        nan = np.full(3, np.nan)
+        return PartEstimate(label, label == 0, 0, nan, nan, nan, 0.0)
+    return PartEstimate(
+        label=label,
+        is_root=label == 0,
+        num_points=int(sel.sum()) if t == T - 1 else 0,
+        centroid=pts.mean(axis=0),
+        bbox_min=pts.min(axis=0),
+        bbox_max=pts.max(axis=0),
+        score=1.0 if probs is None else float(probs[t][sel, label].mean()),
+    )
+
+
 @dataclass(frozen=True)
 class JointEstimate:
     """The joint attaching part ``child`` to part ``parent`` (labels).
@@ -146,6 +182,7 @@ class ArticulationEstimate:
 
 __all__ = [
     "ArticulationEstimate", "EstimateStatus", "JointEstimate", "JointType", "PartEstimate", "WindowEstimator",
+    "part_from_labels",
 ]  # fmt: skip
 
 

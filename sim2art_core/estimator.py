@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sim2art_core.estimate import ArticulationEstimate, JointEstimate, PartEstimate
+from sim2art_core.estimate import ArticulationEstimate, JointEstimate, part_from_labels
 from sim2art_core.geometry import closest_point_on_line, invert_transform, rotate_vectors, transform_points
 from sim2art_core.model.checkpoint import load_checkpoint
 from sim2art_core.model.config import ModelConfig
@@ -289,8 +289,8 @@ class Estimator:
             part_probs[..., 0] -= slot_probs[..., m]
         part_probs[..., 0] = np.clip(part_probs[..., 0], 0.0, 1.0)
         part_probs[~valid] = 0.0
-        parts = [_part_estimate(window, labels, part_probs, 0)]
-        parts += [_part_estimate(window, labels, part_probs, k) for k in range(1, len(kept) + 1)]
+        parts = [part_from_labels(window.points, labels, 0, part_probs)]
+        parts += [part_from_labels(window.points, labels, k, part_probs) for k in range(1, len(kept) + 1)]
 
         joints = []
         R = prep.w_from_c0[:3, :3]
@@ -347,7 +347,7 @@ class Estimator:
                 frame_id=window.frame_id,
                 stamps_ns=np.asarray(window.stamps_ns, dtype=np.int64),
                 labels=labels,
-                parts=(_part_estimate(window, labels, root_probs, 0),),
+                parts=(part_from_labels(window.points, labels, 0, root_probs),),
                 message=f"no part moved more than {ecfg.min_motion_m * 100:.1f} cm relative to the base "
                 f"(largest observed {observed_motion * 100:.2f} cm)",
                 observed_motion=float(observed_motion),
@@ -373,26 +373,6 @@ def _first_centroid(window: Window, mask: np.ndarray) -> np.ndarray:
     if len(frames) == 0:
         return np.full(3, np.nan)
     return window.points[frames[0]][mask[frames[0]]].astype(np.float64).mean(axis=0)
-
-
-def _part_estimate(window: Window, labels: np.ndarray, probs: np.ndarray, label: int) -> PartEstimate:
-    """Statistics of one part from its points in the newest frame that contains it."""
-    frames = np.flatnonzero((labels == label).any(axis=1))
-    t = int(frames[-1]) if len(frames) else window.num_frames - 1
-    sel = labels[t] == label
-    pts = window.points[t][sel].astype(np.float64)
-    if len(pts) == 0:
-        nan = np.full(3, np.nan)
-        return PartEstimate(label, label == 0, 0, nan, nan, nan, 0.0)
-    return PartEstimate(
-        label=label,
-        is_root=label == 0,
-        num_points=int(sel.sum()) if t == window.num_frames - 1 else 0,
-        centroid=pts.mean(axis=0),
-        bbox_min=pts.min(axis=0),
-        bbox_max=pts.max(axis=0),
-        score=float(probs[t][sel, label].mean()),
-    )
 
 
 def observed_motions(window: Window, root_mask: np.ndarray, part_masks: list[np.ndarray]) -> list[tuple[float, float]]:

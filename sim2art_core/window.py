@@ -68,7 +68,8 @@ class Window:
         if not np.all(np.diff(self.stamps_ns) > 0):
             raise ValueError("Window.stamps_ns must be strictly increasing")
         v = self.valid
-        if not np.all(np.isfinite(self.points[v])) or not np.all(np.isfinite(self.flow[v])):
+        # (finite or invalid) per point: no copy of the valid subset (this runs once per window)
+        if not (np.isfinite(self.points).all(-1) | ~v).all() or not (np.isfinite(self.flow).all(-1) | ~v).all():
             raise ValueError("Window: valid points or flow contain NaN/inf")
         if not np.all(np.isfinite(self.world_from_cam)):
             raise ValueError("Window.world_from_cam contains NaN/inf")

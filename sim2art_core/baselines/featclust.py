@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.cluster.vq import kmeans2
 
-from sim2art_core.estimate import ArticulationEstimate, PartEstimate
+from sim2art_core.estimate import ArticulationEstimate, part_from_labels
 from sim2art_core.refine import RefineConfig, refine_joints
 from sim2art_core.refine.rigid import fit_pair_motions
 from sim2art_core.types import EstimateStatus
@@ -144,7 +144,7 @@ class FeatClust:
                 frame_id=window.frame_id,
                 stamps_ns=stamps,
                 labels=root_labels,
-                parts=(_part_estimate(window, root_labels, 0),),
+                parts=(part_from_labels(window.points, root_labels, 0),),
                 message=f"featclust: no cluster moved above the noise level (largest {res.observed_motion:.4f} m)",
                 observed_motion=res.observed_motion,
                 estimator_id=self.estimator_id,
@@ -155,7 +155,7 @@ class FeatClust:
             frame_id=window.frame_id,
             stamps_ns=stamps,
             labels=labels.astype(np.int16),
-            parts=tuple(_part_estimate(window, labels, p) for p in range(num_parts)),
+            parts=tuple(part_from_labels(window.points, labels, p) for p in range(num_parts)),
             joints=res.joints,
             observed_motion=res.observed_motion,
             estimator_id=self.estimator_id,
@@ -247,23 +247,3 @@ def _root_first(window: Window, labels: np.ndarray) -> np.ndarray:
     for i, s in enumerate(others, start=1):
         mapping[s[2]] = i
     return mapping[labels]  # -1 maps to mapping[-1] == -1
-
-
-def _part_estimate(window: Window, labels: np.ndarray, label: int) -> PartEstimate:
-    """Statistics of one part from its points in the newest frame that contains it (score 1: hard labels)."""
-    frames = [t for t in range(window.num_frames) if (labels[t] == label).any()]
-    t = frames[-1] if frames else window.num_frames - 1
-    sel = labels[t] == label
-    pts = window.points[t][sel].astype(np.float64)
-    if len(pts) == 0:
-        zero = np.zeros(3)
-        return PartEstimate(label, label == 0, 0, zero, zero, zero, 0.0)
-    return PartEstimate(
-        label=label,
-        is_root=label == 0,
-        num_points=int(sel.sum()) if t == window.num_frames - 1 else 0,
-        centroid=pts.mean(axis=0),
-        bbox_min=pts.min(axis=0),
-        bbox_max=pts.max(axis=0),
-        score=1.0,
-    )
