@@ -28,6 +28,7 @@ Steps of :meth:`Estimator.estimate` (docs/MODEL.md "Estimator"):
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
@@ -128,8 +129,8 @@ class Estimator:
         self.model = self.checkpoint.model
         self.config = config or EstimatorConfig()
         self.refine = bool(refine)
-        ck = self.checkpoint
-        self.estimator_id = f"sim2art:{ck.path.name}@{ck.digest}" + (":refine" if self.refine else "")
+        self.estimator_id = self._id(self.refine)
+        self._cache: tuple[bytes, _NetworkResult] | None = None
 
     @property
     def model_config(self) -> ModelConfig:
@@ -144,8 +145,16 @@ class Estimator:
         return self.model_config.num_points
 
     # ------------------------------------------------------------------ public
-    def estimate(self, window: Window) -> ArticulationEstimate:
-        """Estimate parts and joints of one window; FAILED (never an exception) for bad input."""
+    def estimate(
+        self, window: Window, *, refine: bool | None = None, refine_config: Any = None
+    ) -> ArticulationEstimate:
+        """Estimate parts and joints of one window; FAILED (never an exception) for bad input.
+
+        ``refine`` / ``refine_config`` override the constructor's choice for this call. The network's
+        outputs for the most recent window are kept (keyed by a digest of the window's content), so
+        estimating the same window again with other refinement settings (evaluation, fusion tuning)
+        does not run the network twice; ``timings["network"]`` still reports the network's own time.
+        """
         frame_id = str(getattr(window, "frame_id", ""))
         stamps = np.asarray(getattr(window, "stamps_ns", np.zeros(0)), dtype=np.int64).reshape(-1)
         try:
@@ -158,7 +167,7 @@ class Estimator:
         except Exception as e:
             return self._failed(f"invalid window: {e}", frame_id, stamps, shape)
         try:
-            return self._estimate(window)
+            return self._estimate(window, self.refine if refine is None else bool(refine), refine_config)
         except Exception as e:
             logger.exception("sim2art estimator failed")
             return self._failed(f"inference error: {type(e).__name__}: {e}", frame_id, stamps, shape)
@@ -233,16 +242,14 @@ class Estimator:
             prep.q_frames = prep.q_frames.to(self.device)
         return prep
 
-    def _estimate(self, window: Window) -> ArticulationEstimate:
-        cfg, ecfg = self.model_config, self.config
-        timings: dict[str, float] = {}
+    def _network(self, window: Window) -> _NetworkResult:
+        """Prepare the window and run the network (cached for the most recent window content)."""
+        key = _window_digest(window)
+        if self._cache is not None and self._cache[0] == key:
+            return self._cache[1]
         t0 = time.perf_counter()
-        rng = np.random.default_rng(ecfg.seed)
-        prep = self._prepare(window, rng)
-        Tw, Nw = window.num_frames, window.num_points
-        valid = np.asarray(window.valid, dtype=bool)
+        prep = self._prepare(window, np.random.default_rng(self.config.seed))
         t1 = time.perf_counter()
-        timings["prepare"] = t1 - t0
         with torch.inference_mode():
             out = self.model(prep.points, prep.flow, prep.image)
             if prep.reuse:
@@ -257,8 +264,28 @@ class Estimator:
             pivot_n = out.pivot[0].float().cpu().numpy()
             rev_amt = out.revolute_amounts[0].float().cpu().numpy()  # (M, Tm)
             pri_amt = out.prismatic_amounts[0].float().cpu().numpy()
+        result = _NetworkResult(
+            prep, slot_probs_q, type_probs, rev_axis, pri_axis, pivot_n, rev_amt, pri_amt,
+            prepare_s=t1 - t0, network_s=time.perf_counter() - t1,
+        )  # fmt: skip
+        self._cache = (key, result)
+        return result
+
+    def _estimate(self, window: Window, refine: bool, refine_config: Any) -> ArticulationEstimate:
+        cfg, ecfg = self.model_config, self.config
+        net = self._network(window)
+        prep, slot_probs_q, type_probs = net.prep, net.slot_probs_q, net.type_probs
+        rev_axis, pri_axis, pivot_n, rev_amt, pri_amt = (
+            net.rev_axis,
+            net.pri_axis,
+            net.pivot_n,
+            net.rev_amt,
+            net.pri_amt,
+        )
+        timings = {"prepare": net.prepare_s, "network": net.network_s}
+        Tw, Nw = window.num_frames, window.num_points
+        valid = np.asarray(window.valid, dtype=bool)
         t2 = time.perf_counter()
-        timings["network"] = t2 - t1
 
         M = cfg.num_queries
         slot_probs = np.zeros((Tw, Nw, M), dtype=np.float32)
@@ -330,10 +357,11 @@ class Estimator:
         timings["decode"] = t3 - t2
         observed_motion = max([observed[m][0] for m in kept], default=max_observed)
         articulated = bool(kept)
-        if self.refine and kept:
+        if refine and kept:
             from sim2art_core.refine import RefineConfig, refine_joints
 
-            rcfg = ecfg.refine_config if ecfg.refine_config is not None else RefineConfig()
+            rcfg = refine_config if refine_config is not None else ecfg.refine_config
+            rcfg = rcfg if rcfg is not None else RefineConfig()
             res = refine_joints(window, part_probs, 0, tuple(joints), rcfg, check_window=False)  # validated above
             joints = list(res.joints)
             observed_motion = res.observed_motion
@@ -351,7 +379,7 @@ class Estimator:
                 message=f"no part moved more than {ecfg.min_motion_m * 100:.1f} cm relative to the base "
                 f"(largest observed {observed_motion * 100:.2f} cm)",
                 observed_motion=float(observed_motion),
-                estimator_id=self.estimator_id,
+                estimator_id=self._id(refine),
                 timings=timings,
             )
         return ArticulationEstimate(
@@ -362,9 +390,40 @@ class Estimator:
             parts=tuple(parts),
             joints=tuple(joints),
             observed_motion=float(observed_motion),
-            estimator_id=self.estimator_id,
+            estimator_id=self._id(refine),
             timings=timings,
         )
+
+    def _id(self, refine: bool) -> str:
+        ck = self.checkpoint
+        return f"sim2art:{ck.path.name}@{ck.digest}" + (":refine" if refine else "")
+
+
+def _window_digest(window: Window) -> bytes:
+    """Digest of everything the network sees of a window (the network cache's key)."""
+    h = hashlib.blake2b(digest_size=16)
+    for a in (window.points, window.flow, window.valid, window.world_from_cam, window.features):
+        if a is not None:
+            a = np.ascontiguousarray(a)
+            h.update(str((a.dtype, a.shape)).encode())
+            h.update(a.data)
+    return h.digest()
+
+
+@dataclass(frozen=True)
+class _NetworkResult:
+    """The prepared window and the network's outputs for it (numpy, model frame)."""
+
+    prep: _Prepared
+    slot_probs_q: np.ndarray  # (Tw, Q, M)
+    type_probs: np.ndarray  # (M, 3)
+    rev_axis: np.ndarray  # (M, 3)
+    pri_axis: np.ndarray  # (M, 3)
+    pivot_n: np.ndarray  # (M, 3), normalised units
+    rev_amt: np.ndarray  # (M, Tm) rad
+    pri_amt: np.ndarray  # (M, Tm) normalised units
+    prepare_s: float
+    network_s: float
 
 
 def _first_centroid(window: Window, mask: np.ndarray) -> np.ndarray:

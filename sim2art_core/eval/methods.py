@@ -8,6 +8,7 @@ their names say so.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -50,17 +51,26 @@ class MethodSpec:
     oracle: bool = False
 
 
+@functools.lru_cache(maxsize=4)
+def _shared_estimator(checkpoint: Any, device: str) -> Any:
+    """One Estimator per checkpoint and device for all sim2art variants: it keeps the network's outputs
+    for the latest window, so the variants (network only, refined, fused, fusion-grid settings) that
+    the evaluation runs one after the other on the same window share one forward pass."""
+    from sim2art_core.estimator import Estimator
+
+    return Estimator(checkpoint, device=device)
+
+
 def _sim2art(refine: bool, fusion: str | None = None) -> Callable[[MethodOptions], RunFn]:
     def build(opt: MethodOptions) -> RunFn:
-        from sim2art_core.estimator import Estimator, EstimatorConfig
         from sim2art_core.refine import RefineConfig
 
         fields = dict(opt.refine_overrides)
         if fusion:
             fields["fusion"] = fusion
-        cfg = EstimatorConfig(refine_config=RefineConfig(**fields) if fields else None)
-        est = Estimator(opt.checkpoint, device=opt.device, refine=refine, config=cfg)
-        return lambda sample, window: est.estimate(window)
+        rcfg = RefineConfig(**fields) if fields else None
+        est = _shared_estimator(opt.checkpoint, opt.device)
+        return lambda sample, window: est.estimate(window, refine=refine, refine_config=rcfg)
 
     return build
 

@@ -229,6 +229,30 @@ def test_refine_hook_uses_refinement_joints(ckpt):
     assert out.joints[0].source in ("refined", "fused", "network")
 
 
+def test_per_call_refine_reuses_the_network_run_of_the_same_window(ckpt):
+    window, _ = _moved_window(analytic_sample("revolute", seed=3, num_frames=8, num_points=64))
+    est = _oracle_estimator(ckpt, JointType.REVOLUTE)
+    calls = []
+    forward = est.model.forward
+    est.model.forward = lambda *a, **k: calls.append(1) or forward(*a, **k)
+    plain = est.estimate(window)
+    refined = est.estimate(window, refine=True)
+    assert len(calls) == 1  # one network run for both
+    assert "refine" in refined.timings and "refine" not in plain.timings
+    assert refined.timings["network"] == plain.timings["network"] > 0  # the network's own time, reported
+    assert refined.estimator_id.endswith(":refine") and not plain.estimator_id.endswith(":refine")
+    np.testing.assert_array_equal(plain.labels, refined.labels)
+    # the same result as an estimator built with refine=True
+    fresh = _oracle_estimator(ckpt, JointType.REVOLUTE)
+    fresh.refine = True
+    expected = fresh.estimate(window)
+    np.testing.assert_allclose(refined.joints[0].axis, expected.joints[0].axis)
+    # other content (even in the same array objects' place) runs the network again
+    moved = dataclasses.replace(window, flow=window.flow * 1.5)
+    est.estimate(moved)
+    assert len(calls) == 2
+
+
 def test_observed_motions_are_each_parts_motion_relative_to_the_base():
     """The decision rule's measurement: per frame pair rigid fits of each part's and the base's flow,
     chained, relative to the base; the largest displacement of 64 first-frame points. A camera-pose
