@@ -15,7 +15,7 @@ from sim2art_core.eval.sample import SampleMetrics
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """One table row: ``key`` is a JointErrors field, "miou", "type_accuracy" or "failed"."""
+    """One table row: ``key`` is a JointErrors field, "miou", "miou_all", "type_accuracy" or "failed"."""
 
     key: str
     title: str
@@ -33,6 +33,7 @@ TABLE_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("type_accuracy", "Type Accuracy (%) ↑", True, True),
 )
 EXTRA_METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec("miou_all", "mIoU, every link incl. still ones ↑", True, False),
     MetricSpec("axis_line_distance_cm", "Axis line-to-line (cm) ↓", False, True),
     MetricSpec("part_rotation_geodesic_deg", "Part Rotation geodesic (°) ↓", False, True),
     MetricSpec("part_translation_vector_cm", "Part Translation vector (cm) ↓", False, True),
@@ -84,6 +85,8 @@ class MethodTable:
 def _values(samples: Sequence[SampleMetrics], key: str) -> list[float]:
     if key == "miou":
         return [s.miou for s in samples]
+    if key == "miou_all":
+        return [s.miou_all for s in samples]
     if key == "failed":
         return [100.0 * s.failed for s in samples]
     joints = [j for s in samples for j in s.joints]

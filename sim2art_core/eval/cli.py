@@ -200,6 +200,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="score a joint only when its part holds at least this fraction of the window's "
                         f"points (default {EvalConfig.min_joint_visibility}; 0: all; exclusions reported)")  # fmt: skip
     p.add_argument("--miou-without-root", action="store_true", help="average the mIoU over non-base parts only")
+    p.add_argument(
+        "--miou-parts",
+        choices=("moving", "all"),
+        default="moving",
+        help="mIoU ground-truth parts: 'moving' merges links that never moved into the base (default), "
+        "'all' scores every link; the other one is reported too (docs/EVALUATION.md)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -266,7 +273,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ValueError(f"unknown condition(s) {bad}; known: {', '.join(CONDITIONS)}")
         if args.threads < 1:
             raise ValueError(f"--threads must be >= 1, got {args.threads}")
-        cfg = EvalConfig(include_root_in_miou=not args.miou_without_root, joint_parts=args.joint_parts,
+        cfg = EvalConfig(include_root_in_miou=not args.miou_without_root, miou_parts=args.miou_parts,
+                         joint_parts=args.joint_parts,
                          min_joint_visibility=args.min_joint_visibility)  # fmt: skip
         dataset = SequenceDataset(args.data, args.split)
         ccfg = ConditionConfig(width=args.flow_resolution[0], height=args.flow_resolution[1])

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from sim2art_core.data.sequence import SequenceSample
-from sim2art_core.estimate import ArticulationEstimate, PartEstimate
+from sim2art_core.estimate import ArticulationEstimate, part_from_labels
 from sim2art_core.types import EstimateStatus
 from sim2art_core.window import Window
 
@@ -81,7 +81,8 @@ def _featclust(oracle_k: bool) -> Callable[[MethodOptions], RunFn]:
 
         fc = FeatClust()
         if oracle_k:
-            return lambda sample, window: fc.estimate(window, k=sample.num_parts)
+            # the number of parts the video shows: the base (still parts included) + the moving parts
+            return lambda sample, window: fc.estimate(window, k=1 + int(sample.part_moving[1:].sum()))
         return lambda sample, window: fc.estimate(window)
 
     return build
@@ -93,18 +94,20 @@ def _gt_segmentation_refine(opt: MethodOptions) -> RunFn:
 
     def run(sample: SequenceSample, window: Window) -> ArticulationEstimate:
         P = sample.num_parts
-        probs = np.eye(P, dtype=np.float32)[sample.labels]
+        # a perfect segmentation of what moved: parts that never moved belong to the base (as
+        # EvalConfig.miou_parts="moving" scores it, and as sim2art reports them)
+        still = ~sample.part_moving.astype(bool)
+        still[0] = False
+        gt_labels = np.where(still[sample.labels], 0, sample.labels)
+        probs = np.eye(P, dtype=np.float32)[gt_labels]
         res = refine_joints(window, probs, root=0)
         status = EstimateStatus.OK if res.articulation_observed else EstimateStatus.NO_ARTICULATION
-        parts = tuple(
-            PartEstimate(p, p == 0, int((sample.labels[-1] == p).sum()), np.zeros(3), np.zeros(3), np.zeros(3), 1.0)
-            for p in range(P)
-        )
+        parts = tuple(part_from_labels(window.points, gt_labels, p) for p in range(P) if p == 0 or not still[p])
         return ArticulationEstimate(
             status=status,
             frame_id=window.frame_id,
             stamps_ns=window.stamps_ns,
-            labels=sample.labels.astype(np.int16),
+            labels=gt_labels.astype(np.int16),
             parts=parts,
             joints=res.joints,
             observed_motion=res.observed_motion,

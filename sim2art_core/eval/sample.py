@@ -14,6 +14,7 @@ from sim2art_core.geometry import rotate_vectors, transform_points
 from sim2art_core.types import EstimateStatus, JointType
 
 JOINT_PART_SETS = ("moving", "movable", "all")
+MIOU_PART_SETS = ("moving", "all")
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,14 @@ class EvalConfig:
     Attributes:
         include_root_in_miou: mIoU averages over the base part too (default, the paper scores the
             whole object's segmentation); False averages over the other parts only (GAMMA style).
+        miou_parts: what a ground-truth part is for ``SampleMetrics.miou``:
+            "moving" (default): parts that did not move during the window (``part_moving`` False) are
+            merged into the base before matching. A part that never moves relative to the base is one
+            rigid body with it as far as the video shows, and sim2art reports the parts it saw move
+            (msg/Articulation.msg); scoring a still drawer as a separate part measures guessing it from
+            appearance;
+            "all": every link of the object is a separate part (strict). Both are always computed:
+            ``SampleMetrics.miou_all`` holds the "all" score whatever this says.
         joint_parts: which ground-truth non-root parts get joint metrics:
             "moving" (default): parts that moved during the sequence (``part_moving``) - a joint that
             never moves cannot be observed from the video;
@@ -38,11 +47,14 @@ class EvalConfig:
     """
 
     include_root_in_miou: bool = True
+    miou_parts: str = "moving"
     joint_parts: str = "moving"
     worst: WorstCase = field(default_factory=WorstCase)
     min_joint_visibility: float = 0.005
 
     def __post_init__(self) -> None:
+        if self.miou_parts not in MIOU_PART_SETS:
+            raise ValueError(f"EvalConfig.miou_parts must be one of {MIOU_PART_SETS}, got {self.miou_parts!r}")
         if self.joint_parts not in JOINT_PART_SETS:
             raise ValueError(f"EvalConfig.joint_parts must be one of {JOINT_PART_SETS}, got {self.joint_parts!r}")
         if not 0.0 <= self.min_joint_visibility < 1.0:
@@ -56,7 +68,9 @@ class SampleMetrics:
     Attributes:
         object_id, category: of the sample.
         status: the estimate's status.
-        miou: mean IoU (see EvalConfig.include_root_in_miou); 0 for a FAILED estimate.
+        miou: mean IoU over the parts chosen by EvalConfig.miou_parts (see also include_root_in_miou);
+            0 for a FAILED estimate.
+        miou_all: the same over every link of the object (EvalConfig.miou_parts = "all").
         part_ious: (G,) IoU per ground-truth part (NaN for parts without points).
         joints: errors of every scored ground-truth joint (``gt_part`` set).
         num_pred_parts: parts in the estimate.
@@ -74,6 +88,7 @@ class SampleMetrics:
     num_pred_parts: int
     message: str = ""
     excluded_joints: int = 0
+    miou_all: float = float("nan")
 
     @property
     def failed(self) -> bool:
@@ -147,15 +162,25 @@ def evaluate_sample(
     if not failed and estimate.labels.shape != (T, N):
         raise ValueError(f"evaluate_sample: estimate labels {estimate.labels.shape} != sample labels {(T, N)}")
     pred_labels = np.full((T, N), -1) if failed else estimate.labels
-    matching = match_parts(pred_labels, sample.labels, sample.num_parts, valid)
+    matching_all = match_parts(pred_labels, sample.labels, sample.num_parts, valid)
+    if cfg.miou_parts == "moving":
+        # still parts join the base (label 0); moving parts keep their labels, so joints map as before
+        still = ~sample.part_moving.astype(bool)
+        still[0] = False
+        gt_labels = np.where(still[sample.labels], 0, sample.labels)
+        matching = match_parts(pred_labels, gt_labels, sample.num_parts, valid)
+    else:
+        matching = matching_all
     root_label = None if failed or estimate.root is None else estimate.root.label
     joints_by_child: dict[int, JointEstimate] = {} if failed else {j.child: j for j in estimate.joints}
 
     errors = []
     visibility = part_visibility(sample.labels, sample.num_parts, valid)
-    scored, excluded = scored_parts(sample, cfg, matching.gt_present, visibility)
+    # still parts are only scored for joints with joint_parts "movable"/"all": match them as links then
+    joint_matching = matching if cfg.joint_parts == "moving" else matching_all
+    scored, excluded = scored_parts(sample, cfg, joint_matching.gt_present, visibility)
     for p in scored:
-        pred = _predicted_joint(p, matching, root_label, joints_by_child)
+        pred = _predicted_joint(p, joint_matching, root_label, joints_by_child)
         e = evaluate_joint(pred, gt_joint_params(sample, p), cfg.worst)
         errors.append(replace(e, gt_part=p))
     part_ious = np.where(matching.gt_present, matching.ious, np.nan)
@@ -164,6 +189,7 @@ def evaluate_sample(
         category=sample.category,
         status=EstimateStatus(estimate.status),
         miou=0.0 if failed else matching.mean_iou(cfg.include_root_in_miou),
+        miou_all=0.0 if failed else matching_all.mean_iou(cfg.include_root_in_miou),
         part_ious=part_ious,
         joints=tuple(errors),
         num_pred_parts=0 if failed else len(estimate.parts),

@@ -143,3 +143,26 @@ def test_joints_below_the_visibility_threshold_are_excluded_and_counted(scene, s
     assert "| #joints excluded (visibility) | | 1 | 1 | 1 |" in to_markdown([table])
     with pytest.raises(ValueError, match="min_joint_visibility"):
         EvalConfig(min_joint_visibility=1.5)
+
+
+def test_a_still_part_counts_as_base_for_miou_and_as_a_link_for_miou_all(scene):
+    still = cabinet(num_frames=6, num_points=400, door_angle=0.0, drawer_travel=0.12)
+    sample = scene_to_sample(still)
+    assert not sample.part_moving[1] and sample.part_moving[2]
+    # What a motion-based estimate sees: the still door is part of the base, the drawer is its own part.
+    seen = estimate_from_truth(still, relabel=(0, 0, 2))
+    seen = ArticulationEstimate(seen.status, "world", seen.stamps_ns, seen.labels, seen.parts, seen.joints[1:])
+    m = evaluate_sample(sample, seen)
+    assert m.miou == pytest.approx(1.0)  # base (with the door) and drawer exact
+    assert m.miou_all < 0.75  # the door as its own link is missed (IoU 0), the base is too large
+    assert [j.gt_part for j in m.joints] == [2] and m.joints[0].status == "ok"
+    strict = evaluate_sample(sample, seen, EvalConfig(miou_parts="all"))
+    assert strict.miou == pytest.approx(m.miou_all)
+    # Segmenting the still door anyway is right for miou_all and not penalised by miou.
+    full = evaluate_sample(sample, estimate_from_truth(still))
+    assert full.miou_all == pytest.approx(1.0) and full.miou < 1.0
+    with pytest.raises(ValueError, match="miou_parts"):
+        EvalConfig(miou_parts="some")
+    # still parts are still matched as links when their joints are scored
+    movable = evaluate_sample(sample, estimate_from_truth(still), EvalConfig(joint_parts="movable"))
+    assert [j.gt_part for j in movable.joints] == [1, 2] and movable.joints[0].status == "ok"
