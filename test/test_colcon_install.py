@@ -59,6 +59,10 @@ def test_install_tree_has_messages_python_executables_launch_and_config(install_
     for exe in sorted((ROOT / "nodes").iterdir()):
         installed = install_tree / "lib" / "sim2art_ros" / exe.name
         assert installed.exists() and os.access(installed, os.X_OK), f"executable {exe.name} not installed"
+    # what `ros2 launch sim2art_ros perceive.launch.py` needs on a robot
+    for required in ("launch/perceive.launch.py", "config/perceive.yaml", "config/fastdds_shm_large.xml"):
+        assert (share / required).is_file(), f"{required} not installed"
+    assert os.access(install_tree / "lib" / "sim2art_ros" / "perceive_node", os.X_OK)
     for folder in ("launch", "config"):
         for f in sorted((ROOT / folder).rglob("*")):
             if f.is_file():
