@@ -474,8 +474,10 @@ def main(argv: list[str] | None = None) -> int:
     steps.close()
     result["machine"]["load_average_end"] = os.getloadavg()
     args.out.write_text(json.dumps(result, indent=2))
+    # The markdown beside the JSON is what sim2art-benchmark pastes into docs/BENCHMARKS.md (core never imports ROS).
+    args.out.with_suffix(".md").write_text(markdown(result) + "\n")
     print(markdown(result))
-    print(f"\nwritten {args.out}")
+    print(f"\nwritten {args.out} and {args.out.with_suffix('.md')}")
     return 0
 
 

@@ -287,12 +287,6 @@ def render_stdout(folder: Path) -> str:
     return _markdown_lines(folder / "log.txt")
 
 
-def render_node(folder: Path) -> str:
-    from sim2art_ros.perceive_benchmark import markdown
-
-    return markdown(json.loads((folder / "bench_perceive.json").read_text())) + "\n"
-
-
 # ------------------------------------------------------------------------------------------- plan
 def _tiny_checkpoint(path: Path) -> Path:
     import torch
@@ -416,7 +410,8 @@ def plan(args: argparse.Namespace, data: Path, checkpoint: Path, ck_sha: str) ->
     node = [py, "-m", "sim2art_ros.perceive_benchmark", "--out", str(out / "node" / "bench_perceive.json")]
     node += ["--checkpoint", str(checkpoint)]
     stages.append(
-        Stage("node", "The ROS node: preprocessing, latency, idle CPU, maximum input rate", node, None, render_node,
+        Stage("node", "The ROS node: preprocessing, latency, idle CPU, maximum input rate", node, None,
+              render_file("bench_perceive.md"),
               key("node", node, ck=ck_sha), notes="Frames: the data engine's Storage1 at 640×480, DDS on loopback.")
     )  # fmt: skip
     return stages
