@@ -47,13 +47,10 @@ OPTICAL, LINK = "camera_color_optical_frame", "camera_link"
 def machine() -> dict:
     import psutil
 
-    cpu = platform.processor() or ""
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    from sim2art_core.eval.latency import cpu_model_name
+
     return {
-        "cpu": cpu,
+        "cpu": cpu_model_name(),
         "cores": psutil.cpu_count(),
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "python": platform.python_version(),
