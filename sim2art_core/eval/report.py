@@ -391,7 +391,9 @@ def plan(args: argparse.Namespace, data: Path, checkpoint: Path, ck_sha: str) ->
     ab = [py, "-m", "sim2art_core.eval.ablation", "--runs-dir", str(runs), "--data", str(data)]
     ab += ["--out", str(out / "ablation"), "--eval-arg=--threads=1", "--eval-arg=--device=cpu"]
     note = "Checkpoints: " + ", ".join(f"{n} sha256 `{s}`" for n, s in shas.items())
-    note += ". Trained by scripts/train_ablations.sh at one equal step budget (see its header)."
+    budgets = sorted({b for name in shas if (b := _train_steps(runs / name / "final.pt")) is not None})
+    note += ". Trained by scripts/train_ablations.sh at one equal step budget (see its header)"
+    note += (": " + ", ".join(f"{b} steps" for b in budgets) + ".") if budgets else "."
     if not shas:
         ab, note = [], f"no ablation checkpoints under {runs}: run scripts/train_ablations.sh first."
     stages.append(
@@ -415,6 +417,14 @@ def plan(args: argparse.Namespace, data: Path, checkpoint: Path, ck_sha: str) ->
               key("node", node, ck=ck_sha), notes="Frames: the data engine's Storage1 at 640×480, DDS on loopback.")
     )  # fmt: skip
     return stages
+
+
+def _train_steps(path: Path) -> int | None:
+    """The step count a training checkpoint was saved at (its ``train.step``; None when not recorded)."""
+    from sim2art_core.model.checkpoint import read_checkpoint
+
+    step = read_checkpoint(path).get("train", {}).get("step")
+    return None if step is None else int(step)
 
 
 def _sha(path: Path) -> str:
