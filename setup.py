@@ -33,12 +33,12 @@ setup(
             "sim2art-eval = sim2art_core.eval.cli:main",
             "sim2art-benchmark = sim2art_core.eval.benchmark:main",
             # sim2art_ros: ROS 2 graph and bags
-            "sim2art-perceive = sim2art_ros.perceive_node:main",
-            "sim2art-consumer = sim2art_ros.consumer_node:main",
-            "sim2art-bag-from-sim = sim2art_ros.bag_writer:main",
-            "sim2art-replay = sim2art_ros.replay:main",
-            "sim2art-bag-eval = sim2art_ros.bag_eval:main",
-            "sim2art-demo = sim2art_ros.demo:main",
+            "sim2art-perceive = sim2art_ros.perception.node:main",
+            "sim2art-consumer = sim2art_ros.consumer.node:main",
+            "sim2art-bag-from-sim = sim2art_ros.bags.writer:main",
+            "sim2art-replay = sim2art_ros.bags.replay:main",
+            "sim2art-bag-eval = sim2art_ros.tools.bag_eval:main",
+            "sim2art-demo = sim2art_ros.tools.demo:main",
         ]
     },
 )

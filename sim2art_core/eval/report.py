@@ -14,7 +14,7 @@ eval               ``sim2art-eval`` on the test split under the four conditions,
 fusion             the refinement's fusion thresholds on the val split (``--refine-grid``)
 ablation           Table 4 from ``runs/ablations/<variant>/final.pt`` when they exist
 refine             ``python -m sim2art_core.eval.bench_refine``: cost of the geometric refinement
-node               ``python -m sim2art_ros.perceive_benchmark``: the ROS node (skipped by ``--quick``)
+node               ``python -m sim2art_ros.tools.perceive_benchmark``: the ROS node (skipped by ``--quick``)
 =================  ================================================================================
 
 A stage's cache key holds its command, the checkpoint's sha256, the dataset's index and a hash of the
@@ -409,7 +409,7 @@ def plan(args: argparse.Namespace, data: Path, checkpoint: Path, ck_sha: str) ->
               render_stdout, key("refine", rb))
     )  # fmt: skip
 
-    node = [py, "-m", "sim2art_ros.perceive_benchmark", "--out", str(out / "node" / "bench_perceive.json")]
+    node = [py, "-m", "sim2art_ros.tools.perceive_benchmark", "--out", str(out / "node" / "bench_perceive.json")]
     node += ["--checkpoint", str(checkpoint)]
     stages.append(
         Stage("node", "The ROS node: preprocessing, latency, idle CPU, maximum input rate", node, None,

@@ -1,0 +1,259 @@
+"""Parameters of the perception node: one table, declared with descriptors, read into typed configs.
+
+Every parameter has a description and a range (``ros2 param describe`` shows them) and
+is read once at start (``read_only``: set them with ``--ros-args --params-file`` or
+``-p``; a run-time ``ros2 param set`` is refused rather than silently ignored).
+Defaults are those of ``config/perceive.yaml``; docs/NODE.md has the table (it is
+generated from :data:`PARAMETERS`, see ``parameter_table_markdown``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+
+from sim2art_core.preprocess import (
+    FlowConfig,
+    KeyframeConfig,
+    ObjectSelectionConfig,
+    PreprocessConfig,
+)
+from sim2art_core.preprocess.config import FLOW_METHODS, KEYFRAME_MODES
+from sim2art_core.runtime.estimator_loader import DEFAULT_ESTIMATOR
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter: name, default, description, numeric range or allowed strings."""
+
+    name: str
+    default: Any
+    description: str
+    lo: float | None = None
+    hi: float | None = None
+    choices: tuple[str, ...] = ()
+
+    @property
+    def is_float(self) -> bool:
+        return isinstance(self.default, float) or (
+            isinstance(self.default, list) and all(isinstance(v, float) for v in self.default)
+        )
+
+    def descriptor(self) -> ParameterDescriptor:
+        # Floats accept integers too (``-p rate_hz:=2``, ``roi_min:=[0,0,0]``): rclpy would otherwise
+        # refuse an INTEGER override of a DOUBLE parameter. coerce() converts and range-checks them.
+        d = ParameterDescriptor(
+            name=self.name, description=self.description, read_only=True, dynamic_typing=self.is_float
+        )
+        if self.choices:
+            d.additional_constraints = "one of: " + ", ".join(self.choices)
+        if self.lo is not None and isinstance(self.default, bool) is False:
+            if isinstance(self.default, int):
+                d.integer_range = [IntegerRange(from_value=int(self.lo), to_value=int(self.hi), step=0)]
+            elif isinstance(self.default, float):
+                d.floating_point_range = [FloatingPointRange(from_value=float(self.lo), to_value=float(self.hi))]
+        return d
+
+    def coerce(self, value: Any) -> Any:
+        """The value in the parameter's type (int -> float for floats), range-checked; ValueError otherwise."""
+        if self.is_float:
+            items = value if isinstance(self.default, list) else [value]
+            if isinstance(items, (str, bytes)) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in items
+            ):
+                raise ValueError(f"parameter {self.name}={value!r} must be a number (or a list of numbers)")
+            value = [float(v) for v in items] if isinstance(self.default, list) else float(value)
+        if self.lo is not None and not isinstance(value, (list, bool)) and not self.lo <= value <= self.hi:
+            raise ValueError(f"parameter {self.name}={value} is outside [{self.lo:g}, {self.hi:g}]")
+        return value
+
+
+PARAMETERS: tuple[Param, ...] = (
+    # frames and object
+    Param("fixed_frame", "odom", "Fixed frame of the estimate and of the region of interest (odom, map, base_link)"),
+    Param("static_camera", False, "Camera does not move: identity poses, output in the image's optical frame, no TF"),
+    Param("object_id", "object_0", "Object id in /articulation; joint TF frames are <object_id>/joint_<n>"),
+    # estimator
+    Param("estimator", DEFAULT_ESTIMATOR, "module:attribute of the estimator factory (WindowEstimator)"),
+    Param("checkpoint", "", "Checkpoint path for the estimator ('' = the shipped default)"),
+    Param("device", "auto", "Inference device: auto (GPU if available), cpu, cuda, cuda:N"),
+    Param("estimator_kwargs", "", "Extra estimator arguments as a JSON object ('' = none)"),
+    Param("torch_threads", 1, "Intra-op CPU threads of a torch estimator (0 = torch's default)", 0, 256),
+    Param("image_features", "", "Local directory of a DINOv2/v3 ViT for per-point image features ('' = none)"),
+    Param("image_features_short_side", 224, "Image short side fed to the feature ViT (pixels)", 14, 2048),
+    Param("num_frames", 0, "Frames per window T (0 = the estimator's num_frames)", 0, 512),
+    Param("num_points", 0, "Points per frame N (0 = the estimator's num_points)", 0, 65536),
+    # triggers and outputs
+    Param("rate_hz", 1.0, "Continuous inference rate on the newest window (0 = only on ~/trigger)", 0.0, 30.0),
+    Param("publish_failed", True, "Publish FAILED estimates on /articulation (status says why)"),
+    Param("publish_point_cloud", True, "Publish the segmented newest frame on ~/points"),
+    Param("publish_markers", True, "Publish RViz markers on ~/markers"),
+    Param("marker_axis_length_m", 0.4, "Length of the axis arrows in RViz (m)", 0.01, 5.0),
+    Param(
+        "tf_republish_hz",
+        10.0,
+        "Re-send the joint frames on /tf with the current time (0 = only per estimate)",
+        0.0,
+        100.0,
+    ),
+    Param("diagnostics_period_s", 1.0, "Period of /diagnostics (s)", 0.1, 60.0),
+    # inputs
+    Param("use_mask", False, "Subscribe to object_mask (mono8, from a segmenter) instead of the box selection"),
+    Param(
+        "input_reliability",
+        "best_effort",
+        "QoS reliability of the camera subscriptions",
+        choices=("best_effort", "reliable"),
+    ),
+    Param("input_queue_depth", 5, "QoS depth of the camera subscriptions", 1, 100),
+    Param("sync_slop_s", 0.02, "Largest stamp difference between colour, depth, camera_info and mask (s)", 0.0, 1.0),
+    Param("sync_queue_size", 10, "Messages per input kept while waiting for partners", 1, 200),
+    Param("use_message_filters", True, "Use message_filters' ApproximateTimeSynchronizer when it is installed"),
+    Param("frame_queue_size", 4, "Synchronised frames waiting for preprocessing (older ones are dropped)", 1, 30),
+    Param("use_tf2_ros", True, "Use tf2_ros when installed (else the built-in buffer fed from /tf, /tf_static)"),
+    Param("tf_timeout_s", 0.3, "How long a frame waits for its camera pose on TF before it is dropped (s)", 0.0, 5.0),
+    Param("seed", 0, "Seed of point sampling and RANSAC", 0, 2**31 - 1),
+    # object selection
+    Param("roi_min", [-5.0, -5.0, -1.0], "Region of interest lower corner (x, y, z) in fixed_frame (m)"),
+    Param("roi_max", [5.0, 5.0, 3.0], "Region of interest upper corner (x, y, z) in fixed_frame (m)"),
+    Param("min_depth_m", 0.1, "Ignore depth below (m)", 0.0, 10.0),
+    Param("max_depth_m", 4.0, "Ignore depth beyond (m)", 0.1, 100.0),
+    Param("remove_support_plane", True, "Remove the supporting plane (table, floor) found by RANSAC in the box"),
+    Param("plane_distance_m", 0.015, "Points within this height of the plane belong to it (m)", 0.001, 0.2),
+    Param("plane_up", [0.0], "Up direction in fixed_frame for the plane ([0.0] = auto: z, or -y with static_camera)"),
+    Param("plane_max_tilt_deg", 25.0, "Largest tilt of the supporting plane from up (deg)", 0.0, 90.0),
+    Param("selection_stride", 2, "Box selection runs on every n-th pixel", 1, 16),
+    Param("largest_component", True, "Keep only the largest connected region in the box (the object)"),
+    Param("min_component_pixels", 200, "Smallest object region (pixels)", 1, 1000000),
+    Param("erode_px", 2, "Erode the object mask to avoid flying pixels at borders (pixels)", 0, 20),
+    Param("min_valid_points", 32, "Frames with fewer object pixels with depth are rejected", 1, 65536),
+    Param("min_flow_fraction", 0.1, "A flow step tracking fewer of the points restarts the window", 0.0, 1.0),
+    # keyframes
+    Param("keyframe_mode", "time", "Keyframe selection", choices=KEYFRAME_MODES),
+    Param(
+        "keyframe_period_s", 0.2, "Time stride (time mode) or minimum spacing (motion mode) of keyframes (s)", 0.0, 10.0
+    ),
+    Param("keyframe_max_period_s", 1.0, "Motion mode: a keyframe at least this often (s)", 0.0, 60.0),
+    Param("keyframe_min_translation_m", 0.03, "Motion mode: camera translation that makes a keyframe (m)", 0.0, 10.0),
+    Param("keyframe_min_rotation_deg", 3.0, "Motion mode: camera rotation that makes a keyframe (deg)", 0.0, 180.0),
+    Param(
+        "keyframe_min_image_change",
+        4.0,
+        "Motion mode: mean grey change in the object box that makes a keyframe",
+        0.0,
+        255.0,
+    ),
+    Param("max_keyframe_gap_s", 1.5, "Keyframes further apart restart the window (s)", 0.01, 600.0),
+    # flow
+    Param("flow_method", "dis", "Dense optical flow (OpenCV)", choices=FLOW_METHODS),
+    Param(
+        "flow_preset",
+        "medium",
+        "Preset of OpenCV DIS optical flow (speed vs accuracy)",
+        choices=("ultrafast", "fast", "medium"),
+    ),
+    Param("flow_width", 640, "Optical flow runs on images resized to this width (never enlarged; 0 = full)", 0, 8192),
+    Param("flow_consistency_px", 2.0, "Forward-backward check threshold (pixels; 0 = off)", 0.0, 100.0),
+    Param("max_flow_m", 0.5, "Longer 3-D displacements between keyframes are mismatches (m)", 0.01, 10.0),
+    Param(
+        "flow_crop_margin_px",
+        64,
+        "Flow only in the object's box grown by this many pixels (-1 = whole image)",
+        -1,
+        4096,
+    ),
+)
+
+
+def declare_all(node) -> dict[str, Any]:
+    """Declare every parameter with its descriptor; returns {name: value} as given at start.
+
+    Raises ValueError for a value of the wrong type or outside its range.
+    """
+    values = {}
+    for p in PARAMETERS:
+        values[p.name] = p.coerce(node.declare_parameter(p.name, p.default, p.descriptor()).value)
+    return values
+
+
+def check_choices(values: dict[str, Any]) -> None:
+    """Raise ValueError for a string parameter outside its choices or a wrong-length vector."""
+    for p in PARAMETERS:
+        if p.choices and values[p.name] not in p.choices:
+            raise ValueError(f"parameter {p.name}='{values[p.name]}' must be one of {list(p.choices)}")
+    for name in ("roi_min", "roi_max"):
+        if len(values[name]) != 3:
+            raise ValueError(f"parameter {name} must have 3 values (x, y, z), got {list(values[name])}")
+    up = list(values["plane_up"])
+    if not (len(up) == 3 or up == [0.0]):
+        raise ValueError(f"parameter plane_up must be [x, y, z] or [0.0] (auto), got {up}")
+
+
+def preprocess_config(values: dict[str, Any], num_frames: int, num_points: int) -> PreprocessConfig:
+    """The core preprocessing configuration from the node parameters (validated)."""
+    up = list(values["plane_up"])
+    if up == [0.0]:
+        up = [0.0, -1.0, 0.0] if values["static_camera"] else [0.0, 0.0, 1.0]
+    return PreprocessConfig(
+        num_frames=num_frames,
+        num_points=num_points,
+        min_valid_points=int(values["min_valid_points"]),
+        min_flow_fraction=float(values["min_flow_fraction"]),
+        object=ObjectSelectionConfig(
+            source="mask" if values["use_mask"] else "box",
+            roi_min=tuple(float(v) for v in values["roi_min"]),
+            roi_max=tuple(float(v) for v in values["roi_max"]),
+            min_depth_m=float(values["min_depth_m"]),
+            max_depth_m=float(values["max_depth_m"]),
+            remove_support_plane=bool(values["remove_support_plane"]),
+            plane_distance_m=float(values["plane_distance_m"]),
+            plane_up=tuple(float(v) for v in up),
+            plane_max_tilt_deg=float(values["plane_max_tilt_deg"]),
+            stride=int(values["selection_stride"]),
+            largest_component=bool(values["largest_component"]),
+            min_component_pixels=int(values["min_component_pixels"]),
+            erode_px=int(values["erode_px"]),
+        ),
+        flow=FlowConfig(
+            method=values["flow_method"],
+            dis_preset=values["flow_preset"],
+            width=int(values["flow_width"]),
+            consistency_px=float(values["flow_consistency_px"]),
+            max_flow_m=float(values["max_flow_m"]),
+            crop_margin_px=int(values["flow_crop_margin_px"]),
+        ),
+        keyframes=KeyframeConfig(
+            mode=values["keyframe_mode"],
+            period_s=float(values["keyframe_period_s"]),
+            max_period_s=float(values["keyframe_max_period_s"]),
+            min_translation_m=float(values["keyframe_min_translation_m"]),
+            min_rotation_deg=float(values["keyframe_min_rotation_deg"]),
+            min_image_change=float(values["keyframe_min_image_change"]),
+            max_gap_s=float(values["max_keyframe_gap_s"]),
+        ),
+    ).validate()
+
+
+def parameter_table_markdown() -> str:
+    """The parameters as a Markdown table (docs/NODE.md)."""
+    rows = ["| parameter | default | range | description |", "|---|---|---|---|"]
+    for p in PARAMETERS:
+        if p.choices:
+            rng = " / ".join(p.choices)
+        elif p.lo is not None and isinstance(p.default, int):
+            rng = f"[{int(p.lo)}, {int(p.hi)}]"
+        elif p.lo is not None:
+            rng = f"[{p.lo:g}, {p.hi:g}]"
+        else:
+            rng = ""
+        default = (
+            f'"{p.default}"'
+            if isinstance(p.default, str)
+            else str(p.default).lower()
+            if isinstance(p.default, bool)
+            else str(p.default)
+        )
+        rows.append(f"| `{p.name}` | `{default}` | {rng} | {p.description} |")
+    return "\n".join(rows)

@@ -1,0 +1,1 @@
+"""Offline tools around the node: bag evaluation (run, compare, report), the node benchmark, the demo."""

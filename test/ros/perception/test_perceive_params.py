@@ -1,0 +1,121 @@
+"""Parameters: declared with descriptors, defaults = config/perceive.yaml, set at start, validated."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import rclpy
+import yaml
+from rclpy.context import Context
+from rclpy.parameter import Parameter
+
+from sim2art_ros.perception.params import PARAMETERS, parameter_table_markdown, preprocess_config
+
+ROOT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(Path(__file__).parent))
+from standin_estimators import FixedAnswerEstimator  # noqa: E402
+
+
+def _yaml_params() -> dict:
+    return yaml.safe_load((ROOT / "config" / "perceive.yaml").read_text())["/**"]["ros__parameters"]
+
+
+def test_yaml_holds_every_parameter_with_its_default():
+    assert _yaml_params() == {p.name: p.default for p in PARAMETERS}
+
+
+def test_every_parameter_is_documented_with_a_range():
+    for p in PARAMETERS:
+        assert len(p.description) > 15, p.name
+        d = p.descriptor()
+        assert d.read_only and d.description == p.description
+        if isinstance(p.default, (int, float)) and not isinstance(p.default, bool):
+            assert p.lo is not None, f"{p.name} has no range"
+            assert d.integer_range or d.floating_point_range
+
+
+def test_docs_table_lists_every_parameter():
+    doc = (ROOT / "docs" / "NODE.md").read_text()
+    for line in parameter_table_markdown().splitlines()[2:]:
+        assert line in doc, f"docs/NODE.md is out of date (regenerate the table): {line}"
+
+
+def _node(args: list[str]):
+    from sim2art_ros.perception.node import PerceiveNode
+
+    ctx = Context()
+    rclpy.init(context=ctx, args=["perceive", "--ros-args", *args])
+    try:
+        return ctx, PerceiveNode(estimator=FixedAnswerEstimator(), context=ctx)
+    except Exception:
+        rclpy.shutdown(context=ctx)
+        raise
+
+
+def _close(ctx, node):
+    node.close()
+    node.destroy_node()
+    rclpy.shutdown(context=ctx)
+
+
+def test_params_file_and_overrides_at_start():
+    ctx, node = _node(
+        [
+            "--params-file", str(ROOT / "config" / "perceive.yaml"),
+            "-p", "rate_hz:=2", "-p", "roi_min:=[0,0,0]", "-p", "keyframe_mode:=motion", "-p", "fixed_frame:=map",
+        ]
+    )  # fmt: skip
+    try:
+        assert node.p["rate_hz"] == 2.0 and isinstance(node.p["rate_hz"], float)
+        assert node.p["roi_min"] == [0.0, 0.0, 0.0] and node.p["fixed_frame"] == "map"
+        assert node.pre_cfg.keyframes.mode == "motion" and node.pre_cfg.object.roi_min == (0.0, 0.0, 0.0)
+        assert (node.pre_cfg.num_frames, node.pre_cfg.num_points) == (4, 256)  # from the estimator
+        result = node.set_parameters([Parameter("rate_hz", value=5.0)])[0]
+        assert not result.successful  # read-only: refused, not silently ignored
+    finally:
+        _close(ctx, node)
+
+
+@pytest.mark.parametrize(
+    ("arg", "needle"),
+    [
+        ("keyframe_mode:=sometimes", "keyframe_mode"),
+        ("rate_hz:=100", "outside"),
+        ("roi_max:=[1.0,2.0]", "roi_max must have 3"),
+        ("plane_up:=[1.0,0.0]", "plane_up"),
+        ("max_flow_m:=x", "must be a number"),
+    ],
+)
+def test_bad_values_fail_at_start_with_the_name(arg, needle):
+    with pytest.raises(ValueError, match=needle):
+        _node(["-p", arg])
+
+
+def test_plane_up_is_automatic():
+    values = {p.name: p.default for p in PARAMETERS}
+    assert preprocess_config(values, 4, 10).object.plane_up == (0.0, 0.0, 1.0)
+    values["static_camera"] = True
+    assert preprocess_config(values, 4, 10).object.plane_up == (0.0, -1.0, 0.0)
+    values["use_mask"] = True
+    assert preprocess_config(values, 4, 10).object.source == "mask"
+
+
+def test_checkpoint_needing_image_features_is_refused_at_start():
+    from types import SimpleNamespace
+
+    from sim2art_ros.perception.node import PerceiveNode
+
+    est = FixedAnswerEstimator()
+    est.model_config = SimpleNamespace(image_feature_dim=8)
+    for args, needle in (([], "needs 8-d image features"), (["-p", "image_features:=/no/such/dir"], "unavailable")):
+        ctx = Context()
+        rclpy.init(context=ctx, args=["perceive", "--ros-args", *args])
+        node = PerceiveNode(estimator=est, context=ctx)
+        try:
+            assert node.estimator is None and needle in node.estimator_error
+            inference = {s.name: s for s in node.diagnostics().status}["sim2art_perceive: inference"]
+            assert inference.level == b"\x02" and needle in inference.message
+        finally:
+            _close(ctx, node)

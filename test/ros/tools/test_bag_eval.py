@@ -1,0 +1,97 @@
+"""sim2art-bag-eval end to end on a folder of two tiny rendered bags (one with ground truth, one without).
+
+The real perception node runs in its own process with a tiny randomly initialised
+checkpoint: this checks the plumbing (node start, replay with /clock, recording,
+scoring, report), not the accuracy of a trained model (docs/BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from sim2art_core.data.generator import SequenceConfig, generate_sequence
+from sim2art_core.estimate import ArticulationEstimate, JointEstimate, PartEstimate
+from sim2art_core.eval.sample import gt_joint_params
+from sim2art_core.model import build_model, preset
+from sim2art_core.model.checkpoint import save_checkpoint
+from sim2art_core.types import EstimateStatus
+from sim2art_ros.bags import io as bag_io
+from sim2art_ros.bags.writer import write_bag
+from sim2art_ros.tools.bag_eval import main
+
+T = 8
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    cfg = preset("tiny", num_frames=T, num_points=64)
+    return save_checkpoint(tmp_path_factory.mktemp("ck") / "tiny.pt", build_model(cfg), cfg)
+
+
+def sample_truth(sample, frames) -> ArticulationEstimate:
+    """The sample's joints in its world frame, one amount per frame stamp (test scaffolding for the bag)."""
+    joints = []
+    for p in range(1, sample.num_parts):
+        g = gt_joint_params(sample, p)
+        joints.append(
+            JointEstimate(
+                child=p,
+                parent=0,
+                type=g.type,
+                type_probs=np.eye(3)[int(g.type)],
+                axis=g.axis,
+                origin=g.pivot,
+                amounts=g.amounts,
+                confidence=1.0,
+                source="ground_truth",
+            )  # fmt: skip
+        )
+    box = (np.zeros(3), -np.ones(3), np.ones(3))
+    parts = tuple(PartEstimate(p, p == 0, 1, *box, 1.0) for p in range(sample.num_parts))
+    stamps = np.array([f.stamp_ns for f in frames[: sample.num_frames]], dtype=np.int64)
+    return ArticulationEstimate(
+        EstimateStatus.OK, "world", stamps, np.zeros((len(stamps), 0), np.int16), parts, tuple(joints)
+    )
+
+
+def test_bag_eval_reports_a_folder_of_bags(tmp_path, tiny_checkpoint):
+    sample, frames = generate_sequence("Storage1", 0, 0, SequenceConfig(num_frames=T, width=96, height=72), True)
+    bags = tmp_path / "bags"
+    write_bag(bags / "with_truth", frames, sample_truth(sample, frames))
+    write_bag(bags / "no_truth", frames)
+    out = tmp_path / "report"
+    rc = main([
+        str(bags), "--out", str(out), "--checkpoint", str(tiny_checkpoint), "-q", "--drain-timeout", "30",
+        "--node-arg=-p", "--node-arg=keyframe_period_s:=0.0", "--node-arg=-p", "--node-arg=rate_hz:=5.0",
+    ])  # fmt: skip
+    assert rc == 0
+    md = (out / "report.md").read_text()
+    assert "## with_truth" in md and "## no_truth" in md and "No ground truth in this bag" in md
+    assert "| bag | images |" in md and "![axes](with_truth/axes.png)" in md
+    res = json.loads((out / "results.json").read_text())
+    by_name = {b["name"]: b for b in res["bags"]}
+    assert by_name["with_truth"]["has_ground_truth"] and not by_name["no_truth"]["has_ground_truth"]
+    moving = int(sample.part_moving[1:].sum())
+    for name, b in by_name.items():
+        assert b["images_sent"] == T + 1
+        assert len(b["estimates"]) >= 1, name  # the full window of the bag was estimated
+        assert b["latency_ms"]["n"] == len(b["estimates"]) and b["latency_ms"]["median"] > 0
+        assert all(e["status"] in ("OK", "NO_ARTICULATION", "FAILED") for e in b["estimates"])
+        assert (out / name / "axes.png").stat().st_size > 10_000
+        assert (out / name / "latency.png").stat().st_size > 10_000
+        # the recording is a bag of its own, holding every estimate that was scored
+        recorded = {t.name: t.count for t in bag_io.check_bag(out / name / "recorded")}
+        assert recorded["/articulation"] == len(b["estimates"])
+    final = by_name["with_truth"]["estimates"][-1]
+    assert len(final["joints"]) == moving  # one scored row per moving true joint
+    assert 0.0 <= final["accuracy_type_accuracy"] <= 1.0
+    assert all(0.0 <= j["axis_angle_deg"] <= 90.0 for j in final["joints"])
+    assert by_name["no_truth"]["estimates"][-1]["joints"] == []
+
+
+def test_bag_eval_names_a_missing_bag(tmp_path, capsys):
+    assert main([str(tmp_path / "nope"), "--out", str(tmp_path / "o"), "-q"]) == 2
+    assert "does not exist" in capsys.readouterr().err
