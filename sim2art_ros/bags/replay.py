@@ -372,6 +372,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     apply_safe_defaults()
     import rclpy
 
+    from sim2art_ros.spin import shut_down
+
     ours, ros_args = split_ros_args(list(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(ours)
     try:
@@ -394,9 +396,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     finally:
-        node.destroy_node()
-        if context.ok():
-            rclpy.shutdown(context=context)
+        shut_down(node, context=context)
     print(
         f"played {stats.total} messages on {len(stats.published)} topics in {stats.wall_duration_s:.2f} s "
         f"(bag {stats.bag_duration_s:.2f} s, rate {options.rate}), /clock {stats.clock_messages}, "

@@ -200,8 +200,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     import argparse
 
     import rclpy
-    from rclpy.executors import ExternalShutdownException
     from rclpy.utilities import remove_ros_args
+
+    from sim2art_ros.spin import spin_until_shutdown
 
     args = list(sys.argv if argv is None else ["sim2art-consumer", *argv])
     parser = argparse.ArgumentParser(
@@ -209,16 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.parse_args(remove_ros_args(args)[1:])  # only --help; settings are ROS parameters
     rclpy.init(args=args)
-    node = ArticulationConsumer()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    return spin_until_shutdown(ArticulationConsumer())
 
 
 if __name__ == "__main__":

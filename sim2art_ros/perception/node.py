@@ -37,7 +37,7 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import (
     DurabilityPolicy,
@@ -76,6 +76,7 @@ from sim2art_ros.msg import Articulation
 from sim2art_ros.perception import diagnostics as diag
 from sim2art_ros.perception.params import check_choices, declare_all, preprocess_config
 from sim2art_ros.perception.tf_buffer import Tf2RosLookup, TfBuffer, TransformUnavailable, tf2_ros_available
+from sim2art_ros.spin import spin_until_shutdown
 
 NODE_NAME = "sim2art_perceive"
 
@@ -653,21 +654,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # One executor thread is enough (callbacks only queue work; the heavy work has its own threads)
     # and costs about half the CPU of rclpy's MultiThreadedExecutor at 30 Hz VGA input (13 % vs 23 %).
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        # Order matters: an executor shut down while another thread spins aborts the process
-        # (ros_pip_environment.md §9); here spin() has returned in this thread.
-        node.close()
-        executor.shutdown()
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    return spin_until_shutdown(node, executor=SingleThreadedExecutor(), close=node.close)
 
 
 if __name__ == "__main__":

@@ -112,6 +112,7 @@ def run_bag(bag: Path, out_dir: Path, options: EvalOptions) -> RunRecord:
 
     from sim2art_ros.bags.record import Recorder
     from sim2art_ros.bags.replay import BagPlayer, ReplayOptions
+    from sim2art_ros.spin import shut_down
 
     lay = options.layout
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -155,9 +156,7 @@ def run_bag(bag: Path, out_dir: Path, options: EvalOptions) -> RunRecord:
         clouds = recorder.decoded(options.cloud_topic) if options.cloud_topic else []
     finally:
         recorder.close()
-        player_node.destroy_node()
-        if context.ok():
-            rclpy.shutdown(context=context)
+        shut_down(player_node, context=context)
     return RunRecord(bag, out_dir, image_sent, estimates, clouds, replay_s, log)
 
 
