@@ -52,10 +52,12 @@ def generate_launch_description() -> LaunchDescription:
                 "use_sim_time": ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool),
             },
         ],
+        # the node's own input names are relative (image_pipeline convention); the defaults of the
+        # arguments above are realsense-ros 4.x's (camera_namespace:=camera camera_name:=camera)
         remappings=[
-            ("/camera/camera/color/image_raw", LaunchConfiguration("color_topic")),
-            ("/camera/camera/aligned_depth_to_color/image_raw", LaunchConfiguration("depth_topic")),
-            ("/camera/camera/color/camera_info", LaunchConfiguration("camera_info_topic")),
+            ("camera/color/image_raw", LaunchConfiguration("color_topic")),
+            ("camera/aligned_depth_to_color/image_raw", LaunchConfiguration("depth_topic")),
+            ("camera/color/camera_info", LaunchConfiguration("camera_info_topic")),
             ("object_mask", LaunchConfiguration("mask_topic")),
             ("articulation", LaunchConfiguration("articulation_topic")),
         ],

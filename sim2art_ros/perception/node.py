@@ -80,11 +80,12 @@ from sim2art_ros.spin import spin_until_shutdown
 
 NODE_NAME = "sim2art_perceive"
 
-# Default input names follow realsense-ros 4.x with align_depth.enable:=true; remap them
-# (``-r /camera/camera/color/image_raw:=/my/rgb``) or use the launch file's arguments.
-COLOR_TOPIC = "/camera/camera/color/image_raw"
-DEPTH_TOPIC = "/camera/camera/aligned_depth_to_color/image_raw"
-INFO_TOPIC = "/camera/camera/color/camera_info"
+# Input names are relative (the image_pipeline convention), so a node namespace applies; remap them
+# (``-r camera/color/image_raw:=/my/rgb``). launch/perceive.launch.py remaps them to realsense-ros 4.x
+# with align_depth.enable:=true (/camera/camera/...), and the bag tools to the bag's BagLayout.
+COLOR_TOPIC = "camera/color/image_raw"
+DEPTH_TOPIC = "camera/aligned_depth_to_color/image_raw"
+INFO_TOPIC = "camera/color/camera_info"
 MASK_TOPIC = "object_mask"
 ARTICULATION_TOPIC = "articulation"
 

@@ -93,8 +93,17 @@ class RunRecord:
 
 
 def node_ros_args(options: EvalOptions) -> list[str]:
-    """ROS arguments of the node: sim time, the parameter file, the checkpoint, then the user's."""
-    args = ["-p", "use_sim_time:=true"]
+    """ROS arguments of the node: its inputs remapped to the bag's topics, sim time, the parameter
+    file, the checkpoint, then the user's."""
+    from sim2art_ros.perception.node import COLOR_TOPIC, DEPTH_TOPIC, INFO_TOPIC
+
+    lay = options.layout
+    args = [
+        *("-r", f"{COLOR_TOPIC}:={lay.color_topic}"),
+        *("-r", f"{DEPTH_TOPIC}:={lay.depth_topic}"),
+        *("-r", f"{INFO_TOPIC}:={lay.color_info_topic}"),
+        *("-p", "use_sim_time:=true"),
+    ]
     params = options.params_file
     if params is None and (ROOT / "config" / "perceive.yaml").is_file():
         params = ROOT / "config" / "perceive.yaml"

@@ -38,9 +38,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-COLOR = "/camera/camera/color/image_raw"
-DEPTH = "/camera/camera/aligned_depth_to_color/image_raw"
-INFO = "/camera/camera/color/camera_info"
+COLOR = "/camera/color/image_raw"  # the node's relative default names, in the root namespace
+DEPTH = "/camera/aligned_depth_to_color/image_raw"
+INFO = "/camera/color/camera_info"
 OPTICAL, LINK = "camera_color_optical_frame", "camera_link"
 
 

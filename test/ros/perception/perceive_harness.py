@@ -42,9 +42,9 @@ from sim2art_ros.msg import Articulation
 
 ROOT = Path(__file__).resolve().parents[3]
 HERE = Path(__file__).resolve().parent
-COLOR = "/camera/camera/color/image_raw"
-DEPTH = "/camera/camera/aligned_depth_to_color/image_raw"
-INFO = "/camera/camera/color/camera_info"
+COLOR = "/camera/color/image_raw"  # the node's relative default names, in the root namespace
+DEPTH = "/camera/aligned_depth_to_color/image_raw"
+INFO = "/camera/color/camera_info"
 OPTICAL = "camera_color_optical_frame"
 LINK = "camera_link"
 #: camera_link (x forward, z up) -> optical frame (x right, y down, z forward)

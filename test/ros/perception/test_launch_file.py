@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from sim2art_ros.bags.layout import BagLayout
 from sim2art_ros.perception import node as perceive_node
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -74,9 +75,16 @@ def test_arguments_cover_topics_frames_and_run_options():
     defaults = yaml.safe_load((ROOT / "config" / "perceive.yaml").read_text())["/**"]["ros__parameters"]
     for name in ("fixed_frame", "checkpoint", "device"):
         assert args[name] == defaults[name], name  # launch defaults must not silently change the YAML's
-    assert args["color_topic"] == perceive_node.COLOR_TOPIC
-    assert args["depth_topic"] == perceive_node.DEPTH_TOPIC
-    assert args["camera_info_topic"] == perceive_node.INFO_TOPIC
+    # the launch file targets a RealSense (realsense-ros 4.x, aligned depth), the bags' layout too
+    realsense = BagLayout()
+    assert args["color_topic"] == realsense.color_topic == "/camera/camera/color/image_raw"
+    assert args["depth_topic"] == realsense.depth_topic
+    assert args["camera_info_topic"] == realsense.color_info_topic
+
+
+def test_node_input_names_are_relative_so_a_namespace_applies():
+    for name in (perceive_node.COLOR_TOPIC, perceive_node.DEPTH_TOPIC, perceive_node.INFO_TOPIC):
+        assert not name.startswith("/") and name.startswith("camera/"), name
 
 
 def test_remappings_use_the_node_topic_names():
