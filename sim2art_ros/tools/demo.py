@@ -66,8 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--object-seed", type=int, default=0, help="object instance seed")
     p.add_argument("--sequence-seed", type=int, default=1, help="camera path / joint motion seed")
     p.add_argument("--frames", type=int, default=0, help="frames in the bag (default: the model's T + 8)")
-    p.add_argument("--width", type=int, default=320, help="image width (default 320)")
-    p.add_argument("--height", type=int, default=240, help="image height (default 240)")
+    # 640x480 (a RealSense's VGA): the node's DIS optical flow needs it on these small synthetic objects
+    # (docs/BENCHMARKS.md, "Optical-flow conditions"; at 320x240 the demo misses a door)
+    p.add_argument("--width", type=int, default=640, help="image width (default 640)")
+    p.add_argument("--height", type=int, default=480, help="image height (default 480)")
     p.add_argument("--depth-encoding", choices=("16UC1", "32FC1"), default="16UC1", help="depth encoding of the bag")
     p.add_argument("-r", "--rate", type=float, default=0.5, help="replay speed factor (default 0.5: CPU headroom)")
     p.add_argument("--node-arg", action="append", default=[], metavar="ARG", help="extra ROS argument for the node")
