@@ -2,7 +2,7 @@
 
 One node process per module (start-up ~1 s): synthetic door frames with TF in, then
 /articulation, /tf, markers, point cloud, joint states, services and the bad-input cases.
-The estimator is the deterministic FlowSplitEstimator stand-in (test/ros/standin_estimators.py),
+The estimator is the deterministic FlowSplitEstimator stand-in (test/ros/perception/standin_estimators.py),
 whose answer for this scene is known: one revolute joint about the vertical hinge.
 """
 
