@@ -56,6 +56,10 @@ def test_install_tree_has_messages_python_executables_launch_and_config(install_
     assert "extend_path" in (site / "sim2art_ros" / "__init__.py").read_text()
     assert (site / "sim2art_ros" / "network_safety.py").exists()
     assert (site / "sim2art_core" / "geometry.py").exists()
+    # every source module of the by-role subpackages (perception/, bags/, ..., sim2art_core/runtime/)
+    for pkg in ("sim2art_ros", "sim2art_core"):
+        for f in sorted((ROOT / pkg).rglob("*.py")):
+            assert (site / f.relative_to(ROOT)).is_file(), f"{f.relative_to(ROOT)} not installed"
     for exe in sorted((ROOT / "nodes").iterdir()):
         installed = install_tree / "lib" / "sim2art_ros" / exe.name
         assert installed.exists() and os.access(installed, os.X_OK), f"executable {exe.name} not installed"
@@ -79,9 +83,10 @@ def test_installed_package_imports_from_the_install_tree(install_tree):
     )
     code = (
         "import sim2art_ros.msg, sim2art_ros.network_safety as n, sim2art_core.geometry as g\n"
+        "import sim2art_ros.conversions.articulation as a, sim2art_core.runtime.sync as s\n"
         "from sim2art_ros.msg import Articulation\n"
         "m = Articulation(object_id='x')\n"
-        "print(sim2art_ros.msg.__file__); print(n.__file__); print(g.__file__)\n"
+        "print(sim2art_ros.msg.__file__); print(n.__file__); print(g.__file__); print(a.__file__); print(s.__file__)\n"
     )
     # cwd outside the checkout: `python -c` puts the cwd first on sys.path.
     r = subprocess.run(

@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 ROS_MODULES = {
     "rclpy", "rosidl_runtime_py", "rosbags", "tf2_ros", "tf2_msgs", "message_filters", "launch", "launch_ros",
-    "cv_bridge", "ament_index_python", "sim2art_ros", "builtin_interfaces", "rosgraph_msgs",
+    "cv_bridge", "ament_index_python", "sim2art_ros", "builtin_interfaces", "rosgraph_msgs", "rcl_interfaces",
 }  # fmt: skip
 
 
@@ -51,3 +51,45 @@ def test_checker_catches_a_ros_import(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("import rclpy\nfrom sensor_msgs.msg import Image\n")
     assert {"rclpy", "sensor_msgs"} <= _imported_roots(bad)
+
+
+#: sim2art_ros modules that import nothing from ROS yet belong to the ROS layer, and why. Any other ROS-free
+#: module goes into sim2art_core (docs/ARCHITECTURE.md, "Layout").
+ROS_FREE_BUT_ROS_LAYER = {
+    "sim2art_ros/bags/layout.py": "the topic and frame names of our bags (a ROS convention, no ROS call)",
+    "sim2art_ros/bags/node_process.py": "starts and stops the ROS node as a subprocess",
+}
+#: the only modules directly in sim2art_ros/; everything else sits in a folder by role.
+ROS_TOP_LEVEL = {"__init__.py", "network_safety.py", "spin.py"}
+
+
+def _is_ros(root: str) -> bool:
+    return root in ROS_MODULES or root.endswith("_msgs") or root.endswith("_srvs")
+
+
+def test_ros_layer_is_organised_by_role():
+    pkg = ROOT / "sim2art_ros"
+    assert {p.name for p in pkg.glob("*.py")} == ROS_TOP_LEVEL
+    for folder in sorted(p for p in pkg.iterdir() if p.is_dir() and p.name not in {"__pycache__", "msg"}):
+        assert (folder / "__init__.py").is_file(), f"{folder.relative_to(ROOT)} is not a package (setup.py skips it)"
+
+
+def test_ros_free_modules_live_in_core():
+    offenders = []
+    for path in sorted((ROOT / "sim2art_ros").rglob("*.py")):
+        rel = str(path.relative_to(ROOT))
+        if path.name == "__init__.py" or rel in ROS_FREE_BUT_ROS_LAYER:
+            continue
+        if not any(_is_ros(r) for r in _imported_roots(path)):
+            offenders.append(rel)
+    assert not offenders, "these modules import no ROS: move them to sim2art_core\n" + "\n".join(offenders)
+    for rel in ROS_FREE_BUT_ROS_LAYER:
+        assert (ROOT / rel).is_file(), f"stale entry {rel}"
+
+
+def test_tests_mirror_the_packages():
+    for sub in ("perception", "conversions", "bags", "tools", "consumer"):
+        assert (ROOT / "test" / "ros" / sub).is_dir(), sub
+    assert (ROOT / "test" / "core" / "runtime").is_dir()
+    flat = sorted(p.name for p in (ROOT / "test" / "ros").glob("test_*.py"))
+    assert flat == ["test_spin.py"], f"test/ros/ mirrors sim2art_ros/: put {flat} in its role folder"
