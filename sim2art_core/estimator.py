@@ -39,11 +39,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from sim2art_core.estimate import ArticulationEstimate, JointEstimate, part_from_labels
+from sim2art_core.estimate import ArticulationEstimate, JointEstimate, PartEstimate, part_from_labels
 from sim2art_core.geometry import closest_point_on_line, invert_transform, rotate_vectors, transform_points
 from sim2art_core.model.checkpoint import load_checkpoint
 from sim2art_core.model.config import ModelConfig
 from sim2art_core.model.normalize import Normalization
+from sim2art_core.refine.motion import chain_steps, largest_displacement
 from sim2art_core.refine.rigid import fit_part_pair_motions
 from sim2art_core.types import EstimateStatus, JointType
 from sim2art_core.window import Window
@@ -272,126 +273,31 @@ class Estimator:
         return result
 
     def _estimate(self, window: Window, refine: bool, refine_config: Any) -> ArticulationEstimate:
-        cfg, ecfg = self.model_config, self.config
+        """The pipeline after validation: network -> part selection -> network joints -> [refine] -> finish.
+
+        Geometric stages that work on the network's joints go between :func:`network_joints` and
+        :func:`finish_estimate` (as the refinement does), each timed in ``timings``.
+        """
         net = self._network(window)
-        prep, slot_probs_q, type_probs = net.prep, net.slot_probs_q, net.type_probs
-        rev_axis, pri_axis, pivot_n, rev_amt, pri_amt = (
-            net.rev_axis,
-            net.pri_axis,
-            net.pivot_n,
-            net.rev_amt,
-            net.pri_amt,
-        )
         timings = {"prepare": net.prepare_s, "network": net.network_s}
-        Tw, Nw = window.num_frames, window.num_points
-        valid = np.asarray(window.valid, dtype=bool)
         t2 = time.perf_counter()
-
-        M = cfg.num_queries
-        slot_probs = np.zeros((Tw, Nw, M), dtype=np.float32)
-        for i, v in enumerate(prep.q_index):
-            slot_probs[i, v] = slot_probs_q[i, : len(v)]
-        slot = np.where(valid, slot_probs.argmax(-1), -1)
-        n_valid = int(valid.sum())
-        min_pts = max(ecfg.min_part_points, int(np.ceil(ecfg.min_part_fraction * n_valid)))
-        counts = np.bincount(slot[valid], minlength=M)
-        candidates = [m for m in range(1, M) if counts[m] >= min_pts]
-        root_mask = valid & ~np.isin(slot, candidates)
-        part_motions = observed_motions(window, root_mask, [slot == m for m in candidates])
-        observed = dict(zip(candidates, part_motions, strict=True))
-        moved = {m for m in candidates if observed[m][0] >= ecfg.min_motion_m}
-        unmoved_movable = {
-            m for m in candidates if ecfg.report_unmoved_parts and int(type_probs[m].argmax()) != JointType.STATIC
-        }
-        kept = [m for m in candidates if m in moved or m in unmoved_movable]
-        max_observed = max([o[0] for o in observed.values()], default=0.0)
-
-        labels = np.full((Tw, Nw), -1, dtype=np.int16)
-        labels[valid] = 0
-        part_probs = np.zeros((Tw, Nw, 1 + len(kept)), dtype=np.float32)
-        part_probs[..., 0] = slot_probs.sum(-1)
-        for k, m in enumerate(kept, start=1):
-            labels[slot == m] = k
-            part_probs[..., k] = slot_probs[..., m]
-            part_probs[..., 0] -= slot_probs[..., m]
-        part_probs[..., 0] = np.clip(part_probs[..., 0], 0.0, 1.0)
-        part_probs[~valid] = 0.0
-        parts = [part_from_labels(window.points, labels, 0, part_probs)]
-        parts += [part_from_labels(window.points, labels, k, part_probs) for k in range(1, len(kept) + 1)]
-
-        joints = []
-        R = prep.w_from_c0[:3, :3]
-        times = np.arange(Tw, dtype=np.float64)
-        for k, m in enumerate(kept, start=1):
-            tp = type_probs[m].astype(np.float64)
-            # A part seen moving has a movable joint: the more probable of revolute / prismatic.
-            jtype = JointType(int(tp[:2].argmax()) if m in moved else int(tp.argmax()))
-            if jtype == JointType.REVOLUTE:
-                axis, amounts = R @ rev_axis[m], np.interp(times, prep.model_times, rev_amt[m])
-            else:
-                axis, amounts = R @ pri_axis[m], np.interp(times, prep.model_times, pri_amt[m] / prep.norm.scale)
-            axis = axis / max(np.linalg.norm(axis), 1e-12)
-            if amounts[np.argmax(np.abs(amounts))] < 0:
-                axis, amounts = -axis, -amounts
-            centroid0 = _first_centroid(window, labels == k)
-            if jtype == JointType.REVOLUTE:
-                pivot = transform_points(prep.w_from_c0, prep.norm.unpoints(pivot_n[m]))
-                origin = closest_point_on_line(centroid0, pivot, axis)
-            else:
-                origin = centroid0
-            joints.append(
-                JointEstimate(
-                    child=k,
-                    parent=0,
-                    type=jtype,
-                    type_probs=tp / tp.sum(),
-                    axis=axis,
-                    origin=np.asarray(origin, dtype=np.float64),
-                    amounts=amounts - amounts[0],
-                    confidence=float(tp[jtype] * parts[k].score),
-                    source="network",
-                    fit_residual=observed[m][1],
-                )
-            )
+        sel = select_parts(window, net, self.config)
+        joints = network_joints(window, net, sel)
         t3 = time.perf_counter()
         timings["decode"] = t3 - t2
-        observed_motion = max([observed[m][0] for m in kept], default=max_observed)
-        articulated = bool(kept)
-        if refine and kept:
+        observed_motion, articulated = sel.observed_motion, bool(sel.slots)
+        if refine and sel.slots:
             from sim2art_core.refine import RefineConfig, refine_joints
 
-            rcfg = refine_config if refine_config is not None else ecfg.refine_config
+            rcfg = refine_config if refine_config is not None else self.config.refine_config
             rcfg = rcfg if rcfg is not None else RefineConfig()
-            res = refine_joints(window, part_probs, 0, tuple(joints), rcfg, check_window=False)  # validated above
+            res = refine_joints(window, sel.part_probs, 0, tuple(joints), rcfg, check_window=False)  # validated above
             joints = list(res.joints)
             observed_motion = res.observed_motion
             articulated = res.articulation_observed
             timings["refine"] = time.perf_counter() - t3
-        if not articulated:
-            labels = np.where(valid, 0, -1).astype(np.int16)
-            root_probs = valid[..., None].astype(np.float32)
-            return ArticulationEstimate(
-                status=EstimateStatus.NO_ARTICULATION,
-                frame_id=window.frame_id,
-                stamps_ns=np.asarray(window.stamps_ns, dtype=np.int64),
-                labels=labels,
-                parts=(part_from_labels(window.points, labels, 0, root_probs),),
-                message=f"no part moved more than {ecfg.min_motion_m * 100:.1f} cm relative to the base "
-                f"(largest observed {observed_motion * 100:.2f} cm)",
-                observed_motion=float(observed_motion),
-                estimator_id=self._id(refine),
-                timings=timings,
-            )
-        return ArticulationEstimate(
-            status=EstimateStatus.OK,
-            frame_id=window.frame_id,
-            stamps_ns=np.asarray(window.stamps_ns, dtype=np.int64),
-            labels=labels,
-            parts=tuple(parts),
-            joints=tuple(joints),
-            observed_motion=float(observed_motion),
-            estimator_id=self._id(refine),
-            timings=timings,
+        return finish_estimate(
+            window, sel, joints, observed_motion, articulated, self.config.min_motion_m, self._id(refine), timings
         )
 
     def _id(self, refine: bool) -> str:
@@ -424,6 +330,172 @@ class _NetworkResult:
     pri_amt: np.ndarray  # (M, Tm) normalised units
     prepare_s: float
     network_s: float
+
+
+@dataclass(frozen=True)
+class PartSelection:
+    """Which of the network's query slots become reported parts (:func:`select_parts`).
+
+    Attributes:
+        slots: network slot of each reported moving part; part label k (1..K) is ``slots[k - 1]``,
+            label 0 is the root (slot 0 and every slot not reported).
+        moved: the slots of ``slots`` seen moving relative to the root by at least ``min_motion_m``.
+        observed: per candidate slot (enough points): (observed motion relative to the root in m,
+            mean RMS of its fitted frame pairs in m) (:func:`observed_motions`).
+        labels: (T, N) int16 part label per point, -1 for invalid points.
+        part_probs: (T, N, 1 + K) float32 per-point part probabilities (root column: every slot not
+            reported), 0 on invalid points.
+        parts: the K + 1 :class:`PartEstimate` (root first).
+        observed_motion: m, largest observed motion of a reported part (of any candidate when none is
+            reported).
+    """
+
+    slots: tuple[int, ...]
+    moved: frozenset[int]
+    observed: dict[int, tuple[float, float]]
+    labels: np.ndarray
+    part_probs: np.ndarray
+    parts: tuple[PartEstimate, ...]
+    observed_motion: float
+
+
+def select_parts(window: Window, net: _NetworkResult, ecfg: EstimatorConfig) -> PartSelection:
+    """Decoding, step 4 of the module doc: the network's slots -> the root and the moving parts.
+
+    A slot (other than the root slot 0) is a candidate when it holds at least
+    max(``min_part_points``, ``min_part_fraction`` x valid points) points; a candidate is reported when
+    it was seen moving by ``min_motion_m`` relative to the root (or, with ``report_unmoved_parts``, when
+    the network types it movable). Everything else merges into the root.
+    """
+    M = net.slot_probs_q.shape[-1]
+    Tw, Nw = window.num_frames, window.num_points
+    valid = np.asarray(window.valid, dtype=bool)
+    slot_probs = np.zeros((Tw, Nw, M), dtype=np.float32)
+    for i, v in enumerate(net.prep.q_index):
+        slot_probs[i, v] = net.slot_probs_q[i, : len(v)]
+    slot = np.where(valid, slot_probs.argmax(-1), -1)
+    n_valid = int(valid.sum())
+    min_pts = max(ecfg.min_part_points, int(np.ceil(ecfg.min_part_fraction * n_valid)))
+    counts = np.bincount(slot[valid], minlength=M)
+    candidates = [m for m in range(1, M) if counts[m] >= min_pts]
+    root_mask = valid & ~np.isin(slot, candidates)
+    part_motions = observed_motions(window, root_mask, [slot == m for m in candidates])
+    observed = dict(zip(candidates, part_motions, strict=True))
+    moved = {m for m in candidates if observed[m][0] >= ecfg.min_motion_m}
+    unmoved_movable = {
+        m for m in candidates if ecfg.report_unmoved_parts and int(net.type_probs[m].argmax()) != JointType.STATIC
+    }
+    kept = [m for m in candidates if m in moved or m in unmoved_movable]
+    max_observed = max([o[0] for o in observed.values()], default=0.0)
+
+    labels = np.full((Tw, Nw), -1, dtype=np.int16)
+    labels[valid] = 0
+    part_probs = np.zeros((Tw, Nw, 1 + len(kept)), dtype=np.float32)
+    part_probs[..., 0] = slot_probs.sum(-1)
+    for k, m in enumerate(kept, start=1):
+        labels[slot == m] = k
+        part_probs[..., k] = slot_probs[..., m]
+        part_probs[..., 0] -= slot_probs[..., m]
+    part_probs[..., 0] = np.clip(part_probs[..., 0], 0.0, 1.0)
+    part_probs[~valid] = 0.0
+    parts = [part_from_labels(window.points, labels, 0, part_probs)]
+    parts += [part_from_labels(window.points, labels, k, part_probs) for k in range(1, len(kept) + 1)]
+    return PartSelection(
+        slots=tuple(kept),
+        moved=frozenset(moved),
+        observed=observed,
+        labels=labels,
+        part_probs=part_probs,
+        parts=tuple(parts),
+        observed_motion=max([observed[m][0] for m in kept], default=max_observed),
+    )
+
+
+def network_joints(window: Window, net: _NetworkResult, sel: PartSelection) -> list[JointEstimate]:
+    """Decoding, step 5 of the module doc: the network's joint of every reported part, in the fixed frame.
+
+    Type: the more probable of revolute / prismatic for a part seen moving, else the most probable.
+    Axis sign: the amount of largest magnitude is positive; amounts start at 0 and are interpolated from
+    the model's frames to the window's. Origin: the foot of the perpendicular from the part's
+    first-frame centroid onto the predicted axis (revolute) or that centroid (prismatic).
+    """
+    prep = net.prep
+    joints = []
+    R = prep.w_from_c0[:3, :3]
+    times = np.arange(window.num_frames, dtype=np.float64)
+    for k, m in enumerate(sel.slots, start=1):
+        tp = net.type_probs[m].astype(np.float64)
+        # A part seen moving has a movable joint: the more probable of revolute / prismatic.
+        jtype = JointType(int(tp[:2].argmax()) if m in sel.moved else int(tp.argmax()))
+        if jtype == JointType.REVOLUTE:
+            axis, amounts = R @ net.rev_axis[m], np.interp(times, prep.model_times, net.rev_amt[m])
+        else:
+            axis, amounts = R @ net.pri_axis[m], np.interp(times, prep.model_times, net.pri_amt[m] / prep.norm.scale)
+        axis = axis / max(np.linalg.norm(axis), 1e-12)
+        if amounts[np.argmax(np.abs(amounts))] < 0:
+            axis, amounts = -axis, -amounts
+        centroid0 = _first_centroid(window, sel.labels == k)
+        if jtype == JointType.REVOLUTE:
+            pivot = transform_points(prep.w_from_c0, prep.norm.unpoints(net.pivot_n[m]))
+            origin = closest_point_on_line(centroid0, pivot, axis)
+        else:
+            origin = centroid0
+        joints.append(
+            JointEstimate(
+                child=k,
+                parent=0,
+                type=jtype,
+                type_probs=tp / tp.sum(),
+                axis=axis,
+                origin=np.asarray(origin, dtype=np.float64),
+                amounts=amounts - amounts[0],
+                confidence=float(tp[jtype] * sel.parts[k].score),
+                source="network",
+                fit_residual=sel.observed[m][1],
+            )
+        )
+    return joints
+
+
+def finish_estimate(
+    window: Window,
+    sel: PartSelection,
+    joints: list[JointEstimate],
+    observed_motion: float,
+    articulated: bool,
+    min_motion_m: float,
+    estimator_id: str,
+    timings: dict[str, float],
+) -> ArticulationEstimate:
+    """The estimate: OK with the selected parts and ``joints``, or NO_ARTICULATION (every valid point on
+    the root, a message with the largest observed motion) when nothing ``articulated``."""
+    if not articulated:
+        valid = np.asarray(window.valid, dtype=bool)
+        labels = np.where(valid, 0, -1).astype(np.int16)
+        root_probs = valid[..., None].astype(np.float32)
+        return ArticulationEstimate(
+            status=EstimateStatus.NO_ARTICULATION,
+            frame_id=window.frame_id,
+            stamps_ns=np.asarray(window.stamps_ns, dtype=np.int64),
+            labels=labels,
+            parts=(part_from_labels(window.points, labels, 0, root_probs),),
+            message=f"no part moved more than {min_motion_m * 100:.1f} cm relative to the base "
+            f"(largest observed {observed_motion * 100:.2f} cm)",
+            observed_motion=float(observed_motion),
+            estimator_id=estimator_id,
+            timings=timings,
+        )
+    return ArticulationEstimate(
+        status=EstimateStatus.OK,
+        frame_id=window.frame_id,
+        stamps_ns=np.asarray(window.stamps_ns, dtype=np.int64),
+        labels=sel.labels,
+        parts=sel.parts,
+        joints=tuple(joints),
+        observed_motion=float(observed_motion),
+        estimator_id=estimator_id,
+        timings=timings,
+    )
 
 
 def _first_centroid(window: Window, mask: np.ndarray) -> np.ndarray:
@@ -469,9 +541,7 @@ def observed_motions(window: Window, root_mask: np.ndarray, part_masks: list[np.
         flow = np.where(window.valid[:-1, :, None], window.flow[:-1], 0.0).astype(np.float64)
         mean_flow = np.einsum("mkn,knd->mkd", masks[:, :-1], flow) / np.maximum(count, 1)[..., None]
         steps[unpinned, :3, 3] = mean_flow[unpinned]
-    chains = np.tile(np.eye(4), (M, T, 1, 1))
-    for t in range(K):
-        chains[:, t + 1] = steps[:, t] @ chains[:, t]
+    chains = chain_steps(steps)  # (M, T, 4, 4)
     rel = invert_transform(chains[0])[None] @ chains[1:]  # (M - 1, T, 4, 4) parts relative to the root
     n_fitted = fitted.sum(axis=1)
     rms_sum = np.where(fitted, fit.rms.reshape(M, K), 0.0).sum(axis=1)
@@ -483,8 +553,9 @@ def observed_motions(window: Window, root_mask: np.ndarray, part_masks: list[np.
             out.append((0.0, float(rms[i + 1])))
             continue
         f = frames[0]
-        probe = window.points[f][mask[f]][:64].astype(np.float64)
-        r = rel[i] @ invert_transform(rel[i, f])  # from frame f, where the probe points were seen
-        moved = np.einsum("tij,nj->tni", r[:, :3, :3], probe) + r[:, None, :3, 3] - probe
-        out.append((float(np.linalg.norm(moved, axis=-1).max()), float(rms[i + 1])))
+        # Probe: the first 64 of the part's points at its first frame. The refinement probes up to 128
+        # points of its fit sample instead; each keeps its own probe because unifying them would change
+        # the reported observed_motion (and which slots pass min_motion_m), i.e. every benchmark number.
+        probe = window.points[f][mask[f]][:64]
+        out.append((largest_displacement(rel[i], probe, f), float(rms[i + 1])))
     return out

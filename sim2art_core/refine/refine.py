@@ -39,12 +39,16 @@ from sim2art_core.refine.joint_models import (
     fit_joint_models_batch,
     type_probabilities,
 )
+from sim2art_core.refine.motion import chain_steps, largest_displacement
 from sim2art_core.refine.rigid import fit_part_pair_motions
 from sim2art_core.refine.so3 import rotvecs_from_matrices, skew
 from sim2art_core.types import JointType
 from sim2art_core.window import Window
 
-#: Points per part used to measure the largest displacement (observed motion).
+#: Points per part used to measure the largest displacement (observed motion). The estimator's part
+#: selection probes 64 (sim2art_core.estimator.observed_motions); both measure with
+#: sim2art_core.refine.motion.largest_displacement, and each keeps its probe: unifying them changes the
+#: reported observed_motion and so the benchmark numbers.
 _MOTION_PROBE_POINTS = 128
 #: A single step cannot rotate by more than pi: caps the rotation variance of unpinned directions.
 _MAX_ROT_VAR = np.pi**2
@@ -296,10 +300,7 @@ def root_motion_chain(root: PartPairs, cfg: RefineConfig) -> np.ndarray:
     steps[:, :3, :3] = R
     steps[:, :3, 3] = c_to - (R @ c[:, :, None])[:, :, 0]
     steps[~root.fitted] = np.eye(4)
-    chain = np.tile(np.eye(4), (K + 1, 1, 1))
-    for t in range(K):
-        chain[t + 1] = steps[t] @ chain[t]
-    return chain
+    return chain_steps(steps)
 
 
 def _parents(P: int, root: int, net_by_child: dict[int, JointEstimate]) -> dict[int, int]:
@@ -414,12 +415,7 @@ def _row_medians(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def _largest_displacement(model: ModelFit, pairs: PartPairs) -> float:
     """Largest displacement (m) of the part's probe points under ``model``, from their first frame."""
-    if len(pairs.probe) == 0:
-        return 0.0
-    G = model.motions()
-    G = G @ invert_transform(G[pairs.first])
-    d = G[:, :3, :3] @ pairs.probe.T + G[:, :3, 3:] - pairs.probe.T[None]  # (T, 3, M)
-    return float(np.sqrt(np.max(np.sum(d * d, axis=1))))
+    return largest_displacement(model.motions(), pairs.probe, pairs.first)
 
 
 def _joint_from_fit(
