@@ -2,7 +2,8 @@
 
 Produced at run time by ``sim2art_core.preprocess`` (frames -> window) in the
 ROS node and the tools, and offline from a synthetic sample with
-:meth:`Window.from_sample`, so evaluation and the robot share one code path.
+:func:`sim2art_core.data.to_window.window_from_sample`, so evaluation and the robot
+share one code path. This module imports no part of the data engine.
 """
 
 from __future__ import annotations
@@ -10,9 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from sim2art_core.data.sequence import SequenceSample
-from sim2art_core.geometry import rotate_vectors, transform_points
 
 
 @dataclass(frozen=True)
@@ -76,22 +74,3 @@ class Window:
         if not v.any(axis=1).all():
             raise ValueError("Window: a frame has no valid point")
         return self
-
-    @classmethod
-    def from_sample(cls, sample: SequenceSample, frame_period_s: float = 1.0 / 15.0) -> Window:
-        """The window an ideal sensor would give for a synthetic sample (ground-truth flow).
-
-        Points and flow go from cam0 into the sample's world frame, so the estimator
-        sees exactly what it sees on a robot (a fixed frame plus camera poses).
-        """
-        w_from_c0 = sample.world_from_cam[0]
-        T = sample.num_frames
-        return cls(
-            points=transform_points(w_from_c0, sample.points).astype(np.float32),
-            flow=rotate_vectors(w_from_c0, sample.flow).astype(np.float32),
-            valid=np.ones(sample.labels.shape, dtype=bool),
-            stamps_ns=(np.arange(T) * round(frame_period_s * 1e9)).astype(np.int64),
-            world_from_cam=sample.world_from_cam.astype(np.float64),
-            frame_id="world",
-            colors=sample.colors,
-        )

@@ -2,7 +2,7 @@
 
 Used for the ``/articulation_ground_truth`` bag topic and wherever ground truth and predictions should
 be handled by the same code. The estimate is in the sample's world frame (``"world"``, the frame of
-:meth:`sim2art_core.window.Window.from_sample`), with the same stamps as that window.
+:func:`sim2art_core.data.to_window.window_from_sample`), with the same stamps as that window.
 
 Conventions follow :class:`~sim2art_core.estimate.JointEstimate`: a joint's axis sign is chosen so
 that the amount of largest magnitude is positive (axis and amounts flip together, which describes the

@@ -85,14 +85,14 @@ def measure_estimator(checkpoint: str, num_frames: int, num_points: int, repeats
     """Print the Estimator's median CPU time per window, refinement off and on (see the module doc)."""
     import torch
 
+    from sim2art_core.data.to_window import window_from_sample
     from sim2art_core.estimator import Estimator
     from sim2art_core.train.sources import GeneratorSource
-    from sim2art_core.window import Window
 
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
     source = GeneratorSource("val", num_frames, num_points, realism=True)
-    windows = [Window.from_sample(source.sample(rng)) for _ in range(6)]
+    windows = [window_from_sample(source.sample(rng)) for _ in range(6)]
     estimators = {refine: Estimator(checkpoint, "cpu", refine=refine) for refine in (False, True)}
     for est in estimators.values():
         for w in windows:  # warm-up

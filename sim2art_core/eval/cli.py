@@ -30,6 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 from sim2art_core.data.sequence import SequenceSample
+from sim2art_core.data.to_window import window_from_sample
 from sim2art_core.estimate import ArticulationEstimate
 from sim2art_core.eval.aggregate import EXTRA_METRICS, TABLE_METRICS, aggregate, to_csv, to_markdown
 from sim2art_core.eval.conditions import CONDITIONS, GT_FLOW, EvalItem, flow_errors_mm
@@ -86,8 +87,8 @@ def evaluate_methods(
     total: int | None = None,
     progress: bool = True,
 ) -> Results:
-    """Run every method on every sample's ``Window.from_sample`` (the gt-flow condition)."""
-    items = (EvalItem(GT_FLOW, s, Window.from_sample(s), np.ones(s.labels.shape, bool)) for s in samples)
+    """Run every method on every sample's ``window_from_sample`` (the gt-flow condition)."""
+    items = (EvalItem(GT_FLOW, s, window_from_sample(s), np.ones(s.labels.shape, bool)) for s in samples)
     return evaluate_items(items, methods, cfg, total, progress)
 
 

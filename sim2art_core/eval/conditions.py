@@ -4,9 +4,9 @@ optical-flow path (docs/EVALUATION.md "Conditions").
 Every condition keeps the object, the camera path and the joint motion of a dataset sample (same
 category, object seed and sequence seed) and changes only what the methods observe:
 
-* ``gt-flow``: the dataset sample as stored, ``Window.from_sample`` (exact scene flow);
+* ``gt-flow``: the dataset sample as stored, ``window_from_sample`` (exact scene flow);
 * ``realism``: the sample re-generated with ``RealismConfig.robustness()`` (depth noise, missing
-  depth, mask errors, camera-pose drift), ``Window.from_sample`` (the data engine's sensor-based flow);
+  depth, mask errors, camera-pose drift), ``window_from_sample`` (the data engine's sensor-based flow);
 * ``optical-flow``: the sequence re-rendered at ``ConditionConfig.width`` x ``height`` with its T + 1
   frames, and the window built by the run-time preprocessing
   (:func:`sim2art_core.preprocess.build_window`: mask -> N sampled pixels -> lifted -> OpenCV DIS
@@ -33,6 +33,7 @@ from sim2art_core.camera import Intrinsics, project
 from sim2art_core.data.generator import SequenceConfig, generate_sequence
 from sim2art_core.data.realism import RealismConfig
 from sim2art_core.data.sequence import SequenceSample
+from sim2art_core.data.to_window import window_from_sample
 from sim2art_core.frames import RGBDFrame
 from sim2art_core.geometry import (
     invert_transform,
@@ -96,7 +97,7 @@ class EvalItem:
     Attributes:
         condition: one of :data:`CONDITIONS`.
         sample: ground truth shaped like the window (T, N): part labels of the window's own points,
-            joints in cam0 of the sequence (``Window.from_sample(sample)``'s world is the window's frame).
+            joints in cam0 of the sequence (``window_from_sample(sample)``'s world is the window's frame).
         window: the methods' input; None when the condition could not produce one (``note`` says why;
             every method is then scored as FAILED on this item).
         valid: (T, N) bool, the window's valid points: only these are scored.
@@ -252,7 +253,7 @@ def make_item(
     ccfg = ccfg or ConditionConfig()
     cfg = condition_sequence_config(dataset_cfg, condition, ccfg)
     if condition == GT_FLOW:
-        return EvalItem(condition, sample, Window.from_sample(sample), np.ones(sample.labels.shape, bool))
+        return EvalItem(condition, sample, window_from_sample(sample), np.ones(sample.labels.shape, bool))
     frames_needed = condition in (OPTICAL_FLOW, REALISM_OPTICAL_FLOW)
     try:
         out = _regenerate(sample, cfg, frames_needed)
@@ -261,7 +262,7 @@ def make_item(
     truth, frames = out if frames_needed else (out, None)
     matches = same_joint_ground_truth(truth, sample)
     if not frames_needed:
-        return EvalItem(condition, truth, Window.from_sample(truth), np.ones(truth.labels.shape, bool), "", matches)
+        return EvalItem(condition, truth, window_from_sample(truth), np.ones(truth.labels.shape, bool), "", matches)
     pre = replace(ccfg.preprocess, num_points=sample.num_points)
     try:
         window = build_window(frames, pre, rng=ccfg.seed, frame_id="world")

@@ -106,10 +106,10 @@ def environment(threads: int | None = None) -> dict:
 
 def _windows(T: int, N: int) -> list:
     """(sample, window) pairs: the model benchmark's data-engine windows (realism on)."""
+    from sim2art_core.data.to_window import window_from_sample
     from sim2art_core.model.bench import _samples
-    from sim2art_core.window import Window
 
-    return [(s, Window.from_sample(s)) for s in _samples(NUM_WINDOWS, T, N)]
+    return [(s, window_from_sample(s)) for s in _samples(NUM_WINDOWS, T, N)]
 
 
 def case_method(method: str, checkpoint: str | None, device: str, threads: int, T: int, N: int, repeats: int) -> dict:

@@ -1,7 +1,7 @@
 """The methods the evaluation can run, behind one interface (a small registry).
 
 Every method maps (sample, window) -> ArticulationEstimate, where ``window`` is
-``Window.from_sample(sample)``; only the oracle diagnostics look at the sample's ground truth, and
+``window_from_sample(sample)``; only the oracle diagnostics look at the sample's ground truth, and
 their names say so.
 """
 

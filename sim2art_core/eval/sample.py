@@ -96,7 +96,7 @@ class SampleMetrics:
 
 
 def gt_joint_params(sample: SequenceSample, part: int) -> JointParams:
-    """Ground-truth joint of ``part`` in the world frame of ``Window.from_sample(sample)``."""
+    """Ground-truth joint of ``part`` in the world frame of ``window_from_sample(sample)``."""
     w_from_c0 = sample.world_from_cam[0]
     return JointParams(
         type=JointType(int(sample.part_types[part])),
@@ -142,7 +142,7 @@ def evaluate_sample(
     cfg: EvalConfig = EvalConfig(),
     valid: np.ndarray | None = None,
 ) -> SampleMetrics:
-    """Score ``estimate`` (in the world frame of ``Window.from_sample(sample)``) against ``sample``.
+    """Score ``estimate`` (in the world frame of ``window_from_sample(sample)``) against ``sample``.
 
     ``valid`` (T, N) limits the scoring to the points the methods saw (a run-time window's points
     without depth or flow are not part of the input); None = all points.

@@ -57,10 +57,10 @@ def _config(spec: str):
 def run_inference(spec: str, checkpoint: str | None, T: int, N: int, repeats: int, threads: int) -> dict:
     import torch
 
+    from sim2art_core.data.to_window import window_from_sample
     from sim2art_core.estimator import Estimator
     from sim2art_core.model.checkpoint import save_checkpoint
     from sim2art_core.model.registry import build_model
-    from sim2art_core.window import Window
 
     torch.set_num_threads(threads)
     if checkpoint is None:
@@ -69,7 +69,7 @@ def run_inference(spec: str, checkpoint: str | None, T: int, N: int, repeats: in
         checkpoint = str(Path(tempfile.mkdtemp()) / "bench.pt")
         save_checkpoint(checkpoint, build_model(cfg), cfg)
     est = Estimator(checkpoint, "cpu")
-    windows = [Window.from_sample(s) for s in _samples(4, T, N)]
+    windows = [window_from_sample(s) for s in _samples(4, T, N)]
     rss0 = _rss_mb()
     for w in windows:  # warm-up
         est.estimate(w)

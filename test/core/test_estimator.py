@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from sim2art_core.data.to_window import window_from_sample
 from sim2art_core.estimate import WindowEstimator
 from sim2art_core.estimator import Estimator, EstimatorConfig, observed_motions, resolve_device
 from sim2art_core.eval.scenes import cabinet
@@ -23,7 +24,6 @@ from sim2art_core.model.checkpoint import CheckpointError, save_checkpoint
 from sim2art_core.model.network import Sim2ArtNet
 from sim2art_core.train.analytic import analytic_sample
 from sim2art_core.types import EstimateStatus, JointType
-from sim2art_core.window import Window
 
 CFG = preset("tiny", num_frames=8, num_points=64)
 
@@ -36,7 +36,7 @@ def ckpt(tmp_path_factory):
 
 def _moved_window(sample, frame_id="odom"):
     """The sample's window in a fixed frame that is neither the camera's nor the sample's world."""
-    w = Window.from_sample(sample)
+    w = window_from_sample(sample)
     odom_from_world = make_transform(rotation_about_axis([0.3, -0.5, 0.8], 1.1), [1.0, -2.0, 0.5])
     return dataclasses.replace(
         w,

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
+from sim2art_core.data.to_window import window_from_sample
 from sim2art_core.estimator import Estimator
 from sim2art_core.features import NoImageFeatures, ViTPatchFeatures, sample_feature_map, window_pixels
 from sim2art_core.model import build_model, preset
 from sim2art_core.model.checkpoint import save_checkpoint
 from sim2art_core.train.analytic import analytic_sample
 from sim2art_core.types import EstimateStatus
-from sim2art_core.window import Window
 
 transformers = pytest.importorskip("transformers")
 
@@ -82,7 +82,7 @@ def test_class_and_register_tokens_are_skipped(family):
 def test_window_features_flow_into_the_estimator(tmp_path):
     ext = ViTPatchFeatures(_tiny_dinov2(), short_side=32)
     sample = analytic_sample("revolute", seed=0, num_frames=4, num_points=40)
-    window = Window.from_sample(sample)
+    window = window_from_sample(sample)
     from sim2art_core.camera import Intrinsics
 
     fx, fy, cx, cy = sample.intrinsics

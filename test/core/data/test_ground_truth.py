@@ -7,15 +7,15 @@ import numpy as np
 from sim2art_core.data.generator import SequenceConfig, generate_sequence
 from sim2art_core.data.ground_truth import ground_truth_estimate
 from sim2art_core.data.motion import MotionConfig
+from sim2art_core.data.to_window import window_from_sample
 from sim2art_core.geometry import point_line_distance, prismatic_motion, revolute_motion, transform_points
 from sim2art_core.types import EstimateStatus, JointType
-from sim2art_core.window import Window
 
 
 def test_estimate_matches_the_window_frame_and_the_joints(tiny):
     sample, _ = tiny("Storage3")
     est = ground_truth_estimate(sample)
-    window = Window.from_sample(sample)
+    window = window_from_sample(sample)
     assert est.status == EstimateStatus.OK and est.frame_id == window.frame_id == "world"
     np.testing.assert_array_equal(est.stamps_ns, window.stamps_ns)
     np.testing.assert_array_equal(est.labels, sample.labels)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sim2art_core.data.to_window import window_from_sample
 from sim2art_core.estimate import ArticulationEstimate, JointEstimate, PartEstimate
 from sim2art_core.eval.sample import EvalConfig, evaluate_sample
 from sim2art_core.eval.scenes import cabinet, scene_to_sample
 from sim2art_core.geometry import closest_point_on_line
 from sim2art_core.refine import refine_joints
 from sim2art_core.types import EstimateStatus, JointType
-from sim2art_core.window import Window
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +61,8 @@ def test_exact_estimate_with_permuted_labels_scores_perfectly(scene, sample):
 
 
 def test_geometric_estimate_round_trips_through_the_cam0_ground_truth(scene, sample):
-    """The estimate lives in the world frame of Window.from_sample; GT is in cam0 (non-trivial pose)."""
-    window = Window.from_sample(sample)
+    """The estimate lives in the world frame of window_from_sample; GT is in cam0 (non-trivial pose)."""
+    window = window_from_sample(sample)
     res = refine_joints(window, np.eye(3, dtype=np.float32)[sample.labels], root=0)
     est = estimate_from_truth(scene, joints=res.joints)
     m = evaluate_sample(sample, est)

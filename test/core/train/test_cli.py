@@ -7,12 +7,12 @@ import csv
 import numpy as np
 import torch
 
+from sim2art_core.data.to_window import window_from_sample
 from sim2art_core.estimator import Estimator
 from sim2art_core.train.analytic import analytic_sample
 from sim2art_core.train.cli import main
 from sim2art_core.train.metrics import part_iou
 from sim2art_core.train.plot import read_log
-from sim2art_core.window import Window
 
 ARGS = ["--data", "analytic", "--preset", "tiny", "--set", "num_frames=4", "--set", "num_points=48",
         "--val-samples", "4", "--log-every", "2", "--val-every", "4", "--ckpt-every", "4", "--quiet"]  # fmt: skip
@@ -33,7 +33,7 @@ def test_tiny_training_run_resume_and_estimator(tmp_path):
         steps = [int(r["step"]) for r in csv.DictReader(f) if r["kind"] == "train"]
     assert steps == [2, 4, 6]
     est = Estimator(out / "final.pt", "cpu")
-    result = est.estimate(Window.from_sample(analytic_sample("revolute", 0, 4, 48)))
+    result = est.estimate(window_from_sample(analytic_sample("revolute", 0, 4, 48)))
     assert result.labels.shape == (4, 48)
 
 
