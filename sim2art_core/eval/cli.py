@@ -34,7 +34,7 @@ from sim2art_core.data.to_window import window_from_sample
 from sim2art_core.estimate import ArticulationEstimate
 from sim2art_core.eval.aggregate import EXTRA_METRICS, TABLE_METRICS, aggregate, to_csv, to_markdown
 from sim2art_core.eval.conditions import CONDITIONS, GT_FLOW, EvalItem, flow_errors_mm
-from sim2art_core.eval.methods import METHODS, MethodOptions, RunFn, build_method
+from sim2art_core.eval.methods import MethodOptions, RunFn, build_method, method_specs
 from sim2art_core.eval.plots import bar_charts
 from sim2art_core.eval.sample import JOINT_PART_SETS, EvalConfig, SampleMetrics, evaluate_sample
 from sim2art_core.window import Window
@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="sim2art-eval",
         description="Evaluate articulation methods on a synthetic dataset split (paper §4.2 metrics).",
-        epilog="Methods: " + "; ".join(f"{m.name}: {m.description}" for m in METHODS.values())
+        epilog="Methods: " + "; ".join(f"{m.name}: {m.description}" for m in method_specs())
         + ". Conditions: " + ", ".join(CONDITIONS) + " (docs/EVALUATION.md).",
     )  # fmt: skip
     p.add_argument("--data", required=True, help="dataset root (written by sim2art-generate)")

@@ -12,12 +12,13 @@ import functools
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from sim2art_core.data.sequence import SequenceSample
 from sim2art_core.estimate import ArticulationEstimate, part_from_labels
+from sim2art_core.registry import Registry
 from sim2art_core.types import EstimateStatus
 from sim2art_core.window import Window
 
@@ -117,26 +118,35 @@ def _gt_segmentation_refine(opt: MethodOptions) -> RunFn:
     return run
 
 
-METHODS: dict[str, MethodSpec] = {
-    m.name: m
-    for m in (
-        MethodSpec("sim2art", "network + geometric refinement (gated fusion)", _sim2art(True)),
-        MethodSpec("sim2art-norefine", "network joint heads only", _sim2art(False)),
-        MethodSpec(
-            "sim2art-refined-only", "network segmentation, joints from the refinement only", _sim2art(True, "refined")
-        ),  # fmt: skip
-        MethodSpec("featclust", "FeatClust baseline, k by motion BIC", _featclust(False)),
-        MethodSpec("featclust-oracle-k", "FeatClust with k = true number of parts (oracle)", _featclust(True), True),
-        MethodSpec("gtseg-refine", "true segmentation + refinement (oracle ceiling)", _gt_segmentation_refine, True),
-    )
-}
+#: The evaluation methods' names (a test checks this literal against :data:`METHODS`).
+MethodName = Literal[
+    "sim2art", "sim2art-norefine", "sim2art-refined-only", "featclust", "featclust-oracle-k", "gtseg-refine"
+]
+
+#: name -> :class:`MethodSpec`. A new method: one ``METHODS.add(MethodSpec(...))`` (and its name in
+#: ``MethodName``).
+METHODS: Registry[MethodSpec] = Registry("method")
+for _spec in (
+    MethodSpec("sim2art", "network + geometric refinement (gated fusion)", _sim2art(True)),
+    MethodSpec("sim2art-norefine", "network joint heads only", _sim2art(False)),
+    MethodSpec(
+        "sim2art-refined-only", "network segmentation, joints from the refinement only", _sim2art(True, "refined")
+    ),  # fmt: skip
+    MethodSpec("featclust", "FeatClust baseline, k by motion BIC", _featclust(False)),
+    MethodSpec("featclust-oracle-k", "FeatClust with k = true number of parts (oracle)", _featclust(True), True),
+    MethodSpec("gtseg-refine", "true segmentation + refinement (oracle ceiling)", _gt_segmentation_refine, True),
+):
+    METHODS.add(_spec.name, _spec)
+
+
+def method_specs() -> list[MethodSpec]:
+    """Every registered method, in registration order."""
+    return [METHODS.get(name) for name in METHODS]
 
 
 def build_method(name: str, options: MethodOptions) -> RunFn:
     """The run function of a registered method; ValueError names the known ones."""
-    if name not in METHODS:
-        raise ValueError(f"unknown method {name!r}; known: {', '.join(METHODS)}")
-    return METHODS[name].build(options)
+    return METHODS.get(name).build(options)
 
 
 def parse_refine_value(name: str, text: str) -> Any:

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 KEYPOINT_SAMPLERS = ("fps", "random")
+
+#: Names in sim2art_core.model.registry.MODEL_REGISTRY (a test checks they agree).
+ModelName = Literal["sim2art"]
 
 #: Fields introduced after the first checkpoints, with the value that means "as before".
 FIELDS_ADDED_LATER: dict[str, Any] = {"relative_flow": False}
@@ -22,8 +25,8 @@ FIELDS_ADDED_LATER: dict[str, Any] = {"relative_flow": False}
 class ModelConfig:
     """Architecture of :class:`sim2art_core.model.network.Sim2ArtNet`."""
 
-    name: str = "sim2art"
-    """Registry key (sim2art_core.model.registry)."""
+    name: ModelName = "sim2art"
+    """Registry key (sim2art_core.model.registry.MODEL_REGISTRY)."""
     num_frames: int = 16
     """T, frames per window. Windows with another T are resampled by the Estimator."""
     num_points: int = 1024

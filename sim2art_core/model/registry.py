@@ -1,7 +1,8 @@
-"""A small model registry in the style of detectron2: ``build_model(cfg)``.
+"""The model registry (detectron2 style): ``build_model(cfg)``.
 
-New architectures (e.g. an ablation with another encoder) register a constructor
-under a name; checkpoints store ``cfg.name`` so they rebuild the right class.
+New architectures (e.g. an ablation with another encoder) register a constructor under a name with
+``@register_model("name")`` and add the name to ``ModelName`` (sim2art_core.model.config; a test checks
+the two agree); checkpoints store ``cfg.name`` so they rebuild the right class.
 """
 
 from __future__ import annotations
@@ -11,20 +12,16 @@ from collections.abc import Callable
 from torch import nn
 
 from sim2art_core.model.config import ModelConfig
+from sim2art_core.registry import Registry
 
-MODEL_REGISTRY: dict[str, Callable[[ModelConfig], nn.Module]] = {}
+ModelBuilder = Callable[[ModelConfig], nn.Module]
+
+MODEL_REGISTRY: Registry[ModelBuilder] = Registry("model")
 
 
-def register_model(name: str) -> Callable[[Callable[[ModelConfig], nn.Module]], Callable[[ModelConfig], nn.Module]]:
+def register_model(name: str) -> Callable[[ModelBuilder], ModelBuilder]:
     """Decorator: register ``fn(cfg) -> nn.Module`` under ``name`` (names are unique)."""
-
-    def deco(fn: Callable[[ModelConfig], nn.Module]) -> Callable[[ModelConfig], nn.Module]:
-        if name in MODEL_REGISTRY:
-            raise ValueError(f"model {name!r} is already registered")
-        MODEL_REGISTRY[name] = fn
-        return fn
-
-    return deco
+    return MODEL_REGISTRY.register(name)
 
 
 @register_model("sim2art")
@@ -35,7 +32,5 @@ def _build_sim2art(cfg: ModelConfig) -> nn.Module:
 
 
 def build_model(cfg: ModelConfig) -> nn.Module:
-    """The registered model for ``cfg.name``, randomly initialised."""
-    if cfg.name not in MODEL_REGISTRY:
-        raise ValueError(f"unknown model {cfg.name!r}; registered: {sorted(MODEL_REGISTRY)}")
-    return MODEL_REGISTRY[cfg.name](cfg)
+    """The registered model for ``cfg.name``, randomly initialised (ValueError naming the known ones)."""
+    return MODEL_REGISTRY.get(cfg.name)(cfg)
