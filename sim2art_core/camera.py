@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim2art_core import geometry
+
 
 @dataclass(frozen=True)
 class Intrinsics:
@@ -66,12 +68,9 @@ def lift(uv: np.ndarray, depth: np.ndarray, intr: Intrinsics) -> np.ndarray:
     Returns:
         (..., 3) float32 points; rows with invalid depth come out NaN.
     """
-    uv = np.asarray(uv, dtype=np.float64)
     z = np.asarray(depth, dtype=np.float64)
     z = np.where(np.isfinite(z) & (z > 0), z, np.nan)
-    x = (uv[..., 0] - intr.cx) / intr.fx * z
-    y = (uv[..., 1] - intr.cy) / intr.fy * z
-    return np.stack([x, y, z], axis=-1).astype(np.float32)
+    return geometry.lift(uv, z, (intr.fx, intr.fy, intr.cx, intr.cy)).astype(np.float32)
 
 
 def project(points: np.ndarray, intr: Intrinsics) -> np.ndarray:

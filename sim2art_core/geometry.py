@@ -54,13 +54,56 @@ def invert_transform(T: np.ndarray) -> np.ndarray:
 
 
 def transform_points(T: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Apply a (4, 4) transform to points (..., 3). Keeps the points' float dtype."""
+    """Apply one transform (4, 4) to points (..., 3), or a batch (..., 4, 4) to point sets (..., N, 3).
+
+    Batched: the leading axes of ``T`` and of ``points`` without its last two broadcast, e.g.
+    (T, 4, 4) with (T, N, 3) moves each frame's points by its own transform; a transform per point is
+    ``transform_points(T, x[..., None, :])[..., 0, :]``. Keeps the points' float dtype.
+
+    Raises:
+        ValueError: ``T`` is not (..., 4, 4), or ``points`` is not (..., 3) ((..., N, 3) when batched).
+    """
     points = np.asarray(points)
+    T = np.asarray(T)
+    if T.ndim < 2 or T.shape[-2:] != (4, 4):
+        raise ValueError(f"transform_points: T must be (4, 4) or (..., 4, 4), got {T.shape}")
+    if points.ndim < 1 or points.shape[-1] != 3 or (T.ndim > 2 and points.ndim < 2):
+        raise ValueError(
+            f"transform_points: points must be (..., 3) ((..., N, 3) for a batch of T), got {points.shape}"
+        )
     # Compute in the points' precision: a float32 @ float64 matmul upcasts the whole
     # point array first (10-20x slower for a VGA cloud).
     dtype = points.dtype if np.issubdtype(points.dtype, np.floating) else np.float64
-    T = np.asarray(T, dtype=dtype)
-    return (points.astype(dtype, copy=False) @ T[:3, :3].T + T[:3, 3]).astype(dtype, copy=False)
+    T = T.astype(dtype, copy=False)
+    if T.ndim == 2:
+        return (points.astype(dtype, copy=False) @ T[:3, :3].T + T[:3, 3]).astype(dtype, copy=False)
+    R = np.swapaxes(T[..., :3, :3], -1, -2)
+    return (points.astype(dtype, copy=False) @ R + T[..., None, :3, 3]).astype(dtype, copy=False)
+
+
+def lift(uv: np.ndarray, depth: np.ndarray, intrinsics: np.ndarray) -> np.ndarray:
+    """Pinhole back-projection: pixels (..., 2) at z-depths (...) -> (..., 3) float64 optical-frame points.
+
+    Args:
+        uv: (..., 2) pixel coordinates (u = column, v = row), integer or sub-pixel.
+        depth: (...) z-depth in metres (not checked: non-finite depth gives non-finite points; see
+            :func:`sim2art_core.camera.lift` for the run-time version that marks invalid depth NaN).
+        intrinsics: (fx, fy, cx, cy) in pixels.
+
+    Raises:
+        ValueError: mismatched shapes or not 4 intrinsics.
+    """
+    uv = np.asarray(uv, dtype=np.float64)
+    z = np.asarray(depth, dtype=np.float64)
+    k = np.asarray(intrinsics, dtype=np.float64).reshape(-1)
+    if uv.ndim < 1 or uv.shape[-1] != 2 or uv.shape[:-1] != z.shape:
+        raise ValueError(
+            f"lift: uv must be (..., 2) and depth (...) of the same leading shape, got {uv.shape}, {z.shape}"
+        )
+    if k.shape != (4,):
+        raise ValueError(f"lift: intrinsics must be (fx, fy, cx, cy), got {k.shape[0]} values")
+    fx, fy, cx, cy = k
+    return np.stack([(uv[..., 0] - cx) / fx * z, (uv[..., 1] - cy) / fy * z, z], axis=-1)
 
 
 def rotate_vectors(T_or_R: np.ndarray, vectors: np.ndarray) -> np.ndarray:

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 
-from sim2art_core.camera import Intrinsics
 from sim2art_core.data.camera_path import CameraPathConfig, sample_camera_path
 from sim2art_core.data.motion import MOVING_THRESHOLD, MotionConfig, sample_joint_trajectories
 from sim2art_core.data.objects import ArticulatedObject, generate_object, load_urdf_object
@@ -39,7 +38,7 @@ from sim2art_core.data.realism import (
 from sim2art_core.data.renderer import Light, get_renderer, pybullet_intrinsics
 from sim2art_core.data.sequence import SequenceSample
 from sim2art_core.frames import RGBDFrame
-from sim2art_core.geometry import closest_point_on_line, invert_transform
+from sim2art_core.geometry import closest_point_on_line, invert_transform, lift, transform_points
 from sim2art_core.types import JointType
 
 __all__ = [
@@ -134,15 +133,6 @@ def _random_light(rng: np.random.Generator) -> Light:
     return Light(d, float(rng.uniform(0.45, 0.7)), float(rng.uniform(0.3, 0.55)), float(rng.uniform(0.0, 0.1)))
 
 
-def _lift(uv: np.ndarray, z: np.ndarray, intr: Intrinsics) -> np.ndarray:
-    """(N, 3) float64 optical-frame points of integer pixels uv (N, 2) at depth z (N,)."""
-    return np.stack([(uv[:, 0] - intr.cx) / intr.fx * z, (uv[:, 1] - intr.cy) / intr.fy * z, z], axis=1)
-
-
-def _apply(T: np.ndarray, p: np.ndarray) -> np.ndarray:
-    return p @ T[:3, :3].T + T[:3, 3]
-
-
 def _sample_pixels(candidates: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """n flat indices from the candidate pixels: without replacement when there are enough, else all
     of them (shuffled) followed by draws with replacement."""
@@ -224,25 +214,26 @@ def generate_sequence_for_object(obj: ArticulatedObject, object_id: str, sequenc
         uv = np.stack([u, v], axis=1)
         link = img.link_mask[v, u]
         lab = img.part_mask[v, u]
-        x_obs = _lift(uv, depth_obs[v, u].astype(np.float64), intr)
-        x_true = _lift(uv, img.depth[v, u].astype(np.float64), intr)
-        xw = _apply(true_cams[t], x_true)  # the material point (world)
+        k = (intr.fx, intr.fy, intr.cx, intr.cy)
+        x_obs = lift(uv, depth_obs[v, u].astype(np.float64), k)
+        x_true = lift(uv, img.depth[v, u].astype(np.float64), k)
+        xw = transform_points(true_cams[t], x_true)  # the material point (world)
         motion = link_poses[t + 1] @ invert_transform(link_poses[t])  # (L, 4, 4) per-link motion t -> t+1
         still = np.all(link_poses[t + 1] == link_poses[t], axis=(1, 2))
         motion[still] = np.eye(4)  # exactly: parts that do not move get exactly zero flow
         on = link >= 0
         xw_next = xw.copy()
         xw_next[on] = np.einsum("nij,nj->ni", motion[link[on], :3, :3], xw[on]) + motion[link[on], :3, 3]
-        p_c0 = _apply(c0_from_world @ reported[t], x_obs)
+        p_c0 = transform_points(c0_from_world @ reported[t], x_obs)
         if exact_flow:
             f = (xw_next - xw) @ c0_from_world[:3, :3].T
         else:
-            x_next = _apply(invert_transform(true_cams[t + 1]), xw_next)
+            x_next = transform_points(invert_transform(true_cams[t + 1]), xw_next)
             if rs.depth_noise:
                 z = x_next[:, 2]
                 noisy_z = np.maximum(z + rngs["flow_noise"].standard_normal(N) * depth_noise_std(rs, z), 0.01)
                 x_next = x_next * (noisy_z / z)[:, None]
-            f = _apply(c0_from_world @ reported[t + 1], x_next) - p_c0
+            f = transform_points(c0_from_world @ reported[t + 1], x_next) - p_c0
         points[t], flow[t] = p_c0, f
         colors[t] = img.rgb[v, u]  # sampled pixels always hit something: no background colour
         pixels[t] = uv
@@ -267,7 +258,7 @@ def generate_sequence_for_object(obj: ArticulatedObject, object_id: str, sequenc
                 pivot_w = closest_point_on_line(centroids[p], jframes[j, :3, 3], axis_w)
             else:
                 pivot_w = centroids[p]
-            pivots[p] = _apply(c0_from_world, pivot_w[None])[0]
+            pivots[p] = transform_points(c0_from_world, pivot_w[None])[0]
             amounts[p] = q[:T, j] - q[0, j]
             thr = MOVING_THRESHOLD["prismatic" if prismatic[j] else "revolute"]
             moving[p] = bool(np.max(np.abs(amounts[p])) > thr)

@@ -28,6 +28,7 @@ import zlib
 import numpy as np
 
 from sim2art_core.data.sequence import SCHEMA_VERSION, SequenceSample
+from sim2art_core.geometry import lift, transform_points
 
 DEPTH_STEP_M = 1e-4
 POINT_TOLERANCE_M = 2e-4
@@ -45,11 +46,9 @@ class RecordError(ValueError):
 
 def _lift_to_cam0(pixels: np.ndarray, depth: np.ndarray, intrinsics: np.ndarray, world_from_cam: np.ndarray):
     """(T, N, 3) float64 points in cam0 of pixels (T, N, 2) at depths (T, N)."""
-    fx, fy, cx, cy = intrinsics
-    z = depth.astype(np.float64)
-    cam = np.stack([(pixels[..., 0] - cx) / fx * z, (pixels[..., 1] - cy) / fy * z, z], axis=-1)
+    cam = lift(pixels, depth.astype(np.float64), intrinsics)
     c0_from_t = np.linalg.inv(world_from_cam[0]) @ world_from_cam  # (T, 4, 4)
-    return np.einsum("tij,tnj->tni", c0_from_t[:, :3, :3], cam) + c0_from_t[:, None, :3, 3]
+    return transform_points(c0_from_t, cam)
 
 
 def _depth_in_cams(points: np.ndarray, world_from_cam: np.ndarray) -> np.ndarray:

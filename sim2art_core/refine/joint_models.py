@@ -31,7 +31,7 @@ from functools import cached_property
 
 import numpy as np
 
-from sim2art_core.geometry import tangent_basis
+from sim2art_core.geometry import tangent_basis, transform_points
 from sim2art_core.refine.so3 import cross, rotations_about, rotvecs_from_matrices
 from sim2art_core.types import JointType
 
@@ -75,7 +75,8 @@ class StepData:
     @cached_property  # used by every model fit; the dataclass is frozen, so it cannot go stale
     def displacements(self) -> np.ndarray:
         """(..., K, 3) u_t = S_t x_t - x_t."""
-        return _apply(self.steps, self.centroids) - self.centroids
+        # each step applied to its own centroid
+        return transform_points(self.steps, self.centroids[..., None, :])[..., 0, :] - self.centroids
 
 
 @dataclass(frozen=True)
@@ -150,11 +151,6 @@ def _well_conditioned(M: np.ndarray, max_cond: float = 1e12) -> np.ndarray:
     n = M.shape[-1]
     tr = np.trace(M, axis1=-2, axis2=-1)
     return (tr > 0) & (np.linalg.det(M) >= (tr / n) ** n / max_cond)
-
-
-def _apply(T: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """(..., K, 3): each 4x4 of T (..., K, 4, 4) applied to its point of x (..., K, 3)."""
-    return (T[..., :3, :3] @ x[..., None])[..., 0] + T[..., :3, 3]
 
 
 def _quad(v: np.ndarray, info: np.ndarray) -> np.ndarray:

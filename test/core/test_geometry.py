@@ -88,3 +88,61 @@ def test_tangent_basis_follows_the_message_convention():
         e1, e2 = g.tangent_basis(a * 3.0)
         np.testing.assert_allclose(e1, g.unit(np.cross(au, r)), atol=1e-12)
         np.testing.assert_allclose(e2, np.cross(au, e1), atol=1e-12)
+
+
+def test_transform_points_batched_moves_each_point_set_by_its_own_transform():
+    rng = np.random.default_rng(3)
+    Ts = np.stack(
+        [g.make_transform(g.rotation_about_axis(rng.normal(size=3), a), rng.normal(size=3)) for a in (0.2, 1.1, 2.5)]
+    )
+    pts = rng.normal(size=(3, 5, 3))
+    out = g.transform_points(Ts, pts)
+    assert out.shape == (3, 5, 3) and out.dtype == np.float64
+    for t in range(3):
+        np.testing.assert_allclose(out[t], g.transform_points(Ts[t], pts[t]), atol=1e-12)
+    # one shared point set, broadcast against the batch of transforms
+    shared = g.transform_points(Ts, pts[0])
+    np.testing.assert_allclose(shared[2], g.transform_points(Ts[2], pts[0]), atol=1e-12)
+    # a transform per point
+    per_point = g.transform_points(Ts, pts[:, 0][:, None, :])[:, 0, :]
+    np.testing.assert_allclose(per_point[1], g.transform_points(Ts[1], pts[1, 0]), atol=1e-12)
+
+
+def test_transform_points_keeps_float32_and_guards_shapes():
+    T = g.make_transform(g.rotation_about_axis([0, 0, 1], 0.5), [1.0, 0.0, 0.0])
+    p32 = np.ones((4, 3), np.float32)
+    assert g.transform_points(T, p32).dtype == np.float32
+    assert g.transform_points(np.stack([T, T]), np.ones((2, 4, 3), np.float32)).dtype == np.float32
+    with pytest.raises(ValueError, match="T must be"):
+        g.transform_points(np.eye(3), p32)
+    with pytest.raises(ValueError, match="points must be"):
+        g.transform_points(T, np.ones((4, 2)))
+    with pytest.raises(ValueError, match="points must be"):
+        g.transform_points(np.stack([T, T]), np.ones(3))  # a batch needs (..., N, 3)
+
+
+def test_lift_is_the_pinhole_inverse_of_projection():
+    fx, fy, cx, cy = 500.0, 510.0, 320.5, 240.2
+    uv = np.array([[[cx, cy], [cx + fx, cy]], [[cx, cy - 2 * fy], [0.0, 0.0]]])
+    z = np.array([[2.0, 1.0], [0.5, 3.0]])
+    p = g.lift(uv, z, (fx, fy, cx, cy))
+    assert p.shape == (2, 2, 3) and p.dtype == np.float64
+    np.testing.assert_allclose(p[0, 0], [0.0, 0.0, 2.0])
+    np.testing.assert_allclose(p[0, 1], [1.0, 0.0, 1.0])  # one focal length right at 1 m: 1 m right
+    np.testing.assert_allclose(p[1, 0], [0.0, -1.0, 0.5])
+    np.testing.assert_allclose(p[1, 1, 0] / p[1, 1, 2] * fx + cx, 0.0, atol=1e-12)  # projects back
+
+
+def test_lift_guards_shapes_and_camera_lift_marks_invalid_depth():
+    from sim2art_core.camera import Intrinsics, lift
+
+    with pytest.raises(ValueError, match="same leading shape"):
+        g.lift(np.zeros((3, 2)), np.ones(4), (1, 1, 0, 0))
+    with pytest.raises(ValueError, match="intrinsics"):
+        g.lift(np.zeros((3, 2)), np.ones(3), (1, 1, 0))
+    intr = Intrinsics(500.0, 500.0, 320.0, 240.0, 640, 480)
+    uv, z = np.array([[100.0, 50.0], [10.0, 20.0], [5.0, 5.0]]), np.array([1.5, np.nan, 0.0])
+    run_time = lift(uv, z, intr)
+    assert run_time.dtype == np.float32
+    np.testing.assert_allclose(run_time[0], g.lift(uv[:1], z[:1], (500.0, 500.0, 320.0, 240.0))[0], rtol=1e-6)
+    assert np.isnan(run_time[1:]).all()

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from sim2art_core.geometry import transform_points
 from sim2art_core.types import JointType
 
 #: URDF joint types the engine supports. "continuous" is a revolute joint without limits.
@@ -308,7 +309,7 @@ class ArticulatedObject:
     def _corners(self) -> list[np.ndarray]:
         out = []
         for lk in self.links:
-            pts = [v.local_corners() @ v.pose[:3, :3].T + v.pose[:3, 3] for v in lk.visuals]
+            pts = [transform_points(v.pose, v.local_corners()) for v in lk.visuals]
             out.append(np.concatenate(pts) if pts else np.zeros((0, 3)))
         return out
 
