@@ -131,7 +131,7 @@ class Estimator:
         self.config = config or EstimatorConfig()
         self.refine = bool(refine)
         self.estimator_id = self._id(self.refine)
-        self._cache: tuple[bytes, _NetworkResult] | None = None
+        self._cache: tuple[bytes, NetworkResult] | None = None
 
     @property
     def model_config(self) -> ModelConfig:
@@ -243,7 +243,7 @@ class Estimator:
             prep.q_frames = prep.q_frames.to(self.device)
         return prep
 
-    def _network(self, window: Window) -> _NetworkResult:
+    def _network(self, window: Window) -> NetworkResult:
         """Prepare the window and run the network (cached for the most recent window content)."""
         key = _window_digest(window)
         if self._cache is not None and self._cache[0] == key:
@@ -265,7 +265,7 @@ class Estimator:
             pivot_n = out.pivot[0].float().cpu().numpy()
             rev_amt = out.revolute_amounts[0].float().cpu().numpy()  # (M, Tm)
             pri_amt = out.prismatic_amounts[0].float().cpu().numpy()
-        result = _NetworkResult(
+        result = NetworkResult(
             prep, slot_probs_q, type_probs, rev_axis, pri_axis, pivot_n, rev_amt, pri_amt,
             prepare_s=t1 - t0, network_s=time.perf_counter() - t1,
         )  # fmt: skip
@@ -317,8 +317,11 @@ def _window_digest(window: Window) -> bytes:
 
 
 @dataclass(frozen=True)
-class _NetworkResult:
-    """The prepared window and the network's outputs for it (numpy, model frame)."""
+class NetworkResult:
+    """The prepared window and the network's outputs for it (numpy, model frame): the input of the
+    decoding stages (:func:`select_parts`, :func:`network_joints`). M = query slots, Q = the most valid
+    points of a window frame, Tm = the model's frames. Cached by the Estimator: treat as read-only.
+    """
 
     prep: _Prepared
     slot_probs_q: np.ndarray  # (Tw, Q, M)
@@ -359,7 +362,7 @@ class PartSelection:
     observed_motion: float
 
 
-def select_parts(window: Window, net: _NetworkResult, ecfg: EstimatorConfig) -> PartSelection:
+def select_parts(window: Window, net: NetworkResult, ecfg: EstimatorConfig) -> PartSelection:
     """Decoding, step 4 of the module doc: the network's slots -> the root and the moving parts.
 
     A slot (other than the root slot 0) is a candidate when it holds at least
@@ -411,7 +414,7 @@ def select_parts(window: Window, net: _NetworkResult, ecfg: EstimatorConfig) -> 
     )
 
 
-def network_joints(window: Window, net: _NetworkResult, sel: PartSelection) -> list[JointEstimate]:
+def network_joints(window: Window, net: NetworkResult, sel: PartSelection) -> list[JointEstimate]:
     """Decoding, step 5 of the module doc: the network's joint of every reported part, in the fixed frame.
 
     Type: the more probable of revolute / prismatic for a part seen moving, else the most probable.

@@ -10,7 +10,15 @@ import torch
 
 from sim2art_core.data.to_window import window_from_sample
 from sim2art_core.estimate import WindowEstimator
-from sim2art_core.estimator import Estimator, EstimatorConfig, observed_motions, resolve_device
+from sim2art_core.estimator import (
+    Estimator,
+    EstimatorConfig,
+    finish_estimate,
+    network_joints,
+    observed_motions,
+    resolve_device,
+    select_parts,
+)
 from sim2art_core.eval.scenes import cabinet
 from sim2art_core.geometry import (
     make_transform,
@@ -288,3 +296,25 @@ def test_min_motion_decides_which_parts_are_reported(ckpt):
     assert abs(still.observed_motion - travel) < 1e-9 and f"{travel * 100:.2f} cm" in still.message
     est.config = EstimatorConfig(min_motion_m=travel * 0.99)
     assert est.estimate(window).status == EstimateStatus.OK
+
+
+def test_the_decoding_stages_compose_into_the_estimate(ckpt):
+    """select_parts -> network_joints -> finish_estimate is the Estimator's pipeline (without refinement), so a
+    stage inserted between them sees exactly what the estimate reports."""
+    sample = analytic_sample("revolute", seed=3, num_frames=12, num_points=150)
+    window, _ = _moved_window(sample)
+    est = _oracle_estimator(ckpt, JointType.REVOLUTE)
+    full = est.estimate(window, refine=False)
+    net = est._network(window)
+    sel = select_parts(window, net, est.config)
+    assert sel.slots == (1,) and sel.moved == {1} and sel.part_probs.shape == (12, 150, 2)
+    np.testing.assert_allclose(sel.part_probs.sum(-1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(sel.labels, full.labels)
+    joints = network_joints(window, net, sel)
+    assert len(joints) == 1 and joints[0].source == "network"
+    np.testing.assert_array_equal(joints[0].axis, full.joints[0].axis)
+    out = finish_estimate(window, sel, joints, sel.observed_motion, True, 0.01, "id", {})
+    assert out.status == EstimateStatus.OK and out.observed_motion == full.observed_motion
+    none = finish_estimate(window, sel, joints, 0.004, False, 0.01, "id", {})
+    assert none.status == EstimateStatus.NO_ARTICULATION and not none.joints and "0.40 cm" in none.message
+    assert (none.labels[window.valid] == 0).all()
