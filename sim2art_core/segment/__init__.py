@@ -1,0 +1,14 @@
+"""Motion-consistent segmentation: the stage after the network (docs/EVALUATION.md §6).
+
+Public API: :func:`segment_by_motion`, :class:`MotionSegmentationConfig`, :class:`MotionSegmentationInput`,
+:class:`MotionSegmentation`.
+"""
+
+from sim2art_core.segment.motion_segmentation import (
+    MotionSegmentation,
+    MotionSegmentationConfig,
+    MotionSegmentationInput,
+    segment_by_motion,
+)
+
+__all__ = ["MotionSegmentation", "MotionSegmentationConfig", "MotionSegmentationInput", "segment_by_motion"]

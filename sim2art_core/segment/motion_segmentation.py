@@ -1,0 +1,614 @@
+"""Motion-consistent segmentation of a window: rigid-motion hypotheses from the network's slots and from the
+flow itself, every valid point reassigned to the motion that explains its flow best (docs/EVALUATION.md §6).
+
+The network's segmentation is a prior, not the answer: it merges a door into the base or into its
+neighbour, most often through noisy optical flow on plain fronts. This stage, between the network and the
+joint estimation, works on the window's points and scene flow only (no ROS, no torch):
+
+1. **Hypotheses from the network**: the root slot and every slot that wins at least
+   ``min_slot_points`` points. Each hypothesis is a rigid motion per frame t (``x_t + flow_t ~= R x_t + t``),
+   fitted by weighted Kabsch on its points (``sim2art_core.refine.rigid.batched_weighted_kabsch``, all
+   hypotheses and frames in one batch).
+2. **Hypotheses from the flow**: points that no hypothesis explains (residual above ``birth_sigma`` times
+   the frame's noise level, the median residual of the root's points) are grouped into connected
+   components of a spatio-temporal k-nearest-neighbour graph (scipy ``cKDTree``: neighbours in the same
+   frame, and each point's flow target to its nearest points of the next frame) whose edges are cut
+   where two neighbours' flows disagree. Every component with ``min_birth_points`` points (summed over
+   the window, so a small part that moves for many frames qualifies) becomes a new hypothesis; it takes
+   the network prior of the slot most of its points came from. Two doors the network gave one slot,
+   moving apart, disagree at their seam and become two components.
+3. **Reassignment** of every valid point of every frame: cost = robust flow residual under each
+   hypothesis' motion of its frame (``r^2 / 2 s^2``, capped at ``residual_cap_sigma``) - ``prior_weight``
+   x log(network probability) - ``smoothness`` x (share of its graph neighbours with that label), two
+   mean-field passes. Where the motions do not differ (a part that has not moved yet), the residuals are
+   equal and the network prior with the neighbours decides.
+4. Refit, repeat ``iterations`` times; hypotheses that lose their points are dropped.
+5. **Merge** hypotheses that move as one (their points are explained by each other's motion in every
+   frame within ``merge_sigma``); **significance** of each flow-born hypothesis: its points must move
+   relative to the root by more than ``min_motion_m`` and more than ``noise_motion_sigma`` x noise x
+   sqrt(frames) (what a random walk of per-frame flow noise reaches), else it goes back to the
+   hypothesis that explains it best. No size threshold: a drawer on 1 % of the points that opens 20 cm
+   is reported, flow noise on a static body is not.
+
+Everything is vectorised NumPy/SciPy; cost is measured by ``python -m sim2art_core.segment.bench``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+
+
+#: Frames are stacked into one KD-tree, each shifted by this much along x (m), so one query finds
+#: neighbours of all frames at once and never across frames (objects are far smaller).
+_FRAME_OFFSET_M = 1.0e4
+_MIN_FIT_POINTS = 3
+
+
+@dataclass(frozen=True)
+class MotionSegmentationConfig:
+    """Thresholds of :func:`segment_by_motion` (chosen on the val split, docs/EVALUATION.md §6)."""
+
+    iterations: int = 3
+    """Rounds of fit -> new hypotheses -> reassignment."""
+    knn: int = 6
+    """Neighbours of each point in its own frame (the smoothness graph and the components)."""
+    temporal_knn: int = 2
+    """Nearest points of the next frame to each point's flow target (links across time)."""
+    max_edge_m: float = 0.08
+    """Graph edges longer than this (m) are not made (separate objects / sparse regions)."""
+    noise_floor_m: float = 0.002
+    """Lower bound of a frame's noise level s (m): exact flow is not trusted below this."""
+    birth_sigma: float = 4.0
+    """A point is unexplained when its smallest residual exceeds this many times its frame's noise s."""
+    min_birth_points: int = 8
+    """Points (summed over the window) a component of unexplained points needs to become a hypothesis:
+    the least support of a rigid fit, not a part-size threshold."""
+    edge_flow_sigma: float = 3.0
+    """Two neighbours stay connected for the components when their flows differ by at most
+    max(edge_flow_sigma x s, edge_flow_relative x the larger flow)."""
+    edge_flow_relative: float = 0.3
+    """See ``edge_flow_sigma``."""
+    residual_cap_sigma: float = 4.0
+    """Residuals are capped at this many noise levels in the cost (one wrong flow vector must not decide)."""
+    prior_weight: float = 1.0
+    """Weight of -log(network probability) in the cost."""
+    smoothness: float = 2.0
+    """Cost bonus for agreeing with all graph neighbours (nats)."""
+    merge_sigma: float = 1.5
+    """Two moving hypotheses merge when, in every frame, each one's points are explained by the other's
+    motion with a mean capped cost increase below merge_sigma^2 / 2."""
+    min_motion_m: float = 0.01
+    """A hypothesis born from the flow must move its points by at least this much (m) relative to the root."""
+    noise_motion_sigma: float = 3.0
+    """... and by at least noise_motion_sigma x median noise x sqrt(T) (a random walk of flow noise)."""
+    max_hypotheses: int = 12
+    """At most this many hypotheses at once (root included)."""
+    min_slot_points: int = 8
+    """A network slot becomes a hypothesis when it wins at least this many points of the window."""
+    split_penalty: float = 4.0
+    """A hypothesis is split in two when the split lowers the window's cost (sum of r^2 / 2 s^2) by more than
+    split_penalty x 3 per frame both halves are seen in (3 = the expected drop of 6 extra parameters per
+    frame on pure noise): a likelihood-ratio test against the noise level, not a size threshold."""
+    mean_field_passes: int = 4
+    """Label-propagation passes of each reassignment (labels travel one graph edge per pass)."""
+    max_points_per_frame: int = 192
+    """Hypotheses are fitted and reassigned on at most this many evenly spread points of each frame (cost);
+    every other valid point then takes the motion that explains it best, with the prior and the labels of
+    its 3 nearest segmented points of the same frame as neighbours."""
+
+    def __post_init__(self) -> None:
+        if self.iterations < 1 or self.knn < 1 or self.temporal_knn < 0 or self.max_hypotheses < 2:
+            raise ValueError("MotionSegmentationConfig: iterations, knn >= 1, temporal_knn >= 0, max_hypotheses >= 2")
+        for name in ("max_edge_m", "noise_floor_m", "birth_sigma", "residual_cap_sigma", "merge_sigma"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"MotionSegmentationConfig.{name} must be > 0")
+        for name in ("prior_weight", "smoothness", "min_motion_m", "noise_motion_sigma", "edge_flow_sigma"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"MotionSegmentationConfig.{name} must be >= 0")
+
+
+@dataclass(frozen=True)
+class MotionSegmentationInput:
+    """A window's points and flow with the network's per-point slot probabilities.
+
+    Attributes:
+        points: (T, N, 3) m, any fixed frame (the window's); invalid entries may hold NaN.
+        flow: (T, N, 3) m, scene flow of each point from frame t to t + 1 in the same frame.
+        valid: (T, N) bool, the points to segment.
+        slot_probs: (T, N, M) network probabilities over M slots, slot 0 the root (static base).
+    """
+
+    points: np.ndarray
+    flow: np.ndarray
+    valid: np.ndarray
+    slot_probs: np.ndarray
+
+
+@dataclass(frozen=True)
+class MotionSegmentation:
+    """The result: P parts, part 0 the root.
+
+    Attributes:
+        labels: (T, N) int16, part per point, -1 for invalid points.
+        probs: (T, N, P) float32 soft assignment (softmax of the final cost; 0 for invalid points).
+        slot: (P,) int, the network slot each part takes its prior from (its joint head in the
+            estimator); slot[0] = 0. A part born from the flow takes the slot most of its points came from.
+        born: (P,) bool, the part is a motion hypothesis from the flow, not a network slot.
+        transforms: (P, T, 4, 4) float64, each part's fitted rigid motion of frame t -> t + 1.
+        motion_m: (P,) m, largest displacement of the part's points relative to the root over the
+            window (chained fits); 0 for the root.
+        noise_m: (T,) m, each frame's noise level s (median residual of the root's points, floored).
+        message: "" or why the input was passed through unchanged (e.g. no valid point).
+    """
+
+    labels: np.ndarray
+    probs: np.ndarray
+    slot: np.ndarray
+    born: np.ndarray
+    transforms: np.ndarray
+    motion_m: np.ndarray
+    noise_m: np.ndarray
+    message: str = ""
+
+    @property
+    def num_parts(self) -> int:
+        return int(self.probs.shape[-1])
+
+
+def segment_by_motion(
+    inp: MotionSegmentationInput,
+    config: MotionSegmentationConfig | None = None,
+) -> MotionSegmentation:
+    """Motion-consistent segmentation of one window (see the module doc).
+
+    Bad input never raises for data (only for shapes that do not match: ValueError naming them):
+    no valid point gives every valid point to the root with ``message`` set; a single frame or points
+    with non-finite values (those are treated as invalid) are segmented with what remains.
+    """
+    cfg = config or MotionSegmentationConfig()
+    points = np.asarray(inp.points)
+    flow = np.asarray(inp.flow)
+    prior = np.asarray(inp.slot_probs)
+    if points.ndim != 3 or points.shape[-1] != 3:
+        raise ValueError(f"MotionSegmentationInput.points must be (T, N, 3), got {points.shape}")
+    T, N = points.shape[:2]
+    if flow.shape != (T, N, 3) or np.shape(inp.valid) != (T, N) or prior.ndim != 3 or prior.shape[:2] != (T, N):
+        raise ValueError(
+            f"MotionSegmentationInput: flow {flow.shape}, valid {np.shape(inp.valid)}, slot_probs {prior.shape} "
+            f"do not match points {points.shape}"
+        )
+    M = prior.shape[2]
+    valid = np.asarray(inp.valid, dtype=bool) & np.isfinite(points).all(-1) & np.isfinite(flow).all(-1)
+    valid &= np.isfinite(prior).all(-1)
+    if M < 1 or not valid.any():
+        return _passthrough(valid, prior, T, "no valid point" if M >= 1 else "no slot")
+    core = _spread(valid, cfg.max_points_per_frame)
+    seg = _Segmenter(points, flow, core, prior, cfg)
+    labels, slot_of, born, motions, motion_m, s = seg.run()
+    return _label_all(seg, labels, slot_of, born, motions, motion_m, s, points, flow, valid, prior)
+
+
+def _spread(valid: np.ndarray, per_frame: int) -> np.ndarray:
+    """(T, N) bool: at most ``per_frame`` evenly spaced valid points of each frame (all when fewer)."""
+    rank = np.cumsum(valid, axis=1) - 1
+    count = np.maximum(valid.sum(axis=1, keepdims=True), 1)
+    S = min(per_frame, int(count.max()))
+    step = ((rank + 1) * S) // count > (rank * S) // count
+    return valid & step
+
+
+def _label_all(seg, labels, slot_of, born, motions, motion_m, s, points, flow, valid, prior) -> MotionSegmentation:
+    """Every valid point (not only the segmented ones) to the hypothesis that explains it best: data cost
+    under the final motions, network prior, and agreement with its 3 nearest segmented points of its frame."""
+    cfg = seg.cfg
+    T, N = valid.shape
+    H = len(slot_of)
+    idx = np.flatnonzero(valid.ravel())
+    frame = idx // N
+    X = points.reshape(-1, 3)[idx].astype(np.float64)
+    Y = X + flow.reshape(-1, 3)[idx].astype(np.float64)
+    # residuals frame by frame in the (T, N) layout: one batched matmul per hypothesis
+    Xg = np.zeros((T * N, 3))
+    Xg[idx] = X
+    Xg = Xg.reshape(T, N, 3)
+    pred = Xg[None] @ np.swapaxes(motions[:, :, :3, :3], -1, -2) + motions[:, :, None, :3, 3]  # (H, T, N, 3)
+    res = np.linalg.norm(pred.reshape(H, T * N, 3)[:, idx] - Y[None], axis=-1).T  # (V, H)
+    p = prior.reshape(-1, prior.shape[2])[idx].astype(np.float64)
+    p = p / np.maximum(p.sum(1, keepdims=True), 1e-12)
+    cost = seg._data_cost(res, s[frame]) - cfg.prior_weight * _log_prior(p, slot_of)
+    shift = np.zeros((len(idx), 3))
+    shift[:, 0] = frame * _FRAME_OFFSET_M
+    k = min(3, len(seg.idx))
+    _, j = cKDTree(seg.X + seg.shift).query(X + shift, k=k)
+    j = j.reshape(len(idx), k)
+    agree = np.zeros((len(idx), H))
+    np.add.at(agree, (np.repeat(np.arange(len(idx)), k), labels[j].ravel()), 1.0 / k)
+    cost = cost - cfg.smoothness * agree
+    out = np.argmin(cost, axis=1)
+    # the segmented points keep their labels
+    pos = np.searchsorted(idx, seg.idx)
+    out[pos] = labels
+    z = -(cost - cost.min(1, keepdims=True))
+    soft = np.exp(z)
+    soft /= soft.sum(1, keepdims=True)
+    out_labels = np.full(T * N, -1, dtype=np.int16)
+    out_labels[idx] = out
+    probs = np.zeros((T * N, H), dtype=np.float32)
+    probs[idx] = soft
+    return MotionSegmentation(
+        labels=out_labels.reshape(T, N),
+        probs=probs.reshape(T, N, H),
+        slot=slot_of.astype(np.int64),
+        born=born.astype(bool),
+        transforms=motions,
+        motion_m=motion_m,
+        noise_m=s,
+    )
+
+
+def _fit_groups(
+    X: np.ndarray, Y: np.ndarray, frame: np.ndarray, group: np.ndarray, G: int, T: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares rigid motion ``Y ~= R X + t`` of every (group, frame) from its points, all at once.
+
+    Hand-written Kabsch from per-(group, frame) moments accumulated with ``np.bincount`` (the cost is
+    linear in the points, whatever the number of groups); rows with fewer than 3 points get the identity.
+
+    Returns:
+        (G, T, 4, 4) motions and (G, T) point counts.
+    """
+    key = group * T + frame
+    n = G * T
+    count = np.bincount(key, minlength=n).astype(np.float64)
+    sx = np.stack([np.bincount(key, X[:, i], minlength=n) for i in range(3)], axis=1)
+    sy = np.stack([np.bincount(key, Y[:, i], minlength=n) for i in range(3)], axis=1)
+    sxy = np.stack([np.bincount(key, X[:, i] * Y[:, j], minlength=n) for i in range(3) for j in range(3)], axis=1)
+    safe = np.maximum(count, 1.0)[:, None]
+    cx, cy = sx / safe, sy / safe
+    Hm = sxy.reshape(n, 3, 3) - count[:, None, None] * cx[:, :, None] * cy[:, None, :]
+    U, _, Vt = np.linalg.svd(Hm)
+    d = np.sign(np.linalg.det(U @ Vt))
+    d[d == 0] = 1.0
+    U[:, :, 2] *= d[:, None]  # R = V diag(1, 1, d) U^T: a rotation, never a reflection
+    R = np.swapaxes(U @ Vt, 1, 2)
+    out = np.tile(np.eye(4), (n, 1, 1))
+    ok = count >= _MIN_FIT_POINTS
+    out[ok, :3, :3] = R[ok]
+    out[ok, :3, 3] = cy[ok] - (R[ok] @ cx[ok][:, :, None])[:, :, 0]
+    return out.reshape(G, T, 4, 4), count.reshape(G, T)
+
+
+def _log_prior(prior: np.ndarray, slot_of: np.ndarray) -> np.ndarray:
+    """(V, H) log network probability of each hypothesis' slot; the root also gets the slots that are no
+    hypothesis (they are merged into it, as the estimator does)."""
+    p = prior[:, slot_of].copy()
+    others = np.setdiff1d(np.arange(prior.shape[1]), slot_of)
+    p[:, slot_of == 0] += prior[:, others].sum(1, keepdims=True)
+    return np.log(np.clip(p, 1e-3, 1.0))
+
+
+def _passthrough(valid: np.ndarray, prior: np.ndarray, T: int, message: str) -> MotionSegmentation:
+    labels = np.where(valid, 0, -1).astype(np.int16)
+    return MotionSegmentation(
+        labels=labels,
+        probs=valid[..., None].astype(np.float32),
+        slot=np.zeros(1, dtype=np.int64),
+        born=np.zeros(1, dtype=bool),
+        transforms=np.tile(np.eye(4), (1, T, 1, 1)),
+        motion_m=np.zeros(1),
+        noise_m=np.zeros(T),
+        message=message,
+    )
+
+
+class _Segmenter:
+    """State of one segmentation (flattened valid points; V of them)."""
+
+    def __init__(self, points: np.ndarray, flow: np.ndarray, valid: np.ndarray, prior: np.ndarray, cfg):
+        self.cfg = cfg
+        self.T, self.N = valid.shape
+        self.valid = valid
+        self.idx = np.flatnonzero(valid.ravel())
+        self.frame = self.idx // self.N
+        self.X = points.reshape(-1, 3)[self.idx].astype(np.float64)
+        self.F = flow.reshape(-1, 3)[self.idx].astype(np.float64)
+        self.Y = self.X + self.F
+        p = prior.reshape(-1, prior.shape[2])[self.idx].astype(np.float64)
+        self.prior = p / np.maximum(p.sum(1, keepdims=True), 1e-12)
+        self.frame_counts = np.bincount(self.frame, minlength=self.T)
+        self._build_graph()
+
+    # ------------------------------------------------------------------ graph
+    def _build_graph(self) -> None:
+        """Spatio-temporal k-NN graph: same-frame neighbours and flow targets -> next frame's points."""
+        cfg, V = self.cfg, len(self.idx)
+        shift = np.zeros((V, 3))
+        shift[:, 0] = self.frame * _FRAME_OFFSET_M
+        self.shift = shift
+        tree = cKDTree(self.X + shift)
+        k = min(cfg.knn + 1, V)
+        d, j = tree.query(self.X + shift, k=k, distance_upper_bound=cfg.max_edge_m)
+        d, j = d.reshape(V, k), j.reshape(V, k)
+        src = [np.repeat(np.arange(V), k - 1)]
+        dst = [j[:, 1:].ravel()]
+        ok = [np.isfinite(d[:, 1:]).ravel()]
+        if cfg.temporal_knn > 0 and self.T > 1:
+            has_next = self.frame < self.T - 1
+            q = np.flatnonzero(has_next)
+            kt = min(cfg.temporal_knn, V)
+            qs = self.Y[q] + shift[q] + np.array([_FRAME_OFFSET_M, 0.0, 0.0])
+            dt, jt = tree.query(qs, k=kt, distance_upper_bound=cfg.max_edge_m)
+            dt, jt = dt.reshape(len(q), kt), jt.reshape(len(q), kt)
+            src.append(np.repeat(q, kt))
+            dst.append(jt.ravel())
+            ok.append(np.isfinite(dt).ravel())
+        src, dst, ok = np.concatenate(src), np.concatenate(dst), np.concatenate(ok)
+        self.src, self.dst = src[ok], dst[ok]
+        w = np.ones(len(self.src))
+        A = coo_matrix((w, (self.src, self.dst)), shape=(V, V)).tocsr()
+        self.A = (A + A.T).tocsr()  # undirected; a double edge counts twice (harmless)
+        self.deg = np.maximum(np.asarray(self.A.sum(1)).ravel(), 1.0)
+
+    # ---------------------------------------------------------------- motions
+    def _fit(self, labels: np.ndarray, H: int) -> np.ndarray:
+        """(H, T, 4, 4) per-frame rigid motions of each hypothesis from its points (hard labels); a
+        hypothesis with fewer than 3 points in a frame takes the root's motion there (no evidence)."""
+        out, count = _fit_groups(self.X, self.Y, self.frame, labels, H, self.T)
+        missing = count < _MIN_FIT_POINTS
+        missing[0] = False
+        out[missing] = np.broadcast_to(out[0][None], out.shape)[missing]
+        return out
+
+    def _residuals(self, motions: np.ndarray) -> np.ndarray:
+        """(V, H) m, |R x + t - (x + flow)| of every point under every hypothesis' motion of its frame."""
+        mf = motions[:, self.frame]  # (H, V, 4, 4)
+        Rf, tf = mf[..., :3, :3], mf[..., :3, 3]
+        pred = np.einsum("hvij,vj->hvi", Rf, self.X) + tf
+        return np.linalg.norm(pred - self.Y[None], axis=-1).T
+
+    def _noise(self, res_root: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """(T,) each frame's noise level: median residual of the root's points (floored)."""
+        s = np.full(self.T, np.nan)
+        on_root = labels == 0
+        for t in range(self.T):  # T medians of <= N values: cheaper than one sort of everything
+            r = res_root[on_root & (self.frame == t)]
+            if len(r) >= _MIN_FIT_POINTS:
+                s[t] = np.median(r)
+        fill = np.nanmedian(s) if np.isfinite(s).any() else self.cfg.noise_floor_m
+        return np.maximum(np.where(np.isfinite(s), s, fill), self.cfg.noise_floor_m)
+
+    def _data_cost(self, res: np.ndarray, s_v: np.ndarray) -> np.ndarray:
+        z = np.minimum(res / s_v[:, None], self.cfg.residual_cap_sigma)
+        return 0.5 * z * z
+
+    # ---------------------------------------------------------------- births
+    def _births(self, res: np.ndarray, s: np.ndarray, labels: np.ndarray, capacity: int) -> list[np.ndarray]:
+        """Components of unexplained points on the flow-consistent graph, largest first."""
+        cfg = self.cfg
+        if capacity <= 0:
+            return []
+        s_v = s[self.frame]
+        unexplained = res.min(1) > cfg.birth_sigma * s_v
+        if unexplained.sum() < cfg.min_birth_points:
+            return []
+        a, b = self.src, self.dst
+        keep = unexplained[a] & unexplained[b]
+        a, b = a[keep], b[keep]
+        df = np.linalg.norm(self.F[a] - self.F[b], axis=1)
+        big = np.maximum(np.linalg.norm(self.F[a], axis=1), np.linalg.norm(self.F[b], axis=1))
+        tol = np.maximum(cfg.edge_flow_sigma * np.maximum(s_v[a], s_v[b]), cfg.edge_flow_relative * big)
+        keep = df <= tol
+        V = len(self.idx)
+        G = coo_matrix((np.ones(int(keep.sum())), (a[keep], b[keep])), shape=(V, V))
+        _, comp = connected_components(G, directed=False)
+        comp = np.where(unexplained, comp, -1)
+        sizes = np.bincount(comp[unexplained]) if unexplained.any() else np.zeros(0, int)
+        order = np.argsort(-sizes)
+        out = []
+        for c in order[:capacity]:
+            if sizes[c] < cfg.min_birth_points:
+                break
+            out.append(np.flatnonzero(comp == c))
+        return out
+
+    # ------------------------------------------------------------ assignment
+    def _assign(self, cost: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """Mean-field passes of cost - smoothness x neighbour agreement; returns hard labels."""
+        H = cost.shape[1]
+        for _ in range(self.cfg.mean_field_passes):
+            onehot = np.zeros((len(labels), H))
+            onehot[np.arange(len(labels)), labels] = 1.0
+            agree = (self.A @ onehot) / self.deg[:, None]
+            labels = np.argmin(cost - self.cfg.smoothness * agree, axis=1)
+        return labels
+
+    def _log_prior(self, slot_of: np.ndarray) -> np.ndarray:
+        return _log_prior(self.prior, slot_of)
+
+    # ------------------------------------------------------------------- run
+    def run(self) -> MotionSegmentation:
+        cfg = self.cfg
+        M = self.prior.shape[1]
+        counts = np.bincount(self.prior.argmax(1), minlength=M)
+        slots = [0] + [m for m in range(1, M) if counts[m] >= cfg.min_slot_points]
+        slots = slots[: cfg.max_hypotheses]
+        slot_of = np.asarray(slots)
+        born = np.zeros(len(slots), dtype=bool)
+        labels = np.argmax(self._log_prior(slot_of), axis=1)
+
+        for _ in range(cfg.iterations):
+            H = len(slot_of)
+            motions = self._fit(labels, H)
+            res = self._residuals(motions)
+            s = self._noise(res[:, 0], labels)
+            new = self._births(res, s, labels, cfg.max_hypotheses - H)
+            if new:
+                for comp in new:
+                    parent = np.bincount(slot_of[labels[comp]], minlength=M).argmax()
+                    labels[comp] = len(slot_of)
+                    slot_of = np.append(slot_of, parent)
+                    born = np.append(born, True)
+                H = len(slot_of)
+                motions = self._fit(labels, H)
+                res = self._residuals(motions)
+            if len(slot_of) < cfg.max_hypotheses:
+                labels, slot_of, born = self._splits(labels, slot_of, born, res, s)
+                if len(slot_of) != H:
+                    H = len(slot_of)
+                    motions = self._fit(labels, H)
+                    res = self._residuals(motions)
+            cost = self._data_cost(res, s[self.frame]) - cfg.prior_weight * self._log_prior(slot_of)
+            labels = self._assign(cost, labels)
+            labels, slot_of, born = self._drop_empty(labels, slot_of, born)
+
+        H = len(slot_of)
+        motions = self._fit(labels, H)
+        res = self._residuals(motions)
+        s = self._noise(res[:, 0], labels)
+        data = self._data_cost(res, s[self.frame])
+        motion_m = self._relative_motion(motions, labels)
+        labels, slot_of, born = self._merge(labels, slot_of, born, data, motion_m)
+        if len(slot_of) != H:  # merged: refit before the significance test
+            H = len(slot_of)
+            motions = self._fit(labels, H)
+            res = self._residuals(motions)
+            s = self._noise(res[:, 0], labels)
+            data = self._data_cost(res, s[self.frame])
+            motion_m = self._relative_motion(motions, labels)
+        labels, slot_of, born = self._significance(labels, slot_of, born, data, s, motion_m)
+        H = len(slot_of)
+        motions = self._fit(labels, H)
+        res = self._residuals(motions)
+        s = self._noise(res[:, 0], labels)
+        return labels, slot_of, born, motions, self._relative_motion(motions, labels), s
+
+    def _splits(self, labels, slot_of, born, res, s):
+        """Split every hypothesis whose points follow two motions (see ``split_penalty``).
+
+        The two halves start on either side of the median along each of the points' two main axes and are
+        refined by 3 rounds of fit -> reassignment by residual; the better split is kept if it passes the test.
+        """
+        cfg = self.cfg
+        s_v = s[self.frame]
+        for h in range(len(slot_of)):
+            if len(slot_of) >= cfg.max_hypotheses:
+                break
+            members = np.flatnonzero(labels == h)
+            if len(members) < 2 * cfg.min_birth_points:
+                continue
+            X, Y, fr, sv = self.X[members], self.Y[members], self.frame[members], s_v[members]
+            before = self._data_cost(res[members, h : h + 1], sv)[:, 0].sum()
+            centred = X - X.mean(0)
+            _, _, axes = np.linalg.svd(centred[:: max(1, len(centred) // 256)], full_matrices=False)
+            best = None
+            for axis in axes[:2]:
+                proj = centred @ axis
+                group = (proj > np.median(proj)).astype(np.int64)
+                for _ in range(3):
+                    mot, cnt = _fit_groups(X, Y, fr, group, 2, self.T)
+                    mf = mot[:, fr]
+                    pred = np.einsum("gvij,vj->gvi", mf[..., :3, :3], X) + mf[..., :3, 3]
+                    r = np.linalg.norm(pred - Y[None], axis=-1).T  # (n, 2)
+                    group = np.argmin(r, axis=1)
+                cost = self._data_cost(r, sv)[np.arange(len(members)), group].sum()
+                both = int(((cnt >= _MIN_FIT_POINTS).sum(0) == 2).sum())
+                sizes = np.bincount(group, minlength=2)
+                gain = before - cost - cfg.split_penalty * 3.0 * both
+                if sizes.min() >= cfg.min_birth_points and gain > 0 and (best is None or gain > best[0]):
+                    best = (gain, group)
+            if best is not None:
+                group = best[1]
+                minority = 1 if (group == 1).sum() <= (group == 0).sum() else 0
+                labels[members[group == minority]] = len(slot_of)
+                slot_of = np.append(slot_of, slot_of[h])
+                born = np.append(born, True)
+        return labels, slot_of, born
+
+    def _drop_empty(self, labels, slot_of, born):
+        H = len(slot_of)
+        counts = np.bincount(labels, minlength=H)
+        keep = counts > 0
+        keep[0] = True
+        if keep.all():
+            return labels, slot_of, born
+        remap = np.cumsum(keep) - 1
+        return remap[labels], slot_of[keep], born[keep]
+
+    def _relative_motion(self, motions: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """(H,) m, largest displacement of up to 64 of each hypothesis' points (from the first frame that
+        has any) relative to the root, chaining the per-frame motions."""
+        H, T = motions.shape[:2]
+        chains = np.tile(np.eye(4), (H, T, 1, 1))
+        for t in range(T - 1):
+            chains[:, t + 1] = motions[:, t] @ chains[:, t]
+        rel = np.linalg.inv(chains[0])[None] @ chains  # (H, T, 4, 4)
+        out = np.zeros(H)
+        for h in range(1, H):
+            members = np.flatnonzero(labels == h)
+            if len(members) == 0:
+                continue
+            f = int(self.frame[members].min())
+            probe = self.X[members[self.frame[members] == f][:64]]
+            r = rel[h] @ np.linalg.inv(rel[h, f])
+            moved = np.einsum("tij,nj->tni", r[:, :3, :3], probe) + r[:, None, :3, 3] - probe
+            out[h] = float(np.linalg.norm(moved, axis=-1).max())
+        return out
+
+    def _moving(self, motion_m: np.ndarray, s: np.ndarray | None = None) -> np.ndarray:
+        med = float(np.median(s)) if s is not None else self.cfg.noise_floor_m
+        floor = max(self.cfg.min_motion_m, self.cfg.noise_motion_sigma * med * np.sqrt(self.T))
+        return motion_m >= floor
+
+    def _merge(self, labels, slot_of, born, data, motion_m):
+        """Merge non-root hypotheses that move as one (each explained by the other's motion in every frame)."""
+        cfg = self.cfg
+        H = len(slot_of)
+        if H <= 2:
+            return labels, slot_of, born
+        T = self.T
+        # mean data cost of hypothesis b's points (per frame) under every hypothesis' motion: (H_b, T, H_a)
+        key = labels * T + self.frame
+        sums = np.zeros((H * T, H))
+        np.add.at(sums, key, data)
+        n = np.bincount(key, minlength=H * T).reshape(H, T)
+        mean = sums.reshape(H, T, H) / np.maximum(n, 1)[..., None]
+        own = mean[np.arange(H), :, np.arange(H)]  # (H, T)
+        inc = mean - own[..., None]  # cost increase of b's points under a's motion
+        seen = n >= _MIN_FIT_POINTS
+        worst = np.where(seen[..., None], inc, -np.inf).max(axis=1)  # (H_b, H_a)
+        thr = 0.5 * cfg.merge_sigma**2
+        moving = self._moving(motion_m)
+        target = np.arange(H)
+        for b in range(H - 1, 0, -1):
+            for a in range(1, b):
+                if target[a] != a or not (moving[a] and moving[b]):
+                    continue
+                if worst[b, a] <= thr and worst[a, b] <= thr:
+                    target[b] = a
+                    break
+        if (target == np.arange(H)).all():
+            return labels, slot_of, born
+        labels = target[labels]
+        born = born.copy()
+        for b in range(H):
+            if target[b] != b:
+                born[target[b]] &= born[b]
+        return self._drop_empty(labels, slot_of, born)
+
+    def _significance(self, labels, slot_of, born, data, s, motion_m):
+        """Flow-born hypotheses that do not move significantly go to the hypothesis that explains them best."""
+        H = len(slot_of)
+        weak = born & ~self._moving(motion_m, s)
+        weak[0] = False
+        if not weak.any():
+            return labels, slot_of, born
+        for h in np.flatnonzero(weak):
+            members = labels == h
+            alt = data[members][:, ~weak].mean(0)
+            labels[members] = np.flatnonzero(~weak)[int(np.argmin(alt))]
+        return self._drop_empty(labels, slot_of, born)
