@@ -86,6 +86,12 @@ class EstimatorConfig:
     """Seed of the point resampling (fixed: the same window gives the same estimate)."""
     refine_config: Any = None
     """sim2art_core.refine.RefineConfig for ``refine=True``; None: its defaults."""
+    motion_segmentation: bool = False
+    """Re-segment the network's output by motion (sim2art_core.segment, docs/EVALUATION.md §6) before the
+    parts are selected: labels, part summaries, the parts the refinement fits and the joints use it. Off by
+    default: on the val split it does not yet improve every metric (docs/EVALUATION.md §6)."""
+    motion_config: Any = None
+    """sim2art_core.segment.MotionSegmentationConfig; None: its defaults."""
 
 
 @dataclass
@@ -147,11 +153,17 @@ class Estimator:
 
     # ------------------------------------------------------------------ public
     def estimate(
-        self, window: Window, *, refine: bool | None = None, refine_config: Any = None
+        self,
+        window: Window,
+        *,
+        refine: bool | None = None,
+        refine_config: Any = None,
+        motion_segmentation: bool | None = None,
     ) -> ArticulationEstimate:
         """Estimate parts and joints of one window; FAILED (never an exception) for bad input.
 
-        ``refine`` / ``refine_config`` override the constructor's choice for this call. The network's
+        ``refine`` / ``refine_config`` / ``motion_segmentation`` override the constructor's choice
+        (``config.motion_segmentation``) for this call. The network's
         outputs for the most recent window are kept (keyed by a digest of the window's content), so
         estimating the same window again with other refinement settings (evaluation, fusion tuning)
         does not run the network twice; ``timings["network"]`` still reports the network's own time.
@@ -168,7 +180,8 @@ class Estimator:
         except Exception as e:
             return self._failed(f"invalid window: {e}", frame_id, stamps, shape)
         try:
-            return self._estimate(window, self.refine if refine is None else bool(refine), refine_config)
+            motion = self.config.motion_segmentation if motion_segmentation is None else bool(motion_segmentation)
+            return self._estimate(window, self.refine if refine is None else bool(refine), refine_config, motion)
         except Exception as e:
             logger.exception("sim2art estimator failed")
             return self._failed(f"inference error: {type(e).__name__}: {e}", frame_id, stamps, shape)
@@ -272,7 +285,9 @@ class Estimator:
         self._cache = (key, result)
         return result
 
-    def _estimate(self, window: Window, refine: bool, refine_config: Any) -> ArticulationEstimate:
+    def _estimate(
+        self, window: Window, refine: bool, refine_config: Any, motion_segmentation: bool = False
+    ) -> ArticulationEstimate:
         """The pipeline after validation: network -> part selection -> network joints -> [refine] -> finish.
 
         Geometric stages that work on the network's joints go between :func:`network_joints` and
@@ -281,7 +296,11 @@ class Estimator:
         net = self._network(window)
         timings = {"prepare": net.prepare_s, "network": net.network_s}
         t2 = time.perf_counter()
-        sel = select_parts(window, net, self.config)
+        if motion_segmentation:
+            sel = select_parts_by_motion(window, net, self.config)
+            timings["segment"] = time.perf_counter() - t2
+        else:
+            sel = select_parts(window, net, self.config)
         joints = network_joints(window, net, sel)
         t3 = time.perf_counter()
         timings["decode"] = t3 - t2
@@ -296,13 +315,14 @@ class Estimator:
             observed_motion = res.observed_motion
             articulated = res.articulation_observed
             timings["refine"] = time.perf_counter() - t3
-        return finish_estimate(
-            window, sel, joints, observed_motion, articulated, self.config.min_motion_m, self._id(refine), timings
-        )
+        est_id = self._id(refine, motion_segmentation)
+        return finish_estimate(window, sel, joints, observed_motion, articulated, self.config.min_motion_m, est_id,
+                               timings)  # fmt: skip
 
-    def _id(self, refine: bool) -> str:
+    def _id(self, refine: bool, motion_segmentation: bool | None = None) -> str:
         ck = self.checkpoint
-        return f"sim2art:{ck.path.name}@{ck.digest}" + (":refine" if refine else "")
+        motion = self.config.motion_segmentation if motion_segmentation is None else motion_segmentation
+        return f"sim2art:{ck.path.name}@{ck.digest}" + (":motionseg" if motion else "") + (":refine" if refine else "")
 
 
 def _window_digest(window: Window) -> bytes:
@@ -351,6 +371,9 @@ class PartSelection:
         parts: the K + 1 :class:`PartEstimate` (root first).
         observed_motion: m, largest observed motion of a reported part (of any candidate when none is
             reported).
+        part_observed: per reported part (label k at index k - 1), its (observed motion, RMS); empty:
+            look it up in ``observed`` by slot. The motion segmentation fills it, because two of its parts
+            may share a network slot (a door split off the slot it was merged into).
     """
 
     slots: tuple[int, ...]
@@ -360,6 +383,7 @@ class PartSelection:
     part_probs: np.ndarray
     parts: tuple[PartEstimate, ...]
     observed_motion: float
+    part_observed: tuple[tuple[float, float], ...] = ()
 
 
 def select_parts(window: Window, net: NetworkResult, ecfg: EstimatorConfig) -> PartSelection:
@@ -414,6 +438,73 @@ def select_parts(window: Window, net: NetworkResult, ecfg: EstimatorConfig) -> P
     )
 
 
+def _window_slot_probs(window: Window, net: NetworkResult) -> np.ndarray:
+    """(T, N, M) the network's slot probabilities of every window point (0 on invalid points)."""
+    M = net.slot_probs_q.shape[-1]
+    slot_probs = np.zeros((window.num_frames, window.num_points, M), dtype=np.float32)
+    for i, v in enumerate(net.prep.q_index):
+        slot_probs[i, v] = net.slot_probs_q[i, : len(v)]
+    return slot_probs
+
+
+def select_parts_by_motion(window: Window, net: NetworkResult, ecfg: EstimatorConfig) -> PartSelection:
+    """Decoding with the motion-consistent segmentation (sim2art_core.segment) instead of the slots' argmax.
+
+    Its parts (network slots and hypotheses born from the flow) are candidates whatever their size (a
+    small drawer that clearly moves is reported); a candidate is reported when it was seen moving by
+    ``min_motion_m`` relative to the root (:func:`observed_motions`, the same test as
+    :func:`select_parts`) and the segmentation found that motion significant against the window's flow
+    noise (``MotionSegmentation.moving``), or with ``report_unmoved_parts`` when its slot is typed movable. Every part
+    keeps the joint head of its network slot; a part split off the root slot takes the non-root slot the
+    network found most probable on its points.
+    """
+    from sim2art_core.segment import MotionSegmentationInput, segment_by_motion
+
+    valid = np.asarray(window.valid, dtype=bool)
+    slot_probs = _window_slot_probs(window, net)
+    seg = segment_by_motion(MotionSegmentationInput(window.points, window.flow, valid, slot_probs), ecfg.motion_config)
+    P = seg.num_parts
+    masks = [seg.labels == k for k in range(1, P)]
+    motions = observed_motions(window, seg.labels == 0, masks)
+    slot_of = []
+    for k in range(1, P):
+        m = int(seg.slot[k])
+        if m == 0:  # split off the root: the network's most probable other slot on these points
+            m = int(slot_probs[masks[k - 1]][:, 1:].mean(0).argmax()) + 1 if slot_probs.shape[-1] > 1 else 0
+        slot_of.append(m)
+    # seen moving: by the estimator's own measure and significantly above the window's flow noise
+    moved = [bool(seg.moving[k]) and motions[k - 1][0] >= ecfg.min_motion_m for k in range(1, P)]
+    movable = [
+        ecfg.report_unmoved_parts and int(net.type_probs[slot_of[k - 1]].argmax()) != JointType.STATIC
+        for k in range(1, P)
+    ]
+    kept = [k for k in range(1, P) if masks[k - 1].any() and (moved[k - 1] or movable[k - 1])]
+    Tw, Nw = window.num_frames, window.num_points
+    labels = np.full((Tw, Nw), -1, dtype=np.int16)
+    labels[valid] = 0
+    part_probs = np.zeros((Tw, Nw, 1 + len(kept)), dtype=np.float32)
+    part_probs[..., 0] = seg.probs.sum(-1)
+    for j, k in enumerate(kept, start=1):
+        labels[seg.labels == k] = j
+        part_probs[..., j] = seg.probs[..., k]
+        part_probs[..., 0] -= seg.probs[..., k]
+    part_probs[..., 0] = np.clip(part_probs[..., 0], 0.0, 1.0)
+    part_probs[~valid] = 0.0
+    parts = [part_from_labels(window.points, labels, j, part_probs) for j in range(len(kept) + 1)]
+    observed = {slot_of[k - 1]: motions[k - 1] for k in range(1, P)}
+    max_observed = max([o[0] for o in motions], default=0.0)
+    return PartSelection(
+        slots=tuple(slot_of[k - 1] for k in kept),
+        moved=frozenset(slot_of[k - 1] for k in kept if moved[k - 1]),
+        observed=observed,
+        labels=labels,
+        part_probs=part_probs,
+        parts=tuple(parts),
+        observed_motion=max([motions[k - 1][0] for k in kept], default=max_observed),
+        part_observed=tuple(motions[k - 1] for k in kept),
+    )
+
+
 def network_joints(window: Window, net: NetworkResult, sel: PartSelection) -> list[JointEstimate]:
     """Decoding, step 5 of the module doc: the network's joint of every reported part, in the fixed frame.
 
@@ -454,7 +545,7 @@ def network_joints(window: Window, net: NetworkResult, sel: PartSelection) -> li
                 amounts=amounts - amounts[0],
                 confidence=float(tp[jtype] * sel.parts[k].score),
                 source="network",
-                fit_residual=sel.observed[m][1],
+                fit_residual=sel.part_observed[k - 1][1] if sel.part_observed else sel.observed[m][1],
             )
         )
     return joints

@@ -62,7 +62,11 @@ def _shared_estimator(checkpoint: Any, device: str) -> Any:
     return Estimator(checkpoint, device=device)
 
 
-def _sim2art(refine: bool, fusion: str | None = None) -> Callable[[MethodOptions], RunFn]:
+def _sim2art(
+    refine: bool, fusion: str | None = None, motion_segmentation: bool | None = None
+) -> Callable[[MethodOptions], RunFn]:
+    """``motion_segmentation``: None follows the Estimator's default (EstimatorConfig.motion_segmentation)."""
+
     def build(opt: MethodOptions) -> RunFn:
         from sim2art_core.refine import RefineConfig
 
@@ -71,7 +75,9 @@ def _sim2art(refine: bool, fusion: str | None = None) -> Callable[[MethodOptions
             fields["fusion"] = fusion
         rcfg = RefineConfig(**fields) if fields else None
         est = _shared_estimator(opt.checkpoint, opt.device)
-        return lambda sample, window: est.estimate(window, refine=refine, refine_config=rcfg)
+        return lambda sample, window: est.estimate(
+            window, refine=refine, refine_config=rcfg, motion_segmentation=motion_segmentation
+        )
 
     return build
 
@@ -120,22 +126,28 @@ def _gt_segmentation_refine(opt: MethodOptions) -> RunFn:
 
 #: The evaluation methods' names (a test checks this literal against :data:`METHODS`).
 MethodName = Literal[
-    "sim2art", "sim2art-norefine", "sim2art-refined-only", "featclust", "featclust-oracle-k", "gtseg-refine"
-]
+    "sim2art", "sim2art-norefine", "sim2art-motionseg", "sim2art-netseg", "sim2art-refined-only", "featclust",
+    "featclust-oracle-k", "gtseg-refine",
+]  # fmt: skip
 
 #: name -> :class:`MethodSpec`. A new method: one ``METHODS.add(MethodSpec(...))`` (and its name in
 #: ``MethodName``).
 METHODS: Registry[MethodSpec] = Registry("method")
 for _spec in (
-    MethodSpec("sim2art", "network + geometric refinement (gated fusion)", _sim2art(True)),
-    MethodSpec("sim2art-norefine", "network joint heads only", _sim2art(False)),
-    MethodSpec(
-        "sim2art-refined-only", "network segmentation, joints from the refinement only", _sim2art(True, "refined")
-    ),  # fmt: skip
+    MethodSpec("sim2art", "the Estimator's defaults: network + refinement (gated fusion)",
+               _sim2art(True)),
+    MethodSpec("sim2art-norefine", "network only: the slots' segmentation and the joint heads",
+               _sim2art(False, motion_segmentation=False)),
+    MethodSpec("sim2art-motionseg", "network + motion segmentation, joint heads (no refinement)",
+               _sim2art(False, motion_segmentation=True)),
+    MethodSpec("sim2art-netseg", "network segmentation (no motion segmentation) + refinement (gated fusion)",
+               _sim2art(True, motion_segmentation=False)),
+    MethodSpec("sim2art-refined-only", "network segmentation, joints from the refinement only",
+               _sim2art(True, "refined", motion_segmentation=False)),
     MethodSpec("featclust", "FeatClust baseline, k by motion BIC", _featclust(False)),
     MethodSpec("featclust-oracle-k", "FeatClust with k = true number of parts (oracle)", _featclust(True), True),
     MethodSpec("gtseg-refine", "true segmentation + refinement (oracle ceiling)", _gt_segmentation_refine, True),
-):
+):  # fmt: skip
     METHODS.add(_spec.name, _spec)
 
 

@@ -42,7 +42,6 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-
 #: Frames are stacked into one KD-tree, each shifted by this much along x (m), so one query finds
 #: neighbours of all frames at once and never across frames (objects are far smaller).
 _FRAME_OFFSET_M = 1.0e4
@@ -53,7 +52,7 @@ _MIN_FIT_POINTS = 3
 class MotionSegmentationConfig:
     """Thresholds of :func:`segment_by_motion` (chosen on the val split, docs/EVALUATION.md §6)."""
 
-    iterations: int = 3
+    iterations: int = 4
     """Rounds of fit -> new hypotheses -> reassignment."""
     knn: int = 6
     """Neighbours of each point in its own frame (the smoothness graph and the components)."""
@@ -79,17 +78,18 @@ class MotionSegmentationConfig:
     """Weight of -log(network probability) in the cost."""
     smoothness: float = 2.0
     """Cost bonus for agreeing with all graph neighbours (nats)."""
-    merge_sigma: float = 1.5
-    """Two moving hypotheses merge when, in every frame, each one's points are explained by the other's
-    motion with a mean capped cost increase below merge_sigma^2 / 2."""
     min_motion_m: float = 0.01
     """A hypothesis born from the flow must move its points by at least this much (m) relative to the root."""
-    noise_motion_sigma: float = 3.0
+    noise_motion_sigma: float = 4.0
     """... and by at least noise_motion_sigma x median noise x sqrt(T) (a random walk of flow noise)."""
     max_hypotheses: int = 12
     """At most this many hypotheses at once (root included)."""
     min_slot_points: int = 8
     """A network slot becomes a hypothesis when it wins at least this many points of the window."""
+    merge_cost: float = 0.5
+    """Two non-root hypotheses merge when one rigid motion per frame explains their points, in the frames
+    both are seen in, with a mean cost increase of at most this (nats per point; 0.5 = every residual one
+    noise level larger, or one point in 16 unexplained)."""
     split_penalty: float = 4.0
     """A hypothesis is split in two when the split lowers the window's cost (sum of r^2 / 2 s^2) by more than
     split_penalty x 3 per frame both halves are seen in (3 = the expected drop of 6 extra parameters per
@@ -104,7 +104,7 @@ class MotionSegmentationConfig:
     def __post_init__(self) -> None:
         if self.iterations < 1 or self.knn < 1 or self.temporal_knn < 0 or self.max_hypotheses < 2:
             raise ValueError("MotionSegmentationConfig: iterations, knn >= 1, temporal_knn >= 0, max_hypotheses >= 2")
-        for name in ("max_edge_m", "noise_floor_m", "birth_sigma", "residual_cap_sigma", "merge_sigma"):
+        for name in ("max_edge_m", "noise_floor_m", "birth_sigma", "residual_cap_sigma", "split_penalty"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"MotionSegmentationConfig.{name} must be > 0")
         for name in ("prior_weight", "smoothness", "min_motion_m", "noise_motion_sigma", "edge_flow_sigma"):
@@ -142,6 +142,10 @@ class MotionSegmentation:
         transforms: (P, T, 4, 4) float64, each part's fitted rigid motion of frame t -> t + 1.
         motion_m: (P,) m, largest displacement of the part's points relative to the root over the
             window (chained fits); 0 for the root.
+        moving: (P,) bool, the part moved significantly relative to the root: ``motion_m`` at least
+            ``min_motion_m`` and ``noise_motion_sigma`` x median noise x sqrt(T) (False for the root). A
+            network slot that only drifts with the flow noise is kept (the network decides about parts
+            that did not move) but not ``moving``.
         noise_m: (T,) m, each frame's noise level s (median residual of the root's points, floored).
         message: "" or why the input was passed through unchanged (e.g. no valid point).
     """
@@ -152,6 +156,7 @@ class MotionSegmentation:
     born: np.ndarray
     transforms: np.ndarray
     motion_m: np.ndarray
+    moving: np.ndarray
     noise_m: np.ndarray
     message: str = ""
 
@@ -247,6 +252,7 @@ def _label_all(seg, labels, slot_of, born, motions, motion_m, s, points, flow, v
         born=born.astype(bool),
         transforms=motions,
         motion_m=motion_m,
+        moving=np.concatenate([[False], seg._moving(motion_m, s)[1:]]),
         noise_m=s,
     )
 
@@ -280,6 +286,8 @@ def _fit_groups(
     ok = count >= _MIN_FIT_POINTS
     out[ok, :3, :3] = R[ok]
     out[ok, :3, 3] = cy[ok] - (R[ok] @ cx[ok][:, :, None])[:, :, 0]
+    few = (count > 0) & ~ok  # 1 or 2 points pin no rotation: their mean flow as a translation
+    out[few, :3, 3] = cy[few] - cx[few]
     return out.reshape(G, T, 4, 4), count.reshape(G, T)
 
 
@@ -301,6 +309,7 @@ def _passthrough(valid: np.ndarray, prior: np.ndarray, T: int, message: str) -> 
         born=np.zeros(1, dtype=bool),
         transforms=np.tile(np.eye(4), (1, T, 1, 1)),
         motion_m=np.zeros(1),
+        moving=np.zeros(1, dtype=bool),
         noise_m=np.zeros(T),
         message=message,
     )
@@ -357,9 +366,9 @@ class _Segmenter:
     # ---------------------------------------------------------------- motions
     def _fit(self, labels: np.ndarray, H: int) -> np.ndarray:
         """(H, T, 4, 4) per-frame rigid motions of each hypothesis from its points (hard labels); a
-        hypothesis with fewer than 3 points in a frame takes the root's motion there (no evidence)."""
+        hypothesis without points in a frame takes the root's motion there (no evidence)."""
         out, count = _fit_groups(self.X, self.Y, self.frame, labels, H, self.T)
-        missing = count < _MIN_FIT_POINTS
+        missing = count == 0
         missing[0] = False
         out[missing] = np.broadcast_to(out[0][None], out.shape)[missing]
         return out
@@ -441,38 +450,51 @@ class _Segmenter:
         born = np.zeros(len(slots), dtype=bool)
         labels = np.argmax(self._log_prior(slot_of), axis=1)
 
-        for _ in range(cfg.iterations):
+        for it in range(cfg.iterations):
             H = len(slot_of)
             motions = self._fit(labels, H)
             res = self._residuals(motions)
             s = self._noise(res[:, 0], labels)
-            new = self._births(res, s, labels, cfg.max_hypotheses - H)
-            if new:
-                for comp in new:
-                    parent = np.bincount(slot_of[labels[comp]], minlength=M).argmax()
-                    labels[comp] = len(slot_of)
-                    slot_of = np.append(slot_of, parent)
-                    born = np.append(born, True)
+            cost = self._data_cost(res, s[self.frame]) - cfg.prior_weight * self._log_prior(slot_of)
+            labels = self._assign(cost, labels)
+            labels, slot_of, born = self._drop_empty(labels, slot_of, born)
+            if it == cfg.iterations - 1:
+                break
+            # new hypotheses from what the reassigned, refitted hypotheses leave unexplained
+            H = len(slot_of)
+            motions = self._fit(labels, H)
+            res = self._residuals(motions)
+            s = self._noise(res[:, 0], labels)
+            for comp in self._births(res, s, labels, cfg.max_hypotheses - H):
+                parent = np.bincount(slot_of[labels[comp]], minlength=M).argmax()
+                labels[comp] = len(slot_of)
+                slot_of = np.append(slot_of, parent)
+                born = np.append(born, True)
+            if len(slot_of) != H:
                 H = len(slot_of)
                 motions = self._fit(labels, H)
                 res = self._residuals(motions)
             if len(slot_of) < cfg.max_hypotheses:
                 labels, slot_of, born = self._splits(labels, slot_of, born, res, s)
-                if len(slot_of) != H:
-                    H = len(slot_of)
-                    motions = self._fit(labels, H)
-                    res = self._residuals(motions)
-            cost = self._data_cost(res, s[self.frame]) - cfg.prior_weight * self._log_prior(slot_of)
-            labels = self._assign(cost, labels)
-            labels, slot_of, born = self._drop_empty(labels, slot_of, born)
 
         H = len(slot_of)
         motions = self._fit(labels, H)
         res = self._residuals(motions)
         s = self._noise(res[:, 0], labels)
         data = self._data_cost(res, s[self.frame])
+        self._noise_v = s[self.frame]
         motion_m = self._relative_motion(motions, labels)
-        labels, slot_of, born = self._merge(labels, slot_of, born, data, motion_m)
+        for _ in range(cfg.max_hypotheses):  # merging changes the fits: repeat until nothing merges
+            labels, slot_of, born = self._merge(labels, slot_of, born, data, motion_m)
+            if len(slot_of) == H:
+                break
+            H = len(slot_of)
+            motions = self._fit(labels, H)
+            res = self._residuals(motions)
+            s = self._noise(res[:, 0], labels)
+            data = self._data_cost(res, s[self.frame])
+            self._noise_v = s[self.frame]
+            motion_m = self._relative_motion(motions, labels)
         if len(slot_of) != H:  # merged: refit before the significance test
             H = len(slot_of)
             motions = self._fit(labels, H)
@@ -502,7 +524,9 @@ class _Segmenter:
             if len(members) < 2 * cfg.min_birth_points:
                 continue
             X, Y, fr, sv = self.X[members], self.Y[members], self.frame[members], s_v[members]
-            before = self._data_cost(res[members, h : h + 1], sv)[:, 0].sum()
+            data = self._data_cost(res[members], sv)
+            others = np.delete(data, h, axis=1).min(1) if data.shape[1] > 1 else np.full(len(members), np.inf)
+            before = np.minimum(data[:, h], others).sum()  # the gain counts only what no other hypothesis explains
             centred = X - X.mean(0)
             _, _, axes = np.linalg.svd(centred[:: max(1, len(centred) // 256)], full_matrices=False)
             best = None
@@ -515,7 +539,7 @@ class _Segmenter:
                     pred = np.einsum("gvij,vj->gvi", mf[..., :3, :3], X) + mf[..., :3, 3]
                     r = np.linalg.norm(pred - Y[None], axis=-1).T  # (n, 2)
                     group = np.argmin(r, axis=1)
-                cost = self._data_cost(r, sv)[np.arange(len(members)), group].sum()
+                cost = np.minimum(self._data_cost(r, sv)[np.arange(len(members)), group], others).sum()
                 both = int(((cnt >= _MIN_FIT_POINTS).sum(0) == 2).sum())
                 sizes = np.bincount(group, minlength=2)
                 gain = before - cost - cfg.split_penalty * 3.0 * both
@@ -565,44 +589,42 @@ class _Segmenter:
         return motion_m >= floor
 
     def _merge(self, labels, slot_of, born, data, motion_m):
-        """Merge non-root hypotheses that move as one (each explained by the other's motion in every frame)."""
+        """Merge the pair of non-root hypotheses that moves most nearly as one, if one rigid motion per frame
+        explains both nearly as well as two (``merge_cost``). One merge per call. The network's slots can
+        change identity over time; such pieces of one part are merged here."""
         cfg = self.cfg
         H = len(slot_of)
         if H <= 2:
             return labels, slot_of, born
-        T = self.T
-        # mean data cost of hypothesis b's points (per frame) under every hypothesis' motion: (H_b, T, H_a)
-        key = labels * T + self.frame
-        sums = np.zeros((H * T, H))
-        np.add.at(sums, key, data)
-        n = np.bincount(key, minlength=H * T).reshape(H, T)
-        mean = sums.reshape(H, T, H) / np.maximum(n, 1)[..., None]
-        own = mean[np.arange(H), :, np.arange(H)]  # (H, T)
-        inc = mean - own[..., None]  # cost increase of b's points under a's motion
-        seen = n >= _MIN_FIT_POINTS
-        worst = np.where(seen[..., None], inc, -np.inf).max(axis=1)  # (H_b, H_a)
-        thr = 0.5 * cfg.merge_sigma**2
-        moving = self._moving(motion_m)
-        target = np.arange(H)
-        for b in range(H - 1, 0, -1):
-            for a in range(1, b):
-                if target[a] != a or not (moving[a] and moving[b]):
-                    continue
-                if worst[b, a] <= thr and worst[a, b] <= thr:
-                    target[b] = a
-                    break
-        if (target == np.arange(H)).all():
+        s_v = self._noise_v
+        own = data[np.arange(len(labels)), labels]
+        best = None
+        for a in range(1, H):
+            for b in range(a + 1, H):
+                members = np.flatnonzero((labels == a) | (labels == b))
+                fr = self.frame[members]
+                one = np.zeros(len(members), np.int64)
+                mot, _ = _fit_groups(self.X[members], self.Y[members], fr, one, 1, self.T)
+                mf = mot[0, fr]
+                r = np.linalg.norm(np.einsum("vij,vj->vi", mf[:, :3, :3], self.X[members]) + mf[:, :3, 3]
+                                   - self.Y[members], axis=1)  # fmt: skip
+                inc = self._data_cost(r[:, None], s_v[members])[:, 0].sum() - own[members].sum()
+                ca = np.bincount(self.frame[labels == a], minlength=self.T) >= _MIN_FIT_POINTS
+                cb = np.bincount(self.frame[labels == b], minlength=self.T) >= _MIN_FIT_POINTS
+                n_co = max(int(np.count_nonzero((ca & cb)[fr])), 1)  # their points in frames both are seen in
+                per_point = inc / n_co
+                if per_point <= cfg.merge_cost and (best is None or per_point < best[0]):
+                    best = (per_point, a, b)
+        if best is None:
             return labels, slot_of, born
-        labels = target[labels]
+        _, a, b = best
+        labels = np.where(labels == b, a, labels)
         born = born.copy()
-        for b in range(H):
-            if target[b] != b:
-                born[target[b]] &= born[b]
+        born[a] &= born[b]
         return self._drop_empty(labels, slot_of, born)
 
     def _significance(self, labels, slot_of, born, data, s, motion_m):
         """Flow-born hypotheses that do not move significantly go to the hypothesis that explains them best."""
-        H = len(slot_of)
         weak = born & ~self._moving(motion_m, s)
         weak[0] = False
         if not weak.any():

@@ -88,14 +88,14 @@ def render(parts: list[Part], T: int = 16, N: int = 1024, seed: int = 0) -> Scen
     flow = np.zeros((T, N, 3))
     labels = np.zeros((T, N), dtype=np.int64)
     for t in range(T):
-        s, e = t / (T - 1), (t + 1) / (T - 1)
+        s, e = t / max(T - 1, 1), (t + 1) / max(T - 1, 1)
         start = 0
         for k, (part, n) in enumerate(zip(parts, counts, strict=True)):
             areas = np.array([np.linalg.norm(np.cross(u, v)) for _, u, v in part.rects])
             which = rng.choice(len(part.rects), size=n, p=areas / areas.sum())
             ab = rng.uniform(-0.5, 0.5, size=(n, 2))
-            rest = np.stack([np.asarray(part.rects[i][0], float) + a * np.asarray(part.rects[i][1], float)
-                             + b * np.asarray(part.rects[i][2], float) for i, (a, b) in zip(which, ab, strict=True)])  # fmt: skip
+            c, u, v = (np.array([np.asarray(r[j], float) for r in part.rects])[which] for j in range(3))
+            rest = c + ab[:, :1] * u + ab[:, 1:] * v
             P0, P1 = part.pose(s), part.pose(e)
             x = rest @ P0[:3, :3].T + P0[:3, 3]
             x1 = rest @ P1[:3, :3].T + P1[:3, 3]
@@ -106,7 +106,7 @@ def render(parts: list[Part], T: int = 16, N: int = 1024, seed: int = 0) -> Scen
     return Scene(points, flow, np.ones((T, N), bool), labels)
 
 
-def network_probs(labels: np.ndarray, slot_of_part: list[int], num_slots: int = 6, confidence: float = 0.9) -> np.ndarray:
+def network_probs(labels: np.ndarray, slot_of_part: list[int], num_slots: int = 6, confidence: float = 0.9):
     """Slot probabilities a network would give: ``confidence`` on the slot of each point's true part."""
     probs = np.full((*labels.shape, num_slots), (1.0 - confidence) / (num_slots - 1))
     slot = np.asarray(slot_of_part)[labels]
@@ -126,8 +126,11 @@ def best_iou(labels: np.ndarray, gt: np.ndarray) -> float:
 
 
 # ----------------------------------------------------------------------------------------------- objects
-def two_door_cabinet(left_angle=ramp(0.6), right_angle=ramp(-0.6)) -> list[Part]:
-    """A 0.8 x 0.8 x 0.4 m cabinet with two doors hinged at its outer vertical edges (front at z = -0.2)."""
+def two_door_cabinet(left_angle=None, right_angle=None) -> list[Part]:
+    """A 0.8 x 0.8 x 0.4 m cabinet with two doors hinged at its outer vertical edges (front at z = -0.2);
+    by default they open by 0.6 rad each over the window."""
+    left_angle = left_angle or ramp(0.6)
+    right_angle = right_angle or ramp(-0.6)
     return [
         Part(box((0, 0, 0), (0.8, 0.8, 0.4)), still, 0.55),
         Part([((-0.2, 0, -0.21), (0.39, 0, 0), (0, 0.78, 0))], hinge((-0.4, 0, -0.21), (0, 1, 0), left_angle), 0.22),
