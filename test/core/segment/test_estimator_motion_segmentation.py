@@ -1,0 +1,119 @@
+"""The Estimator with the motion-consistent segmentation stage (EstimatorConfig.motion_segmentation)."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sim2art_core.estimator import Estimator, EstimatorConfig, select_parts, select_parts_by_motion
+from sim2art_core.model import build_model, preset
+from sim2art_core.model.checkpoint import save_checkpoint
+from sim2art_core.model.network import Sim2ArtNet
+from sim2art_core.types import EstimateStatus
+from sim2art_core.window import Window
+
+sys.path.insert(0, str(Path(__file__).parent))
+from scenes import best_iou, render, two_door_cabinet
+
+CFG = preset("tiny", num_frames=8, num_points=64)
+
+
+class MovingIsOneSlotNet(Sim2ArtNet):
+    """The tiny network, except that every point with flow goes to slot 1 and the rest to slot 0: a network
+    that merged every moving part into one slot."""
+
+    def point_features(self, enc, points, flow, image=None, frames=None):
+        moving = (flow.norm(dim=-1, keepdim=True) > 1e-6).to(points.dtype)
+        return torch.cat([moving, torch.zeros(*moving.shape[:-1], self.cfg.point_dim - 1)], dim=-1)
+
+    def part_logits(self, f_pt):
+        logits = torch.full((*f_pt.shape[:-1], self.cfg.num_queries), -30.0)
+        logits[..., 0] = 30.0 * (1 - 2 * f_pt[..., 0])
+        logits[..., 1] = 30.0 * (2 * f_pt[..., 0] - 1)
+        return logits
+
+
+@pytest.fixture(scope="module")
+def estimator(tmp_path_factory):
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(tmp_path_factory.mktemp("ck") / "tiny.pt", build_model(CFG), CFG)
+    est = Estimator(ckpt, "cpu")
+    net = MovingIsOneSlotNet(CFG)
+    net.load_state_dict(est.model.state_dict())
+    est.model = net.eval()
+    return est
+
+
+def _window(scene) -> Window:
+    T, N = scene.valid.shape
+    return Window(
+        points=scene.points.astype(np.float32),
+        flow=scene.flow.astype(np.float32),
+        valid=scene.valid.copy(),
+        stamps_ns=(np.arange(T) * 66_000_000).astype(np.int64),
+        world_from_cam=np.tile(np.eye(4), (T, 1, 1)),
+        frame_id="odom",
+    )
+
+
+def test_two_doors_in_one_slot_become_two_joints(estimator):
+    scene = render(two_door_cabinet(), T=12, N=400, seed=11)
+    window = _window(scene)
+    plain = estimator.estimate(window, motion_segmentation=False)
+    est = estimator.estimate(window, motion_segmentation=True)
+    assert plain.status == est.status == EstimateStatus.OK
+    assert len(plain.joints) == 1 and len(est.joints) == 2
+    assert len(est.parts) == 3 and est.parts[0].is_root
+    for k in (1, 2):
+        assert best_iou(est.labels, scene.labels == k) > 0.9
+    assert "segment" in est.timings and est.estimator_id.endswith(":motionseg")
+    # the stage is the selection's: labels, probabilities and part summaries agree
+    net = estimator._network(window)
+    sel = select_parts_by_motion(window, net, estimator.config)
+    np.testing.assert_array_equal(sel.labels, est.labels)
+    np.testing.assert_allclose(sel.part_probs[window.valid].sum(-1), 1.0, atol=1e-5)
+    assert len(select_parts(window, net, estimator.config).slots) == 1
+    assert len(sel.part_observed) == 2 and all(m > 0.05 for m, _ in sel.part_observed)
+
+
+def test_refinement_fits_the_motion_segmentation_parts(estimator):
+    scene = render(two_door_cabinet(), T=12, N=400, seed=12)
+    est = estimator.estimate(_window(scene), motion_segmentation=True, refine=True)
+    assert est.status == EstimateStatus.OK and len(est.joints) == 2
+    axes = np.array([j.axis for j in est.joints])
+    assert (np.abs(axes[:, 1]) > np.cos(np.radians(5))).all()  # both hinges are vertical (y)
+
+
+def test_config_switch_and_static_object(estimator):
+    scene = render(two_door_cabinet(lambda t: 0.0, lambda t: 0.0), T=8, N=300, seed=13)
+    estimator.config = EstimatorConfig(motion_segmentation=True)
+    try:
+        est = estimator.estimate(_window(scene))
+        assert est.status == EstimateStatus.NO_ARTICULATION and est.joints == ()
+        assert ":motionseg" in est.estimator_id
+    finally:
+        estimator.config = EstimatorConfig()
+
+
+def test_bad_windows_give_failed_not_exceptions(estimator):
+    scene = render(two_door_cabinet(), T=6, N=200, seed=14)
+    good = _window(scene)
+    nan = good.points.copy()
+    nan[2, 3] = np.nan
+    single = dataclasses.replace(good, points=good.points[:1], flow=good.flow[:1], valid=good.valid[:1],
+                                 stamps_ns=good.stamps_ns[:1], world_from_cam=good.world_from_cam[:1])  # fmt: skip
+    for bad in (dataclasses.replace(good, points=nan), single):
+        est = estimator.estimate(bad, motion_segmentation=True)
+        assert est.status == EstimateStatus.FAILED and est.message
+    # invalid points (NaN where valid is False) are fine and labelled -1
+    valid = good.valid.copy()
+    valid[:, :20] = False
+    pts = good.points.copy()
+    pts[:, :20] = np.nan
+    est = estimator.estimate(dataclasses.replace(good, points=pts, valid=valid), motion_segmentation=True)
+    assert est.status == EstimateStatus.OK and (est.labels[:, :20] == -1).all()
