@@ -126,7 +126,8 @@ def _gt_segmentation_refine(opt: MethodOptions) -> RunFn:
 
 #: The evaluation methods' names (a test checks this literal against :data:`METHODS`).
 MethodName = Literal[
-    "sim2art", "sim2art-norefine", "sim2art-motionseg", "sim2art-netseg", "sim2art-refined-only", "featclust",
+    "sim2art", "sim2art-norefine", "sim2art-motionseg", "sim2art-motionseg-refine", "sim2art-netseg",
+    "sim2art-refined-only", "featclust",
     "featclust-oracle-k", "gtseg-refine",
 ]  # fmt: skip
 
@@ -140,6 +141,8 @@ for _spec in (
                _sim2art(False, motion_segmentation=False)),
     MethodSpec("sim2art-motionseg", "network + motion segmentation, joint heads (no refinement)",
                _sim2art(False, motion_segmentation=True)),
+    MethodSpec("sim2art-motionseg-refine", "network + motion segmentation + refinement (gated fusion)",
+               _sim2art(True, motion_segmentation=True)),
     MethodSpec("sim2art-netseg", "network segmentation (no motion segmentation) + refinement (gated fusion)",
                _sim2art(True, motion_segmentation=False)),
     MethodSpec("sim2art-refined-only", "network segmentation, joints from the refinement only",

@@ -94,9 +94,14 @@ class MotionSegmentationConfig:
     """A hypothesis is split in two when the split lowers the window's cost (sum of r^2 / 2 s^2) by more than
     split_penalty x 3 per frame both halves are seen in (3 = the expected drop of 6 extra parameters per
     frame on pure noise): a likelihood-ratio test against the noise level, not a size threshold."""
+    irls_iterations: int = 2
+    """Cauchy re-weighting rounds of every rigid fit (optical flow has gross outliers at depth edges)."""
+    evidence_margin: float = 2.0
+    """Motion evidence is weak for a point when hypotheses' data costs are within this (nats) of its best: among
+    those the network prior and the neighbours decide, the flow does not."""
     mean_field_passes: int = 4
     """Label-propagation passes of each reassignment (labels travel one graph edge per pass)."""
-    max_points_per_frame: int = 192
+    max_points_per_frame: int = 384
     """Hypotheses are fitted and reassigned on at most this many evenly spread points of each frame (cost);
     every other valid point then takes the motion that explains it best, with the prior and the labels of
     its 3 nearest segmented points of the same frame as neighbours."""
@@ -225,7 +230,9 @@ def _label_all(seg, labels, slot_of, born, motions, motion_m, s, points, flow, v
     res = np.linalg.norm(pred.reshape(H, T * N, 3)[:, idx] - Y[None], axis=-1).T  # (V, H)
     p = prior.reshape(-1, prior.shape[2])[idx].astype(np.float64)
     p = p / np.maximum(p.sum(1, keepdims=True), 1e-12)
-    cost = seg._data_cost(res, s[frame]) - cfg.prior_weight * _log_prior(p, slot_of)
+    data, log_prior = seg._data_cost(res, s[frame]), _log_prior(p, slot_of)
+    soft_cost = data - cfg.prior_weight * log_prior
+    cost = seg._gate((data, log_prior))
     shift = np.zeros((len(idx), 3))
     shift[:, 0] = frame * _FRAME_OFFSET_M
     k = min(3, len(seg.idx))
@@ -238,7 +245,7 @@ def _label_all(seg, labels, slot_of, born, motions, motion_m, s, points, flow, v
     # the segmented points keep their labels
     pos = np.searchsorted(idx, seg.idx)
     out[pos] = labels
-    z = -(cost - cost.min(1, keepdims=True))
+    z = -(soft_cost - soft_cost.min(1, keepdims=True))
     soft = np.exp(z)
     soft /= soft.sum(1, keepdims=True)
     out_labels = np.full(T * N, -1, dtype=np.int16)
@@ -258,7 +265,7 @@ def _label_all(seg, labels, slot_of, born, motions, motion_m, s, points, flow, v
 
 
 def _fit_groups(
-    X: np.ndarray, Y: np.ndarray, frame: np.ndarray, group: np.ndarray, G: int, T: int
+    X: np.ndarray, Y: np.ndarray, frame: np.ndarray, group: np.ndarray, G: int, T: int, w: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Least-squares rigid motion ``Y ~= R X + t`` of every (group, frame) from its points, all at once.
 
@@ -271,12 +278,15 @@ def _fit_groups(
     key = group * T + frame
     n = G * T
     count = np.bincount(key, minlength=n).astype(np.float64)
-    sx = np.stack([np.bincount(key, X[:, i], minlength=n) for i in range(3)], axis=1)
-    sy = np.stack([np.bincount(key, Y[:, i], minlength=n) for i in range(3)], axis=1)
-    sxy = np.stack([np.bincount(key, X[:, i] * Y[:, j], minlength=n) for i in range(3) for j in range(3)], axis=1)
-    safe = np.maximum(count, 1.0)[:, None]
+    w = np.ones(len(key)) if w is None else w
+    wsum = np.bincount(key, w, minlength=n)
+    Xw = X * w[:, None]
+    sx = np.stack([np.bincount(key, Xw[:, i], minlength=n) for i in range(3)], axis=1)
+    sy = np.stack([np.bincount(key, w * Y[:, i], minlength=n) for i in range(3)], axis=1)
+    sxy = np.stack([np.bincount(key, Xw[:, i] * Y[:, j], minlength=n) for i in range(3) for j in range(3)], axis=1)
+    safe = np.maximum(wsum, 1e-12)[:, None]
     cx, cy = sx / safe, sy / safe
-    Hm = sxy.reshape(n, 3, 3) - count[:, None, None] * cx[:, :, None] * cy[:, None, :]
+    Hm = sxy.reshape(n, 3, 3) - wsum[:, None, None] * cx[:, :, None] * cy[:, None, :]
     U, _, Vt = np.linalg.svd(Hm)
     d = np.sign(np.linalg.det(U @ Vt))
     d[d == 0] = 1.0
@@ -368,6 +378,11 @@ class _Segmenter:
         """(H, T, 4, 4) per-frame rigid motions of each hypothesis from its points (hard labels); a
         hypothesis without points in a frame takes the root's motion there (no evidence)."""
         out, count = _fit_groups(self.X, self.Y, self.frame, labels, H, self.T)
+        for _ in range(self.cfg.irls_iterations):  # Cauchy re-weighting: wrong flow vectors lose their pull
+            mf = out[labels, self.frame]
+            r = np.linalg.norm(np.einsum("vij,vj->vi", mf[:, :3, :3], self.X) + mf[:, :3, 3] - self.Y, axis=1)
+            c = 2.5 * max(float(np.median(r)), self.cfg.noise_floor_m)
+            out, count = _fit_groups(self.X, self.Y, self.frame, labels, H, self.T, 1.0 / (1.0 + (r / c) ** 2))
         missing = count == 0
         missing[0] = False
         out[missing] = np.broadcast_to(out[0][None], out.shape)[missing]
@@ -426,8 +441,9 @@ class _Segmenter:
         return out
 
     # ------------------------------------------------------------ assignment
-    def _assign(self, cost: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        """Mean-field passes of cost - smoothness x neighbour agreement; returns hard labels."""
+    def _assign(self, cost: tuple[np.ndarray, np.ndarray], labels: np.ndarray) -> np.ndarray:
+        """Mean-field passes of the gated cost (data, log prior) - smoothness x neighbour agreement."""
+        cost = self._gate(cost)
         H = cost.shape[1]
         for _ in range(self.cfg.mean_field_passes):
             onehot = np.zeros((len(labels), H))
@@ -438,6 +454,13 @@ class _Segmenter:
 
     def _log_prior(self, slot_of: np.ndarray) -> np.ndarray:
         return _log_prior(self.prior, slot_of)
+
+    def _gate(self, cost: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        """(data, log prior) -> the decision cost: the prior only, among the hypotheses whose data cost is
+        within ``evidence_margin`` of the point's best (the motions the flow cannot tell apart); inf elsewhere."""
+        data, log_prior = cost
+        allowed = data <= data.min(1, keepdims=True) + self.cfg.evidence_margin
+        return np.where(allowed, -self.cfg.prior_weight * log_prior, np.inf)
 
     # ------------------------------------------------------------------- run
     def run(self) -> MotionSegmentation:
@@ -455,8 +478,7 @@ class _Segmenter:
             motions = self._fit(labels, H)
             res = self._residuals(motions)
             s = self._noise(res[:, 0], labels)
-            cost = self._data_cost(res, s[self.frame]) - cfg.prior_weight * self._log_prior(slot_of)
-            labels = self._assign(cost, labels)
+            labels = self._assign((self._data_cost(res, s[self.frame]), self._log_prior(slot_of)), labels)
             labels, slot_of, born = self._drop_empty(labels, slot_of, born)
             if it == cfg.iterations - 1:
                 break
@@ -565,8 +587,11 @@ class _Segmenter:
 
     def _relative_motion(self, motions: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """(H,) m, largest displacement of up to 64 of each hypothesis' points (from the first frame that
-        has any) relative to the root, chaining the per-frame motions."""
+        has any) relative to the root, chaining the per-frame motions. Frames where a hypothesis is seen on
+        fewer than 3 points count as still (their translation-only fits are too easily one wrong flow vector)."""
         H, T = motions.shape[:2]
+        count = np.bincount(labels * T + self.frame, minlength=H * T).reshape(H, T)
+        motions = np.where((count < _MIN_FIT_POINTS)[..., None, None], motions[:1], motions)
         chains = np.tile(np.eye(4), (H, T, 1, 1))
         for t in range(T - 1):
             chains[:, t + 1] = motions[:, t] @ chains[:, t]
