@@ -67,6 +67,9 @@ class MotionSegmentationConfig:
     min_birth_points: int = 8
     """Points (summed over the window) a component of unexplained points needs to become a hypothesis:
     the least support of a rigid fit, not a part-size threshold."""
+    min_birth_frames: int = 3
+    """... and must span this many frames: a part that moves is seen moving in several frames, a patch of
+    wrong optical flow (a plain front, a depth edge) mostly in one."""
     edge_flow_sigma: float = 3.0
     """Two neighbours stay connected for the components when their flows differ by at most
     max(edge_flow_sigma x s, edge_flow_relative x the larger flow)."""
@@ -90,7 +93,7 @@ class MotionSegmentationConfig:
     """Two non-root hypotheses merge when one rigid motion per frame explains their points, in the frames
     both are seen in, with a mean cost increase of at most this (nats per point; 0.5 = every residual one
     noise level larger, or one point in 16 unexplained)."""
-    split_penalty: float = 4.0
+    split_penalty: float = 16.0
     """A hypothesis is split in two when the split lowers the window's cost (sum of r^2 / 2 s^2) by more than
     split_penalty x 3 per frame both halves are seen in (3 = the expected drop of 6 extra parameters per
     frame on pure noise): a likelihood-ratio test against the noise level, not a size threshold."""
@@ -230,7 +233,7 @@ def _label_all(seg, labels, slot_of, born, motions, motion_m, s, points, flow, v
     res = np.linalg.norm(pred.reshape(H, T * N, 3)[:, idx] - Y[None], axis=-1).T  # (V, H)
     p = prior.reshape(-1, prior.shape[2])[idx].astype(np.float64)
     p = p / np.maximum(p.sum(1, keepdims=True), 1e-12)
-    data, log_prior = seg._data_cost(res, s[frame]), _log_prior(p, slot_of)
+    data, log_prior = seg._data_cost(res, s[:, frame].T), _log_prior(p, slot_of)
     soft_cost = data - cfg.prior_weight * log_prior
     cost = seg._gate((data, log_prior))
     shift = np.zeros((len(idx), 3))
@@ -260,7 +263,7 @@ def _label_all(seg, labels, slot_of, born, motions, motion_m, s, points, flow, v
         transforms=motions,
         motion_m=motion_m,
         moving=np.concatenate([[False], seg._moving(motion_m, s)[1:]]),
-        noise_m=s,
+        noise_m=s[0],
     )
 
 
@@ -399,19 +402,32 @@ class _Segmenter:
         d = _apply(motions[:, :, :3][:, self.frame], self.X) - self.Y  # (H, V, 3)
         return np.sqrt(np.einsum("hvi,hvi->vh", d, d))
 
-    def _noise(self, res_root: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        """(T,) each frame's noise level: median residual of the root's points (floored)."""
-        s = np.full(self.T, np.nan)
-        on_root = labels == 0
-        for t in range(self.T):  # T medians of <= N values: cheaper than one sort of everything
-            r = res_root[on_root & (self.frame == t)]
-            if len(r) >= _MIN_FIT_POINTS:
-                s[t] = np.median(r)
-        fill = np.nanmedian(s) if np.isfinite(s).any() else self.cfg.noise_floor_m
-        return np.maximum(np.where(np.isfinite(s), s, fill), self.cfg.noise_floor_m)
+    def _noise(self, res: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """(H, T) noise level of each hypothesis in each frame: the median residual of its own points under its
+        own motion (floored); a hypothesis seen on fewer than 8 points in a frame takes the root's level there.
+        Optical flow is far noisier on a moving plain front than on the static body: each motion is judged in
+        its own noise."""
+        H, T = res.shape[1], self.T
+        own = res[np.arange(len(labels)), labels]
+        s = np.full((H, T), np.nan)
+        key = labels * T + self.frame
+        order = np.argsort(key, kind="stable")
+        bounds = np.searchsorted(key[order], np.arange(H * T + 1))
+        for row in np.flatnonzero(np.diff(bounds) >= 8):  # medians of the (hypothesis, frame) groups
+            s.flat[row] = np.median(own[order[bounds[row] : bounds[row + 1]]])
+        root = s[0]
+        fill = np.nanmedian(root) if np.isfinite(root).any() else self.cfg.noise_floor_m
+        s[0] = np.where(np.isfinite(root), root, fill)
+        s = np.where(np.isfinite(s), s, s[:1])
+        return np.maximum(s, self.cfg.noise_floor_m)
+
+    def _sv(self, s: np.ndarray) -> np.ndarray:
+        """(V, H) the noise level of every hypothesis at every point's frame."""
+        return s[:, self.frame].T
 
     def _data_cost(self, res: np.ndarray, s_v: np.ndarray) -> np.ndarray:
-        z = np.minimum(res / s_v[:, None], self.cfg.residual_cap_sigma)
+        """0.5 (r / s)^2 capped; s (V, H) per point and hypothesis, or (V,) for all hypotheses."""
+        z = np.minimum(res / (s_v if s_v.ndim == 2 else s_v[:, None]), self.cfg.residual_cap_sigma)
         return 0.5 * z * z
 
     # ---------------------------------------------------------------- births
@@ -420,8 +436,8 @@ class _Segmenter:
         cfg = self.cfg
         if capacity <= 0:
             return []
-        s_v = s[self.frame]
-        unexplained = res.min(1) > cfg.birth_sigma * s_v
+        s_v = s[0, self.frame]  # the root's level: the edge tolerance
+        unexplained = (res / self._sv(s)).min(1) > cfg.birth_sigma
         if unexplained.sum() < cfg.min_birth_points:
             return []
         a, b = self.src, self.dst
@@ -438,10 +454,12 @@ class _Segmenter:
         sizes = np.bincount(comp[unexplained]) if unexplained.any() else np.zeros(0, int)
         order = np.argsort(-sizes)
         out = []
-        for c in order[:capacity]:
-            if sizes[c] < cfg.min_birth_points:
+        for c in order:
+            if sizes[c] < cfg.min_birth_points or len(out) >= capacity:
                 break
-            out.append(np.flatnonzero(comp == c))
+            members = np.flatnonzero(comp == c)
+            if len(np.unique(self.frame[members])) >= cfg.min_birth_frames:
+                out.append(members)
         return out
 
     # ------------------------------------------------------------ assignment
@@ -481,8 +499,8 @@ class _Segmenter:
             H = len(slot_of)
             motions = self._fit(labels, H)
             res = self._residuals(motions)
-            s = self._noise(res[:, 0], labels)
-            labels = self._assign((self._data_cost(res, s[self.frame]), self._log_prior(slot_of)), labels)
+            s = self._noise(res, labels)
+            labels = self._assign((self._data_cost(res, self._sv(s)), self._log_prior(slot_of)), labels)
             labels, slot_of, born = self._drop_empty(labels, slot_of, born)
             if it == cfg.iterations - 1:
                 break
@@ -490,7 +508,7 @@ class _Segmenter:
             H = len(slot_of)
             motions = self._fit(labels, H)
             res = self._residuals(motions)
-            s = self._noise(res[:, 0], labels)
+            s = self._noise(res, labels)
             for comp in self._births(res, s, labels, cfg.max_hypotheses - H):
                 parent = np.bincount(slot_of[labels[comp]], minlength=M).argmax()
                 labels[comp] = len(slot_of)
@@ -500,15 +518,16 @@ class _Segmenter:
                 H = len(slot_of)
                 motions = self._fit(labels, H)
                 res = self._residuals(motions)
+                s = self._noise(res, labels)
             if len(slot_of) < cfg.max_hypotheses:
                 labels, slot_of, born = self._splits(labels, slot_of, born, res, s)
 
         H = len(slot_of)
         motions = self._fit(labels, H)
         res = self._residuals(motions)
-        s = self._noise(res[:, 0], labels)
-        data = self._data_cost(res, s[self.frame])
-        self._noise_v = s[self.frame]
+        s = self._noise(res, labels)
+        data = self._data_cost(res, self._sv(s))
+        self._noise_v = self._sv(s)
         motion_m = self._relative_motion(motions, labels)
         for _ in range(cfg.max_hypotheses):  # merging changes the fits: repeat until nothing merges
             labels, slot_of, born = self._merge(labels, slot_of, born, data, motion_m)
@@ -517,22 +536,22 @@ class _Segmenter:
             H = len(slot_of)
             motions = self._fit(labels, H)
             res = self._residuals(motions)
-            s = self._noise(res[:, 0], labels)
-            data = self._data_cost(res, s[self.frame])
-            self._noise_v = s[self.frame]
+            s = self._noise(res, labels)
+            data = self._data_cost(res, self._sv(s))
+            self._noise_v = self._sv(s)
             motion_m = self._relative_motion(motions, labels)
         if len(slot_of) != H:  # merged: refit before the significance test
             H = len(slot_of)
             motions = self._fit(labels, H)
             res = self._residuals(motions)
-            s = self._noise(res[:, 0], labels)
-            data = self._data_cost(res, s[self.frame])
+            s = self._noise(res, labels)
+            data = self._data_cost(res, self._sv(s))
             motion_m = self._relative_motion(motions, labels)
         labels, slot_of, born = self._significance(labels, slot_of, born, data, s, motion_m)
         H = len(slot_of)
         motions = self._fit(labels, H)
         res = self._residuals(motions)
-        s = self._noise(res[:, 0], labels)
+        s = self._noise(res, labels)
         return labels, slot_of, born, motions, self._relative_motion(motions, labels), s
 
     def _splits(self, labels, slot_of, born, res, s):
@@ -542,15 +561,15 @@ class _Segmenter:
         refined by 3 rounds of fit -> reassignment by residual; the better split is kept if it passes the test.
         """
         cfg = self.cfg
-        s_v = s[self.frame]
-        for h in range(len(slot_of)):
+        S = self._sv(s)
+        for h in range(res.shape[1]):  # the hypotheses the residuals were computed for
             if len(slot_of) >= cfg.max_hypotheses:
                 break
             members = np.flatnonzero(labels == h)
             if len(members) < 2 * cfg.min_birth_points:
                 continue
-            X, Y, fr, sv = self.X[members], self.Y[members], self.frame[members], s_v[members]
-            data = self._data_cost(res[members], sv)
+            X, Y, fr, sv = self.X[members], self.Y[members], self.frame[members], S[members, h]
+            data = self._data_cost(res[members], S[members])
             others = np.delete(data, h, axis=1).min(1) if data.shape[1] > 1 else np.full(len(members), np.inf)
             before = np.minimum(data[:, h], others).sum()  # the gain counts only what no other hypothesis explains
             centred = X - X.mean(0)
@@ -613,8 +632,8 @@ class _Segmenter:
         return out
 
     def _moving(self, motion_m: np.ndarray, s: np.ndarray | None = None) -> np.ndarray:
-        med = float(np.median(s)) if s is not None else self.cfg.noise_floor_m
-        floor = max(self.cfg.min_motion_m, self.cfg.noise_motion_sigma * med * np.sqrt(self.T))
+        med = np.median(s, axis=1) if s is not None else self.cfg.noise_floor_m  # per hypothesis
+        floor = np.maximum(self.cfg.min_motion_m, self.cfg.noise_motion_sigma * med * np.sqrt(self.T))
         return motion_m >= floor
 
     def _merge(self, labels, slot_of, born, data, motion_m):
@@ -636,7 +655,7 @@ class _Segmenter:
                 mot, _ = _fit_groups(self.X[members], self.Y[members], fr, one, 1, self.T)
                 mf = mot[0, fr]
                 r = np.linalg.norm(_apply(mf, self.X[members]) - self.Y[members], axis=1)
-                inc = self._data_cost(r[:, None], s_v[members])[:, 0].sum() - own[members].sum()
+                inc = self._data_cost(r[:, None], s_v[members, labels[members]])[:, 0].sum() - own[members].sum()
                 ca = np.bincount(self.frame[labels == a], minlength=self.T) >= _MIN_FIT_POINTS
                 cb = np.bincount(self.frame[labels == b], minlength=self.T) >= _MIN_FIT_POINTS
                 n_co = max(int(np.count_nonzero((ca & cb)[fr])), 1)  # their points in frames both are seen in
