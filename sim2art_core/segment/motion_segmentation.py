@@ -99,7 +99,7 @@ class MotionSegmentationConfig:
     frame on pure noise): a likelihood-ratio test against the noise level, not a size threshold."""
     irls_iterations: int = 2
     """Cauchy re-weighting rounds of every rigid fit (optical flow has gross outliers at depth edges)."""
-    evidence_margin: float = 2.0
+    evidence_margin: float = 4.0
     """Motion evidence is weak for a point when hypotheses' data costs are within this (nats) of its best: among
     those the network prior and the neighbours decide, the flow does not."""
     mean_field_passes: int = 4
