@@ -22,7 +22,9 @@ ROBUSTNESS_METRICS: tuple[MetricSpec, ...] = TABLE_METRICS + tuple(
     m for m in EXTRA_METRICS if m.key in ("missed_joints", "failed")
 )
 #: Issue 8: (method, heading) and (condition, heading), in this order.
-SIDE_BY_SIDE_METHODS = (("sim2art-norefine", "network only"), ("sim2art", "network + refinement"),
+SIDE_BY_SIDE_METHODS = (("sim2art-norefine", "network only"), ("sim2art-motionseg", "+ motion segmentation"),
+                        ("sim2art", "network + refinement"),
+                        ("sim2art-motionseg-refine", "+ motion segmentation + refinement"),
                         ("featclust", "FeatClust"))  # fmt: skip
 SIDE_BY_SIDE_CONDITIONS = ((GT_FLOW, "(a) ground-truth flow"), (OPTICAL_FLOW, "(b) run-time optical flow"),
                            (REALISM, "(c) realism"))  # fmt: skip
@@ -137,7 +139,8 @@ def summaries_markdown(summaries: Mapping[str, ConditionSummary], tables: Mappin
 
 
 def side_by_side_markdown(tables: Mapping[str, Sequence[MethodTable]]) -> str:
-    """Issue 8: one row per Table 2 metric; per condition network only · network + refinement · FeatClust.
+    """Issue 8: one row per Table 2 metric; per condition network only · + motion segmentation · network +
+    refinement · + motion segmentation + refinement · FeatClust.
 
     Methods or conditions that were not run are left out (the heading says which are shown).
     """
