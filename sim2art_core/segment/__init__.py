@@ -1,4 +1,4 @@
-"""Motion-consistent segmentation: the stage after the network (docs/EVALUATION.md §6).
+"""Motion-consistent segmentation: the stage after the network (docs/EVALUATION.md §8).
 
 Public API: :func:`segment_by_motion`, :class:`MotionSegmentationConfig`, :class:`MotionSegmentationInput`,
 :class:`MotionSegmentation`.

@@ -1,36 +1,35 @@
 """Motion-consistent segmentation of a window: rigid-motion hypotheses from the network's slots and from the
-flow itself, every valid point reassigned to the motion that explains its flow best (docs/EVALUATION.md §6).
+flow itself, every valid point reassigned to the motion that explains its flow best (docs/EVALUATION.md §8).
 
 The network's segmentation is a prior, not the answer: it merges a door into the base or into its
 neighbour, most often through noisy optical flow on plain fronts. This stage, between the network and the
 joint estimation, works on the window's points and scene flow only (no ROS, no torch):
 
-1. **Hypotheses from the network**: the root slot and every slot that wins at least
-   ``min_slot_points`` points. Each hypothesis is a rigid motion per frame t (``x_t + flow_t ~= R x_t + t``),
-   fitted by weighted Kabsch on its points (``sim2art_core.refine.rigid.batched_weighted_kabsch``, all
-   hypotheses and frames in one batch).
-2. **Hypotheses from the flow**: points that no hypothesis explains (residual above ``birth_sigma`` times
-   the frame's noise level, the median residual of the root's points) are grouped into connected
-   components of a spatio-temporal k-nearest-neighbour graph (scipy ``cKDTree``: neighbours in the same
-   frame, and each point's flow target to its nearest points of the next frame) whose edges are cut
-   where two neighbours' flows disagree. Every component with ``min_birth_points`` points (summed over
-   the window, so a small part that moves for many frames qualifies) becomes a new hypothesis; it takes
-   the network prior of the slot most of its points came from. Two doors the network gave one slot,
-   moving apart, disagree at their seam and become two components.
-3. **Reassignment** of every valid point of every frame: cost = robust flow residual under each
-   hypothesis' motion of its frame (``r^2 / 2 s^2``, capped at ``residual_cap_sigma``) - ``prior_weight``
-   x log(network probability) - ``smoothness`` x (share of its graph neighbours with that label), two
-   mean-field passes. Where the motions do not differ (a part that has not moved yet), the residuals are
-   equal and the network prior with the neighbours decides.
-4. Refit, repeat ``iterations`` times; hypotheses that lose their points are dropped.
-5. **Merge** hypotheses that move as one (their points are explained by each other's motion in every
-   frame within ``merge_sigma``); **significance** of each flow-born hypothesis: its points must move
-   relative to the root by more than ``min_motion_m`` and more than ``noise_motion_sigma`` x noise x
-   sqrt(frames) (what a random walk of per-frame flow noise reaches), else it goes back to the
-   hypothesis that explains it best. No size threshold: a drawer on 1 % of the points that opens 20 cm
-   is reported, flow noise on a static body is not.
+1. **Hypotheses from the network**: the root slot and every slot that wins at least ``min_slot_points``
+   points. Each hypothesis is a rigid motion per frame t (``x_t + flow_t ~= R x_t + t``), fitted on at
+   most ``max_points_per_frame`` points per frame by a hand-written Kabsch on per-(hypothesis, frame)
+   moments (all hypotheses and frames at once), with ``irls_iterations`` Cauchy re-weightings. Each
+   hypothesis has its own noise level per frame (median residual of its points).
+2. **Reassignment** of every point: among the hypotheses whose capped cost ``r^2 / 2 s^2`` is within
+   ``evidence_margin`` of the point's best (the motions its flow cannot tell apart, e.g. a part that has not
+   moved yet), the network prior and ``smoothness`` x agreement with its neighbours on a spatio-temporal
+   k-NN graph (scipy ``cKDTree``: ``knn`` in its frame, ``temporal_knn`` at its flow target in the next
+   frame) decide; ``mean_field_passes`` passes.
+3. **Hypotheses from the flow**: points no hypothesis explains (``birth_sigma`` noise levels) form
+   connected components of the graph with edges cut where neighbours' flows disagree; a component with
+   ``min_birth_points`` points over ``min_birth_frames`` frames is a new hypothesis with the prior of the
+   slot most of its points came from (a door the network left in the base). **Splits**: a hypothesis whose
+   points follow two motions is split when the cost drop passes a likelihood-ratio test (``split_penalty``).
+4. Steps 2-3 repeat ``iterations`` times; hypotheses that lose their points are dropped.
+5. **Merges** of non-root hypotheses that one motion per frame explains (``merge_cost``); **significance**:
+   a part is ``moving`` when it moves relative to the root by ``min_motion_m`` and ``noise_motion_sigma`` x
+   its noise x sqrt(T) (what a random walk of per-frame flow noise reaches); a flow-born hypothesis that is
+   not goes back to the hypothesis that explains it best. No size threshold: a drawer on 1 % of the points
+   that opens 20 cm is reported, flow noise on a static body is not.
+6. Every other valid point takes the hypothesis that explains it best (the same gated cost, its 3 nearest
+   segmented points of its frame as neighbours).
 
-Everything is vectorised NumPy/SciPy; cost is measured by ``python -m sim2art_core.segment.bench``.
+Vectorised NumPy/SciPy; cost per window: ``python -m sim2art_core.segment.bench``.
 """
 
 from __future__ import annotations
