@@ -8,9 +8,11 @@ the aggregator show it on a robot). What the statuses say is decided ROS-free in
 
 from __future__ import annotations
 
+import time
+
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
-from sim2art_core.runtime.health import HealthStatus
+from sim2art_core.runtime.health import HealthSnapshot, HealthStatus
 
 OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
 
@@ -38,3 +40,24 @@ def to_array(statuses: tuple[HealthStatus, ...], node_name: str, hardware_id: st
     arr.header.stamp = stamp
     arr.status = [status(f"{node_name}: {s.name}", s.level, s.message, hardware_id, s.values) for s in statuses]
     return arr
+
+
+def snapshot_of(node) -> HealthSnapshot:
+    """The perception node's counters at this instant (:class:`~sim2art_ros.perception.node.PerceiveNode`)."""
+    counts, values, last_error = node.stats.snapshot()
+    now = time.monotonic()
+    meters = {**node.inputs.rates, **node.pipeline.rates}
+    return HealthSnapshot(
+        counts=counts, values=values, last_error=last_error,
+        rates={k: m.rate(now) for k, m in meters.items()}, ages={k: m.age(now) for k, m in meters.items()},
+        totals={k: m.total for k, m in meters.items()}, active_inputs=node.inputs.keys,
+        color_topic=node.inputs.color_topic, sync_slop_s=node.p["sync_slop_s"],
+        sync_misses=node.inputs.sync_misses(node.pipeline.rates["synced"].total),
+        sync_queued=node.inputs.sync.queued() if node.inputs.sync is not None else -1,
+        frame_queue=node.pipeline.queued, pose_source=node.tf_backend, sync_backend=node.inputs.backend,
+        frames_in_window=node.pipeline.builder.num_entries, num_frames=node.pre_cfg.num_frames,
+        estimator=type(node.estimator).__name__ if node.estimator is not None else "",
+        estimator_error=node.estimator_error, device=node.p["device"], inferences=node.worker.completed,
+        pending_inferences=node.worker.pending, windows_dropped=node.worker.dropped,
+        inference_busy=node.worker.busy,
+    )  # fmt: skip

@@ -47,7 +47,7 @@ from sim2art_core.types import EstimateStatus
 from sim2art_core.window import Window
 from sim2art_ros.conversions.image_codec import frame_from_messages, has_distortion, ns_to_stamp, stamp_to_ns
 from sim2art_ros.conversions.markers import delete_all_markers
-from sim2art_ros.perception.diagnostics import to_array
+from sim2art_ros.perception.diagnostics import snapshot_of, to_array
 from sim2art_ros.perception.inputs import COLOR_TOPIC, DEPTH_TOPIC, INFO_TOPIC, MASK_TOPIC, CameraInputs, subscribe_tf
 from sim2art_ros.perception.outputs import ARTICULATION_QOS, ARTICULATION_TOPIC, Outputs, PublishContext
 from sim2art_ros.perception.params import check_choices, declare_all, preprocess_config, unknown_parameters
@@ -219,23 +219,7 @@ class PerceiveNode(Node):
 
     # ------------------------------------------------------------------ diagnostics
     def health_snapshot(self) -> HealthSnapshot:
-        counts, values, last_error = self.stats.snapshot()
-        now = time.monotonic()
-        meters = {**self.inputs.rates, **self.pipeline.rates}
-        return HealthSnapshot(
-            counts=counts, values=values, last_error=last_error,
-            rates={k: m.rate(now) for k, m in meters.items()}, ages={k: m.age(now) for k, m in meters.items()},
-            totals={k: m.total for k, m in meters.items()}, active_inputs=self.inputs.keys,
-            color_topic=self.inputs.color_topic, sync_slop_s=self.p["sync_slop_s"],
-            sync_misses=self.inputs.sync_misses(self.pipeline.rates["synced"].total),
-            sync_queued=self.inputs.sync.queued() if self.inputs.sync is not None else -1,
-            frame_queue=self.pipeline.queued, pose_source=self.tf_backend, sync_backend=self.inputs.backend,
-            frames_in_window=self.pipeline.builder.num_entries, num_frames=self.pre_cfg.num_frames,
-            estimator=type(self.estimator).__name__ if self.estimator is not None else "",
-            estimator_error=self.estimator_error, device=self.p["device"], inferences=self.worker.completed,
-            pending_inferences=self.worker.pending, windows_dropped=self.worker.dropped,
-            inference_busy=self.worker.busy,
-        )  # fmt: skip
+        return snapshot_of(self)
 
     def diagnostics(self) -> DiagnosticArray:
         """The node's DiagnosticArray (inputs, window, inference)."""

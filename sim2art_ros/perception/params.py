@@ -115,21 +115,9 @@ PARAMETERS: tuple[Param, ...] = (
     Param("frame_queue_size", 4, "Synchronised frames waiting for preprocessing (older ones are dropped)", 1, 30),
     Param("use_tf2_ros", True, "Use tf2_ros when installed (else the built-in buffer fed from /tf, /tf_static)"),
     Param("tf_timeout_s", 0.3, "How long a frame waits for its camera pose on TF before it is dropped (s)", 0.0, 5.0),
-    Param(
-        "time_jump_back_s",
-        1.0,
-        "A frame stamp this much older than the newest is a time jump (bag replayed, sim time restarted): "
-        "window, poses and models are cleared; smaller steps back are rejected (s)",
-        0.0,
-        3600.0,
-    ),
-    Param(
-        "time_jump_forward_s",
-        10.0,
-        "A frame stamp this much newer than the newest is a time jump forward: the same clearing (s)",
-        0.1,
-        1e9,
-    ),
+    # time jumps (docs/NODE.md "Time jumps and reset"): window, poses and models are cleared
+    Param("time_jump_back_s", 1.0, "A stamp this much older than the newest is a time jump (s)", 0.0, 3600.0),
+    Param("time_jump_forward_s", 10.0, "A stamp this much newer than the newest is a time jump (s)", 0.1, 1e9),
     Param("seed", 0, "Seed of point sampling and RANSAC", 0, 2**31 - 1),
     # object selection
     Param("roi_min", [-5.0, -5.0, -1.0], "Region of interest lower corner (x, y, z) in fixed_frame (m)"),
