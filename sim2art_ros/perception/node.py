@@ -69,6 +69,7 @@ class PerceiveNode(Node):
         super().__init__(NODE_NAME, **kwargs)
         p = self.p = declare_all(self)
         check_choices(p)
+        # rclpy keeps every -p / params-file value for this node here, declared or not (no public accessor)
         for warning in unknown_parameters(set(self._parameter_overrides)):
             self.get_logger().warning(warning)
         model = setup_model(p, estimator)
