@@ -39,6 +39,8 @@ from sim2art_core.refine.joint_models import (
     fit_joint_models_batch,
     type_probabilities,
 )
+from sim2art_core.refine.long_baseline import ChainedGuess, PartPoses, long_baseline_poses, relative_poses
+from sim2art_core.refine.long_baseline import rows as pose_rows
 from sim2art_core.refine.motion import chain_steps, largest_displacement
 from sim2art_core.refine.rigid import fit_part_pair_motions
 from sim2art_core.refine.so3 import rotvecs_from_matrices, skew
@@ -160,6 +162,13 @@ def refine_joints(
     supported = present & (pairs.valid_fraction >= cfg.min_valid_pair_fraction)
 
     root_chain = root_motion_chain(pairs.part(root), cfg) if supported[root] else np.tile(np.eye(4), (T, 1, 1))
+    lb: PartPoses | None = None
+    if cfg.long_baseline and supported.any():
+        chained = ChainedGuess(chain_steps(pairs.transforms), pairs.rot_cov, pairs.trans_var, pairs.centroids,
+                               pairs.fitted)  # fmt: skip
+        lb = long_baseline_poses(window.points, window.valid, probs, np.flatnonzero(supported), chained, cfg)
+    # the root's pose from frame 0 for the long-baseline fits: registered, else the chained flow
+    root_pose = lb.transforms[root] if lb is not None and lb.available[root] else root_chain
     fits_by_part: dict[int, dict[JointType, ModelFit]] = {}
     chosen: dict[int, ModelFit] = {}
     refined: dict[int, JointEstimate] = {}
@@ -174,10 +183,22 @@ def refine_joints(
         if len(batch) == 0:
             continue
         batch_parents = np.array([parents[p] for p in batch], dtype=np.int64)
-        frames = np.stack([root_chain @ chosen[q].motions() if q != root and q in chosen else root_chain
-                           for q in batch_parents])  # fmt: skip
-        steps = relative_steps(pairs.rows(batch), pairs.rows(batch_parents), frames[:, :-1], supported[batch_parents])
-        for p, fits in zip(batch.tolist(), fit_joint_models_batch(steps), strict=True):
+        use_lb = lb.available[batch] if lb is not None else np.zeros(len(batch), dtype=bool)
+        fits_of: dict[int, dict[JointType, ModelFit]] = {}
+        if (~use_lb).any():  # chained frame-to-frame steps
+            sub, sub_par = batch[~use_lb], batch_parents[~use_lb]
+            frames = np.stack([root_chain @ chosen[q].motions() if q != root and q in chosen else root_chain
+                               for q in sub_par])  # fmt: skip
+            steps = relative_steps(pairs.rows(sub), pairs.rows(sub_par), frames[:, :-1], supported[sub_par])
+            fits_of.update(zip(sub.tolist(), fit_joint_models_batch(steps), strict=True))
+        if use_lb.any():  # long-baseline poses
+            sub, sub_par = batch[use_lb], batch_parents[use_lb]
+            frames = np.stack([root_pose @ chosen[q].motions() if q != root and q in chosen else root_pose
+                               for q in sub_par])  # fmt: skip
+            poses = relative_poses(pose_rows(lb, sub), frames, lb, root)
+            fits_of.update(zip(sub.tolist(), fit_joint_models_batch(poses, poses=True), strict=True))
+        for p in batch.tolist():
+            fits = fits_of[p]
             mp = pairs.part(p)
             geo = _joint_from_fit(p, parents[p], fits, type_probabilities(fits), mp, "refined", cfg)
             fits_by_part[p], chosen[p], refined[p] = fits, fits[geo.type], geo
