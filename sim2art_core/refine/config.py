@@ -44,6 +44,9 @@ class RefineConfig:
             :mod:`sim2art_core.refine.long_baseline`) instead of the chained frame-to-frame flow
             steps; parts not visible at frame 0 keep the chained fit.
         lb_max_points: frame-0 source points per part in the ICP (evenly spaced).
+        lb_min_source_prob: only frame-0 points at least this probable for the part are registered
+            (a point of another part moves differently and drags the registration; the pair fits'
+            IRLS rejects such points per pair, a registration sees them in every frame).
         lb_iterations: ICP rounds (re-match + one Gauss-Newton step each).
         lb_gate_start_m: match distance gate of the first ICP round: the largest error of the
             chained flow guess the registration can still correct.
@@ -93,6 +96,7 @@ class RefineConfig:
     min_refined_confidence: float = 0.5
     long_baseline: bool = False
     lb_max_points: int = 32
+    lb_min_source_prob: float = 0.8
     lb_iterations: int = 3
     lb_gate_start_m: float = 0.1
     lb_gate_end_m: float = 0.01

@@ -134,7 +134,7 @@ def long_baseline_poses(
     M = cfg.lb_max_points
     srcs, weights, keep = [], [], []
     for p in np.asarray(parts, dtype=np.int64):
-        w = np.where(ok0 & (probs[0, :, p] >= cfg.min_point_prob), probs[0, :, p], 0.0)
+        w = np.where(ok0 & (probs[0, :, p] >= max(cfg.min_point_prob, cfg.lb_min_source_prob)), probs[0, :, p], 0.0)
         idx = np.flatnonzero(w > 0)
         if w.sum() < cfg.min_pair_support or len(idx) < 3:
             continue

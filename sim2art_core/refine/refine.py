@@ -20,6 +20,10 @@ Algorithm (details and the fusion rule: docs/EVALUATION.md):
    carries little information in the directions it cannot pin, so it cannot drag the axis, and step
    errors only accumulate in the amounts.
 4. Fusion with the network's joint of the same part (:func:`fuse_joint`).
+
+With ``RefineConfig.long_baseline`` steps 2-3 use long-baseline poses instead (frame 0 -> every frame,
+registered by ICP with the chained steps as the guess; :mod:`sim2art_core.refine.long_baseline`) for
+every part that could be registered; the others keep the chained steps.
 """
 
 from __future__ import annotations
