@@ -9,6 +9,7 @@ from sim2art_core.estimate import JointEstimate
 
 FUSION_MODES = ("gate", "refined", "network")
 LB_TARGETS = ("all", "part")
+LB_USES = ("poses", "amounts")
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,9 @@ class RefineConfig:
             of the part's frame-0 points with the chained flow as the initial guess,
             :mod:`sim2art_core.refine.long_baseline`) instead of the chained frame-to-frame flow
             steps; parts not visible at frame 0 keep the chained fit.
+        lb_use: what the long-baseline poses give: "poses" - the joint models are fitted to them
+            (axis, origin, type and amounts); "amounts" - axis, origin and type stay those of the
+            chained steps and only the joint states (amounts) come from the poses.
         lb_max_points: frame-0 source points per part in the ICP (evenly spaced).
         lb_min_source_prob: only frame-0 points at least this probable for the part are registered
             (a point of another part moves differently and drags the registration; the pair fits'
@@ -95,6 +99,7 @@ class RefineConfig:
     max_fit_residual_m: float = 0.01
     min_refined_confidence: float = 0.5
     long_baseline: bool = False
+    lb_use: Literal["poses", "amounts"] = "amounts"
     lb_max_points: int = 32
     lb_min_source_prob: float = 0.8
     lb_iterations: int = 3
@@ -129,6 +134,8 @@ class RefineConfig:
                 raise ValueError(f"RefineConfig.{name} must be > 0, got {getattr(self, name)}")
         if self.max_fit_points < 3:
             raise ValueError(f"RefineConfig.max_fit_points must be >= 3, got {self.max_fit_points}")
+        if self.lb_use not in LB_USES:
+            raise ValueError(f"RefineConfig.lb_use must be one of {LB_USES}, got {self.lb_use!r}")
         if self.lb_targets not in LB_TARGETS:
             raise ValueError(f"RefineConfig.lb_targets must be one of {LB_TARGETS}, got {self.lb_targets!r}")
         if not 0 < self.lb_gate_end_m <= self.lb_gate_start_m:

@@ -189,8 +189,9 @@ def refine_joints(
         batch_parents = np.array([parents[p] for p in batch], dtype=np.int64)
         use_lb = lb.available[batch] if lb is not None else np.zeros(len(batch), dtype=bool)
         fits_of: dict[int, dict[JointType, ModelFit]] = {}
-        if (~use_lb).any():  # chained frame-to-frame steps
-            sub, sub_par = batch[~use_lb], batch_parents[~use_lb]
+        chained_parts = ~use_lb if cfg.lb_use == "poses" else np.ones(len(batch), dtype=bool)
+        if chained_parts.any():  # chained frame-to-frame steps
+            sub, sub_par = batch[chained_parts], batch_parents[chained_parts]
             frames = np.stack([root_chain @ chosen[q].motions() if q != root and q in chosen else root_chain
                                for q in sub_par])  # fmt: skip
             steps = relative_steps(pairs.rows(sub), pairs.rows(sub_par), frames[:, :-1], supported[sub_par])
@@ -200,7 +201,8 @@ def refine_joints(
             frames = np.stack([root_pose @ chosen[q].motions() if q != root and q in chosen else root_pose
                                for q in sub_par])  # fmt: skip
             poses = relative_poses(pose_rows(lb, sub), frames, lb, root)
-            fits_of.update(zip(sub.tolist(), fit_joint_models_batch(poses, poses=True), strict=True))
+            for p, pose_fits in zip(sub.tolist(), fit_joint_models_batch(poses, poses=True), strict=True):
+                fits_of[p] = pose_fits if cfg.lb_use == "poses" else _with_pose_amounts(fits_of[p], pose_fits)
         for p in batch.tolist():
             fits = fits_of[p]
             mp = pairs.part(p)
@@ -426,6 +428,20 @@ def _measure_parts(
         pts_first = samples.points[row, :, : samples.count[row]].T
         out.probe[part] = pts_first[:: max(1, len(pts_first) // _MOTION_PROBE_POINTS)]
     return replace(out, probe=tuple(out.probe)), present
+
+
+def _with_pose_amounts(
+    chained: dict[JointType, ModelFit], poses: dict[JointType, ModelFit]
+) -> dict[JointType, ModelFit]:
+    """``RefineConfig.lb_use="amounts"``: the chained fits (axis, origin, type selection) with the amounts
+    (and their variance) of the long-baseline fit of the same type, its sign aligned with the chained axis."""
+    out = dict(chained)
+    for jt in (JointType.REVOLUTE, JointType.PRISMATIC):
+        c, q = chained[jt], poses[jt]
+        sign = 1.0 if float(c.axis @ q.axis) >= 0 else -1.0
+        amounts = sign * q.amounts
+        out[jt] = replace(c, amounts=amounts, step_amounts=np.diff(amounts), state_variance=q.state_variance)
+    return out
 
 
 def _row_medians(values: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -20,7 +20,8 @@ from sim2art_core.window import Window
 LB = RefineConfig(long_baseline=True)
 #: The defaults' 3 ICP rounds trade convergence range for cost (docs/EVALUATION.md §4.2); a flow that
 #: ends ~9 degrees / 3 cm short needs 5 rounds of 64 points to be fully corrected.
-LB_WIDE = RefineConfig(long_baseline=True, lb_iterations=5, lb_max_points=64)
+#: lb_use="poses": the joint models on the poses (axis too), as the axis assertions need.
+LB_WIDE = RefineConfig(long_baseline=True, lb_use="poses", lb_iterations=5, lb_max_points=64)
 CHAINED = RefineConfig(long_baseline=False)
 
 
@@ -206,3 +207,23 @@ def test_config_rejects_bad_values():
         RefineConfig(lb_targets="nearest")
     with pytest.raises(ValueError, match="lb_gate_end_m"):
         RefineConfig(lb_gate_start_m=0.01, lb_gate_end_m=0.02)
+
+
+def test_amounts_only_keeps_the_chained_axis_and_takes_the_registered_states():
+    scene = cabinet(16, 1024, seed=1)
+    window = _weak_flow(scene, 1)
+    probs = np.eye(3, dtype=np.float32)[scene.labels]
+    chained = refine_joints(window, probs, 0, cfg=CHAINED)
+    amounts = refine_joints(window, probs, 0, cfg=replace(LB_WIDE, lb_use="amounts"))
+    poses = refine_joints(window, probs, 0, cfg=LB_WIDE)
+    for c, a, p in zip(chained.refined, amounts.refined, poses.refined, strict=True):
+        assert c.type == a.type and np.allclose(c.axis, a.axis) and np.allclose(c.origin, a.origin)
+        assert abs(float(a.amounts[-1]) - float(p.amounts[-1])) < 0.02
+    assert _errors(amounts, scene)[1][0] < 0.5 * _errors(chained, scene)[1][0]  # the door's final state
+
+
+def test_lb_use_is_checked():
+    import pytest
+
+    with pytest.raises(ValueError, match="lb_use"):
+        RefineConfig(lb_use="axis")
