@@ -47,6 +47,9 @@ class RefineConfig:
         lb_use: what the long-baseline poses give: "poses" - the joint models are fitted to them
             (axis, origin, type and amounts); "amounts" - axis, origin and type stay those of the
             chained steps and only the joint states (amounts) come from the poses.
+        lb_register_root: register the root (base) too; False: its chained motion (rotation shrunk by
+            ``root_step_prior_rad``) is the frame the other parts' poses are taken relative to, and
+            the registration costs one part less.
         lb_max_points: frame-0 source points per part in the ICP (evenly spaced).
         lb_min_source_prob: only frame-0 points at least this probable for the part are registered
             (a point of another part moves differently and drags the registration; the pair fits'
@@ -100,6 +103,7 @@ class RefineConfig:
     min_refined_confidence: float = 0.5
     long_baseline: bool = False
     lb_use: Literal["poses", "amounts"] = "amounts"
+    lb_register_root: bool = False
     lb_max_points: int = 32
     lb_min_source_prob: float = 0.8
     lb_iterations: int = 3

@@ -170,7 +170,9 @@ def refine_joints(
     if cfg.long_baseline and supported.any():
         chained = ChainedGuess(chain_steps(pairs.transforms), pairs.rot_cov, pairs.trans_var, pairs.centroids,
                                pairs.fitted)  # fmt: skip
-        lb = long_baseline_poses(window.points, window.valid, probs, np.flatnonzero(supported), chained, cfg)
+        targets = supported.copy()
+        targets[root] &= cfg.lb_register_root
+        lb = long_baseline_poses(window.points, window.valid, probs, np.flatnonzero(targets), chained, cfg)
     # the root's pose from frame 0 for the long-baseline fits: registered, else the chained flow
     root_pose = lb.transforms[root] if lb is not None and lb.available[root] else root_chain
     fits_by_part: dict[int, dict[JointType, ModelFit]] = {}
