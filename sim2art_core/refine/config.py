@@ -49,7 +49,8 @@ class RefineConfig:
             chained steps and only the joint states (amounts) come from the poses.
         lb_register_root: register the root (base) too; False: its chained motion (rotation shrunk by
             ``root_step_prior_rad``) is the frame the other parts' poses are taken relative to, and
-            the registration costs one part less.
+            the registration costs one part less. Equal on val (exact camera poses there), but a
+            base whose flow drifts frame by frame (odometry error, test_long_baseline.py) needs it.
         lb_max_points: frame-0 source points per part in the ICP (evenly spaced).
         lb_min_source_prob: only frame-0 points at least this probable for the part are registered
             (a point of another part moves differently and drags the registration; the pair fits'
@@ -103,7 +104,7 @@ class RefineConfig:
     min_refined_confidence: float = 0.5
     long_baseline: bool = False
     lb_use: Literal["poses", "amounts"] = "amounts"
-    lb_register_root: bool = False
+    lb_register_root: bool = True
     lb_max_points: int = 32
     lb_min_source_prob: float = 0.8
     lb_iterations: int = 3
