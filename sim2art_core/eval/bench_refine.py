@@ -2,6 +2,7 @@
 
     python -m sim2art_core.eval.bench_refine [--frames 16] [--points 1024] [--repeats 30]
     python -m sim2art_core.eval.bench_refine --estimator CHECKPOINT [--repeats 30]
+    python -m sim2art_core.eval.bench_refine --long-baseline [--repeats 30]
 
 Reports CPU time (time.process_time: other processes on the machine inflate it less than wall time)
 and wall time per window and per part, and the axis / amount errors, for 2, 3 and 5 parts with exact
@@ -12,6 +13,10 @@ unchecked window calls it (it runs ``Window.validate``); "... in the Estimator" 
 ``--estimator``: median CPU time per window of ``Estimator.estimate`` with and without the refinement
 (one torch thread, as in the ROS node) on realistic data-engine windows, and the medians of its own
 stage timings (wall). Output goes into docs/EVALUATION.md ("Measurements").
+
+``--long-baseline``: CPU time per window of ``refine_joints`` (as the Estimator calls it) with the
+chained fits and with ``RefineConfig(long_baseline=True)``, interleaved in one process (same load for
+both), their ratio, and both fits' errors, on the same scenes.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import numpy as np
 
 from sim2art_core.eval.joint_metrics import axis_angle_error_deg
 from sim2art_core.eval.scenes import BoxPart, Scene, cabinet, make_scene
-from sim2art_core.refine import refine_joints
+from sim2art_core.refine import RefineConfig, refine_joints
 from sim2art_core.types import JointType
 
 
@@ -81,6 +86,36 @@ def measure(scene: Scene, repeats: int) -> dict:
     }
 
 
+def _errors(res, scene: Scene) -> tuple[float, float]:
+    """Largest axis error (deg) and largest mean amount error (deg or cm) of the refined joints."""
+    axis_err, amount_err = [], []
+    for j in res.refined:
+        part = scene.parts[j.child]
+        axis_err.append(axis_angle_error_deg(j.axis, np.asarray(part.axis, float)))
+        sign = 1.0 if j.axis @ np.asarray(part.axis, float) >= 0 else -1.0
+        scale = np.degrees(1.0) if part.type == JointType.REVOLUTE else 100.0
+        amount_err.append(scale * np.mean(np.abs(sign * j.amounts - scene.amounts[j.child])))
+    return float(np.max(axis_err)), float(np.max(amount_err))
+
+
+def measure_long_baseline(scene: Scene, repeats: int) -> dict:
+    """CPU ms per window (Estimator's call) of the chained and the long-baseline fits, interleaved."""
+    P = len(scene.parts)
+    probs = np.eye(P, dtype=np.float32)[scene.labels]
+    cfgs = {"chained": RefineConfig(long_baseline=False), "long-baseline": RefineConfig(long_baseline=True)}
+    cpu = {k: [] for k in cfgs}
+    res = {k: refine_joints(scene.window, probs, 0, cfg=c, check_window=False) for k, c in cfgs.items()}  # warm-up
+    for _ in range(repeats):
+        for k, c in cfgs.items():
+            c0 = time.process_time()
+            refine_joints(scene.window, probs, 0, cfg=c, check_window=False)
+            cpu[k].append(time.process_time() - c0)
+    out = {"parts": P}
+    for k in cfgs:
+        out[k] = (1e3 * float(np.median(cpu[k])), *_errors(res[k], scene))
+    return out
+
+
 def measure_estimator(checkpoint: str, num_frames: int, num_points: int, repeats: int) -> None:
     """Print the Estimator's median CPU time per window, refinement off and on (see the module doc)."""
     import torch
@@ -119,6 +154,7 @@ def main(argv=None) -> int:
     p.add_argument("--points", type=int, default=1024)
     p.add_argument("--repeats", type=int, default=30)
     p.add_argument("--estimator", metavar="CHECKPOINT", help="time Estimator.estimate with this checkpoint instead")
+    p.add_argument("--long-baseline", action="store_true", help="chained vs long-baseline fits, side by side")
     args = p.parse_args(argv)
     T, N = args.frames, args.points
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
@@ -126,6 +162,18 @@ def main(argv=None) -> int:
     print(f"T={T}, N={N}, median of {args.repeats} runs\n")
     if args.estimator:
         measure_estimator(args.estimator, T, N, args.repeats)
+        return 0
+    if args.long_baseline:
+        print("| scene | parts | flow | chained: CPU ms/window | long-baseline: CPU ms/window | ratio | chained: max "
+              "axis err (°) / amount err (° or cm) | long-baseline: max axis err / amount err |")  # fmt: skip
+        print("|---|---|---|---|---|---|---|---|")
+        builders = {"door": two_parts, "cabinet": lambda t, n, **kw: cabinet(t, n, **kw), "5-part": five_parts}
+        for name, build in builders.items():
+            for flow, kw in [("exact", {}), ("3 mm noise", {"flow_noise_m": 0.003})]:
+                r = measure_long_baseline(build(T, N, seed=1, **kw), args.repeats)
+                c, lb = r["chained"], r["long-baseline"]
+                print(f"| {name} | {r['parts']} | {flow} | {c[0]:.2f} | {lb[0]:.2f} | {lb[0] / c[0]:.2f} | "
+                      f"{c[1]:.3g} / {c[2]:.3g} | {lb[1]:.3g} / {lb[2]:.3g} |")  # fmt: skip
         return 0
     print("| scene | parts | flow | CPU ms/window | wall ms/window | CPU ms/part | CPU ms/part in the Estimator | "
           "max axis err (°) | max amount err (° or cm) |")  # fmt: skip

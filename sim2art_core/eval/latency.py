@@ -154,6 +154,21 @@ def case_method(method: str, checkpoint: str | None, device: str, threads: int, 
     return res
 
 
+def keyframe_times(cfg, frames, repeats: int) -> list[float]:
+    """Seconds of each ``WindowBuilder.add`` of ``frames[1:]`` after ``frames[0]``, over ``repeats`` fresh builders."""
+    from sim2art_core.preprocess import WindowBuilder
+
+    times = []
+    for _ in range(max(1, repeats)):
+        b = WindowBuilder(cfg, "world", rng=0)
+        b.add(frames[0])
+        for f in frames[1:]:
+            t0 = time.perf_counter()
+            b.add(f)
+            times.append(time.perf_counter() - t0)
+    return times
+
+
 def case_preprocess(width: int, height: int, N: int, T: int, repeats: int, category: str = "Storage1") -> dict:
     """Per-frame cost of the run-time preprocessing at ``width`` x ``height`` (see the module doc)."""
     from sim2art_core.data.generator import SequenceConfig, generate_sequence
@@ -204,14 +219,7 @@ def case_preprocess(width: int, height: int, N: int, T: int, repeats: int, categ
             if prev is not None:
                 link(prev, s, f)
             prev = s
-    keyframe = []
-    for _ in range(max(1, repeats)):
-        b = WindowBuilder(cfg, "world", rng=0)
-        b.add(frames[0])
-        for f in frames[1:]:
-            t0 = time.perf_counter()
-            b.add(f)
-            keyframe.append(time.perf_counter() - t0)
+    keyframe = keyframe_times(cfg, frames, repeats)
     res = {"case": "preprocess", "resolution": f"{width}x{height}", "N": N, "frames": len(frames) - 1}
     for k, v in parts.items():
         res[f"{k}_ms"] = 1e3 * float(np.median(v))

@@ -63,9 +63,13 @@ def _shared_estimator(checkpoint: Any, device: str) -> Any:
 
 
 def _sim2art(
-    refine: bool, fusion: str | None = None, motion_segmentation: bool | None = None
+    refine: bool,
+    fusion: str | None = None,
+    long_baseline: bool | None = None,
+    motion_segmentation: bool | None = None,
 ) -> Callable[[MethodOptions], RunFn]:
-    """``motion_segmentation``: None follows the Estimator's default (EstimatorConfig.motion_segmentation)."""
+    """``motion_segmentation``: None follows the Estimator's default (EstimatorConfig.motion_segmentation);
+    ``long_baseline``: force RefineConfig.long_baseline on / off (None: the options' / default)."""
 
     def build(opt: MethodOptions) -> RunFn:
         from sim2art_core.refine import RefineConfig
@@ -73,6 +77,8 @@ def _sim2art(
         fields = dict(opt.refine_overrides)
         if fusion:
             fields["fusion"] = fusion
+        if long_baseline is not None:
+            fields["long_baseline"] = long_baseline
         rcfg = RefineConfig(**fields) if fields else None
         est = _shared_estimator(opt.checkpoint, opt.device)
         return lambda sample, window: est.estimate(
@@ -95,9 +101,15 @@ def _featclust(oracle_k: bool) -> Callable[[MethodOptions], RunFn]:
     return build
 
 
-def _gt_segmentation_refine(opt: MethodOptions) -> RunFn:
-    """Ground-truth part labels + the geometric refinement: the ceiling of the refinement alone."""
-    from sim2art_core.refine import refine_joints
+def _gt_segmentation_refine(opt: MethodOptions, long_baseline: bool | None = None) -> RunFn:
+    """Ground-truth part labels + the geometric refinement: the ceiling of the refinement alone
+    (``long_baseline``: force RefineConfig.long_baseline on / off; None: the options' / default)."""
+    from sim2art_core.refine import RefineConfig, refine_joints
+
+    fields = dict(opt.refine_overrides)
+    if long_baseline is not None:
+        fields["long_baseline"] = long_baseline
+    rcfg = RefineConfig(**fields)
 
     def run(sample: SequenceSample, window: Window) -> ArticulationEstimate:
         P = sample.num_parts
@@ -107,7 +119,7 @@ def _gt_segmentation_refine(opt: MethodOptions) -> RunFn:
         still[0] = False
         gt_labels = np.where(still[sample.labels], 0, sample.labels)
         probs = np.eye(P, dtype=np.float32)[gt_labels]
-        res = refine_joints(window, probs, root=0)
+        res = refine_joints(window, probs, root=0, cfg=rcfg)
         status = EstimateStatus.OK if res.articulation_observed else EstimateStatus.NO_ARTICULATION
         parts = tuple(part_from_labels(window.points, gt_labels, p) for p in range(P) if p == 0 or not still[p])
         return ArticulationEstimate(
@@ -127,8 +139,8 @@ def _gt_segmentation_refine(opt: MethodOptions) -> RunFn:
 #: The evaluation methods' names (a test checks this literal against :data:`METHODS`).
 MethodName = Literal[
     "sim2art", "sim2art-norefine", "sim2art-motionseg", "sim2art-motionseg-refine", "sim2art-netseg",
-    "sim2art-refined-only", "featclust",
-    "featclust-oracle-k", "gtseg-refine",
+    "sim2art-refined-only", "sim2art-chained", "sim2art-long-baseline", "featclust", "featclust-oracle-k",
+    "gtseg-refine", "gtseg-refine-chained", "gtseg-refine-long-baseline",
 ]  # fmt: skip
 
 #: name -> :class:`MethodSpec`. A new method: one ``METHODS.add(MethodSpec(...))`` (and its name in
@@ -147,9 +159,17 @@ for _spec in (
                _sim2art(True, motion_segmentation=False)),
     MethodSpec("sim2art-refined-only", "network segmentation, joints from the refinement only",
                _sim2art(True, "refined", motion_segmentation=False)),
+    MethodSpec("sim2art-chained", "sim2art with chained frame-to-frame fits only (long_baseline off)",
+               _sim2art(True, long_baseline=False)),
+    MethodSpec("sim2art-long-baseline", "sim2art + long-baseline fits (ICP from frame 0, long_baseline on)",
+               _sim2art(True, long_baseline=True)),
     MethodSpec("featclust", "FeatClust baseline, k by motion BIC", _featclust(False)),
     MethodSpec("featclust-oracle-k", "FeatClust with k = true number of parts (oracle)", _featclust(True), True),
     MethodSpec("gtseg-refine", "true segmentation + refinement (oracle ceiling)", _gt_segmentation_refine, True),
+    MethodSpec("gtseg-refine-chained", "true segmentation + chained fits only (oracle)",
+               functools.partial(_gt_segmentation_refine, long_baseline=False), True),
+    MethodSpec("gtseg-refine-long-baseline", "true segmentation + long-baseline fits (oracle)",
+               functools.partial(_gt_segmentation_refine, long_baseline=True), True),
 ):  # fmt: skip
     METHODS.add(_spec.name, _spec)
 
@@ -173,6 +193,10 @@ def parse_refine_value(name: str, text: str) -> Any:
         raise ValueError(f"unknown RefineConfig field {name!r}; known: {', '.join(types)}")
     kind = types[name] if isinstance(types[name], str) else getattr(types[name], "__name__", str(types[name]))
     try:
+        if kind == "bool":
+            if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(text)
+            return text.lower() in ("true", "1", "yes")
         return int(text) if kind == "int" else float(text) if kind == "float" else text
     except ValueError as e:
         raise ValueError(f"RefineConfig.{name}: {text!r} is not a {kind}") from e

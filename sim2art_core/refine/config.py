@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from sim2art_core.estimate import JointEstimate
 
 FUSION_MODES = ("gate", "refined", "network")
+LB_TARGETS = ("all", "part")
+LB_USES = ("poses", "amounts")
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,53 @@ class RefineConfig:
             part is supported) or "network" (always the network's joint) - the last two to measure.
         max_fit_residual_m: gate: the median robust RMS residual of the pair fits must be below this.
         min_refined_confidence: gate: the refined joint's confidence must reach this.
+        long_baseline: fit the joints on long-baseline poses (frame 0 -> every frame t, robust ICP
+            of the part's frame-0 points with the chained flow as the initial guess,
+            :mod:`sim2art_core.refine.long_baseline`) instead of the chained frame-to-frame flow
+            steps; parts not visible at frame 0 keep the chained fit.
+        lb_use: what the long-baseline poses give: "poses" - the joint models are fitted to them
+            (axis, origin, type and amounts); "amounts" - axis, origin and type stay those of the
+            chained steps and only the joint states (amounts) come from the poses.
+        lb_register_root: register the root (base) too; False: its chained motion (rotation shrunk by
+            ``root_step_prior_rad``) is the frame the other parts' poses are taken relative to, and
+            the registration costs one part less. Equal on val (exact camera poses there), but a
+            base whose flow drifts frame by frame (odometry error, test_long_baseline.py) needs it.
+        lb_max_points: frame-0 source points per part in the ICP (evenly spaced).
+        lb_min_source_prob: only frame-0 points at least this probable for the part are registered
+            (a point of another part moves differently and drags the registration; the pair fits'
+            IRLS rejects such points per pair, a registration sees them in every frame).
+        lb_iterations: ICP rounds (re-match + one Gauss-Newton step each).
+        lb_gate_start_m: match distance gate of the first ICP round: the largest error of the
+            chained flow guess the registration can still correct.
+        lb_gate_end_m: gate of the last round (trimming: matches farther away are outliers); at
+            least ``lb_gate_spacing`` x the part's median point spacing at frame 0 (points are
+            re-sampled in every frame, so a correct match can be that far away).
+        lb_gate_spacing: see ``lb_gate_end_m``.
+        lb_point_weight: weight of the point-to-point term next to the point-to-plane term (pins the
+            directions a flat part leaves free).
+        lb_normal_neighbours: k of the k-NN PCA normals of the source points.
+        lb_targets: "all": every valid point of frame t is a target (robust to segmentation errors
+            at frame t); "part": targets weighted by their probability of belonging to the part.
+        lb_min_inlier_fraction: a pose is registered when at least this fraction of the sources'
+            weight matched within the final gate; otherwise it is not fitted (never replaced by the
+            flow guess).
+        lb_min_registered_fraction: a part uses the long-baseline poses only when at least this
+            fraction of its frames 1..T-1 registered; otherwise it keeps the chained fit.
+        lb_switch_chi2: a part uses the long-baseline poses only when its registered poses disagree
+            with the chained flow guess: median squared Mahalanobis distance (6 dof) above this.
+            Where they agree the chained fit is kept (exact on exact flow, precise on textured
+            surfaces); 0: always long-baseline.
+        lb_max_residual_m: a registered pose's robust point-to-plane RMS residual must be below this
+            or below ``lb_residual_spacing`` x the part's median point spacing (sparse points on a
+            large part leave larger residuals at the right pose).
+        lb_residual_spacing: see ``lb_max_residual_m``.
+        lb_noise_floor_m: floor of a registration's noise level (m RMS) in its information and of
+            its IRLS scale: points are re-sampled in every frame, so a registration has errors of a
+            fraction of the point spacing that its residual does not show.
+        lb_effective_points: a registration counts as at most this many independent points.
+        lb_consistency_chi2: a registered pose within this squared Mahalanobis distance (6 dof) of
+            the chained flow guess is combined with it by information; farther away the flow is
+            taken as wrong and the registration alone is used (it is never pulled back to the guess).
     """
 
     min_point_prob: float = 0.2
@@ -52,6 +102,26 @@ class RefineConfig:
     fusion: str = "gate"
     max_fit_residual_m: float = 0.01
     min_refined_confidence: float = 0.5
+    long_baseline: bool = False
+    lb_use: Literal["poses", "amounts"] = "amounts"
+    lb_register_root: bool = True
+    lb_max_points: int = 32
+    lb_min_source_prob: float = 0.8
+    lb_iterations: int = 3
+    lb_gate_start_m: float = 0.1
+    lb_gate_end_m: float = 0.01
+    lb_gate_spacing: float = 2.0
+    lb_point_weight: float = 0.1
+    lb_normal_neighbours: int = 8
+    lb_targets: Literal["all", "part"] = "all"
+    lb_min_inlier_fraction: float = 0.5
+    lb_min_registered_fraction: float = 0.8
+    lb_switch_chi2: float = 0.0
+    lb_max_residual_m: float = 0.01
+    lb_residual_spacing: float = 0.5
+    lb_noise_floor_m: float = 0.001
+    lb_effective_points: float = 32.0
+    lb_consistency_chi2: float = 25.0
 
     def __post_init__(self) -> None:
         if self.fusion not in FUSION_MODES:
@@ -69,6 +139,18 @@ class RefineConfig:
                 raise ValueError(f"RefineConfig.{name} must be > 0, got {getattr(self, name)}")
         if self.max_fit_points < 3:
             raise ValueError(f"RefineConfig.max_fit_points must be >= 3, got {self.max_fit_points}")
+        if self.lb_use not in LB_USES:
+            raise ValueError(f"RefineConfig.lb_use must be one of {LB_USES}, got {self.lb_use!r}")
+        if self.lb_targets not in LB_TARGETS:
+            raise ValueError(f"RefineConfig.lb_targets must be one of {LB_TARGETS}, got {self.lb_targets!r}")
+        if not 0 < self.lb_gate_end_m <= self.lb_gate_start_m:
+            raise ValueError("RefineConfig: need 0 < lb_gate_end_m <= lb_gate_start_m")
+        if self.lb_max_points < 3 or self.lb_normal_neighbours < 3 or self.lb_iterations < 0:
+            raise ValueError("RefineConfig: lb_max_points, lb_normal_neighbours must be >= 3, lb_iterations >= 0")
+        if not 0.0 <= self.lb_min_inlier_fraction <= 1.0 or self.lb_point_weight < 0 or self.lb_max_residual_m <= 0:
+            raise ValueError(
+                "RefineConfig: lb_min_inlier_fraction in [0, 1], lb_point_weight >= 0, lb_max_residual_m > 0"
+            )
         if self.irls_iterations < 0:
             raise ValueError(f"RefineConfig.irls_iterations must be >= 0, got {self.irls_iterations}")
 

@@ -216,14 +216,35 @@ def _fill_steps(values: np.ndarray, fitted: np.ndarray) -> np.ndarray:
     return np.where(fitted, values, np.where(bridged, (1 - w) * v_prev + w * v_next, 0.0))
 
 
-def _amounts(step_amounts: np.ndarray) -> np.ndarray:
-    """(..., K + 1) cumulative amounts from frame 0 of (..., K) step amounts."""
-    return np.concatenate([np.zeros((*step_amounts.shape[:-1], 1)), np.cumsum(step_amounts, axis=-1)], axis=-1)
+def _fill_poses(values: np.ndarray, fitted: np.ndarray) -> np.ndarray:
+    """Amounts of unfitted poses (pose data, see :func:`fit_pose_models_batch`), per row of (B, K).
+
+    Pose k is the amount at frame k + 1 relative to frame 0 (amount 0 at frame 0, always known):
+    linear interpolation between the nearest fitted poses on either side (frame 0 counts as fitted),
+    the last fitted amount held after the last fitted pose. Gaps do not accumulate: each pose stands alone.
+    """
+    if fitted.all():
+        return values.copy()
+    K = values.shape[-1]
+    frames = np.arange(K + 1)
+    out = np.empty_like(values)
+    for b in range(values.shape[0]):
+        known = np.concatenate([[0], np.flatnonzero(fitted[b]) + 1])
+        vals = np.concatenate([[0.0], values[b][fitted[b]]])
+        out[b] = np.interp(frames[1:], known, vals)
+    return out
 
 
-def _orient(axis: np.ndarray, step_amounts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _amounts(step_amounts: np.ndarray, poses: bool = False) -> np.ndarray:
+    """(..., K + 1) amounts from frame 0 of (..., K) step amounts (cumulative sums) or, with
+    ``poses``, of (..., K) pose amounts (frame 0 prepended)."""
+    rest = step_amounts if poses else np.cumsum(step_amounts, axis=-1)
+    return np.concatenate([np.zeros((*step_amounts.shape[:-1], 1)), rest], axis=-1)
+
+
+def _orient(axis: np.ndarray, step_amounts: np.ndarray, poses: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Flip so that the amount of largest magnitude is positive (JointEstimate convention)."""
-    amounts = _amounts(step_amounts)
+    amounts = _amounts(step_amounts, poses)
     largest = amounts[np.arange(len(amounts)), np.argmax(np.abs(amounts), axis=-1)]
     sign = np.where(largest < 0, -1.0, 1.0)[:, None]
     return axis * sign, step_amounts * sign
@@ -281,10 +302,11 @@ class _Fits:
     axis_cov: np.ndarray
     origin_cov: np.ndarray
     state_variance: np.ndarray
+    poses: bool = False
 
     @property
     def amounts(self) -> np.ndarray:
-        return _amounts(self.step_amounts)
+        return _amounts(self.step_amounts, self.poses)
 
     def part(self, b: int, amounts: np.ndarray) -> ModelFit:
         return ModelFit(
@@ -292,7 +314,7 @@ class _Fits:
             axis=self.axis[b],
             origin=self.origin[b],
             amounts=amounts[b],
-            step_amounts=self.step_amounts[b],
+            step_amounts=np.diff(amounts[b]) if self.poses else self.step_amounts[b],
             chi2=float(self.chi2[b]),
             num_params=int(self.num_params[b]),
             bic=float(self.bic[b]),
@@ -302,7 +324,7 @@ class _Fits:
         )
 
 
-def _fit_static(d: StepData) -> _Fits:
+def _fit_static(d: StepData, poses: bool = False) -> _Fits:
     B, K = d.fitted.shape
     chi2 = np.sum(_quad(d.rotvecs, d.rot_info) + _quad(d.displacements, d.disp_info), axis=-1)
     k = np.zeros(B, dtype=np.int64)
@@ -317,10 +339,11 @@ def _fit_static(d: StepData) -> _Fits:
         axis_cov=np.tile(np.eye(2) * UNINFORMATIVE_AXIS_VAR, (B, 1, 1)),
         origin_cov=_first_fitted_cov(d.disp_info, d.fitted),
         state_variance=np.zeros(B),
+        poses=poses,
     )
 
 
-def _fit_prismatic(d: StepData) -> _Fits:
+def _fit_prismatic(d: StepData, poses: bool = False) -> _Fits:
     """Weighted least squares: u_t = dd_t a (alternating between a and the dd_t)."""
     k = 2 + d.fitted.sum(axis=-1)
     u, W = d.displacements, d.disp_info
@@ -341,7 +364,7 @@ def _fit_prismatic(d: StepData) -> _Fits:
     r_u = u - dd[..., None] * axis[:, None]
     chi2 = np.sum(_quad(d.rotvecs, d.rot_info) + _quad(r_u, W), axis=-1)
     infl = _inflation(chi2, k, d)
-    axis, dd_filled = _orient(axis, _fill_steps(dd, d.fitted))
+    axis, dd_filled = _orient(axis, (_fill_poses if poses else _fill_steps)(dd, d.fitted), poses)
     E = _tangent_bases(axis)
     axis_info = np.einsum("bk,bia,bkij,bjc->bac", dd**2, E, W, E)
     var_steps = np.where(den > 0, 1.0 / np.maximum(den, 1e-300), 0.0)
@@ -355,11 +378,12 @@ def _fit_prismatic(d: StepData) -> _Fits:
         bic=_bic(chi2, k, d),
         axis_cov=infl[:, None, None] * _safe_inv2(axis_info, UNINFORMATIVE_AXIS_VAR / infl),
         origin_cov=infl[:, None, None] * _first_fitted_cov(W, d.fitted),
-        state_variance=infl * np.sum(var_steps, axis=-1),
+        state_variance=infl * _state_variance(var_steps, d.fitted, poses),
+        poses=poses,
     )
 
 
-def _fit_revolute(d: StepData) -> _Fits:
+def _fit_revolute(d: StepData, poses: bool = False) -> _Fits:
     """Alternating weighted least squares for the axis a, the pivot c and the step angles.
 
     a from the information-weighted rotation vectors, the step angles by Gauss-Newton on rotation and
@@ -401,7 +425,7 @@ def _fit_revolute(d: StepData) -> _Fits:
     # Per-step angle variance: 1 / (a^T L_rot a + g^T L_u g), g = d(displacement)/d(theta).
     info_theta = _axis_quad(axis, w_rot) + _quad(g, W)
     var_steps = np.where(info_theta > 0, 1.0 / np.maximum(info_theta, 1e-300), 0.0)
-    axis, theta_filled = _orient(axis, _fill_steps(theta, d.fitted))
+    axis, theta_filled = _orient(axis, (_fill_poses if poses else _fill_steps)(theta, d.fitted), poses)
     E = _tangent_bases(axis)
     axis_info = np.einsum("bk,bia,bkij,bjc->bac", theta**2, E, w_rot, E)
     return _Fits(
@@ -415,8 +439,19 @@ def _fit_revolute(d: StepData) -> _Fits:
         axis_cov=infl[:, None, None] * _safe_inv2(axis_info, UNINFORMATIVE_AXIS_VAR / infl),
         # Along the axis the origin is fixed by definition (foot of the perpendicular from origin_ref).
         origin_cov=infl[:, None, None] * origin_cov,
-        state_variance=infl * np.sum(var_steps, axis=-1),
+        state_variance=infl * _state_variance(var_steps, d.fitted, poses),
+        poses=poses,
     )
+
+
+def _state_variance(var: np.ndarray, fitted: np.ndarray, poses: bool) -> np.ndarray:
+    """(B,) variance of the last amount: the sum of the step variances (steps), or that of the last
+    fitted pose (poses: each pose is measured on its own, nothing accumulates)."""
+    if not poses:
+        return np.sum(var, axis=-1)
+    K = fitted.shape[-1]
+    last = K - 1 - np.argmax(fitted[..., ::-1], axis=-1)
+    return np.where(fitted.any(axis=-1), var[np.arange(len(var)), last], 0.0)
 
 
 def _lever_crosses(axis: np.ndarray, lever: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -509,11 +544,17 @@ def _drop_unobserved_rotation(rotvecs: np.ndarray, info: np.ndarray) -> tuple[np
 _SHAPES = {"steps": (4, 4), "rotvecs": (3,), "centroids": (3,), "rot_info": (3, 3), "disp_info": (3, 3), "fitted": ()}
 
 
-def fit_joint_models_batch(d: StepData) -> list[dict[JointType, ModelFit]]:
+def fit_joint_models_batch(d: StepData, poses: bool = False) -> list[dict[JointType, ModelFit]]:
     """All three models of B parts at once (unobserved rotation directions dropped first).
 
     Args:
         d: the parts' steps, every field with a leading axis of B parts (K steps each).
+        poses: the "steps" are long-baseline poses instead (sim2art_core.refine.long_baseline):
+            ``steps[k]`` is the motion from frame 0 to frame k + 1 relative to the parent and
+            ``centroids[k]`` the part's centroid at frame 0. The same models fit them unchanged (a
+            pose is one rotation about / translation along the joint's axis); only the amounts
+            differ: amounts[k + 1] is the pose's own amount, not a cumulative sum, so per-frame
+            errors do not accumulate, and unfitted poses are interpolated (:func:`_fill_poses`).
 
     Returns:
         one dict per part, in the order of the batch.
@@ -526,7 +567,7 @@ def fit_joint_models_batch(d: StepData) -> list[dict[JointType, ModelFit]]:
             raise ValueError(f"fit_joint_models_batch: StepData.{name} must be {want}, got {getattr(d, name).shape}")
     rotvecs, rot_info = _drop_unobserved_rotation(d.rotvecs, d.rot_info)
     d = replace(d, rotvecs=rotvecs, rot_info=rot_info, fitted=np.asarray(d.fitted, dtype=bool))
-    models = [_fit_static(d), _fit_prismatic(d), _fit_revolute(d)]
+    models = [_fit_static(d, poses), _fit_prismatic(d, poses), _fit_revolute(d, poses)]
     amounts = [m.amounts for m in models]
     return [{m.type: m.part(b, a) for m, a in zip(models, amounts, strict=True)} for b in range(B)]
 

@@ -20,6 +20,10 @@ Algorithm (details and the fusion rule: docs/EVALUATION.md):
    carries little information in the directions it cannot pin, so it cannot drag the axis, and step
    errors only accumulate in the amounts.
 4. Fusion with the network's joint of the same part (:func:`fuse_joint`).
+
+With ``RefineConfig.long_baseline`` steps 2-3 use long-baseline poses instead (frame 0 -> every frame,
+registered by ICP with the chained steps as the guess; :mod:`sim2art_core.refine.long_baseline`) for
+every part that could be registered; the others keep the chained steps.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ from sim2art_core.refine.joint_models import (
     fit_joint_models_batch,
     type_probabilities,
 )
+from sim2art_core.refine.long_baseline import ChainedGuess, PartPoses, long_baseline_poses, relative_poses
+from sim2art_core.refine.long_baseline import rows as pose_rows
 from sim2art_core.refine.motion import chain_steps, largest_displacement
 from sim2art_core.refine.rigid import fit_part_pair_motions
 from sim2art_core.refine.so3 import rotvecs_from_matrices, skew
@@ -160,6 +166,15 @@ def refine_joints(
     supported = present & (pairs.valid_fraction >= cfg.min_valid_pair_fraction)
 
     root_chain = root_motion_chain(pairs.part(root), cfg) if supported[root] else np.tile(np.eye(4), (T, 1, 1))
+    lb: PartPoses | None = None
+    if cfg.long_baseline and supported.any():
+        chained = ChainedGuess(chain_steps(pairs.transforms), pairs.rot_cov, pairs.trans_var, pairs.centroids,
+                               pairs.fitted)  # fmt: skip
+        targets = supported.copy()
+        targets[root] &= cfg.lb_register_root
+        lb = long_baseline_poses(window.points, window.valid, probs, np.flatnonzero(targets), chained, cfg)
+    # the root's pose from frame 0 for the long-baseline fits: registered, else the chained flow
+    root_pose = lb.transforms[root] if lb is not None and lb.available[root] else root_chain
     fits_by_part: dict[int, dict[JointType, ModelFit]] = {}
     chosen: dict[int, ModelFit] = {}
     refined: dict[int, JointEstimate] = {}
@@ -174,10 +189,24 @@ def refine_joints(
         if len(batch) == 0:
             continue
         batch_parents = np.array([parents[p] for p in batch], dtype=np.int64)
-        frames = np.stack([root_chain @ chosen[q].motions() if q != root and q in chosen else root_chain
-                           for q in batch_parents])  # fmt: skip
-        steps = relative_steps(pairs.rows(batch), pairs.rows(batch_parents), frames[:, :-1], supported[batch_parents])
-        for p, fits in zip(batch.tolist(), fit_joint_models_batch(steps), strict=True):
+        use_lb = lb.available[batch] if lb is not None else np.zeros(len(batch), dtype=bool)
+        fits_of: dict[int, dict[JointType, ModelFit]] = {}
+        chained_parts = ~use_lb if cfg.lb_use == "poses" else np.ones(len(batch), dtype=bool)
+        if chained_parts.any():  # chained frame-to-frame steps
+            sub, sub_par = batch[chained_parts], batch_parents[chained_parts]
+            frames = np.stack([root_chain @ chosen[q].motions() if q != root and q in chosen else root_chain
+                               for q in sub_par])  # fmt: skip
+            steps = relative_steps(pairs.rows(sub), pairs.rows(sub_par), frames[:, :-1], supported[sub_par])
+            fits_of.update(zip(sub.tolist(), fit_joint_models_batch(steps), strict=True))
+        if use_lb.any():  # long-baseline poses
+            sub, sub_par = batch[use_lb], batch_parents[use_lb]
+            frames = np.stack([root_pose @ chosen[q].motions() if q != root and q in chosen else root_pose
+                               for q in sub_par])  # fmt: skip
+            poses = relative_poses(pose_rows(lb, sub), frames, lb, root)
+            for p, pose_fits in zip(sub.tolist(), fit_joint_models_batch(poses, poses=True), strict=True):
+                fits_of[p] = pose_fits if cfg.lb_use == "poses" else _with_pose_amounts(fits_of[p], pose_fits)
+        for p in batch.tolist():
+            fits = fits_of[p]
             mp = pairs.part(p)
             geo = _joint_from_fit(p, parents[p], fits, type_probabilities(fits), mp, "refined", cfg)
             fits_by_part[p], chosen[p], refined[p] = fits, fits[geo.type], geo
@@ -401,6 +430,20 @@ def _measure_parts(
         pts_first = samples.points[row, :, : samples.count[row]].T
         out.probe[part] = pts_first[:: max(1, len(pts_first) // _MOTION_PROBE_POINTS)]
     return replace(out, probe=tuple(out.probe)), present
+
+
+def _with_pose_amounts(
+    chained: dict[JointType, ModelFit], poses: dict[JointType, ModelFit]
+) -> dict[JointType, ModelFit]:
+    """``RefineConfig.lb_use="amounts"``: the chained fits (axis, origin, type selection) with the amounts
+    (and their variance) of the long-baseline fit of the same type, its sign aligned with the chained axis."""
+    out = dict(chained)
+    for jt in (JointType.REVOLUTE, JointType.PRISMATIC):
+        c, q = chained[jt], poses[jt]
+        sign = 1.0 if float(c.axis @ q.axis) >= 0 else -1.0
+        amounts = sign * q.amounts
+        out[jt] = replace(c, amounts=amounts, step_amounts=np.diff(amounts), state_variance=q.state_variance)
+    return out
 
 
 def _row_medians(values: np.ndarray, mask: np.ndarray) -> np.ndarray:

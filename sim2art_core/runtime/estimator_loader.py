@@ -1,5 +1,6 @@
 """Build the node's estimator from a ``module:attribute`` name (injectable, like detectron2's ``locate``).
 
+:func:`setup_model` adds what the node needs around it (image features, torch threads).
 The default is the shipped network, ``sim2art_core.estimator:Estimator``. Any callable
 ``factory(checkpoint=..., device=..., **kwargs)`` returning a
 :class:`~sim2art_core.estimate.WindowEstimator` (attributes ``num_frames``,
@@ -11,6 +12,9 @@ from __future__ import annotations
 
 import importlib
 import json
+import sys
+from dataclasses import dataclass
+from typing import Any
 
 DEFAULT_ESTIMATOR = "sim2art_core.estimator:Estimator"
 
@@ -64,3 +68,57 @@ def load_estimator(spec: str, checkpoint: str = "", device: str = "auto", kwargs
     if not callable(getattr(estimator, "estimate", None)):
         raise EstimatorLoadError(f"estimator '{spec}' has no estimate(window) method")
     return estimator
+
+
+@dataclass
+class ModelSetup:
+    """What the node runs: ``estimator`` None means no inference, ``error`` says why."""
+
+    estimator: Any
+    features: Any
+    error: str
+
+
+def limit_torch_threads(n: int) -> None:
+    """Cap torch's intra-op threads when the estimator uses torch (0: leave torch's default).
+
+    The node already runs the executor, the preprocessing (OpenCV) and the inference threads;
+    torch's OpenMP pool on top oversubscribes a small CPU, and spin-waiting OpenMP threads then
+    make inference 30-70x slower (tiny model on this 2-core machine under load: 2.2 s with
+    2 threads, 0.03 s with 1).
+    """
+    if n > 0 and "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(int(n))
+
+
+def setup_model(p: dict, estimator=None) -> ModelSetup:
+    """The ``estimator`` parameter's estimator (or the given one) and, with ``image_features``, the extractor.
+
+    A checkpoint trained with image features needs one: without it every inference would fail,
+    so the node says so at start (ERROR diagnostic) instead.
+    """
+    error = ""
+    if estimator is None:
+        try:
+            estimator = load_estimator(p["estimator"], p["checkpoint"], p["device"], p["estimator_kwargs"])
+        except EstimatorLoadError as e:
+            estimator, error = None, str(e)
+    limit_torch_threads(p["torch_threads"])
+    need = int(getattr(getattr(estimator, "model_config", None), "image_feature_dim", 0) or 0)
+    if not p["image_features"]:
+        if need:
+            error = f"the checkpoint needs {need}-d image features: set image_features to the local ViT directory"
+            estimator = None
+        return ModelSetup(estimator, None, error)
+    try:
+        from sim2art_core.estimator import resolve_device
+        from sim2art_core.features import ViTPatchFeatures
+
+        extractor = ViTPatchFeatures(
+            p["image_features"], short_side=p["image_features_short_side"], device=str(resolve_device(p["device"]))
+        )
+    except Exception as e:  # a missing directory or a model transformers cannot load
+        return ModelSetup(None, None, f"image features from '{p['image_features']}' unavailable: {e}")
+    if need and extractor.dim != need:
+        return ModelSetup(None, extractor, f"image features are {extractor.dim}-d, the checkpoint needs {need}-d")
+    return ModelSetup(estimator, extractor, error)

@@ -26,6 +26,7 @@ import numpy as np
 from sensor_msgs.msg import CameraInfo, Image
 
 from sim2art_core.camera import Intrinsics
+from sim2art_core.frames import RGBDFrame
 
 #: colour encodings -> (channels, channel order to take for RGB)
 COLOR_ENCODINGS: dict[str, tuple[int, tuple[int, ...]]] = {
@@ -190,3 +191,32 @@ def ns_to_stamp(ns: int):
 
     ns = int(ns)
     return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+
+
+def frame_from_messages(
+    color: Image, depth: Image, info: CameraInfo, mask: Image | None, stamp_ns: int, world_from_cam: np.ndarray
+) -> RGBDFrame:
+    """One synchronised (colour, depth, camera_info[, mask]) set -> RGBDFrame; ImageDecodeError names the problem."""
+    rgb = image_to_rgb(color)
+    d = image_to_depth(depth)
+    if d.shape != rgb.shape[:2]:
+        raise ImageDecodeError(
+            f"depth {d.shape[1]}x{d.shape[0]} does not match colour {rgb.shape[1]}x{rgb.shape[0]} "
+            "(depth must be registered to colour: align_depth.enable:=true)"
+        )
+    intr = camera_info_to_intrinsics(info)
+    if (intr.width, intr.height) != (rgb.shape[1], rgb.shape[0]):
+        raise ImageDecodeError(
+            f"camera_info is for {intr.width}x{intr.height}, colour image is {rgb.shape[1]}x{rgb.shape[0]}"
+        )
+    m = None
+    if mask is not None:
+        m = image_to_mask(mask)
+        if m.shape != rgb.shape[:2]:
+            raise ImageDecodeError(f"mask {m.shape[1]}x{m.shape[0]} does not match colour image")
+    return RGBDFrame(rgb=rgb, depth=d, intrinsics=intr, world_from_cam=world_from_cam, stamp_ns=stamp_ns, mask=m)
+
+
+def has_distortion(info: CameraInfo) -> bool:
+    """camera_info carries non-zero distortion coefficients (sim2art uses images as rectified: K only)."""
+    return any(abs(float(c)) > 1e-9 for c in info.d)

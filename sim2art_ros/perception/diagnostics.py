@@ -1,80 +1,20 @@
-"""Counters, rate meters and the DiagnosticArray the node publishes on ``/diagnostics``.
+"""The DiagnosticArray the node publishes on ``/diagnostics``, from :mod:`sim2art_core.runtime.health`.
 
 diagnostic_updater is not installable here; the node fills
 ``diagnostic_msgs/DiagnosticArray`` itself (the same message, so rqt_robot_monitor and
-the aggregator show it on a robot).
+the aggregator show it on a robot). What the statuses say is decided ROS-free in
+``sim2art_core.runtime.health.node_health``; this module only converts.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import Counter, deque
 
-from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+from sim2art_core.runtime.health import HealthSnapshot, HealthStatus
 
 OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
-
-
-class RateMeter:
-    """Arrival rate (Hz) over the last ``window_s`` seconds (monotonic clock), bounded memory."""
-
-    def __init__(self, window_s: float = 2.0, max_events: int = 512):
-        self.window_s = window_s
-        self._times: deque[float] = deque(maxlen=max_events)
-        self._lock = threading.Lock()
-        self.total = 0
-        self.last: float | None = None
-
-    def tick(self, now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            self._times.append(now)
-            self.total += 1
-            self.last = now
-
-    def rate(self, now: float | None = None) -> float:
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            recent = [t for t in self._times if now - t <= self.window_s]
-        if len(recent) < 2:
-            return 0.0
-        span = max(now - recent[0], recent[-1] - recent[0])
-        return (len(recent) - 1) / span if span > 0 else 0.0
-
-    def age(self, now: float | None = None) -> float | None:
-        """Seconds since the last event, None if none yet."""
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            return None if self.last is None else now - self.last
-
-
-class Stats:
-    """Thread-safe event counters plus the last error and a few latest values."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self.counts: Counter[str] = Counter()
-        self.values: dict[str, float | str] = {}
-        self.last_error = ""
-        self.last_error_time: float | None = None
-
-    def count(self, key: str, n: int = 1) -> None:
-        with self._lock:
-            self.counts[key] += n
-
-    def set(self, key: str, value: float | str) -> None:
-        with self._lock:
-            self.values[key] = value
-
-    def error(self, message: str) -> None:
-        with self._lock:
-            self.last_error = message
-            self.last_error_time = time.monotonic()
-
-    def snapshot(self) -> tuple[dict[str, int], dict[str, float | str], str]:
-        with self._lock:
-            return dict(self.counts), dict(self.values), self.last_error
 
 
 def status(name: str, level: int, message: str, hardware_id: str, values: dict) -> DiagnosticStatus:
@@ -86,9 +26,38 @@ def status(name: str, level: int, message: str, hardware_id: str, values: dict) 
         return str(v)
 
     return DiagnosticStatus(
-        level=level,
+        level=bytes([level]) if isinstance(level, int) else level,
         name=name,
         message=message,
         hardware_id=hardware_id,
         values=[KeyValue(key=str(k), value=fmt(v)) for k, v in values.items()],
     )
+
+
+def to_array(statuses: tuple[HealthStatus, ...], node_name: str, hardware_id: str, stamp) -> DiagnosticArray:
+    """``<node_name>: <status name>`` statuses stamped ``stamp`` (a builtin_interfaces/Time)."""
+    arr = DiagnosticArray()
+    arr.header.stamp = stamp
+    arr.status = [status(f"{node_name}: {s.name}", s.level, s.message, hardware_id, s.values) for s in statuses]
+    return arr
+
+
+def snapshot_of(node) -> HealthSnapshot:
+    """The perception node's counters at this instant (:class:`~sim2art_ros.perception.node.PerceiveNode`)."""
+    counts, values, last_error = node.stats.snapshot()
+    now = time.monotonic()
+    meters = {**node.inputs.rates, **node.pipeline.rates}
+    return HealthSnapshot(
+        counts=counts, values=values, last_error=last_error,
+        rates={k: m.rate(now) for k, m in meters.items()}, ages={k: m.age(now) for k, m in meters.items()},
+        totals={k: m.total for k, m in meters.items()}, active_inputs=node.inputs.keys,
+        color_topic=node.inputs.color_topic, sync_slop_s=node.p["sync_slop_s"],
+        sync_misses=node.inputs.sync_misses(node.pipeline.rates["synced"].total),
+        sync_queued=node.inputs.sync.queued() if node.inputs.sync is not None else -1,
+        frame_queue=node.pipeline.queued, pose_source=node.tf_backend, sync_backend=node.inputs.backend,
+        frames_in_window=node.pipeline.builder.num_entries, num_frames=node.pre_cfg.num_frames,
+        estimator=type(node.estimator).__name__ if node.estimator is not None else "",
+        estimator_error=node.estimator_error, device=node.p["device"], inferences=node.worker.completed,
+        pending_inferences=node.worker.pending, windows_dropped=node.worker.dropped,
+        inference_busy=node.worker.busy,
+    )  # fmt: skip

@@ -9,6 +9,7 @@ generated from :data:`PARAMETERS`, see ``parameter_table_markdown``).
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,6 +115,9 @@ PARAMETERS: tuple[Param, ...] = (
     Param("frame_queue_size", 4, "Synchronised frames waiting for preprocessing (older ones are dropped)", 1, 30),
     Param("use_tf2_ros", True, "Use tf2_ros when installed (else the built-in buffer fed from /tf, /tf_static)"),
     Param("tf_timeout_s", 0.3, "How long a frame waits for its camera pose on TF before it is dropped (s)", 0.0, 5.0),
+    # time jumps (docs/NODE.md "Time jumps and reset"): window, poses and models are cleared
+    Param("time_jump_back_s", 1.0, "A stamp this much older than the newest is a time jump (s)", 0.0, 3600.0),
+    Param("time_jump_forward_s", 10.0, "A stamp this much newer than the newest is a time jump (s)", 0.1, 1e9),
     Param("seed", 0, "Seed of point sampling and RANSAC", 0, 2**31 - 1),
     # object selection
     Param("roi_min", [-5.0, -5.0, -1.0], "Region of interest lower corner (x, y, z) in fixed_frame (m)"),
@@ -176,6 +180,27 @@ def declare_all(node) -> dict[str, Any]:
     for p in PARAMETERS:
         values[p.name] = p.coerce(node.declare_parameter(p.name, p.default, p.descriptor()).value)
     return values
+
+
+#: Parameters every rclpy node has (never "unknown").
+BUILTIN_PARAMETERS = frozenset({"use_sim_time", "start_type_description_service", "start_parameter_event_publisher"})
+
+
+def unknown_parameters(given: list[str] | set[str]) -> list[str]:
+    """A warning per given parameter name the node does not have, naming the closest real one.
+
+    rclpy silently ignores ``-p`` overrides of undeclared parameters, so ``-p rate:=5`` would
+    otherwise do nothing without a word.
+    """
+    known = [p.name for p in PARAMETERS]
+    out = []
+    for name in sorted(set(given)):
+        if name in known or name in BUILTIN_PARAMETERS or name.startswith("qos_overrides."):
+            continue
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hint = f"did you mean '{close[0]}'?" if close else "docs/NODE.md lists the parameters"
+        out.append(f"unknown parameter '{name}' is ignored: {hint}")
+    return out
 
 
 def check_choices(values: dict[str, Any]) -> None:

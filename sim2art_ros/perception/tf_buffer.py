@@ -58,7 +58,15 @@ class _Edge:
         self.stamps: list[int] = []
         self.mats: list[np.ndarray] = []
 
-    def insert(self, stamp_ns: int, mat: np.ndarray, cache_ns: int) -> None:
+    def insert(self, stamp_ns: int, mat: np.ndarray, cache_ns: int) -> bool:
+        """Add one transform; returns True when it was older than the whole cache (time went back).
+
+        Such a transform would be cut at once and every later lookup on the new time line would
+        fail ("past"): the old history is dropped instead (tf2 clears its buffer on a jump back too).
+        """
+        jumped = bool(self.stamps) and stamp_ns < self.stamps[-1] - cache_ns
+        if jumped:
+            self.stamps, self.mats = [], []
         i = bisect.bisect_left(self.stamps, stamp_ns)
         if i < len(self.stamps) and self.stamps[i] == stamp_ns:
             self.mats[i] = mat  # a re-sent transform replaces the old one
@@ -69,6 +77,12 @@ class _Edge:
         if cut:
             del self.stamps[:cut]
             del self.mats[:cut]
+        return jumped
+
+    def keep_between(self, lo_ns: int, hi_ns: int) -> None:
+        keep = [i for i, s in enumerate(self.stamps) if lo_ns <= s <= hi_ns]
+        self.stamps = [self.stamps[i] for i in keep]
+        self.mats = [self.mats[i] for i in keep]
 
     def at(self, stamp_ns: int, child: str) -> np.ndarray:
         if self.static is not None:
@@ -110,10 +124,19 @@ class TfBuffer:
         self._cache_ns = int(cache_time_s * 1e9)
         self._edges: dict[str, _Edge] = {}
         self._cond = threading.Condition()
+        self.time_jumps = 0  # dynamic transforms older than an edge's whole cache (see _Edge.insert)
 
-    def clear(self) -> None:
+    def clear(self, keep_between_ns: tuple[int, int] | None = None) -> None:
+        """Forget the dynamic transforms (all, or those outside ``keep_between_ns``); static ones stay.
+
+        Like tf2's ``clear()``: /tf_static is latched and never re-sent, so it must survive.
+        """
         with self._cond:
-            self._edges.clear()
+            for edge in self._edges.values():
+                if keep_between_ns is None:
+                    edge.stamps, edge.mats = [], []
+                else:
+                    edge.keep_between(*keep_between_ns)
 
     def set_transform(self, parent: str, child: str, stamp_ns: int, parent_from_child: np.ndarray, static: bool):
         """Add one transform; a new parent for a child replaces the child's history (tf2 behaviour)."""
@@ -130,7 +153,7 @@ class TfBuffer:
             if static:
                 edge.static = mat
             else:
-                edge.insert(int(stamp_ns), mat, self._cache_ns)
+                self.time_jumps += int(edge.insert(int(stamp_ns), mat, self._cache_ns))
             self._cond.notify_all()
 
     def ingest(self, transforms: Iterable, static: bool) -> int:
@@ -212,6 +235,10 @@ class Tf2RosLookup:
         self._tf2 = tf2_ros
         self.buffer = tf2_ros.Buffer(cache_time=Duration(seconds=cache_time_s))
         self.listener = tf2_ros.TransformListener(self.buffer, node, spin_thread=False)
+
+    def clear(self, keep_between_ns: tuple[int, int] | None = None) -> None:
+        """tf2's ``Buffer.clear()`` (dynamic transforms only; tf2 cannot keep a time range)."""
+        self.buffer.clear()
 
     def wait_for(self, target: str, source: str, stamp_ns: int, timeout_s: float) -> np.ndarray:
         from rclpy.duration import Duration

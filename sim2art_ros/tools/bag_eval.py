@@ -6,7 +6,7 @@ Per bag, in one go:
    ``/articulation_ground_truth``;
 2. start the perception node in its own process (``use_sim_time``), and wait until
    it has subscribed to the camera topics;
-3. replay the bag (:class:`~sim2art_ros.bags.replay.BagPlayer`, ``/clock`` before every
+3. replay the bag (:class:`~sim2art_ros.bags.player.BagPlayer`, ``/clock`` before every
    message) while a :class:`~sim2art_ros.bags.record.Recorder` records
    ``/articulation`` and the node's segmented cloud, noting when each colour image
    went out and when each estimate came back;
@@ -119,8 +119,8 @@ def run_bag(bag: Path, out_dir: Path, options: EvalOptions) -> RunRecord:
     import rclpy
     from rclpy.context import Context
 
+    from sim2art_ros.bags.player import BagPlayer, ReplayOptions
     from sim2art_ros.bags.record import Recorder
-    from sim2art_ros.bags.replay import BagPlayer, ReplayOptions
     from sim2art_ros.spin import shut_down
 
     lay = options.layout

@@ -33,3 +33,25 @@ def test_a_method_name_can_be_registered_once():
 
 def test_featclust_builds_a_run_function():
     assert callable(build_method("featclust", MethodOptions()))
+
+
+def test_refine_bool_fields_parse_strictly():
+    from sim2art_core.eval.methods import parse_refine_set, parse_refine_value
+
+    assert parse_refine_value("long_baseline", "true") is True
+    assert parse_refine_value("long_baseline", "False") is False
+    assert parse_refine_set(["long_baseline=1", "lb_iterations=4"]) == (("long_baseline", True), ("lb_iterations", 4))
+    with pytest.raises(ValueError, match="long_baseline"):
+        parse_refine_value("long_baseline", "maybe")
+
+
+def test_long_baseline_oracle_runs_on_a_scene():
+    from sim2art_core.eval.scenes import cabinet, scene_to_sample
+
+    scene = cabinet(8, 512, seed=0)
+    sample = scene_to_sample(scene)
+    on = build_method("gtseg-refine-long-baseline", MethodOptions())(sample, scene.window)
+    off = build_method("gtseg-refine-chained", MethodOptions())(sample, scene.window)
+    assert len(on.joints) == len(off.joints) == 2
+    for a, b in zip(on.joints, off.joints, strict=True):
+        assert a.type == b.type and abs(float(a.axis @ b.axis)) > 0.999

@@ -11,6 +11,8 @@ from sim2art_ros.conversions.image_codec import (
     ImageDecodeError,
     camera_info_to_intrinsics,
     depth_to_image,
+    frame_from_messages,
+    has_distortion,
     image_to_depth,
     image_to_mask,
     image_to_rgb,
@@ -128,3 +130,26 @@ def test_stamp_conversion():
     s = ns_to_stamp(ns)
     assert (s.sec, s.nanosec) == (1_700_000_000, 123_456_789)
     assert stamp_to_ns(s) == ns
+
+
+def test_frame_from_a_synchronised_set_checks_sizes():
+    intr = Intrinsics.from_fov(7, 5, np.deg2rad(60))
+    depth = np.full((5, 7), 1.5)
+    info = intrinsics_to_camera_info(intr)
+    pose = np.diag([1.0, -1.0, -1.0, 1.0])
+    mask = np.zeros((5, 7), bool)
+    mask[1:3, 2:5] = True
+    f = frame_from_messages(rgb_to_image(RGB), depth_to_image(depth), info, mask_to_image(mask), 42, pose)
+    assert f.stamp_ns == 42 and np.array_equal(f.rgb, RGB) and np.array_equal(f.mask, mask)
+    np.testing.assert_allclose(f.depth, depth)
+    np.testing.assert_allclose(f.world_from_cam, pose)
+    with pytest.raises(ImageDecodeError, match="align_depth"):
+        frame_from_messages(rgb_to_image(RGB), depth_to_image(depth[:4]), info, None, 42, pose)
+    with pytest.raises(ImageDecodeError, match="camera_info is for 8x5"):
+        frame_from_messages(rgb_to_image(RGB), depth_to_image(depth), intrinsics_to_camera_info(
+            Intrinsics.from_fov(8, 5, 1.0)), None, 42, pose)  # fmt: skip
+    with pytest.raises(ImageDecodeError, match="mask 7x4"):
+        frame_from_messages(rgb_to_image(RGB), depth_to_image(depth), info, mask_to_image(mask[:4]), 42, pose)
+    assert not has_distortion(info)
+    info.d = [0.1, 0.0, 0.0, 0.0, 0.0]
+    assert has_distortion(info)

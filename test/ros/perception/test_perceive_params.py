@@ -11,7 +11,7 @@ import yaml
 from rclpy.context import Context
 from rclpy.parameter import Parameter
 
-from sim2art_ros.perception.params import PARAMETERS, parameter_table_markdown, preprocess_config
+from sim2art_ros.perception.params import PARAMETERS, parameter_table_markdown, preprocess_config, unknown_parameters
 
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(Path(__file__).parent))
@@ -119,3 +119,22 @@ def test_checkpoint_needing_image_features_is_refused_at_start():
             assert inference.level == b"\x02" and needle in inference.message
         finally:
             _close(ctx, node)
+
+
+def test_unknown_parameters_name_the_closest_real_one():
+    warnings = unknown_parameters({"rate": 1, "keyframe_period": 1, "use_sim_time": 1, "zzz_qqq": 1, "rate_hz": 1})
+    assert warnings == [
+        "unknown parameter 'keyframe_period' is ignored: did you mean 'keyframe_period_s'?",
+        "unknown parameter 'rate' is ignored: did you mean 'rate_hz'?",
+        "unknown parameter 'zzz_qqq' is ignored: docs/NODE.md lists the parameters",
+    ]
+
+
+def test_the_node_warns_about_an_unknown_override(capfd):
+    ctx, node = _node(["-p", "tf_timout_s:=0.5"])
+    try:
+        assert node.p["tf_timeout_s"] == 0.3  # rclpy ignores it: the warning is all the user gets
+    finally:
+        _close(ctx, node)
+    err = capfd.readouterr().err
+    assert "unknown parameter 'tf_timout_s' is ignored: did you mean 'tf_timeout_s'?" in err

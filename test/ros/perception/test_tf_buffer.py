@@ -91,3 +91,29 @@ def test_ingest_skips_malformed_transforms():
     b = TfBuffer()
     assert b.ingest([good, nan, empty], static=False) == 1
     np.testing.assert_allclose(b.lookup("odom", "base", S), np.eye(4))
+
+
+def test_clear_keeps_static_transforms_and_a_time_range():
+    b = _buffer()
+    b.set_transform("odom", "base", 2 * S, make_transform(None, [5.0, 0, 0]), static=False)
+    b.clear(keep_between_ns=(2 * S, 3 * S))  # a time jump to 2 s: what lies near it stays
+    np.testing.assert_allclose(b.lookup("odom", "cam", 2 * S)[:3, 3], [5.0, 0.0, 1.0])
+    with pytest.raises(TransformUnavailable) as e:
+        b.lookup("odom", "cam", 1 * S)
+    assert e.value.kind == "past"
+    b.clear()  # ~/reset: no dynamic history left, the static camera mount stays (/tf_static is latched)
+    with pytest.raises(TransformUnavailable):
+        b.lookup("odom", "cam", 2 * S)
+    np.testing.assert_allclose(b.lookup("base", "cam", 7 * S)[:3, 3], [0.0, 0.0, 1.0])
+
+
+def test_a_transform_older_than_the_cache_starts_a_new_history():
+    """Time went back (bag replayed, sim time restarted): the new time line must not be cut at once."""
+    b = _buffer()
+    b.set_transform("odom", "base", 3600 * S, make_transform(None, [9.0, 0, 0]), static=False)  # future burst
+    b.set_transform("odom", "base", 4 * S, make_transform(None, [1.0, 0, 0]), static=False)  # back to now
+    np.testing.assert_allclose(b.lookup("odom", "base", 4 * S)[:3, 3], [1.0, 0.0, 0.0])
+    assert b.time_jumps == 1
+    b.set_transform("odom", "base", 5 * S, make_transform(None, [2.0, 0, 0]), static=False)
+    np.testing.assert_allclose(b.lookup("odom", "base", 4.5 * S)[:3, 3], [1.5, 0.0, 0.0])
+    assert b.time_jumps == 1

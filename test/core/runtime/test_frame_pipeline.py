@@ -1,0 +1,195 @@
+"""FramePipeline without ROS: intake, window, request policy, time jumps, reset, counters.
+
+Items are the synthetic door scene's RGBDFrames (test/core/preprocess/synthetic_scene.py); the
+pose source is a dict of camera poses by stamp, like a TF buffer that only knows those stamps.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sim2art_core.preprocess import KeyframeConfig, ObjectSelectionConfig, PreprocessConfig
+from sim2art_core.runtime.frame_pipeline import FramePipeline, PipelineConfig, ResetEvent, run_estimator
+from sim2art_core.types import EstimateStatus
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "preprocess"))
+from synthetic_scene import Scene, make_frames
+
+T, N = 3, 128
+PERIOD_NS = 100_000_000
+PRE = PreprocessConfig(
+    num_frames=T, num_points=N, object=ObjectSelectionConfig(source="mask"), keyframes=KeyframeConfig(period_s=0.05)
+)
+
+
+@pytest.fixture(scope="module")
+def frames():
+    return make_frames(T + 2, 160, 120, Scene(), max_amount=0.4, with_mask=True)[0]
+
+
+class Poses:
+    """Camera poses known at some stamps (else LookupError, as a TF gap)."""
+
+    def __init__(self):
+        self.by_stamp: dict[int, np.ndarray] = {}
+        self.cleared: list = []
+
+    def wait_for(self, target, source, stamp_ns, timeout_s):
+        if stamp_ns not in self.by_stamp:
+            raise LookupError(f"no pose at {stamp_ns}")
+        return self.by_stamp[stamp_ns]
+
+
+class Rig:
+    """A pipeline with recorded submissions, warnings and reset events."""
+
+    def __init__(self, **cfg):
+        self.poses = Poses()
+        self.windows, self.warnings, self.events = [], [], []
+        self.pipe = FramePipeline(
+            PipelineConfig(preprocess=PRE, fixed_frame="odom", **cfg),
+            describe=lambda f: (f.stamp_ns, "camera"),
+            decode=lambda f, stamp, pose: replace(f, stamp_ns=stamp, world_from_cam=pose),
+            submit=lambda w: self.windows.append(w) or False,
+            poses=self.poses,
+            warn=self.warnings.append,
+        )
+        self.pipe.on_reset.append(self.events.append)
+
+    def feed(self, frames, start_ns: int, period_ns: int = PERIOD_NS) -> list[int]:
+        stamps = []
+        for i, f in enumerate(frames):
+            stamp = start_ns + i * period_ns
+            self.poses.by_stamp[stamp] = f.world_from_cam
+            self.pipe.offer(replace(f, stamp_ns=stamp))
+            self.pipe.process_pending()
+            stamps.append(stamp)
+        return stamps
+
+    def count(self, key: str) -> int:
+        return self.pipe.stats.snapshot()[0].get(key, 0)
+
+
+def test_frames_make_a_window_that_continuous_mode_submits(frames):
+    rig = Rig(rate_hz=1.0)
+    stamps = rig.feed(frames[: T + 1], 5 * 10**9)
+    assert len(rig.windows) == 1
+    w = rig.windows[0]
+    assert (w.num_frames, w.num_points, w.frame_id) == (T, N, "odom")
+    assert list(w.stamps_ns) == stamps[:T]
+    assert rig.count("keyframes") == T + 1 and rig.count("time_jumps") == 0
+    # the rate limit: the next window waits for the timer
+    rig.feed(frames[T + 1 :], stamps[-1] + PERIOD_NS)
+    assert len(rig.windows) == 1 and rig.pipe.request(forced=False)[0]
+    assert len(rig.windows) == 2 and not rig.pipe.request(forced=False)[0]  # no new keyframe since
+    assert rig.pipe.request(forced=True)[0] and len(rig.windows) == 3  # ~/trigger: the same again
+
+
+def test_request_policy_messages(frames):
+    rig = Rig(rate_hz=0.0)
+    ok, why = rig.pipe.request(forced=True)
+    assert not ok and "window not full yet: 0/3" in why
+    rig.feed(frames[: T + 1], 10**9)
+    assert rig.windows == []  # rate_hz 0: only on request
+    assert rig.pipe.request(forced=False)[0] and len(rig.windows) == 1
+    rig.pipe.blocked = "no estimator: broken"
+    assert rig.pipe.request(forced=True) == (False, "no estimator: broken")
+
+
+def test_out_of_order_frames_are_rejected_not_jumps(frames):
+    rig = Rig(rate_hz=0.0)
+    stamps = rig.feed(frames[:2], 10**9)
+    rig.feed([frames[1]], stamps[-1])  # duplicate
+    rig.feed([frames[1]], stamps[-1] - PERIOD_NS // 2)  # 50 ms back
+    assert rig.count("frames_rejected_stamp_not_increasing") == 2
+    assert rig.count("time_jumps") == 0 and rig.events == []
+
+
+def test_future_stamp_burst_then_valid_frames_recovers(frames):
+    rig = Rig(rate_hz=0.0)
+    start = 100 * 10**9
+    rig.feed(frames[:2], start)
+    rig.feed(frames[:3], start + 3600 * 10**9)  # a clock jump: an hour ahead
+    assert rig.count("time_jumps") == 1 and rig.events[-1].reason == "time_jump"
+    valid = rig.feed(frames[: T + 1], start + 3 * PERIOD_NS)  # the clock is back
+    assert rig.count("time_jumps") == 2
+    assert [e.stamp_ns for e in rig.events] == [start + 3600 * 10**9, valid[0]]
+    assert rig.count("frames_rejected_stamp_not_increasing") == 0  # before: every later frame, for good
+    ok, _ = rig.pipe.request(forced=False)
+    assert ok and list(rig.windows[-1].stamps_ns) == valid[:T]
+    jump_logs = [m for m in rig.warnings if "time jumped" in m]
+    assert len(jump_logs) == 2 and "forward by 3599.900 s" in jump_logs[0] and "back by" in jump_logs[1]
+
+
+def test_replayed_twice_gives_a_window_each_time(frames):
+    rig = Rig(rate_hz=0.0)
+    for _ in range(2):
+        # the same stamps again (a 1.2 s bag replayed): 1.2 s back is more than time_jump_back_s
+        stamps = rig.feed(frames[: T + 1], 20 * 10**9, period_ns=4 * PERIOD_NS)
+        assert rig.pipe.request(forced=False)[0]
+        assert list(rig.windows[-1].stamps_ns) == stamps[:T]
+    assert len(rig.windows) == 2 and rig.count("time_jumps") == 1
+
+
+def test_forward_gap_below_the_threshold_is_no_jump(frames):
+    rig = Rig(rate_hz=0.0, time_jump_forward_s=10.0)
+    rig.feed(frames[:2], 10**9)
+    rig.feed(frames[2:3], 10**9 + 5 * 10**9)  # a 5 s pause: the window restarts (max_gap_s), no jump
+    assert rig.count("time_jumps") == 0 and rig.count("window_restarts") == 1
+
+
+def test_reset_forgets_the_last_stamp_and_calls_the_hooks(frames):
+    rig = Rig(rate_hz=0.0)
+    stamps = rig.feed(frames[: T + 1], 10**9)
+    assert rig.pipe.request(forced=False)[0]
+    rig.pipe.reset()
+    assert rig.events == [ResetEvent("reset", None, "reset requested")]
+    ok, why = rig.pipe.request(forced=True)
+    assert not ok and "window not full" in why
+    again = rig.feed(frames[: T + 1], 10**9)  # the same stamps are new after a reset
+    assert again == stamps and rig.count("frames_rejected_stamp_not_increasing") == 0
+    assert rig.pipe.request(forced=False)[0] and rig.count("resets") == 1 and rig.count("time_jumps") == 0
+
+
+def test_a_failing_hook_does_not_stop_the_others(frames):
+    rig = Rig(rate_hz=0.0)
+    rig.pipe.on_reset.insert(0, lambda e: 1 / 0)
+    rig.pipe.reset()
+    assert len(rig.events) == 1 and "on_reset hook" in rig.pipe.stats.snapshot()[2]
+
+
+def test_full_queue_drops_the_oldest_counts_and_logs_once(frames):
+    rig = Rig(rate_hz=0.0, queue_size=2)
+    for i in range(5):
+        rig.pipe.offer(replace(frames[0], stamp_ns=10**9 + i * PERIOD_NS))
+    assert rig.pipe.queued == 2 and rig.count("frames_dropped_queue") == 3
+    assert len([m for m in rig.warnings if "frame dropped" in m]) == 1  # throttled
+
+
+def test_missing_pose_and_bad_decode_are_counted(frames):
+    rig = Rig(rate_hz=0.0)
+    rig.pipe.offer(frames[0])  # no pose known at its stamp
+    rig.pipe.process_pending()
+    assert rig.count("frames_dropped_tf") == 1
+    rig.pipe._decode = lambda f, s, p: (_ for _ in ()).throw(ValueError("bad encoding"))
+    rig.feed(frames[:1], 10**9)
+    assert rig.count("frames_rejected_decode_error") == 1 and "bad encoding" in rig.pipe.stats.snapshot()[2]
+    assert rig.pipe.rates["refused"].total == 2 and rig.pipe.rates["keyframes"].total == 0
+
+
+def test_run_estimator_turns_exceptions_into_failed_estimates(frames):
+    rig = Rig(rate_hz=0.0)
+    rig.feed(frames[: T + 1], 10**9)
+    rig.pipe.request(forced=True)
+
+    class Broken:
+        def estimate(self, window):
+            raise RuntimeError("boom")
+
+    est, trace = run_estimator(Broken(), rig.windows[-1])
+    assert est.status == EstimateStatus.FAILED and "RuntimeError: boom" in est.message and "Traceback" in trace
