@@ -23,7 +23,10 @@ setup(
         "rosbags>=0.11",
         "torch>=2.2",
     ],
-    extras_require={"dino": ["transformers>=4.40"], "test": ["pytest", "pytest-timeout", "ruff", "psutil"]},
+    extras_require={
+        "dino": ["transformers>=4.40"],
+        "test": ["pytest", "pytest-timeout", "ruff", "psutil", "yourdfpy", "trimesh"],
+    },
     entry_points={
         "console_scripts": [
             # sim2art_core: offline, no ROS
