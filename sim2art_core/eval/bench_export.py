@@ -116,13 +116,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="dataset plan seed (which test objects)")
     p.add_argument("--optical-flow", action="store_true", help="also through the run-time optical-flow path")
     args = p.parse_args(argv)
-    from sim2art_core.window import Window
+    from sim2art_core.data.to_window import window_from_sample
 
     cfg, samples = category_samples(args.per_category, args.frames, args.points, args.seed)
     print(f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}; "
           f"{len(samples)} test-split sequences, T={args.frames}, N={args.points}, seed {args.seed}")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [measure(s, Window.from_sample(s), tmp) for s in tqdm(samples, desc="true flow", file=sys.stderr)]
+        rows = [measure(s, window_from_sample(s), tmp) for s in tqdm(samples, desc="true flow", file=sys.stderr)]
         print(markdown(rows, "True flow, true segmentation"))
         if args.optical_flow:
             from sim2art_core.eval.conditions import OPTICAL_FLOW, make_item

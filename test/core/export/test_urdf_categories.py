@@ -12,11 +12,11 @@ import pytest
 import yourdfpy
 
 from sim2art_core.data.sequence import CATEGORIES
+from sim2art_core.data.to_window import window_from_sample
 from sim2art_core.eval.bench_export import category_samples, round_trip_distances
 from sim2art_core.eval.methods import MethodOptions, build_method
 from sim2art_core.export import export_urdf, observed_geometry_from_window
 from sim2art_core.types import JointType
-from sim2art_core.window import Window
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def exported(tmp_path_factory):
     run = build_method("gtseg-refine", MethodOptions())
     out = []
     for s in samples:
-        window = Window.from_sample(s)
+        window = window_from_sample(s)
         est = run(s, window)
         model = export_urdf(est, observed_geometry_from_window(window, est))
         out.append((s, window, est, model, model.write(tmp_path_factory.mktemp(s.category))))
