@@ -14,8 +14,11 @@ class ExportConfig:
 
     robot_name: str = "object"
     """``<robot name>`` of the URDF (sanitised to [A-Za-z0-9_])."""
-    link_prefix: str = "object_"
-    """Prefix of every link and joint name, so the object's TF frames never clash with the robot's."""
+    link_prefix: str = "object/"
+    """Prefix of every link and joint name, so the object's TF frames never clash with the robot's. The
+    node uses ``<object_id>/``: its URDF joints are then named like its ``~/joint_states`` entries and
+    its joint TF frames (``<object_id>/joint_<child>``); links are ``<object_id>/base``,
+    ``<object_id>/part_<label>``."""
     attach_to_fixed_frame: bool = True
     """True: the URDF's root link is named like the estimate's fixed frame (e.g. ``odom``) and the base
     link hangs below it on a fixed joint, so robot_state_publisher places the object in that frame with

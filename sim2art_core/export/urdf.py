@@ -97,9 +97,11 @@ class UrdfModel:
         return path
 
 
-def sanitize_name(text: str) -> str:
-    """A URDF / TF-safe name: [A-Za-z0-9_], not starting with a digit, never empty."""
-    name = re.sub(r"[^A-Za-z0-9_]", "_", text.strip().lstrip("/")) or "frame"
+def sanitize_name(text: str, slash: bool = False) -> str:
+    """A URDF / TF-safe name: [A-Za-z0-9_] (and inner single "/" when ``slash``, the TF namespace
+    separator, as in the node's ``<object_id>/joint_3``), not starting with a digit, never empty."""
+    name = re.sub(r"[^A-Za-z0-9_/]" if slash else r"[^A-Za-z0-9_]", "_", text.strip())
+    name = re.sub(r"/+", "/", name).strip("/") or "frame"
     return f"_{name}" if name[0].isdigit() else name
 
 
@@ -167,15 +169,15 @@ def export_urdf(
             cur = owner(joints[cur].parent)
 
     used: set[str] = set()
-    fixed_link = sanitize_name(estimate.frame_id or "world") if cfg.attach_to_fixed_frame else None
+    fixed_link = sanitize_name(estimate.frame_id or "world", slash=True) if cfg.attach_to_fixed_frame else None
     if fixed_link:
         used.add(fixed_link)
     prefix = cfg.link_prefix
-    base_name = _unique(sanitize_name(prefix + "base"), used)
+    base_name = _unique(sanitize_name(prefix + "base", slash=True), used)
     names = {root.label: base_name}
     for k in movable:
-        names[k] = _unique(sanitize_name(f"{prefix}part_{k}"), used)
-    joint_names = {k: _unique(sanitize_name(f"{prefix}joint_{k}"), used) for k in movable}
+        names[k] = _unique(sanitize_name(f"{prefix}part_{k}", slash=True), used)
+    joint_names = {k: _unique(sanitize_name(f"{prefix}joint_{k}", slash=True), used) for k in movable}
 
     # link origins in the fixed frame (state 0)
     pts_of = {k: _finite_points(geometry, link_parts[k]) for k in link_parts}
@@ -196,7 +198,8 @@ def export_urdf(
         many = len(meshes) > 1
         links[k] = ExportedLink(
             name=names[k], parts=tuple(link_parts[k]), origin=origins[k], meshes=meshes,
-            mesh_files=tuple(f"{cfg.mesh_dir}/{names[k]}{f'_{i}' if many else ''}.{ext}" for i in range(len(meshes))),
+            mesh_files=tuple(f"{cfg.mesh_dir}/{names[k].replace('/', '_')}{f'_{i}' if many else ''}.{ext}"
+                             for i in range(len(meshes))),  # fmt: skip
             mass=combined_mass_properties(meshes, cfg.density, cfg.min_mass), num_points=len(pts),
             dropped_points=dropped,
         )  # fmt: skip

@@ -129,7 +129,7 @@ def test_no_moving_part_gives_the_base_only_and_says_so(odd_object, tmp_path):
     assert model.base_only and model.joint_names == {}
     assert "no moving part was observed: this URDF holds the base only" in model.urdf
     urdf = yourdfpy.URDF.load(str(model.write(tmp_path)))
-    assert urdf.actuated_joint_names == [] and set(urdf.link_map) == {"odom", "object_base"}
+    assert urdf.actuated_joint_names == [] and set(urdf.link_map) == {"odom", "object/base"}
 
 
 def test_static_joint_merges_its_part_into_the_parent(odd_object):
@@ -176,6 +176,9 @@ def test_names_are_sanitised_and_unique(odd_object, tmp_path):
                         ExportConfig(link_prefix="", robot_name="my cabinet #2"))  # fmt: skip
     names = [link.name for link in model.links.values()] + list(model.joint_names.values()) + [model.root_link]
     assert len(set(names)) == len(names) and model.root_link == "base" and model.links[0].name == "base_2"
+    odd = export_urdf(est, ObservedGeometry("odom", parts), ExportConfig(link_prefix="//my cab-1//"))
+    assert odd.joint_names[1] == "my_cab_1/joint_1" and odd.links[0].name == "my_cab_1/base"
+    assert "meshes/my_cab_1_base.stl" in odd.files
     assert '<robot name="my_cabinet__2">' in model.urdf
     yourdfpy.URDF.load(str(model.write(tmp_path)))
 
