@@ -97,3 +97,38 @@ def observed_geometry_from_window(window: Window, estimate: ArticulationEstimate
                 chunks[label].append(transform_points(invert_transform(fixed_from_part), pts))
     points = {k: (np.concatenate(v) if v else np.zeros((0, 3))) for k, v in chunks.items()}
     return ObservedGeometry(frame_id=estimate.frame_id, points=points)
+
+
+def observed_geometry_from_cloud(
+    estimate: ArticulationEstimate, points: np.ndarray, part_ids: np.ndarray
+) -> ObservedGeometry:
+    """Geometry from one labelled cloud of the estimate's **newest** frame (the node's ``~/points``): each
+    part's points moved back from the newest joint states (``amounts[-1]``) to state 0.
+
+    Args:
+        points: (M, 3) m, fixed frame, at the newest frame.
+        part_ids: (M,) part label of each point (labels not in the estimate are ignored).
+    """
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    part_ids = np.asarray(part_ids).reshape(-1)
+    if len(points) != len(part_ids):
+        raise ValueError(f"observed_geometry_from_cloud: {len(points)} points but {len(part_ids)} part ids")
+    poses = part_poses(estimate, {j.child: float(j.amounts[-1]) for j in estimate.joints if len(j.amounts)})
+    out = {label: transform_points(invert_transform(pose), points[part_ids == label]) for label, pose in poses.items()}
+    return ObservedGeometry(frame_id=estimate.frame_id, points=out)
+
+
+def observed_geometry_from_bounds(estimate: ArticulationEstimate) -> ObservedGeometry:
+    """Coarse geometry when no point is available (``/articulation`` alone): the 8 corners of each part's
+    axis-aligned bounds at the newest frame (``PartEstimate.bbox_min/max``), moved back to state 0, so each
+    link becomes a box. Parts with unknown (NaN) bounds get no point (the export's small empty box)."""
+    poses = part_poses(estimate, {j.child: float(j.amounts[-1]) for j in estimate.joints if len(j.amounts)})
+    out = {}
+    for part in estimate.parts:
+        lo, hi = np.asarray(part.bbox_min, float), np.asarray(part.bbox_max, float)
+        if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+            out[part.label] = np.zeros((0, 3))
+            continue
+        corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+        out[part.label] = transform_points(invert_transform(poses[part.label]), corners)
+    return ObservedGeometry(frame_id=estimate.frame_id, points=out)
