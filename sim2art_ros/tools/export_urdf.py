@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sim2art_core.estimate import ArticulationEstimate
 from sim2art_core.export import (
     ExportConfig,
     ExportError,
@@ -58,8 +59,9 @@ def read_estimate_and_cloud(bag: Path, topic: str, cloud_topic: str, stamp: int 
 
 
 def export_from_bag(bag: Path, out: Path, topic: str = "/articulation", cloud_topic: str = CLOUD_TOPIC,
-                    stamp: int | None = None) -> tuple[UrdfModel, Path, str] | None:  # fmt: skip
-    """Export the chosen estimate of ``bag`` into ``out``: (model, URDF path, geometry source) or None."""
+                    stamp: int | None = None) -> tuple[UrdfModel, Path, str, ArticulationEstimate] | None:  # fmt: skip
+    """Export the chosen estimate of ``bag`` into ``out``: (model, URDF path, geometry source, estimate), or
+    None when the bag has no non-FAILED estimate."""
     est, cloud, object_id = read_estimate_and_cloud(bag, topic, cloud_topic, stamp)
     if est is None:
         return None
@@ -70,7 +72,7 @@ def export_from_bag(bag: Path, out: Path, topic: str = "/articulation", cloud_to
         geometry, source = observed_geometry_from_bounds(est), "part bounds (no segmented cloud in the bag)"
     cfg = ExportConfig(link_prefix=f"{object_id or 'object'}/", robot_name=object_id or "object")
     model = export_urdf(est, geometry, cfg)
-    return model, model.write(out), source
+    return model, model.write(out), source, est
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             f"sim2art-export-urdf: no non-FAILED estimate on {args.articulation_topic} in {args.bag}", file=sys.stderr
         )
         return 1
-    model, path, source = result
+    model, path, source, _ = result
     print(f"wrote {path} ({len(model.links)} links, {len(model.joint_names)} movable joints, "
           f"{len(model.files)} meshes; geometry from {source})")  # fmt: skip
     return 0

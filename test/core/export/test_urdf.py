@@ -196,3 +196,17 @@ def test_config_rejects_bad_values():
         ExportConfig(mesh_format="dae")
     with pytest.raises(ValueError, match="density"):
         ExportConfig(density=0)
+
+
+def test_picture_poses_the_links_like_the_estimate(odd_object, tmp_path):
+    from sim2art_core.export.picture import plot_posed_model, posed_link_vertices
+
+    window, est, _ = odd_object
+    model = export_urdf(est, observed_geometry_from_window(window, est))
+    first, last = posed_link_vertices(model, est, 0), posed_link_vertices(model, est, -1)
+    np.testing.assert_allclose(first[model.links[0].name][0], last[model.links[0].name][0])  # the base stays
+    # the drawer's pieces move by the observed travel along its axis
+    shift = np.mean(last[model.links[2].name][0], axis=0) - np.mean(first[model.links[2].name][0], axis=0)
+    np.testing.assert_allclose(shift, [0, -0.1, 0], atol=1e-9)
+    png = plot_posed_model(model, est, tmp_path / "posed.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000

@@ -69,7 +69,7 @@ def test_bag_without_cloud_falls_back_to_part_boxes(storage, tmp_path, capsys):
     bag = _bag(tmp_path / "bag", window, est, with_cloud=False)
     assert main([str(bag), "--out", str(tmp_path / "object")]) == 0
     assert "part bounds (no segmented cloud in the bag)" in capsys.readouterr().out
-    model, _, _ = export_from_bag(bag, tmp_path / "again")
+    model, *_ = export_from_bag(bag, tmp_path / "again")
     for link in model.links.values():  # each link is the box of its part's bounds: one piece, 8 corners
         assert len(link.meshes) == 1 and len(link.meshes[0].vertices) == 8 and link.num_points == 8
     yourdfpy.URDF.load(str(tmp_path / "object" / "object.urdf"))
