@@ -413,8 +413,8 @@ def plan(args: argparse.Namespace, data: Path, checkpoint: Path, ck_sha: str) ->
               render_stdout, key("refine", rb))
     )  # fmt: skip
 
-    ex = [py, "-m", "sim2art_core.eval.bench_export", "--seed", "0", "--optical-flow"]
-    ex += ["--frames", "5", "--points", "128"] if quick else ["--frames", "8", "--points", "512"]
+    ex = [py, "-m", "sim2art_core.eval.bench_export", "--seed", "0"]
+    ex += ["--frames", "5", "--points", "128"] if quick else ["--frames", "8", "--points", "512", "--optical-flow"]
     stages.append(
         Stage("export", "URDF export: time, mesh sizes, round trip (issue 13)", ex, _module(ex[2]),
               render_stdout, key("export", ex), notes="One test-split sequence per category, true segmentation.")
