@@ -53,12 +53,22 @@ class DigitalTwin:
             self._pending = (window, estimate)
             self._cond.notify()
 
+    def reset(self, _event=None) -> None:
+        """Forget the pending export and the newest model (``~/reset``, time jumps): ``~/save_urdf`` then
+        answers "no URDF yet" until a new estimate is exported. The latched topic keeps its last message
+        (a topic cannot be emptied); the next export replaces it."""
+        with self._cond:
+            self._pending = None
+            self.model = None
+            self._generation += 1
+
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until no export is pending or running (tests, shutdown)."""
         with self._cond:
             return self._cond.wait_for(lambda: self._pending is None and not self._busy, timeout)
 
     _busy = False
+    _generation = 0
 
     def _loop(self) -> None:
         while True:
@@ -67,8 +77,11 @@ class DigitalTwin:
                 if self._stop:
                     return
                 (window, est), self._pending, self._busy = self._pending, None, True
+                generation = self._generation
             try:
                 model = export_urdf(est, observed_geometry_from_window(window, est), self.cfg)
+                if generation != self._generation:
+                    continue  # started before a reset: dropped (the finally block still runs)
                 changed = self.model is None or model.urdf != self.model.urdf
                 self.model = model
                 self.exports += 1

@@ -77,6 +77,9 @@ def test_robot_description_save_urdf_and_joint_state_names(ros_context, laptop, 
         np.testing.assert_allclose(
             urdf.get_transform("cabinet/part_1", "world")[:3, 3], est.joints[0].origin, atol=1e-6
         )
+        twin.reset()  # ~/reset: the model is forgotten until the next export
+        reply = _call(executor, node, "/sim2art_perceive/save_urdf")
+        assert not reply.success and twin.model is None
     finally:
         twin.close()
         executor.shutdown()
