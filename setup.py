@@ -23,7 +23,10 @@ setup(
         "rosbags>=0.11",
         "torch>=2.2",
     ],
-    extras_require={"dino": ["transformers>=4.40"], "test": ["pytest", "pytest-timeout", "ruff", "psutil"]},
+    extras_require={
+        "dino": ["transformers>=4.40"],
+        "test": ["pytest", "pytest-timeout", "ruff", "psutil", "yourdfpy", "trimesh"],
+    },
     entry_points={
         "console_scripts": [
             # sim2art_core: offline, no ROS
@@ -39,6 +42,7 @@ setup(
             "sim2art-replay = sim2art_ros.bags.replay:main",
             "sim2art-bag-eval = sim2art_ros.tools.bag_eval:main",
             "sim2art-demo = sim2art_ros.tools.demo:main",
+            "sim2art-export-urdf = sim2art_ros.tools.export_urdf:main",
         ]
     },
 )

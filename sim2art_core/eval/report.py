@@ -14,6 +14,7 @@ eval               ``sim2art-eval`` on the test split under the four conditions,
 fusion             the refinement's fusion thresholds on the val split (``--refine-grid``)
 ablation           Table 4 from ``runs/ablations/<variant>/final.pt`` when they exist
 refine             ``python -m sim2art_core.eval.bench_refine``: cost of the geometric refinement
+export             ``python -m sim2art_core.eval.bench_export``: URDF export time, mesh sizes, round trip
 node               ``python -m sim2art_ros.tools.perceive_benchmark``: the ROS node (skipped by ``--quick``)
 =================  ================================================================================
 
@@ -43,7 +44,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-STAGES = ("dataset", "data-engine", "latency", "flow-resolution", "eval", "fusion", "ablation", "refine", "node")
+STAGES = (
+    "dataset", "data-engine", "latency", "flow-resolution", "eval", "fusion", "ablation", "refine", "export", "node",
+)  # fmt: skip
 EVAL_METHODS = "sim2art,sim2art-norefine,sim2art-refined-only,featclust,featclust-oracle-k,gtseg-refine"
 ALL_CONDITIONS = "gt-flow,realism,optical-flow,realism+optical-flow"
 FUSION_GRID = ("max_fit_residual_m=0.005,0.01,0.02", "min_refined_confidence=0.3,0.5,0.7")
@@ -64,6 +67,7 @@ STAGE_SOURCES = {
     "fusion": (*_CORE, *_METRICS),
     "ablation": (*_CORE, *_METRICS, "sim2art_core/eval/ablation.py"),
     "refine": ("sim2art_core/refine", "sim2art_core/eval/bench_refine.py", "sim2art_core/eval/scenes.py"),
+    "export": (*_CORE, *_METRICS, "sim2art_core/export", "sim2art_core/eval/bench_export.py"),
     "node": (*_CORE, "sim2art_ros"),
 }
 #: What the re-generated condition windows depend on (their cache folder is keyed by this).
@@ -407,6 +411,13 @@ def plan(args: argparse.Namespace, data: Path, checkpoint: Path, ck_sha: str) ->
     stages.append(
         Stage("refine", "Cost of the geometric refinement (exact-geometry scenes)", rb, _module(rb[2]),
               render_stdout, key("refine", rb))
+    )  # fmt: skip
+
+    ex = [py, "-m", "sim2art_core.eval.bench_export", "--seed", "0"]
+    ex += ["--frames", "5", "--points", "128"] if quick else ["--frames", "8", "--points", "512", "--optical-flow"]
+    stages.append(
+        Stage("export", "URDF export: time, mesh sizes, round trip (issue 13)", ex, _module(ex[2]),
+              render_stdout, key("export", ex), notes="One test-split sequence per category, true segmentation.")
     )  # fmt: skip
 
     node = [py, "-m", "sim2art_ros.tools.perceive_benchmark", "--out", str(out / "node" / "bench_perceive.json")]

@@ -8,10 +8,17 @@ joint and publishes, in the message's fixed frame:
   convention in :mod:`sim2art_core.consumer_path`);
 * ``~/grasp_pose`` (geometry_msgs/PoseStamped): the first of them, where to grasp.
 
+With ``plan_from`` "urdf" (default) it also subscribes ``robot_description`` (std_msgs/String, transient
+local; remap to the perception node's ``~/robot_description``) and plans from the URDF of the same estimate
+(:func:`sim2art_core.export.kinematics.urdf_opening_path`: grasp on the child link, waypoints by moving the
+joint in the URDF, current states from the message). Until the URDF of the message's estimate (same newest
+stamp) has arrived, or when the joint is not in it, it plans from the message's axis fields and counts that
+(:attr:`ArticulationConsumer.plans`); the arrival of the matching URDF re-plans.
+
 Parameters (all with descriptors; ``ros2 param describe`` lists them):
 ``joint_name`` ("" = most confident revolute/prismatic joint), ``object_id`` ("" = any),
 ``opening`` (rad | m), ``opening_mode`` ("relative" | "absolute"), ``num_waypoints``,
-``handle_offset``, ``min_confidence``, ``latched_input``.
+``handle_offset``, ``min_confidence``, ``latched_input``, ``plan_from``.
 
 Robustness: FAILED / NO_ARTICULATION estimates, empty or malformed messages
 (non-unit axis, NaN, unknown parts, bad enum values) are dropped with a throttled
@@ -25,9 +32,11 @@ Usage: ``sim2art-consumer --ros-args -p opening:=0.8 -r articulation:=/articulat
 
 from __future__ import annotations
 
+import re
 import sys
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 from geometry_msgs.msg import Pose, PoseStamped
@@ -35,8 +44,10 @@ from nav_msgs.msg import Path
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from std_msgs.msg import String
 
-from sim2art_core.consumer_path import OPENING_MODES, GraspPath, OpeningRequest, PathError, opening_path
+from sim2art_core.consumer_path import OPENING_MODES, GraspPath, OpeningRequest, PathError, opening_path, select_joint
+from sim2art_core.export.kinematics import UrdfKinematics, urdf_opening_path
 from sim2art_core.geometry import quaternion_from_matrix
 from sim2art_ros.conversions.articulation import msg_to_estimate
 from sim2art_ros.msg import Articulation
@@ -72,6 +83,13 @@ class ArticulationConsumer(Node):
         self.path_pub = self.create_publisher(Path, "~/opening_path", 10)
         self.grasp_pub = self.create_publisher(PoseStamped, "~/grasp_pose", 10)
         self.sub = self.create_subscription(Articulation, "articulation", self.on_articulation, in_qos)
+        self.plans: Counter[str] = Counter()
+        self._urdf: tuple[int, UrdfKinematics] | None = None  # (newest stamp of its estimate, kinematics)
+        if str(self.get_parameter("plan_from").value) == "urdf":
+            latched_qos = QoSProfile(
+                depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+            )
+            self.create_subscription(String, "robot_description", self.on_robot_description, latched_qos)
         self.add_on_set_parameters_callback(self._validate_parameters)
         self.add_post_set_parameters_callback(self._replan)
         self.get_logger().info(
@@ -117,6 +135,12 @@ class ArticulationConsumer(Node):
                  "transient-local too) or volatile", read_only=True),
         )  # fmt: skip
 
+        self.declare_parameter(
+            "plan_from", "urdf",
+            desc('"urdf": plan from robot_description (the exported URDF of the same estimate) when it has '
+                 'arrived; "articulation": from the message\'s axis fields only', read_only=True),
+        )  # fmt: skip
+
     def _validate_parameters(self, params) -> SetParametersResult:
         for p in params:
             if p.name == "opening_mode" and p.value not in OPENING_MODES:
@@ -146,6 +170,30 @@ class ArticulationConsumer(Node):
             f"dropped Articulation ({reason}, {self.drops[reason]} so far): {detail}", throttle_duration_sec=5.0
         )
 
+    def on_robot_description(self, msg: String) -> None:
+        stamp = re.search(r"newest stamp (\d+) ns", msg.data)
+        try:
+            kin = UrdfKinematics.from_text(msg.data)
+        except ValueError as exc:
+            self.get_logger().warning(f"ignored robot_description: {exc}", throttle_duration_sec=5.0)
+            return
+        self._urdf = (int(stamp.group(1)) if stamp else -1, kin)
+        self._replan(None)
+
+    def _urdf_path(self, msg: Articulation, estimate, request: OpeningRequest) -> GraspPath | None:
+        """The path planned from the URDF of this estimate, or None when there is none (yet)."""
+        if self._urdf is None or self._urdf[0] != int(estimate.stamps_ns[-1]):
+            return None
+        kin = self._urdf[1]
+        if kin.root != msg.header.frame_id:
+            return None
+        joint = select_joint(estimate, str(self.get_parameter("joint_name").value), request.min_confidence)
+        name = f"{msg.object_id}/{joint.name}"
+        if name not in kin.joints:
+            return None
+        q = {f"{msg.object_id}/{j.name}": j.state for j in estimate.joints}
+        return replace(urdf_opening_path(kin, name, q, request), joint=joint)
+
     def on_articulation(self, msg: Articulation) -> None:
         wanted = str(self.get_parameter("object_id").value)
         if wanted and msg.object_id != wanted:
@@ -162,13 +210,20 @@ class ArticulationConsumer(Node):
             self._drop("malformed", str(exc))
             return
         try:
-            path = opening_path(estimate, self.request(), str(self.get_parameter("joint_name").value))
+            request = self.request()
+            path, source = self._urdf_path(msg, estimate, request), "urdf"
+            if path is None:
+                path, source = (
+                    opening_path(estimate, request, str(self.get_parameter("joint_name").value)),
+                    "articulation",
+                )
         except PathError as exc:
             reason = "not_ok" if "status is" in str(exc) else "unplannable"
             self._drop(reason, str(exc))
             return
         if not replanning:
             self._last_msg = msg
+        self.plans[source] += 1
         self.last_path = path
         self._publish(msg, path)
 

@@ -184,10 +184,32 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"        end-to-end latency (image sent -> estimate received): median {fmt(lat['median'], 0)} ms, "
             f"max {fmt(lat['max'], 0)} ms over {lat['n']} estimates; node inference median {fmt(inf['median'], 0)} ms"
         )
+        export_twin(result.out_dir)
     print()
     print(f"Report and pictures: {out / 'report.md'}  (axes: {result.plots.get('axes')})")
     print(f"Done in {time.monotonic() - t_start:.0f} s.")
     return 0
+
+
+def export_twin(bag_out: Path) -> Path | None:
+    """The digital twin of the recorded final estimate: ``<bag_out>/object/object.urdf`` + meshes and
+    ``object_posed.png`` (the model at the first and the last estimated joint state). Never fails the demo."""
+    from sim2art_core.export.picture import plot_posed_model
+    from sim2art_ros.tools.export_urdf import export_from_bag
+
+    try:
+        exported = export_from_bag(bag_out / "recorded", bag_out / "object")
+        if exported is None:
+            print("        digital twin: no non-FAILED estimate recorded, no URDF written")
+            return None
+        model, path, source, est = exported
+        picture = plot_posed_model(model, est, bag_out / "object" / "object_posed.png")
+    except Exception as exc:  # the twin is an extra: report, never break the demo's main job
+        print(f"        digital twin: export failed: {type(exc).__name__}: {exc}")
+        return None
+    print(f"        digital twin: {path} ({len(model.links)} links, {len(model.joint_names)} movable joints, "
+          f"meshes from the {source}); posed at the first and last state: {picture}")  # fmt: skip
+    return path
 
 
 if __name__ == "__main__":

@@ -196,3 +196,57 @@ def test_consumer_node_publishes_paths_and_survives_bad_messages(ros_context):
     ex.shutdown()
     consumer.destroy_node()
     io.destroy_node()
+
+
+def test_consumer_plans_from_the_urdf_of_the_same_estimate(ros_context):
+    import rclpy
+    from nav_msgs.msg import Path
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import DurabilityPolicy, QoSProfile
+    from std_msgs.msg import String
+
+    from sim2art_core.data.generator import SequenceConfig, generate_sequence
+    from sim2art_core.data.to_window import window_from_sample
+    from sim2art_core.eval.methods import MethodOptions, build_method
+    from sim2art_core.export import ExportConfig, export_urdf, observed_geometry_from_window
+    from sim2art_ros.consumer.node import ArticulationConsumer
+    from sim2art_ros.conversions.articulation import estimate_to_msg
+    from sim2art_ros.msg import Articulation
+
+    sample = generate_sequence("Laptop", 3, 1, SequenceConfig(num_frames=5, num_points=256))
+    window = window_from_sample(sample)
+    est = build_method("gtseg-refine", MethodOptions())(sample, window)
+    model = export_urdf(est, observed_geometry_from_window(window, est), ExportConfig(link_prefix="lap/"))
+    joint = est.joints[0]
+
+    consumer = ArticulationConsumer(context=ros_context)
+    io = rclpy.create_node("consumer_urdf_io", context=ros_context)
+    latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    pub = io.create_publisher(Articulation, "/articulation", latched)
+    pub_urdf = io.create_publisher(String, "/robot_description", latched)
+    paths: list[Path] = []
+    io.create_subscription(Path, "/articulation_consumer/opening_path", paths.append, 10)
+    ex = SingleThreadedExecutor(context=ros_context)
+    ex.add_node(consumer)
+    ex.add_node(io)
+    try:
+        assert _spin_until(ex, lambda: pub_urdf.get_subscription_count() > 0 and pub.get_subscription_count() > 0)
+        # a URDF of another estimate (other newest stamp) is not used: the message's axis fields are
+        pub_urdf.publish(String(data=model.urdf.replace("newest stamp", "newest stamp 1")))
+        pub.publish(estimate_to_msg(est, "lap"))
+        assert _spin_until(ex, lambda: len(paths) >= 1)
+        _spin_until(ex, lambda: False, timeout=0.3)  # the mismatching URDF arrives (a re-plan, not from it)
+        assert consumer.plans["urdf"] == 0 and consumer.plans["articulation"] >= 1
+        # the URDF of this estimate arrives: re-planned from it, on the circle about the estimated hinge
+        n = len(paths)
+        pub_urdf.publish(String(data=model.urdf))
+        assert _spin_until(ex, lambda: consumer.plans["urdf"] == 1 and len(paths) == n + 1)
+        pos = np.array([[p.pose.position.x, p.pose.position.y, p.pose.position.z] for p in paths[-1].poses])
+        r = point_line_distance(pos, joint.origin, joint.axis)
+        np.testing.assert_allclose(r, r[0], atol=1e-5)
+        assert r[0] > 0.05 and consumer.last_path.joint.name == "joint_1"
+        np.testing.assert_allclose(consumer.last_path.states[0], joint.state, atol=1e-9)
+    finally:
+        ex.shutdown()
+        consumer.destroy_node()
+        io.destroy_node()

@@ -25,6 +25,7 @@ from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, JointState, PointCloud2
+from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import MarkerArray
@@ -137,6 +138,7 @@ class Driver:
             (f"{ns}/markers", MarkerArray, 10),
             (f"{ns}/points", PointCloud2, 5),
             (f"{ns}/joint_states", JointState, 10),
+            (f"{ns}/robot_description", String, LATCHED),
             ("/diagnostics", DiagnosticArray, 10),
         ]:
             n.create_subscription(mtype, topic, lambda m, t=topic: self.received[t].append(m), qos)

@@ -17,6 +17,7 @@ import pytest
 from sensor_msgs.msg import PointField
 from visualization_msgs.msg import Marker
 
+from sim2art_core.export.kinematics import UrdfKinematics
 from sim2art_core.geometry import make_transform, matrix_from_quaternion, point_line_distance, rotation_about_axis
 from sim2art_ros.conversions.image_codec import stamp_to_ns
 from sim2art_ros.conversions.markers import cloud_to_array
@@ -155,6 +156,10 @@ def test_markers_points_and_joint_states(system, first_estimate):
     js = driver.wait_for(lambda: driver.received[f"{ns}/joint_states"], 5.0, "joint states")[-1]
     assert list(js.name) == ["object_0/joint_1"]
     assert js.position[0] == pytest.approx(msg.joints[0].state)
+    # the digital twin: a URDF whose movable joints are named like the joint states, rooted in the fixed frame
+    urdf = driver.wait_for(lambda: driver.received[f"{ns}/robot_description"], 10.0, "robot_description")[-1].data
+    kin = UrdfKinematics.from_text(urdf)
+    assert kin.root == "odom" and [n for n, j in kin.joints.items() if j.type != "fixed"] == list(js.name)
 
 
 def test_late_subscriber_gets_the_last_estimate(system, first_estimate):

@@ -34,6 +34,11 @@ def test_demo_runs_end_to_end(tmp_path, tiny_checkpoint, repo_root):
     assert "end-to-end latency" in text and "Report and pictures" in text
     assert (out / "report.md").is_file() and (out / "Laptop-0-1" / "axes.png").is_file()
     assert (out / "bags" / "Laptop-0-1" / "metadata.yaml").is_file()  # the generated bag is kept
+    # the digital twin of the final estimate (issue 13): URDF + meshes + the posed picture
+    assert "digital twin:" in text and "export failed" not in text, text
+    urdf = out / "Laptop-0-1" / "object" / "object.urdf"
+    assert urdf.is_file() and "schema version" in urdf.read_text()
+    assert (out / "Laptop-0-1" / "object" / "object_posed.png").stat().st_size > 10_000
 
 
 def test_demo_explains_a_missing_checkpoint(tmp_path):

@@ -1,0 +1,102 @@
+"""sim2art_core.export.mesh: hulls, fallbacks, mass properties, mesh files."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+
+from sim2art_core.export.mesh import (
+    box_mesh,
+    combined_mass_properties,
+    convex_pieces,
+    mass_properties,
+    part_mesh,
+    stl_bytes,
+    surface_distance,
+)
+
+
+def _box_points(size, n=2000, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.random((n, 3)) - 0.5) * np.asarray(size)
+
+
+def test_box_mass_properties_match_the_closed_form():
+    a, b, c = 0.4, 0.2, 0.1
+    props = mass_properties(box_mesh([-a / 2, -b / 2, -c / 2], [a / 2, b / 2, c / 2]), density=500, min_mass=0.01)
+    m = 500 * a * b * c
+    assert props.mass == pytest.approx(m)
+    np.testing.assert_allclose(props.com, 0, atol=1e-12)
+    expected = m / 12 * np.diag([b * b + c * c, a * a + c * c, a * a + b * b])
+    np.testing.assert_allclose(props.inertia, expected, rtol=1e-9, atol=1e-15)
+
+
+def test_offset_box_keeps_its_centre_of_mass_and_min_mass_scales_inertia():
+    box = box_mesh([1, 2, 3], [1.01, 2.01, 3.01])
+    props = mass_properties(box, density=500, min_mass=0.1)
+    np.testing.assert_allclose(props.com, [1.005, 2.005, 3.005], atol=1e-12)
+    assert props.mass == 0.1
+    raw = mass_properties(box, density=500, min_mass=1e-9)
+    np.testing.assert_allclose(props.inertia / raw.inertia.max(), raw.inertia / raw.inertia.max() * (0.1 / raw.mass))
+
+
+def test_hull_of_a_solid_box_cloud_is_close_to_the_box():
+    pts = _box_points([0.4, 0.2, 0.1], n=20000)
+    mesh = part_mesh(pts, 8, 0.01, 0.02)
+    assert mesh.kind == "hull"
+    props = mass_properties(mesh, 1000, 0.01)
+    assert props.mass == pytest.approx(1000 * 0.4 * 0.2 * 0.1, rel=0.05)
+
+
+def test_flat_points_are_thickened_towards_the_given_side():
+    rng = np.random.default_rng(1)
+    pts = np.c_[rng.random((500, 2)) * 0.5, np.zeros(500)]  # a door front in z = 0
+    mesh = part_mesh(pts, 8, 0.01, 0.02, towards=np.array([0, 0, -1.0]))
+    assert mesh.kind == "thickened-hull"
+    assert mesh.vertices[:, 2].min() == pytest.approx(-0.01) and mesh.vertices[:, 2].max() == pytest.approx(0.0)
+    assert surface_distance(mesh, pts).max() < 1e-9  # the observed surface is the mesh's surface
+
+
+def test_too_few_line_and_no_points_give_boxes():
+    assert part_mesh(np.zeros((3, 3)) + [[0, 0, 0], [0.1, 0, 0], [0, 0.1, 0]], 8, 0.01, 0.02).kind == "box"
+    line = np.c_[np.linspace(0, 1, 50), np.zeros(50), np.zeros(50)]
+    box = part_mesh(line, 8, 0.01, 0.02)
+    assert box.kind == "box" and np.ptp(box.vertices, axis=0) == pytest.approx([1, 0.01, 0.01])
+    empty = part_mesh(np.zeros((0, 3)), 8, 0.01, 0.02)
+    assert empty.kind == "empty-box" and np.ptp(empty.vertices, axis=0) == pytest.approx([0.02] * 3)
+
+
+def test_concave_part_gets_several_pieces_that_follow_its_surface():
+    # a cabinet body: five walls and a shelf inside; the single hull is far from the shelf's points
+    rng = np.random.default_rng(2)
+    u = rng.random((6000, 2)) * 0.4 - 0.2
+    lo, hi = np.full(6000, -0.2), np.full(6000, 0.2)
+    walls = [np.c_[u, lo], np.c_[lo, u], np.c_[hi, u], np.c_[u[:, 0], lo, u[:, 1]], np.c_[u[:, 0], hi, u[:, 1]],
+             np.c_[u, np.zeros(6000)]]  # fmt: skip
+    pts = np.concatenate(walls)
+    one = convex_pieces(pts, 8, 0.01, 0.02, max_pieces=1)
+    many = convex_pieces(pts, 8, 0.01, 0.02, max_pieces=16, tolerance=0.004)
+    assert len(one) == 1 and len(many) > 1
+    import trimesh
+
+    def dist(pieces):
+        mesh = trimesh.util.concatenate([trimesh.Trimesh(m.vertices, m.faces) for m in pieces])
+        return trimesh.proximity.closest_point(mesh, pts[::10])[1].mean()
+
+    assert dist(one) > 0.008 and dist(many) < 0.005
+    assert convex_pieces(pts, 8, 0.01, 0.02, max_pieces=16)[0].vertices.tobytes() == many[0].vertices.tobytes()
+
+
+def test_combined_mass_of_two_boxes_is_one_box():
+    halves = (box_mesh([-0.2, -0.1, -0.05], [0, 0.1, 0.05]), box_mesh([0, -0.1, -0.05], [0.2, 0.1, 0.05]))
+    whole = mass_properties(box_mesh([-0.2, -0.1, -0.05], [0.2, 0.1, 0.05]), 500, 0.01)
+    both = combined_mass_properties(halves, 500, 0.01)
+    assert both.mass == pytest.approx(whole.mass)
+    np.testing.assert_allclose(both.inertia, whole.inertia, rtol=1e-9, atol=1e-15)
+
+
+def test_binary_stl_layout():
+    data = stl_bytes(box_mesh([0, 0, 0], [1, 1, 1]), "x")
+    assert len(data) == 84 + 12 * 50 and struct.unpack("<I", data[80:84])[0] == 12

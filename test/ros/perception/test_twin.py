@@ -1,0 +1,105 @@
+"""sim2art_ros.perception.twin: ~/robot_description (transient local, on change) and ~/save_urdf."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import rclpy
+import yourdfpy
+from rclpy.executors import SingleThreadedExecutor
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+
+from sim2art_core.data.generator import SequenceConfig, generate_sequence
+from sim2art_core.data.to_window import window_from_sample
+from sim2art_core.estimate import ArticulationEstimate
+from sim2art_core.eval.methods import MethodOptions, build_method
+from sim2art_ros.conversions.articulation import joint_state_msg
+from sim2art_ros.perception.twin import ROBOT_DESCRIPTION_QOS, DigitalTwin
+
+
+@pytest.fixture(scope="module")
+def laptop():
+    sample = generate_sequence("Laptop", 3, 1, SequenceConfig(num_frames=5, num_points=256))
+    window = window_from_sample(sample)
+    return window, build_method("gtseg-refine", MethodOptions())(sample, window)
+
+
+def _spin_until(executor, cond, timeout=10.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and not cond():
+        executor.spin_once(timeout_sec=0.05)
+    return cond()
+
+
+def _call(executor, node, name):
+    client = node.create_client(Trigger, name)
+    assert client.wait_for_service(timeout_sec=5.0)
+    future = client.call_async(Trigger.Request())
+    assert _spin_until(executor, future.done)
+    return future.result()
+
+
+def test_robot_description_save_urdf_and_joint_state_names(ros_context, laptop, tmp_path):
+    window, est = laptop
+    node = rclpy.create_node("sim2art_perceive", context=ros_context)
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(node)
+    twin = DigitalTwin(node, "cabinet", str(tmp_path / "saved"))
+    try:
+        early = []
+        node.create_subscription(String, "/sim2art_perceive/robot_description", early.append, ROBOT_DESCRIPTION_QOS)
+        reply = _call(executor, node, "/sim2art_perceive/save_urdf")
+        assert not reply.success and "no URDF yet" in reply.message
+
+        twin.update(window, ArticulationEstimate.failed("x", "world", window.stamps_ns, window.valid.shape))
+        assert twin.wait_idle() and twin.model is None  # FAILED: nothing exported
+
+        twin.update(window, est)
+        assert twin.wait_idle() and _spin_until(executor, lambda: len(early) == 1)
+        twin.update(window, est)  # the same URDF again: not republished
+        assert twin.wait_idle()
+        _spin_until(executor, lambda: len(early) > 1, timeout=0.5)
+        assert len(early) == 1 and twin.exports == 2
+
+        late = []  # transient local: a subscriber started afterwards still gets the URDF
+        node.create_subscription(String, "/sim2art_perceive/robot_description", late.append, ROBOT_DESCRIPTION_QOS)
+        assert _spin_until(executor, lambda: len(late) == 1)
+        assert late[0].data == twin.model.urdf and '<robot name="cabinet">' in late[0].data
+
+        reply = _call(executor, node, "/sim2art_perceive/save_urdf")
+        assert reply.success, reply.message
+        urdf = yourdfpy.URDF.load(str(tmp_path / "saved" / "object.urdf"), load_meshes=True)
+        assert urdf.actuated_joint_names == list(joint_state_msg(est, "cabinet").name) == ["cabinet/joint_1"]
+        assert len(urdf.scene.geometry) >= 2
+        np.testing.assert_allclose(
+            urdf.get_transform("cabinet/part_1", "world")[:3, 3], est.joints[0].origin, atol=1e-6
+        )
+        twin.reset()  # ~/reset: the model is forgotten until the next export
+        reply = _call(executor, node, "/sim2art_perceive/save_urdf")
+        assert not reply.success and twin.model is None
+    finally:
+        twin.close()
+        executor.shutdown()
+        node.destroy_node()
+
+
+def test_unwritable_folder_is_a_clear_failure(ros_context, laptop, tmp_path):
+    window, est = laptop
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    node = rclpy.create_node("sim2art_perceive", context=ros_context)
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(node)
+    twin = DigitalTwin(node, "object_0", str(blocker / "sub"))
+    try:
+        twin.update(window, est)
+        assert twin.wait_idle()
+        reply = _call(executor, node, "/sim2art_perceive/save_urdf")
+        assert not reply.success and "cannot write" in reply.message
+    finally:
+        twin.close()
+        executor.shutdown()
+        node.destroy_node()
