@@ -21,6 +21,7 @@ from sim2art_core.preprocess import (
     PreprocessConfig,
 )
 from sim2art_core.preprocess.config import FLOW_METHODS, KEYFRAME_MODES
+from sim2art_core.preprocess.flow_methods import DISConfig
 from sim2art_ros.estimator_loader import DEFAULT_ESTIMATOR
 
 
@@ -218,7 +219,7 @@ def preprocess_config(values: dict[str, Any], num_frames: int, num_points: int) 
         ),
         flow=FlowConfig(
             method=values["flow_method"],
-            dis_preset=values["flow_preset"],
+            dis=DISConfig(preset=values["flow_preset"]),
             width=int(values["flow_width"]),
             consistency_px=float(values["flow_consistency_px"]),
             max_flow_m=float(values["max_flow_m"]),

@@ -8,8 +8,10 @@ positions are in the fixed frame, so the difference is the object's motion only:
 the camera's motion is compensated by construction.
 
 A point has no flow (``valid`` False) when ``uv'`` leaves the image, depth_{t+1} is
-invalid there, the forward-backward check fails (occlusion, mismatch), or the 3-D
-displacement exceeds ``max_flow_m``.
+invalid there, the forward-backward check fails (occlusion, mismatch), the point or its
+target lies on a depth edge (optional depth-edge mask: flow there mixes two surfaces), or
+the 3-D displacement exceeds ``max_flow_m``. Such points are marked invalid, never given a
+silently wrong flow.
 """
 
 from __future__ import annotations
@@ -22,31 +24,41 @@ import numpy as np
 from sim2art_core.camera import Intrinsics, lift, sample_depth
 from sim2art_core.geometry import transform_points
 from sim2art_core.preprocess.config import FlowConfig
-
-_DIS_PRESETS = {
-    "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
-    "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
-    "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
-}
+from sim2art_core.preprocess.flow_methods import build_flow
 
 
 class OpticalFlow:
-    """Dense optical flow between two grey images (OpenCV DIS or Farneback).
-
-    One instance keeps its OpenCV object (DIS allocates buffers once); not thread-safe.
+    """Dense optical flow between two grey images with the registered method ``cfg.method``
+    (:mod:`sim2art_core.preprocess.flow_methods`). One instance keeps its OpenCV object; not thread-safe.
     """
 
     def __init__(self, cfg: FlowConfig):
         self.cfg = cfg
-        self._dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[cfg.dis_preset]) if cfg.method == "dis" else None
+        self._method = build_flow(cfg)
 
     def __call__(self, grey0: np.ndarray, grey1: np.ndarray) -> np.ndarray:
         """(h, w, 2) float32 flow (du, dv) in pixels of the given images, from grey0 to grey1."""
         if grey0.shape != grey1.shape:
             raise ValueError(f"optical flow needs images of one size, got {grey0.shape} and {grey1.shape}")
-        if self._dis is not None:
-            return self._dis.calc(grey0, grey1, None)
-        return cv2.calcOpticalFlowFarneback(grey0, grey1, None, 0.5, 4, 15, 3, 5, 1.2, 0)
+        return self._method(grey0, grey1)
+
+
+def depth_edges(depth: np.ndarray, ratio: float, radius_px: int = 0) -> np.ndarray:
+    """(H, W) bool: pixels within ``radius_px`` (+ 1) of a depth discontinuity.
+
+    A pixel is on an edge when the depths in its 3x3 neighbourhood differ by more than ``ratio`` times
+    the smallest one (missing depth, NaN, is ignored: a hole is not an edge). Both sides of an edge are
+    marked; ``radius_px`` grows the marked band.
+    """
+    d = np.asarray(depth, dtype=np.float32)
+    fin = np.isfinite(d)
+    k = np.ones((3, 3), np.uint8)
+    mx = cv2.dilate(np.where(fin, d, np.float32(-1e9)), k)
+    mn = cv2.erode(np.where(fin, d, np.float32(1e9)), k)
+    edge = (mx - mn) > np.float32(ratio) * mn
+    if radius_px > 0:
+        edge = cv2.dilate(edge.astype(np.uint8), np.ones((2 * radius_px + 1, 2 * radius_px + 1), np.uint8)) > 0
+    return edge
 
 
 def to_flow_pixels(uv: np.ndarray, scale: float, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
@@ -138,6 +150,8 @@ def scene_flow(
     world_from_cam_next: np.ndarray,
     cfg: FlowConfig,
     origin: tuple[int, int] = (0, 0),
+    source_on_edge: np.ndarray | None = None,
+    edges_next: np.ndarray | None = None,
 ) -> SceneFlow:
     """Lift the optical flow of sampled points to 3-D displacements in the fixed frame.
 
@@ -151,6 +165,10 @@ def scene_flow(
         world_from_cam_next: (4, 4) camera pose of frame t+1 in the fixed frame.
         cfg: flow configuration.
         origin: (x, y) of the flow images' crop in the resized image (see :func:`flow_crop`).
+        source_on_edge: optional (N,) bool, the point's pixel in frame t is on a depth edge
+            (:func:`depth_edges`): no flow.
+        edges_next: optional (H, W) bool depth-edge map of frame t + 1: a point whose flow target
+            lands on it has no flow.
     """
     uv = np.asarray(uv, dtype=np.float32).reshape(-1, 2)
     n = len(uv)
@@ -166,6 +184,12 @@ def scene_flow(
     if backward is not None and cfg.consistency_px > 0:
         back = uv_next + sample_flow(backward, np.where(inside[:, None], uv_next, 0), scale, origin)
         valid &= np.linalg.norm(back - uv, axis=1) <= cfg.consistency_px
+    if source_on_edge is not None:
+        valid &= ~np.asarray(source_on_edge, bool)
+    if edges_next is not None:
+        iu = np.clip(np.rint(np.nan_to_num(uv_next[:, 0])), 0, W - 1).astype(np.int64)
+        iv = np.clip(np.rint(np.nan_to_num(uv_next[:, 1])), 0, H - 1).astype(np.int64)
+        valid &= ~edges_next[iv, iu]
     z = sample_depth_smooth(depth_next, uv_next)
     valid &= np.isfinite(z) & (z > 0)
     new = transform_points(world_from_cam_next, lift(uv_next, z, intr_next))
