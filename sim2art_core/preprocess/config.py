@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Literal, get_args
 
-from sim2art_core.preprocess.flow_methods import DISConfig, FarnebackConfig
+from sim2art_core.preprocess.flow_methods import FLOW_REGISTRY, DISConfig, FarnebackConfig
 
 KEYFRAME_MODES = ("time", "motion")
 OBJECT_SOURCES = ("auto", "mask", "box")
-#: Registered run-time flow methods (``sim2art_core.preprocess.flow_methods.FLOW_REGISTRY``; a test checks both agree).
+#: The built-in run-time flow methods (``flow_methods.FLOW_REGISTRY``; a test checks both agree). ``validate``
+#: accepts any registered name, so a method registered at run time (a plugin, the contrib benchmark) works too.
 FlowMethodName = Literal["dis", "farneback"]
 FLOW_METHODS: tuple[str, ...] = get_args(FlowMethodName)
 
@@ -177,8 +178,8 @@ class PreprocessConfig:
             raise ValueError(f"need 0 < min_depth_m < max_depth_m, got {o.min_depth_m}, {o.max_depth_m}")
         if o.stride < 1:
             raise ValueError(f"object.stride must be >= 1, got {o.stride}")
-        if f.method not in FLOW_METHODS:
-            raise ValueError(f"flow.method must be one of {FLOW_METHODS}, got '{f.method}'")
+        if f.method not in FLOW_REGISTRY:
+            raise ValueError(f"flow.method must be one of {FLOW_REGISTRY.names()}, got '{f.method}'")
         f.dis.validate()
         f.farneback.validate()
         if f.depth_edge_ratio < 0 or f.depth_edge_px < 0:
