@@ -156,7 +156,14 @@ PARAMETERS: tuple[Param, ...] = (
         choices=("ultrafast", "fast", "medium"),
     ),
     Param("flow_width", 640, "Optical flow runs on images resized to this width (never enlarged; 0 = full)", 0, 8192),
-    Param("flow_consistency_px", 2.0, "Forward-backward check threshold (pixels; 0 = off)", 0.0, 100.0),
+    Param("flow_consistency_px", 1.0, "Forward-backward check threshold (pixels; 0 = off)", 0.0, 100.0),
+    Param(
+        "flow_depth_edge_ratio",
+        0.02,
+        "No flow for points on or flowing onto a depth edge of this relative step (0 = off)",
+        0.0,
+        1.0,
+    ),
     Param("max_flow_m", 0.5, "Longer 3-D displacements between keyframes are mismatches (m)", 0.01, 10.0),
     Param(
         "flow_crop_margin_px",
@@ -222,6 +229,7 @@ def preprocess_config(values: dict[str, Any], num_frames: int, num_points: int) 
             dis=DISConfig(preset=values["flow_preset"]),
             width=int(values["flow_width"]),
             consistency_px=float(values["flow_consistency_px"]),
+            depth_edge_ratio=float(values["flow_depth_edge_ratio"]),
             max_flow_m=float(values["max_flow_m"]),
             crop_margin_px=int(values["flow_crop_margin_px"]),
         ),

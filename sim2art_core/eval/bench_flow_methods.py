@@ -54,6 +54,12 @@ VARIANTS: dict[str, tuple[str, dict, dict]] = {
         {"consistency_px": 1.0, "depth_edge_ratio": 0.02, "depth_edge_px": 1},
         {"preset": "medium"},
     ),  # fmt: skip
+    "dis-medium-tex": ("dis", {"min_texture": 1e-6}, {"preset": "medium"}),
+    "dis-medium-fb1-edge2-tex": (
+        "dis",
+        {"consistency_px": 1.0, "depth_edge_ratio": 0.02, "depth_edge_px": 1, "min_texture": 1e-6},
+        {"preset": "medium"},
+    ),  # fmt: skip
     # OpenCV contrib (--contrib, separate venv)
     "rlof": ("rlof", {}, {}),
     "deepflow": ("deepflow", {}, {}),
@@ -204,7 +210,7 @@ def _truth(path: Path):
 def score(out: Path, variants: list[str], checkpoint: str | None, network: bool, progress=True) -> list[dict]:
     from tqdm import tqdm
 
-    from sim2art_core.eval.conditions import sample_for_window, true_flow
+    from sim2art_core.eval.conditions import sample_for_window, true_flow, window_pixels
     from sim2art_core.eval.methods import MethodOptions, build_method
     from sim2art_core.eval.sample import evaluate_sample
     from sim2art_core.window import Window
@@ -225,7 +231,7 @@ def score(out: Path, variants: list[str], checkpoint: str | None, network: bool,
             surface = path.stem.rsplit("-", 1)[1]
             acc = by_surface.setdefault(surface, {"err": [], "static_bad": [], "moving_valid": [], "times": [],
                                                   "no_window": 0, "sequences": 0, "joints": {m: [] for m in methods},
-                                                  "miou": []})  # fmt: skip
+                                                  "miou": [], "valid": []})  # fmt: skip
             acc["sequences"] += 1
             wpath = folder / path.name
             if not wpath.is_file():
@@ -237,11 +243,18 @@ def score(out: Path, variants: list[str], checkpoint: str | None, network: bool,
             frames = load_frames(path)
             s = sample_for_window(truths[path.stem], w, frames)
             err = 1000.0 * np.linalg.norm(s.flow.astype(np.float64) - true_flow(s), axis=-1)
-            moving = np.isin(s.labels, np.flatnonzero(s.part_moving))
+            moving_parts = np.flatnonzero(s.part_moving)
+            moving = np.isin(s.labels, moving_parts)
             static = ~moving
-            # every point of a moving part that the window had before flow (the sampled object pixels)
             acc["err"].append(err[moving & w.valid & np.isfinite(err)])
-            acc["moving_valid"].append((int((moving & w.valid).sum()), int(moving.sum())))
+            # every sampled object point (valid or not) labelled from the rendered part mask: which share of the
+            # moving parts' points keeps a flow
+            sampled = np.isfinite(w.points).all(-1) & np.any(w.points != 0, axis=-1)
+            uv = window_pixels(replace(w, valid=sampled), frames[0].intrinsics)
+            lab = np.stack([frames[t].part_mask[uv[t, :, 1], uv[t, :, 0]] for t in range(w.num_frames)])
+            on_moving = sampled & np.isin(lab, moving_parts)
+            acc["moving_valid"].append((int((on_moving & w.valid).sum()), int(on_moving.sum())))
+            acc["valid"].append((int(w.valid.sum()), int(sampled.sum())))
             acc["static_bad"].append((int((static & w.valid & (err > 10.0)).sum()), int((static & w.valid).sum())))
             acc["times"] += times.get(path.stem, [])
             for m, fn in methods.items():
@@ -253,11 +266,13 @@ def score(out: Path, variants: list[str], checkpoint: str | None, network: bool,
             err = np.concatenate(a["err"]) if a["err"] else np.zeros(0)
             mv = np.array(a["moving_valid"]).reshape(-1, 2).sum(0)
             sb = np.array(a["static_bad"]).reshape(-1, 2).sum(0)
+            va = np.array(a["valid"]).reshape(-1, 2).sum(0)
             row = {
                 "variant": name, "surface": surface, "sequences": a["sequences"], "no_window": a["no_window"],
                 "err_median_mm": float(np.median(err)) if len(err) else float("nan"),
                 "err_p90_mm": float(np.percentile(err, 90)) if len(err) else float("nan"),
                 "moving_valid_pct": 100.0 * mv[0] / max(mv[1], 1),
+                "valid_pct": 100.0 * va[0] / max(va[1], 1),
                 "static_spurious_pct": 100.0 * sb[0] / max(sb[1], 1),
                 "ms_per_flow": 1000.0 * float(np.median(a["times"])) if a["times"] else float("nan"),
             }  # fmt: skip
@@ -274,7 +289,7 @@ def score(out: Path, variants: list[str], checkpoint: str | None, network: bool,
 
 def markdown(rows: list[dict]) -> str:
     net = any(np.isfinite(r.get("sim2art_axis_deg", np.nan)) for r in rows)
-    head = ("| variant | surface | moving points: error median / p90 (mm) | moving points kept (%) | "
+    head = ("| variant | surface | moving points: error median / p90 (mm) | points with flow: all / moving parts (%) | "
             "static points with > 1 cm flow (%) | ms per flow call (median) | true seg. + refinement: axis (°) / "
             "position (cm) |")  # fmt: skip
     sep = "|---|---|---|---|---|---|---|"
@@ -284,7 +299,8 @@ def markdown(rows: list[dict]) -> str:
     lines = [head, sep]
     for r in rows:
         line = (f"| {r['variant']} | {r['surface']} | {r['err_median_mm']:.2f} / {r['err_p90_mm']:.1f} | "
-                f"{r['moving_valid_pct']:.1f} | {r['static_spurious_pct']:.2f} | {r['ms_per_flow']:.1f} | "
+                f"{r['valid_pct']:.0f} / {r['moving_valid_pct']:.0f} | {r['static_spurious_pct']:.2f} | "
+                f"{r['ms_per_flow']:.1f} | "
                 f"{r['gtseg-refine_axis_deg']:.1f} / {r['gtseg-refine_axis_pos_cm']:.1f} |")  # fmt: skip
         if net:
             line += f" {r['sim2art_miou']:.2f} / {r['sim2art_axis_deg']:.1f} / {r['sim2art_axis_pos_cm']:.1f} |"

@@ -58,7 +58,8 @@ CONDITION_DESCRIPTIONS = {
 
 def _default_preprocess() -> PreprocessConfig:
     # The renderer's observed object mask plays the segmenter (the node's use_mask mode); everything else
-    # is the node's default (DIS "medium" at up to 640 px, forward-backward check 2 px, 2 px mask erosion).
+    # is the node's default (DIS "medium" at up to 640 px, forward-backward check 1 px, depth-edge mask 2 %,
+    # 2 px mask erosion).
     return PreprocessConfig(object=ObjectSelectionConfig(source="mask"))
 
 

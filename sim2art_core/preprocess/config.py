@@ -87,6 +87,10 @@ class FlowConfig:
             object's silhouette) has no flow: optical flow there mixes two surfaces that move
             differently. 0 disables the mask.
         depth_edge_px: radius (full-resolution pixels) of the depth-edge mask.
+        min_texture: texture mask: a point whose pixel in frame t has less image structure than this
+            (smallest eigenvalue of the grey image's structure tensor, ``cv2.cornerMinEigenVal`` over
+            7x7 pixels of the flow image) has no flow: on a uniform surface (plain lacquer fronts)
+            optical flow is interpolated from the surface's borders, not observed. 0 disables the mask.
         max_flow_m: a 3-D displacement longer than this between two window frames is a mismatch.
         crop_margin_px: the flow is computed only in the box around the object's sampled pixels,
             grown by this many full-resolution pixels on each side (room for the object's motion
@@ -97,9 +101,10 @@ class FlowConfig:
     dis: DISConfig = field(default_factory=DISConfig)
     farneback: FarnebackConfig = field(default_factory=FarnebackConfig)
     width: int = 640
-    consistency_px: float = 2.0
-    depth_edge_ratio: float = 0.0
-    depth_edge_px: int = 2
+    consistency_px: float = 1.0
+    depth_edge_ratio: float = 0.02
+    depth_edge_px: int = 1
+    min_texture: float = 0.0
     max_flow_m: float = 0.5
     crop_margin_px: int = 64
 
@@ -182,8 +187,8 @@ class PreprocessConfig:
             raise ValueError(f"flow.method must be one of {FLOW_REGISTRY.names()}, got '{f.method}'")
         f.dis.validate()
         f.farneback.validate()
-        if f.depth_edge_ratio < 0 or f.depth_edge_px < 0:
-            raise ValueError("flow.depth_edge_ratio and flow.depth_edge_px must be >= 0")
+        if f.depth_edge_ratio < 0 or f.depth_edge_px < 0 or f.min_texture < 0:
+            raise ValueError("flow.depth_edge_ratio, flow.depth_edge_px and flow.min_texture must be >= 0")
         if f.width < 0 or 0 < f.width < 32:
             raise ValueError(f"flow.width must be 0 (full resolution) or >= 32 pixels, got {f.width}")
         if k.mode not in KEYFRAME_MODES:

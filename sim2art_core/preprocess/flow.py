@@ -61,6 +61,16 @@ def depth_edges(depth: np.ndarray, ratio: float, radius_px: int = 0) -> np.ndarr
     return edge
 
 
+def source_texture(grey: np.ndarray, uv: np.ndarray, scale: float, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """(N,) image structure at full-resolution pixels ``uv``: the smallest eigenvalue of the structure
+    tensor of ``grey`` (the flow image, resized by ``scale`` and cropped at ``origin``) over 7x7 pixels
+    (``cv2.cornerMinEigenVal``), at the nearest pixel; 0 on a uniform surface."""
+    eig = cv2.cornerMinEigenVal(grey, 7)
+    xy = np.rint(to_flow_pixels(uv, scale, origin)).astype(np.int64)
+    h, w = eig.shape
+    return eig[np.clip(xy[:, 1], 0, h - 1), np.clip(xy[:, 0], 0, w - 1)]
+
+
 def to_flow_pixels(uv: np.ndarray, scale: float, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
     """Full-resolution pixels (N, 2) -> coordinates in a flow image resized by ``scale`` and cropped at
     ``origin`` (x, y). Pixel-centre convention: full-res u sits at (u + 0.5) * scale - 0.5."""
@@ -166,7 +176,7 @@ def scene_flow(
         cfg: flow configuration.
         origin: (x, y) of the flow images' crop in the resized image (see :func:`flow_crop`).
         source_on_edge: optional (N,) bool, the point's pixel in frame t is on a depth edge
-            (:func:`depth_edges`): no flow.
+            (:func:`depth_edges`) or has too little texture (:func:`source_texture`): no flow.
         edges_next: optional (H, W) bool depth-edge map of frame t + 1: a point whose flow target
             lands on it has no flow.
     """

@@ -25,7 +25,7 @@ import numpy as np
 
 from sim2art_core.frames import RGBDFrame
 from sim2art_core.preprocess.config import PreprocessConfig
-from sim2art_core.preprocess.flow import OpticalFlow, depth_edges, flow_crop, scene_flow
+from sim2art_core.preprocess.flow import OpticalFlow, depth_edges, flow_crop, scene_flow, source_texture
 from sim2art_core.preprocess.keyframes import KeyframeSelector
 from sim2art_core.preprocess.object_select import select_object
 from sim2art_core.preprocess.sampling import FrameSample, sample_frame
@@ -216,9 +216,13 @@ class WindowBuilder:
         forward = self._flow(g0, g1)
         backward = self._flow(g1, g0) if cfg.consistency_px > 0 else None
         pts = np.where(prev.valid[:, None], prev.points, np.nan)
+        rejected = prev.on_depth_edge
+        if cfg.min_texture > 0:
+            untextured = source_texture(g0, prev.uv, cfg.scale_for(frame.shape[1]), (x0, y0)) < cfg.min_texture
+            rejected = untextured if rejected is None else rejected | untextured
         sf = scene_flow(
             pts, prev.uv, forward, backward, frame.depth, frame.intrinsics, frame.world_from_cam, cfg, (x0, y0),
-            prev.on_depth_edge, edges,
+            rejected, edges,
         )  # fmt: skip
         valid = prev.valid & sf.valid
         return WindowEntry(

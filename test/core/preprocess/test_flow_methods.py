@@ -65,7 +65,7 @@ def test_unknown_method_and_bad_sub_config_are_clear_errors():
         PreprocessConfig(flow=FlowConfig(depth_edge_ratio=-1.0)).validate()
 
 
-def test_default_is_todays_dis_medium():
+def test_default_method_is_dis_medium():
     cfg = FlowConfig()
     assert cfg.method == "dis" and cfg.dis == DISConfig(preset="medium", variational_refinement_iterations=-1)
     g0, g1 = _textured_pair()
@@ -109,7 +109,8 @@ def test_window_builder_uses_the_depth_edge_mask():
 
     frames, _ = make_frames(4, 320, 240, Scene(), max_amount=0.5)
     cfg = PreprocessConfig(num_points=400)
-    w0 = build_window(frames, cfg, rng=0)
-    w1 = build_window(frames, replace(cfg, flow=replace(cfg.flow, depth_edge_ratio=0.02)), rng=0)
+    assert cfg.flow.depth_edge_ratio == 0.02  # on by default (docs/EVALUATION.md, "Run-time optical flow")
+    w0 = build_window(frames, replace(cfg, flow=replace(cfg.flow, depth_edge_ratio=0.0)), rng=0)
+    w1 = build_window(frames, cfg, rng=0)
     assert w1.valid.sum() < w0.valid.sum()
     assert not (w1.valid & ~w0.valid).any()  # the mask only removes points
