@@ -34,7 +34,11 @@ from pathlib import Path
 
 import numpy as np
 
-#: variant name -> (flow method, FlowConfig overrides, DISConfig overrides). The node's default is dis-medium.
+#: variant name -> (flow method, FlowConfig overrides, DISConfig overrides), on top of :data:`BASE`.
+#: The node's default (forward-backward 1 px, depth-edge mask 2 %) is "dis-medium-fb1-edge2".
+#: what every variant starts from: the preprocessing before the masks were measured (forward-backward 2 px, no
+#: depth-edge mask), so that each variant states all of its masks
+BASE = {"consistency_px": 2.0, "depth_edge_ratio": 0.0, "depth_edge_px": 1, "min_texture": 0.0}
 VARIANTS: dict[str, tuple[str, dict, dict]] = {
     "dis-ultrafast": ("dis", {}, {"preset": "ultrafast"}),
     "dis-ultrafast+var": ("dis", {}, {"preset": "ultrafast", "variational_refinement_iterations": 5}),
@@ -75,7 +79,7 @@ def variant_config(name: str, num_points: int):
 
     method, flow_over, dis_over = VARIANTS[name]
     pre = _default_preprocess()
-    flow = replace(pre.flow, method=method, dis=replace(pre.flow.dis, **dis_over), **flow_over)
+    flow = replace(pre.flow, method=method, dis=replace(pre.flow.dis, **dis_over), **{**BASE, **flow_over})
     return replace(pre, num_points=num_points, flow=flow)
 
 

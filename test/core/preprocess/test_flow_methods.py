@@ -114,3 +114,15 @@ def test_window_builder_uses_the_depth_edge_mask():
     w1 = build_window(frames, cfg, rng=0)
     assert w1.valid.sum() < w0.valid.sum()
     assert not (w1.valid & ~w0.valid).any()  # the mask only removes points
+
+
+def test_a_steep_plane_is_not_a_depth_edge():
+    # a plane seen at a grazing angle: depth changes by ~10 % per pixel, but it is no discontinuity
+    H, W = 30, 40
+    intr = Intrinsics(40.0, 40.0, 20.0, 15.0, W, H)
+    u = np.arange(W, dtype=np.float64)
+    # plane z = 1 + 2 x (x = (u - cx) z / fx)  ->  1/z = (1 - 2 (u - cx) / fx), affine in u
+    inv = 1.0 - 2.0 * (u - intr.cx) / intr.fx * 0.4
+    depth = np.tile((1.0 / inv).astype(np.float32), (H, 1))
+    assert np.max(np.abs(np.diff(depth[0])) / depth[0, 1:]) > 0.02
+    assert not depth_edges(depth, 0.02).any()
