@@ -335,7 +335,13 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
     if args.contrib:
-        import sim2art_core.eval.flow_contrib  # noqa: F401 - registers the contrib methods
+        from sim2art_core.eval.flow_contrib import register
+
+        try:
+            register()
+        except RuntimeError as e:
+            print(f"flow-methods: {e}", file=sys.stderr)
+            return 2
     default = CONTRIB if args.contrib else tuple(v for v in VARIANTS if v not in CONTRIB)
     variants = [v.strip() for v in args.variants.split(",")] if args.variants else list(default)
     bad = [v for v in variants if v not in VARIANTS]
