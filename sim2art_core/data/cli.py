@@ -2,6 +2,7 @@
 
     sim2art-generate data/synth --objects-per-category 40 --sequences-per-object 5 --workers 2
     sim2art-generate data/robust --realism robustness --categories Laptop,Box --seed 1
+    sim2art-generate data/plain --surfaces lacquer --categories Storage1,Storage3
 
 The output is a pure function of the arguments (same seed -> identical bytes, any --workers).
 See docs/DATA.md for the file format and the reader (sim2art_core.data.dataset.SequenceDataset).
@@ -17,6 +18,7 @@ from sim2art_core.data.dataset import read_index, write_dataset
 from sim2art_core.data.generator import SequenceConfig
 from sim2art_core.data.realism import RealismConfig
 from sim2art_core.data.sequence import CATEGORIES
+from sim2art_core.data.surfaces import SURFACES
 
 
 def _categories(text: str) -> tuple[str, ...]:
@@ -46,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="camera azimuth sweep range (deg)")  # fmt: skip
     ap.add_argument("--realism", choices=("none", "robustness"), default="none",
                     help="sensor imperfections: none, or the RealismConfig.robustness() preset")  # fmt: skip
+    ap.add_argument("--surfaces", choices=SURFACES, default="textured",
+                    help="textured parts, or plain / lacquer colours without texture (docs/DATA.md)")  # fmt: skip
     ap.add_argument("--seed", type=int, default=0, help="dataset seed")
     ap.add_argument("--workers", type=int, default=1, help="generator processes")
     ap.add_argument("--shard-size", type=int, default=64, help="sequences per shard file")
@@ -60,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = SequenceConfig(
         num_frames=args.frames, num_points=args.points, width=args.width, height=args.height,
         camera=CameraPathConfig(arc_deg=tuple(args.arc_deg)), realism=realism,
+        surfaces=args.surfaces,
     )  # fmt: skip
     try:
         index_path = write_dataset(

@@ -37,6 +37,7 @@ from sim2art_core.data.realism import (
 )
 from sim2art_core.data.renderer import Light, get_renderer, pybullet_intrinsics
 from sim2art_core.data.sequence import SequenceSample
+from sim2art_core.data.surfaces import SURFACES, Surfaces, apply_surfaces
 from sim2art_core.frames import RGBDFrame
 from sim2art_core.geometry import closest_point_on_line, invert_transform, lift, transform_points
 from sim2art_core.types import JointType
@@ -65,6 +66,11 @@ class SequenceConfig:
         floor: "auto" renders a textured floor under the object when frames are returned or mask errors
             are on (what a too-large mask reveals must be somewhere); "always" / "never" force it. The
             floor never changes the object's pixels; it costs about 3-4 ms per frame at 160x120.
+        surfaces: how the object looks (:mod:`sim2art_core.data.surfaces`): "textured" (the default,
+            per-link procedural textures), "plain" (no textures, the generator's colours) or "lacquer"
+            (no textures, fronts and carcass in one white/grey lacquer per sequence, handles keep their
+            colour): plain fronts, as in real kitchens, where optical flow has little to track. The
+            floor stays textured.
     """
 
     num_frames: int = 16
@@ -77,6 +83,7 @@ class SequenceConfig:
     motion: MotionConfig = field(default_factory=MotionConfig)
     realism: RealismConfig = field(default_factory=RealismConfig)
     floor: str = "auto"
+    surfaces: Surfaces = "textured"
 
     def __post_init__(self):
         if self.num_frames < 1 or self.num_points < 1:
@@ -87,6 +94,8 @@ class SequenceConfig:
             raise ValueError(f"SequenceConfig.fov_y_deg must be an increasing range in [1, 170), got {self.fov_y_deg}")
         if self.floor not in ("auto", "always", "never"):
             raise ValueError(f"SequenceConfig.floor must be auto, always or never, got {self.floor!r}")
+        if self.surfaces not in SURFACES:
+            raise ValueError(f"SequenceConfig.surfaces must be one of {SURFACES}, got {self.surfaces!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -146,6 +155,7 @@ def generate_sequence_for_object(obj: ArticulatedObject, object_id: str, sequenc
                                  cfg: SequenceConfig | None = None, return_frames: bool = False):  # fmt: skip
     """Core of :func:`generate_sequence` for any :class:`ArticulatedObject` (see module doc)."""
     cfg = cfg or SequenceConfig()
+    obj = apply_surfaces(obj, cfg.surfaces, sequence_seed)
     T, N, W, H = cfg.num_frames, cfg.num_points, cfg.width, cfg.height
     rs = cfg.realism
     seeds = np.random.SeedSequence([int(sequence_seed), 0x5EED]).spawn(len(_STREAMS))

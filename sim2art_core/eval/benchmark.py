@@ -2,6 +2,7 @@
 
     sim2art-benchmark latency [--checkpoint CK] ...            every method per window, preprocessing per frame
     sim2art-benchmark flow-resolution --data D [--split val]   which rendered resolution the optical-flow path needs
+    sim2art-benchmark flow-methods --data D --out DIR   optical-flow methods and masks, textured and plain
     sim2art-benchmark ablation --runs-dir runs/ablations --data D   Table 4 from the ablation checkpoints
     sim2art-benchmark export [--optical-flow]                  URDF export time, mesh sizes, round-trip distance
     sim2art-benchmark report [--quick] [--skip STAGES] [--force STAGES]   everything -> docs/BENCHMARKS.md
@@ -16,6 +17,7 @@ import sys
 COMMANDS = {
     "latency": "sim2art_core.eval.latency",
     "flow-resolution": "sim2art_core.eval.bench_flow",
+    "flow-methods": "sim2art_core.eval.bench_flow_methods",
     "ablation": "sim2art_core.eval.ablation",
     "export": "sim2art_core.eval.bench_export",
     "report": "sim2art_core.eval.report",

@@ -172,8 +172,21 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Methods: " + "; ".join(f"{m.name}: {m.description}" for m in method_specs())
         + ". Conditions: " + ", ".join(CONDITIONS) + " (docs/EVALUATION.md).",
     )  # fmt: skip
-    p.add_argument("--data", required=True, help="dataset root (written by sim2art-generate)")
-    p.add_argument("--split", default="test", help="split to evaluate (default: test)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", help="dataset root (written by sim2art-generate)")
+    src.add_argument("--urdf-dir", default=None,
+                     help="evaluate on your own objects: every *.urdf under this folder, rendered by the data "
+                          "engine (docs/EVALUATION.md §2.3); one table column per URDF")  # fmt: skip
+    p.add_argument("--split", default="test", help="split to evaluate (default: test; not with --urdf-dir)")
+    p.add_argument("--sequences-per-urdf", type=int, default=2, help="with --urdf-dir: sequences per URDF")
+    p.add_argument("--urdf-seed", type=int, default=0, help="with --urdf-dir: seed of the sequences")
+    p.add_argument("--frames", type=int, default=None, help="with --urdf-dir: T (default: the test split's 16)")
+    p.add_argument("--points", type=int, default=None, help="with --urdf-dir: N (default: the test split's 2048)")
+    p.add_argument("--render-size", type=_parse_resolution, default=None, metavar="WxH",
+                   help="with --urdf-dir: rendered size of the gt-flow/realism samples (default: 160x120)")  # fmt: skip
+    p.add_argument("--surfaces", default=None, choices=("textured", "plain", "lacquer"),
+                   help="with --urdf-dir: 'textured' renders each URDF as written (its colours and "
+                        "textures; default), 'plain' drops its textures, 'lacquer' paints it white/grey")  # fmt: skip
     p.add_argument("--methods", default=DEFAULT_METHODS, help=f"comma-separated (default: {DEFAULT_METHODS})")
     p.add_argument("--conditions", "--condition", default=GT_FLOW,
                    help=f"comma-separated, from {', '.join(CONDITIONS)} (default: {GT_FLOW})")  # fmt: skip
@@ -258,6 +271,22 @@ def _summarise(items: list[EvalItem], results: Results):
     ), [moving, everything, valid]
 
 
+def _urdf_samples(args):
+    """The --urdf-dir evaluation set (the test split's SequenceConfig unless overridden)."""
+    from sim2art_core.data.generator import SequenceConfig
+    from sim2art_core.eval.urdf_set import UrdfSamples
+
+    over = {"surfaces": args.surfaces or "textured"}
+    if args.frames is not None:
+        over["num_frames"] = args.frames
+    if args.points is not None:
+        over["num_points"] = args.points
+    if args.render_size is not None:
+        over["width"], over["height"] = args.render_size
+    cfg = replace(SequenceConfig(), **over)
+    return UrdfSamples(args.urdf_dir, cfg, args.sequences_per_urdf, args.urdf_seed, progress=not args.no_progress)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     import torch
@@ -277,7 +306,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = EvalConfig(include_root_in_miou=not args.miou_without_root, miou_parts=args.miou_parts,
                          joint_parts=args.joint_parts,
                          min_joint_visibility=args.min_joint_visibility)  # fmt: skip
-        dataset = SequenceDataset(args.data, args.split)
+        regenerate = None
+        urdf_only = [f"--{k.replace('_', '-')}" for k in ("frames", "points", "render_size", "surfaces")
+                     if getattr(args, k) is not None]  # fmt: skip
+        if urdf_only and not args.urdf_dir:
+            raise ValueError(f"{', '.join(urdf_only)} only apply with --urdf-dir (a dataset has its own settings)")
+        if args.urdf_dir:
+            dataset = _urdf_samples(args)
+            regenerate = dataset.regenerate
+            for path, why in dataset.skipped.items():
+                print(f"sim2art-eval: skipped {path}: {why}", file=sys.stderr)
+        else:
+            dataset = SequenceDataset(args.data, args.split)
         ccfg = ConditionConfig(width=args.flow_resolution[0], height=args.flow_resolution[1])
         torch.set_num_threads(args.threads)
         methods = _build_methods(args)
@@ -287,11 +327,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     cats = [c.strip() for c in args.categories.split(",")] if args.categories else None
     samples = list(select_samples(dataset, cats, args.per_category, args.limit))
     out = Path(args.out)
-    cache = ItemCache(Path(args.cache) if args.cache else out / "cache", ccfg, dataset_key(dataset.index))
+    cache = ItemCache(Path(args.cache) if args.cache else out / "cache", ccfg, dataset_key(dataset.index), regenerate)
     meta = {"command": " ".join(["sim2art-eval", *(sys.argv[1:] if argv is None else argv)]), "args": vars(args),
             "eval_config": asdict(cfg), "condition_config": asdict(ccfg), "dataset_seed": dataset.index.get("seed"),
             "dataset_config": dataset.index.get("config"), "checkpoint_sha256": _checkpoint_sha256(args.checkpoint),
             "torch_threads": torch.get_num_threads()}  # fmt: skip
+    if args.urdf_dir:
+        meta["urdf_set"] = {"files": dataset.index["files"], "skipped": dataset.skipped,
+                            "sequences_per_urdf": args.sequences_per_urdf, "seed": args.urdf_seed}  # fmt: skip
     tables, summaries, item_rows = {}, {}, []
     for cond in conditions:
         bar = tqdm(samples, desc=f"{cond}: windows", unit="sample", disable=args.no_progress)

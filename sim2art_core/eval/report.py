@@ -490,9 +490,26 @@ def write_report(path: Path, stages: list[Stage], records: dict[str, dict], args
         except (OSError, ValueError, KeyError) as e:
             md += [f"**Could not render** ({type(e).__name__}: {e}); see `{out / st.name}`.", ""]
     text = "\n".join(md) + "\n"
+    if path.is_file():
+        text += hand_run_sections(path.read_text())
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return text
+
+
+def hand_run_sections(text: str) -> str:
+    """The ``## ...`` sections of an existing BENCHMARKS.md whose title says "(hand-run": measurements that
+    are not a stage yet (e.g. the contrib optical-flow methods, which need a second venv) survive a
+    regeneration unchanged, at the end."""
+    keep, cur = [], None
+    for line in text.splitlines(keepends=True):
+        if line.startswith("## "):
+            cur = [] if "(hand-run" in line else None
+            if cur is not None:
+                keep.append(cur)
+        if cur is not None:
+            cur.append(line)
+    return "".join("".join(sec).rstrip("\n") + "\n\n" for sec in keep)
 
 
 def _dataset_seed(args) -> str:

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Literal, get_args
+
+from sim2art_core.preprocess.flow_methods import FLOW_REGISTRY, DISConfig, FarnebackConfig
 
 KEYFRAME_MODES = ("time", "motion")
 OBJECT_SOURCES = ("auto", "mask", "box")
-FLOW_METHODS = ("dis", "farneback")
+#: The built-in run-time flow methods (``flow_methods.FLOW_REGISTRY``; a test checks both agree). ``validate``
+#: accepts any registered name, so a method registered at run time (a plugin, the contrib benchmark) works too.
+FlowMethodName = Literal["dis", "farneback"]
+FLOW_METHODS: tuple[str, ...] = get_args(FlowMethodName)
 
 
 @dataclass(frozen=True)
@@ -63,8 +69,11 @@ class FlowConfig:
     """Dense optical flow (OpenCV) between consecutive window frames, lifted to scene flow.
 
     Attributes:
-        method: "dis" (cv2.DISOpticalFlow, fast and accurate) or "farneback".
-        dis_preset: "ultrafast", "fast" or "medium" (DIS only).
+        method: the registered flow method (:mod:`sim2art_core.preprocess.flow_methods`): "dis"
+            (cv2.DISOpticalFlow) or "farneback". Chosen by measurement (docs/EVALUATION.md, "Run-time
+            optical flow").
+        dis: settings of the "dis" method (preset, variational refinement).
+        farneback: settings of the "farneback" method.
         width: the flow is computed on images resized to this width (never enlarged; 0 = full
             resolution). In a quick comparison on rendered VGA sequences (6 categories, one sequence
             each, moving points, median error against the true scene flow) full VGA resolution gave
@@ -72,16 +81,30 @@ class FlowConfig:
         consistency_px: forward-backward check: a point whose backward flow misses its pixel by more
             than this (full-resolution pixels) has no flow (occlusion, mismatch). 0 disables the check
             (and halves the cost).
+        depth_edge_ratio: depth-edge mask: a point whose pixel in frame t, or whose flow target in
+            frame t + 1, lies within ``depth_edge_px`` of a depth discontinuity (neighbouring depths
+            differing by more than this fraction of the depth: a door's edge against the carcass, the
+            object's silhouette) has no flow: optical flow there mixes two surfaces that move
+            differently. 0 disables the mask.
+        depth_edge_px: radius (full-resolution pixels) of the depth-edge mask.
+        min_texture: texture mask: a point whose pixel in frame t has less image structure than this
+            (smallest eigenvalue of the grey image's structure tensor, ``cv2.cornerMinEigenVal`` over
+            7x7 pixels of the flow image) has no flow: on a uniform surface (plain lacquer fronts)
+            optical flow is interpolated from the surface's borders, not observed. 0 disables the mask.
         max_flow_m: a 3-D displacement longer than this between two window frames is a mismatch.
         crop_margin_px: the flow is computed only in the box around the object's sampled pixels,
             grown by this many full-resolution pixels on each side (room for the object's motion
             between keyframes); negative: the whole image.
     """
 
-    method: str = "dis"
-    dis_preset: str = "medium"
+    method: FlowMethodName = "dis"
+    dis: DISConfig = field(default_factory=DISConfig)
+    farneback: FarnebackConfig = field(default_factory=FarnebackConfig)
     width: int = 640
-    consistency_px: float = 2.0
+    consistency_px: float = 1.0
+    depth_edge_ratio: float = 0.02
+    depth_edge_px: int = 1
+    min_texture: float = 0.0
     max_flow_m: float = 0.5
     crop_margin_px: int = 64
 
@@ -160,10 +183,12 @@ class PreprocessConfig:
             raise ValueError(f"need 0 < min_depth_m < max_depth_m, got {o.min_depth_m}, {o.max_depth_m}")
         if o.stride < 1:
             raise ValueError(f"object.stride must be >= 1, got {o.stride}")
-        if f.method not in FLOW_METHODS:
-            raise ValueError(f"flow.method must be one of {FLOW_METHODS}, got '{f.method}'")
-        if f.dis_preset not in ("ultrafast", "fast", "medium"):
-            raise ValueError(f"flow.dis_preset must be ultrafast, fast or medium, got '{f.dis_preset}'")
+        if f.method not in FLOW_REGISTRY:
+            raise ValueError(f"flow.method must be one of {FLOW_REGISTRY.names()}, got '{f.method}'")
+        f.dis.validate()
+        f.farneback.validate()
+        if f.depth_edge_ratio < 0 or f.depth_edge_px < 0 or f.min_texture < 0:
+            raise ValueError("flow.depth_edge_ratio, flow.depth_edge_px and flow.min_texture must be >= 0")
         if f.width < 0 or 0 < f.width < 32:
             raise ValueError(f"flow.width must be 0 (full resolution) or >= 32 pixels, got {f.width}")
         if k.mode not in KEYFRAME_MODES:

@@ -8,8 +8,10 @@ positions are in the fixed frame, so the difference is the object's motion only:
 the camera's motion is compensated by construction.
 
 A point has no flow (``valid`` False) when ``uv'`` leaves the image, depth_{t+1} is
-invalid there, the forward-backward check fails (occlusion, mismatch), or the 3-D
-displacement exceeds ``max_flow_m``.
+invalid there, the forward-backward check fails (occlusion, mismatch), the point or its
+target lies on a depth edge (optional depth-edge mask: flow there mixes two surfaces), or
+the 3-D displacement exceeds ``max_flow_m``. Such points are marked invalid, never given a
+silently wrong flow.
 """
 
 from __future__ import annotations
@@ -22,31 +24,57 @@ import numpy as np
 from sim2art_core.camera import Intrinsics, lift, sample_depth
 from sim2art_core.geometry import transform_points
 from sim2art_core.preprocess.config import FlowConfig
-
-_DIS_PRESETS = {
-    "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
-    "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
-    "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
-}
+from sim2art_core.preprocess.flow_methods import build_flow
 
 
 class OpticalFlow:
-    """Dense optical flow between two grey images (OpenCV DIS or Farneback).
-
-    One instance keeps its OpenCV object (DIS allocates buffers once); not thread-safe.
+    """Dense optical flow between two grey images with the registered method ``cfg.method``
+    (:mod:`sim2art_core.preprocess.flow_methods`). One instance keeps its OpenCV object; not thread-safe.
     """
 
     def __init__(self, cfg: FlowConfig):
         self.cfg = cfg
-        self._dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[cfg.dis_preset]) if cfg.method == "dis" else None
+        self._method = build_flow(cfg)
 
     def __call__(self, grey0: np.ndarray, grey1: np.ndarray) -> np.ndarray:
         """(h, w, 2) float32 flow (du, dv) in pixels of the given images, from grey0 to grey1."""
         if grey0.shape != grey1.shape:
             raise ValueError(f"optical flow needs images of one size, got {grey0.shape} and {grey1.shape}")
-        if self._dis is not None:
-            return self._dis.calc(grey0, grey1, None)
-        return cv2.calcOpticalFlowFarneback(grey0, grey1, None, 0.5, 4, 15, 3, 5, 1.2, 0)
+        return self._method(grey0, grey1)
+
+
+def depth_edges(depth: np.ndarray, ratio: float, radius_px: int = 0) -> np.ndarray:
+    """(H, W) bool: pixels within ``radius_px`` of a depth discontinuity.
+
+    Inverse depth is affine in the pixel coordinates on any plane, so its second difference vanishes on
+    planes whatever their slope and is large across a step: a pixel is on an edge when, along the rows or
+    the columns, ``|1/z(x-1) - 2/z(x) + 1/z(x+1)|`` exceeds ``ratio`` times ``1/z(x)`` (a depth step of
+    about ``ratio`` times the depth). Both sides of a step are marked. Missing depth (NaN) is ignored: a
+    hole is not an edge. ``radius_px`` grows the marked band. Hand-written (a few NumPy lines; OpenCV has
+    no discontinuity detector for depth).
+    """
+    inv = 1.0 / np.asarray(depth, dtype=np.float32)
+    edge = np.zeros(inv.shape, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        for axis in (0, 1):
+            c = [slice(None)] * 2
+            lo, mid, hi = list(c), list(c), list(c)
+            lo[axis], mid[axis], hi[axis] = slice(None, -2), slice(1, -1), slice(2, None)
+            d2 = np.abs(inv[tuple(lo)] - 2.0 * inv[tuple(mid)] + inv[tuple(hi)])
+            edge[tuple(mid)] |= d2 > np.float32(ratio) * inv[tuple(mid)]
+    if radius_px > 0:
+        edge = cv2.dilate(edge.astype(np.uint8), np.ones((2 * radius_px + 1, 2 * radius_px + 1), np.uint8)) > 0
+    return edge
+
+
+def source_texture(grey: np.ndarray, uv: np.ndarray, scale: float, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """(N,) image structure at full-resolution pixels ``uv``: the smallest eigenvalue of the structure
+    tensor of ``grey`` (the flow image, resized by ``scale`` and cropped at ``origin``) over 7x7 pixels
+    (``cv2.cornerMinEigenVal``), at the nearest pixel; 0 on a uniform surface."""
+    eig = cv2.cornerMinEigenVal(grey, 7)
+    xy = np.rint(to_flow_pixels(uv, scale, origin)).astype(np.int64)
+    h, w = eig.shape
+    return eig[np.clip(xy[:, 1], 0, h - 1), np.clip(xy[:, 0], 0, w - 1)]
 
 
 def to_flow_pixels(uv: np.ndarray, scale: float, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
@@ -138,6 +166,8 @@ def scene_flow(
     world_from_cam_next: np.ndarray,
     cfg: FlowConfig,
     origin: tuple[int, int] = (0, 0),
+    source_on_edge: np.ndarray | None = None,
+    edges_next: np.ndarray | None = None,
 ) -> SceneFlow:
     """Lift the optical flow of sampled points to 3-D displacements in the fixed frame.
 
@@ -151,6 +181,10 @@ def scene_flow(
         world_from_cam_next: (4, 4) camera pose of frame t+1 in the fixed frame.
         cfg: flow configuration.
         origin: (x, y) of the flow images' crop in the resized image (see :func:`flow_crop`).
+        source_on_edge: optional (N,) bool, the point's pixel in frame t is on a depth edge
+            (:func:`depth_edges`) or has too little texture (:func:`source_texture`): no flow.
+        edges_next: optional (H, W) bool depth-edge map of frame t + 1: a point whose flow target
+            lands on it has no flow.
     """
     uv = np.asarray(uv, dtype=np.float32).reshape(-1, 2)
     n = len(uv)
@@ -166,6 +200,12 @@ def scene_flow(
     if backward is not None and cfg.consistency_px > 0:
         back = uv_next + sample_flow(backward, np.where(inside[:, None], uv_next, 0), scale, origin)
         valid &= np.linalg.norm(back - uv, axis=1) <= cfg.consistency_px
+    if source_on_edge is not None:
+        valid &= ~np.asarray(source_on_edge, bool)
+    if edges_next is not None:
+        iu = np.clip(np.rint(np.nan_to_num(uv_next[:, 0])), 0, W - 1).astype(np.int64)
+        iv = np.clip(np.rint(np.nan_to_num(uv_next[:, 1])), 0, H - 1).astype(np.int64)
+        valid &= ~edges_next[iv, iu]
     z = sample_depth_smooth(depth_next, uv_next)
     valid &= np.isfinite(z) & (z > 0)
     new = transform_points(world_from_cam_next, lift(uv_next, z, intr_next))

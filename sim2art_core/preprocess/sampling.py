@@ -31,6 +31,8 @@ class FrameSample:
         small: uint8 grey image at :data:`CHANGE_SCALE` (keyframe image-change test).
         box: (u0, v0, u1, v1) pixel box of the object at :data:`CHANGE_SCALE`.
         features: optional (N, C) float32 per-point image features (0 for padding).
+        on_depth_edge: optional (N,) bool, the sample's pixel lies on a depth edge
+            (``FlowConfig.depth_edge_ratio``): it gets no flow.
     """
 
     stamp_ns: int
@@ -44,6 +46,7 @@ class FrameSample:
     small: np.ndarray
     box: tuple[int, int, int, int]
     features: np.ndarray | None = None
+    on_depth_edge: np.ndarray | None = None
 
     @property
     def num_valid(self) -> int:

@@ -25,7 +25,7 @@ import numpy as np
 
 from sim2art_core.frames import RGBDFrame
 from sim2art_core.preprocess.config import PreprocessConfig
-from sim2art_core.preprocess.flow import OpticalFlow, flow_crop, scene_flow
+from sim2art_core.preprocess.flow import OpticalFlow, depth_edges, flow_crop, scene_flow, source_texture
 from sim2art_core.preprocess.keyframes import KeyframeSelector
 from sim2art_core.preprocess.object_select import select_object
 from sim2art_core.preprocess.sampling import FrameSample, sample_frame
@@ -173,12 +173,19 @@ class WindowBuilder:
         if self.features is not None:
             f = np.asarray(self.features(frame.rgb[None], sample.uv[None]), dtype=np.float32)[0]
             sample = replace(sample, features=np.where(sample.valid[:, None], f, 0.0).astype(np.float32))
+        edges = None
+        if self.cfg.flow.depth_edge_ratio > 0:
+            edges = depth_edges(frame.depth, self.cfg.flow.depth_edge_ratio, self.cfg.flow.depth_edge_px)
+            ix = np.round(sample.uv).astype(np.int64)
+            ix[:, 0] = np.clip(ix[:, 0], 0, frame.shape[1] - 1)
+            ix[:, 1] = np.clip(ix[:, 1], 0, frame.shape[0] - 1)
+            sample = replace(sample, on_depth_edge=edges[ix[:, 1], ix[:, 0]] & sample.valid)
         self._last_stamp = stamp
         self._last = sample
         if last is None:
             return AddResult(KEYFRAME, why, restarted)
 
-        entry = self._link(last, sample, frame)
+        entry = self._link(last, sample, frame, edges)
         n_ok = int(entry.valid.sum())
         need = max(3, int(np.ceil(self.cfg.min_flow_fraction * last.num_valid)))
         if n_ok < need:
@@ -198,8 +205,9 @@ class WindowBuilder:
         self._last = None
         self.version += 1
 
-    def _link(self, prev: FrameSample, nxt: FrameSample, frame: RGBDFrame) -> WindowEntry:
-        """Window entry of ``prev``: its points with the scene flow towards ``nxt``."""
+    def _link(self, prev: FrameSample, nxt: FrameSample, frame: RGBDFrame, edges: np.ndarray | None) -> WindowEntry:
+        """Window entry of ``prev``: its points with the scene flow towards ``nxt`` (``edges``: the
+        depth-edge map of ``frame`` or None)."""
         cfg = self.cfg.flow
         # only the object's neighbourhood needs flow: crop both images (2-4x cheaper for VGA)
         x0, y0, x1, y1 = flow_crop(prev.uv, prev.valid, (frame.shape[1], frame.shape[0]), cfg)
@@ -208,9 +216,14 @@ class WindowBuilder:
         forward = self._flow(g0, g1)
         backward = self._flow(g1, g0) if cfg.consistency_px > 0 else None
         pts = np.where(prev.valid[:, None], prev.points, np.nan)
+        rejected = prev.on_depth_edge
+        if cfg.min_texture > 0:
+            untextured = source_texture(g0, prev.uv, cfg.scale_for(frame.shape[1]), (x0, y0)) < cfg.min_texture
+            rejected = untextured if rejected is None else rejected | untextured
         sf = scene_flow(
-            pts, prev.uv, forward, backward, frame.depth, frame.intrinsics, frame.world_from_cam, cfg, (x0, y0)
-        )
+            pts, prev.uv, forward, backward, frame.depth, frame.intrinsics, frame.world_from_cam, cfg, (x0, y0),
+            rejected, edges,
+        )  # fmt: skip
         valid = prev.valid & sf.valid
         return WindowEntry(
             points=prev.points,

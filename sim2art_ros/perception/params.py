@@ -22,6 +22,7 @@ from sim2art_core.preprocess import (
     PreprocessConfig,
 )
 from sim2art_core.preprocess.config import FLOW_METHODS, KEYFRAME_MODES
+from sim2art_core.preprocess.flow_methods import DISConfig
 from sim2art_core.runtime.estimator_loader import DEFAULT_ESTIMATOR
 
 
@@ -161,7 +162,14 @@ PARAMETERS: tuple[Param, ...] = (
         choices=("ultrafast", "fast", "medium"),
     ),
     Param("flow_width", 640, "Optical flow runs on images resized to this width (never enlarged; 0 = full)", 0, 8192),
-    Param("flow_consistency_px", 2.0, "Forward-backward check threshold (pixels; 0 = off)", 0.0, 100.0),
+    Param("flow_consistency_px", 1.0, "Forward-backward check threshold (pixels; 0 = off)", 0.0, 100.0),
+    Param(
+        "flow_depth_edge_ratio",
+        0.02,
+        "No flow for points on or flowing onto a depth edge of this relative step (0 = off)",
+        0.0,
+        1.0,
+    ),
     Param("max_flow_m", 0.5, "Longer 3-D displacements between keyframes are mismatches (m)", 0.01, 10.0),
     Param(
         "flow_crop_margin_px",
@@ -245,9 +253,10 @@ def preprocess_config(values: dict[str, Any], num_frames: int, num_points: int) 
         ),
         flow=FlowConfig(
             method=values["flow_method"],
-            dis_preset=values["flow_preset"],
+            dis=DISConfig(preset=values["flow_preset"]),
             width=int(values["flow_width"]),
             consistency_px=float(values["flow_consistency_px"]),
+            depth_edge_ratio=float(values["flow_depth_edge_ratio"]),
             max_flow_m=float(values["max_flow_m"]),
             crop_margin_px=int(values["flow_crop_margin_px"]),
         ),

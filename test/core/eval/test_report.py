@@ -108,3 +108,11 @@ def test_latency_case_runs_in_its_own_process():
     assert 0 < r["median_ms"] <= r["p90_ms"] and r["peak_rss_mb"] > 50 and r["failed"] == 0
     assert r["environment"]["torch_threads"] == 1 and r["environment"]["omp_threads"] == "1"
     assert len(res["checkpoint_sha256"]) == 64
+
+
+def test_hand_run_sections_survive_a_regeneration():
+    from sim2art_core.eval.report import hand_run_sections
+
+    old = "# Benchmarks\n\n## Latency\n\nold table\n\n## Flow methods (hand-run, issue 11.4)\n\n| a |\n\n## Node\n\nx\n"
+    assert hand_run_sections(old) == "## Flow methods (hand-run, issue 11.4)\n\n| a |\n\n"
+    assert hand_run_sections("# Benchmarks\n\n## Latency\n\nt\n") == ""

@@ -54,6 +54,9 @@ def test_build_window_shapes_and_contract(door_frames):
     np.testing.assert_allclose(w.world_from_cam, np.stack([f.world_from_cam for f in frames[:5]]))
     assert w.colors is not None and w.colors.dtype == np.uint8
     assert w.valid.mean() > 0.95
+    # the default depth-edge mask only drops points on depth steps (the door's and the cabinet's borders)
+    no_mask = build_window(frames, replace(CFG, flow=replace(CFG.flow, depth_edge_ratio=0.0)), rng=0)
+    assert no_mask.valid.mean() >= w.valid.mean() and not (w.valid & ~no_mask.valid).any()
     w.validate()
 
 
