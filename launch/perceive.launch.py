@@ -26,6 +26,7 @@ ARGUMENTS = [
     ("params_file", None, "parameter YAML (default: the installed config/perceive.yaml)"),
     ("checkpoint", "", "estimator checkpoint ('' = the shipped one)"),
     ("device", "auto", "inference device: auto, cpu, cuda, cuda:N"),
+    ("inference_mode", "process", "estimator in a child process (process) or a thread of the node (thread)"),
     ("use_sim_time", "false", "follow /clock (bag replay with --clock)"),
     ("namespace", "", "node namespace"),
 ]
@@ -49,6 +50,7 @@ def generate_launch_description() -> LaunchDescription:
                 "fixed_frame": LaunchConfiguration("fixed_frame"),
                 "checkpoint": LaunchConfiguration("checkpoint"),
                 "device": LaunchConfiguration("device"),
+                "inference_mode": LaunchConfiguration("inference_mode"),
                 "use_sim_time": ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool),
             },
         ],

@@ -91,6 +91,16 @@ def limit_torch_threads(n: int) -> None:
         sys.modules["torch"].set_num_threads(int(n))
 
 
+def _build(p: dict):
+    """The estimator in a child process (``inference_mode: process``, docs/NODE.md "Real-time budget") or here."""
+    if p.get("inference_mode", "thread") == "process":
+        from sim2art_core.runtime.process_estimator import EstimatorSpec, ProcessEstimator
+
+        spec = EstimatorSpec(p["estimator"], p["checkpoint"], p["device"], p["estimator_kwargs"], p["torch_threads"])
+        return ProcessEstimator(spec, timeout_s=p.get("inference_timeout_s", 60.0))
+    return load_estimator(p["estimator"], p["checkpoint"], p["device"], p["estimator_kwargs"])
+
+
 def setup_model(p: dict, estimator=None) -> ModelSetup:
     """The ``estimator`` parameter's estimator (or the given one) and, with ``image_features``, the extractor.
 
@@ -100,11 +110,15 @@ def setup_model(p: dict, estimator=None) -> ModelSetup:
     error = ""
     if estimator is None:
         try:
-            estimator = load_estimator(p["estimator"], p["checkpoint"], p["device"], p["estimator_kwargs"])
+            estimator = _build(p)
         except EstimatorLoadError as e:
             estimator, error = None, str(e)
     limit_torch_threads(p["torch_threads"])
-    need = int(getattr(getattr(estimator, "model_config", None), "image_feature_dim", 0) or 0)
+    need = int(
+        getattr(estimator, "image_feature_dim", 0)  # a ProcessEstimator reports its child's
+        or getattr(getattr(estimator, "model_config", None), "image_feature_dim", 0)
+        or 0
+    )
     if not p["image_features"]:
         if need:
             error = f"the checkpoint needs {need}-d image features: set image_features to the local ViT directory"

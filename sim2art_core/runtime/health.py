@@ -62,6 +62,12 @@ class HealthSnapshot:
     pending_inferences: int
     windows_dropped: int
     inference_busy: bool
+    inference_mode: str = "thread"
+    """Where the estimator runs: process (a child) or thread (the node's process)."""
+    estimator_deaths: int = 0
+    """Estimator child processes that died or timed out (process mode)."""
+    estimator_restarts: int = 0
+    """Estimator child processes started after one died (process mode)."""
 
 
 def _stale(age: float | None, stall_s: float) -> bool:
@@ -132,6 +138,9 @@ def inference_status(s: HealthSnapshot) -> HealthStatus:
         "pending inferences": s.pending_inferences,
         "windows dropped (busy)": s.windows_dropped,
         "inference errors": s.counts.get("inference_errors", 0),
+        "inference mode": s.inference_mode,
+        "estimator process deaths": s.estimator_deaths,
+        "estimator process restarts": s.estimator_restarts,
         "inference time (s)": float(s.values.get("inference_s", 0.0)),
         "end-to-end latency (s)": float(s.values.get("latency_s", 0.0)),
         "last status": s.values.get("last_status", "none"),

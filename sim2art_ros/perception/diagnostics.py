@@ -13,8 +13,14 @@ import time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
 from sim2art_core.runtime.health import HealthSnapshot, HealthStatus
+from sim2art_core.runtime.process_estimator import ProcessEstimator
 
 OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
+
+
+def estimator_name(estimator) -> str:
+    """Class name of the estimator; for one in a child process, the child's estimator's."""
+    return estimator.estimator_name if isinstance(estimator, ProcessEstimator) else type(estimator).__name__
 
 
 def status(name: str, level: int, message: str, hardware_id: str, values: dict) -> DiagnosticStatus:
@@ -47,6 +53,7 @@ def snapshot_of(node) -> HealthSnapshot:
     counts, values, last_error = node.stats.snapshot()
     now = time.monotonic()
     meters = {**node.inputs.rates, **node.pipeline.rates}
+    remote = isinstance(node.estimator, ProcessEstimator)
     return HealthSnapshot(
         counts=counts, values=values, last_error=last_error,
         rates={k: m.rate(now) for k, m in meters.items()}, ages={k: m.age(now) for k, m in meters.items()},
@@ -56,8 +63,10 @@ def snapshot_of(node) -> HealthSnapshot:
         sync_queued=node.inputs.sync.queued() if node.inputs.sync is not None else -1,
         frame_queue=node.pipeline.queued, pose_source=node.tf_backend, sync_backend=node.inputs.backend,
         frames_in_window=node.pipeline.builder.num_entries, num_frames=node.pre_cfg.num_frames,
-        estimator=type(node.estimator).__name__ if node.estimator is not None else "",
+        estimator=estimator_name(node.estimator) if node.estimator is not None else "",
         estimator_error=node.estimator_error, device=node.p["device"], inferences=node.worker.completed,
         pending_inferences=node.worker.pending, windows_dropped=node.worker.dropped,
-        inference_busy=node.worker.busy,
+        inference_busy=node.worker.busy, inference_mode="process" if remote else "thread",
+        estimator_deaths=node.estimator.deaths if remote else 0,
+        estimator_restarts=node.estimator.restarts if remote else 0,
     )  # fmt: skip

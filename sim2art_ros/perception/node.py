@@ -13,7 +13,9 @@ This file is wiring only. The work is done by:
   run on the preprocessing thread;
 * :class:`~sim2art_core.runtime.inference_worker.InferenceWorker`: the estimator on the newest
   submitted window (latest-window policy); results come back to the executor through a guard
-  condition and go out through the output table (:mod:`~sim2art_ros.perception.outputs`);
+  condition and go out through the output table (:mod:`~sim2art_ros.perception.outputs`); with
+  ``inference_mode: process`` (default) the estimator itself runs in a child process
+  (:class:`~sim2art_core.runtime.process_estimator.ProcessEstimator`, built by ``setup_model``);
 * :func:`~sim2art_core.runtime.health.node_health`: ``/diagnostics`` from a stats snapshot.
 
 Bad input never stops the node: every decode error, size mismatch, missing pose,
@@ -47,7 +49,7 @@ from sim2art_core.types import EstimateStatus
 from sim2art_core.window import Window
 from sim2art_ros.conversions.image_codec import frame_from_messages, has_distortion, ns_to_stamp, stamp_to_ns
 from sim2art_ros.conversions.markers import delete_all_markers
-from sim2art_ros.perception.diagnostics import snapshot_of, to_array
+from sim2art_ros.perception.diagnostics import estimator_name, snapshot_of, to_array
 from sim2art_ros.perception.inputs import COLOR_TOPIC, DEPTH_TOPIC, INFO_TOPIC, MASK_TOPIC, CameraInputs, subscribe_tf
 from sim2art_ros.perception.outputs import ARTICULATION_QOS, ARTICULATION_TOPIC, Outputs, PublishContext
 from sim2art_ros.perception.params import check_choices, declare_all, preprocess_config, unknown_parameters
@@ -137,7 +139,7 @@ class PerceiveNode(Node):
         self.get_logger().info(
             f"ready: T={num_frames} N={num_points}, fixed frame '{self.fixed_frame}', poses from {self.tf_backend}, "
             f"sync by {self.inputs.backend}, estimator "
-            f"{type(self.estimator).__name__ if self.estimator is not None else 'NONE'}"
+            f"{estimator_name(self.estimator) if self.estimator is not None else 'NONE'}"
         )
 
     # ------------------------------------------------------------------ frame pipeline callbacks
@@ -243,6 +245,8 @@ class PerceiveNode(Node):
         self._stop.set()
         self.pipeline.wake()
         self._pre_thread.join(timeout=5.0)
+        if hasattr(self.estimator, "close"):  # a ProcessEstimator: ends its child (and a running estimate)
+            self.estimator.close()
         self.worker.stop(timeout=10.0)
         if self.twin is not None:
             self.twin.close()
