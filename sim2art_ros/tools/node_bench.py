@@ -98,9 +98,35 @@ class Bench:
         while time.monotonic() < end:
             self.ex.spin_once(timeout_sec=min(0.05, max(0.0, end - time.monotonic())))
 
+    def _tree(self) -> list:
+        """The node's process and its live children (the estimator process in process mode)."""
+        import psutil
+
+        try:
+            return [self.ps, *self.ps.children(recursive=True)]
+        except psutil.Error:
+            return [self.ps]
+
     def cpu_seconds(self) -> float:
-        t = self.ps.cpu_times()
-        return t.user + t.system + t.children_user + t.children_system
+        """CPU time of the node and of its live children (inference_mode: process)."""
+        total = 0.0
+        for p in self._tree():
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except Exception:  # a child that just exited
+                pass
+        return total
+
+    def rss_mb(self) -> dict:
+        """Resident memory of the node and of its children (MB)."""
+        out = {"node": self.ps.memory_info().rss / 1e6, "children": 0.0}
+        for p in self._tree()[1:]:
+            try:
+                out["children"] += p.memory_info().rss / 1e6
+            except Exception:
+                pass
+        return out
 
     def stream(self, frames, rate_hz: float, seconds: float) -> dict:
         """Publish frames (looped, fresh stamps, pose on /tf) at rate_hz; returns what was sent."""
@@ -170,6 +196,7 @@ def latency(frames, params: dict, domain: int, log: Path, seconds: float, period
         c0, t0 = bench.cpu_seconds(), time.monotonic()
         sent = bench.stream(frames, 30.0, seconds)
         cpu = (bench.cpu_seconds() - c0) / (time.monotonic() - t0)
+        rss = bench.rss_mb()
         bench.spin(3.0)
         synced = int(float(bench.diag.get("synchronised frames", 0))) - synced0
     finally:
@@ -199,6 +226,7 @@ def latency(frames, params: dict, domain: int, log: Path, seconds: float, period
         "latency_from_newest_window_frame": stats(e2e),
         "latency_from_completing_frame": stats(after),
         "node_cpu_percent_at_30hz": 100 * cpu,
+        "rss_mb": rss,
         "inference_time_s": bench.diag.get("inference time (s)"),
         "preprocess_per_keyframe_ms": bench.diag.get("preprocess per keyframe (ms)"),
         "synchronised_fraction": synced / max(1, len(sent["sent"])),
@@ -212,10 +240,10 @@ def idle_cpu(params: dict, domain: int, log: Path, seconds: float) -> dict:
         c0, t0 = bench.cpu_seconds(), time.monotonic()
         time.sleep(seconds)  # not spinning: only the node's own timers and threads run
         cpu = (bench.cpu_seconds() - c0) / (time.monotonic() - t0)
-        rss = bench.ps.memory_info().rss / 1e6
+        rss = bench.rss_mb()
     finally:
         bench.close()
-    return {"cpu_percent": 100 * cpu, "rss_mb": rss, "seconds": seconds}
+    return {"cpu_percent": 100 * cpu, "rss_mb": rss["node"] + rss["children"], "rss": rss, "seconds": seconds}
 
 
 def max_rate(frames, params: dict, domain: int, log: Path, rates: list[float], seconds: float) -> dict:

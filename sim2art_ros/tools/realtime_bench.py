@@ -1,0 +1,143 @@
+"""The node's real-time budget side by side (issue 14.5; docs/BENCHMARKS.md "Real-time budget").
+
+    python -m sim2art_ros.tools.realtime_bench --modes thread:1 process:2 --repeats 2 --seconds 20 --out rt.json
+
+In one run, interleaved ``--repeats`` times so the machine's load hits every case alike: the
+Estimator alone in this process (1 and 2 torch threads, 4 distinct windows of the benchmark's
+frames: the Estimator caches the last window's network output), then the node at 30 Hz 640x480
+input (:func:`~sim2art_ros.tools.node_bench.latency`) once per ``inference_mode:torch_threads``;
+before that, idle CPU and RSS of node + estimator child per mode. Run under ``nice -n 10``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+
+def estimator_own_ms(frames, checkpoint, threads: int, repeat: int) -> dict:
+    """The Estimator alone on windows of the benchmark's frames, in this process (ms, median)."""
+    import torch
+
+    from sim2art_core.estimator import Estimator
+    from sim2art_core.preprocess import KeyframeConfig, PreprocessConfig, WindowBuilder
+    from sim2art_ros.tools.perceive_benchmark import _median_ms
+
+    est = Estimator(checkpoint=str(checkpoint), device="cpu")
+    cfg = PreprocessConfig(num_frames=est.num_frames, num_points=est.num_points, keyframes=KeyframeConfig(period_s=0.0))
+    builder = WindowBuilder(cfg, "world", rng=0)
+    cyc, k, windows = 2 * len(frames) - 2, 0, []
+    while len(windows) < 4 and k < 10 * cyc:  # distinct windows: a repeated one would time the cache
+        j = k % cyc
+        builder.add(replace(frames[j if j < len(frames) else cyc - j], stamp_ns=frames[0].stamp_ns + k * 200_000_000))
+        k += 1
+        if builder.window() is not None:
+            windows.append(builder.window())
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    calls = iter(range(10**9))
+    try:
+        for w in windows:  # warm-up
+            est.estimate(w)
+        ms = _median_ms(lambda: est.estimate(windows[next(calls) % len(windows)]), repeat)
+    finally:
+        torch.set_num_threads(before)
+    return {"torch_threads": threads, "median_ms": ms, "repeat": repeat}
+
+
+def side_by_side(frames, checkpoint, domain: int, tmp: Path, seconds: float, repeats: int, modes) -> dict:
+    from sim2art_ros.tools.node_bench import idle_cpu, latency
+
+    runs: dict = {"idle": {}, "own": [], **{m: [] for m in modes}}
+
+    def params(m: str) -> dict:
+        mode, threads = m.split(":")
+        return {"checkpoint": str(checkpoint), "device": "cpu", "inference_mode": mode, "torch_threads": int(threads)}
+
+    for m in modes:
+        runs["idle"][m] = idle_cpu(params(m), domain, tmp / f"idle_{m}.log", 10.0)
+        print(json.dumps({"idle": {m: runs["idle"][m]}}), flush=True)
+    for r in range(repeats):
+        for threads in (1, 2):
+            runs["own"].append(estimator_own_ms(frames, checkpoint, threads, 10))
+            print(json.dumps({"own": runs["own"][-1]}), flush=True)
+        for m in modes:
+            runs[m].append(latency(frames, params(m), domain, tmp / f"side_{m}_{r}.log", seconds, 0.2))
+            print(json.dumps({m: runs[m][-1]}), flush=True)
+    return runs
+
+
+def markdown(r: dict) -> str:
+    sbs, skip = r["side_by_side"], ("own", "idle")
+    modes = [m for m in sbs if m not in skip]
+    m0 = r["machine"]
+    lines = [
+        f"Machine: {m0['cpu']}, {m0['cores']} cores, load average at start "
+        f"{', '.join(f'{x:.1f}' for x in m0['load_average'])}, at end "
+        f"{', '.join(f'{x:.1f}' for x in m0['load_average_end'])}. Command: `{r['command']}`.",
+        "",
+        "| round | estimator alone, 1 / 2 torch threads (ms) | "
+        + " | ".join(f"node {m}: frame completing the window -> /articulation, median (p90) ms" for m in modes)
+        + " |",
+        "|---|---|" + "---|" * len(modes),
+    ]
+    for i in range(len(sbs[modes[0]])):
+        own = sbs["own"][2 * i : 2 * i + 2]
+        cells = [f"{own[0]['median_ms']:.0f} / {own[1]['median_ms']:.0f}"]
+        for m in modes:
+            b = sbs[m][i]["latency_from_completing_frame"]
+            cells.append(f"{b['median_ms']:.0f} ({b['p90_ms']:.0f})")
+        lines.append(f"| {i + 1} | " + " | ".join(cells) + " |")
+    lines += ["", "| mode | CPU node + child (% of a core) | RSS node + child (MB) | estimates | inference s (last) |"]
+    lines += ["|---|---|---|---|---|"]
+    for m in modes:
+        for x in sbs[m]:
+            lines.append(
+                f"| {m}, 30 Hz VGA | {x['node_cpu_percent_at_30hz']:.0f} | {x['rss_mb']['node']:.0f} + "
+                f"{x['rss_mb']['children']:.0f} | {x['estimates']} | {x['inference_time_s']} |"
+            )
+    for m, x in sbs["idle"].items():
+        lines.append(
+            f"| {m}, idle | {x['cpu_percent']:.1f} | {x['rss']['node']:.0f} + {x['rss']['children']:.0f} | - | - |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    # as the node's main() does: spin-waiting OpenMP threads would falsify the 2-thread reference
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from sim2art_ros.network_safety import apply_safe_defaults
+
+    apply_safe_defaults()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, default=Path("realtime_bench.json"), help="JSON results (.md beside)")
+    ap.add_argument("--checkpoint", type=Path, default=None, help="default: the shipped checkpoint")
+    ap.add_argument("--modes", nargs="+", default=["thread:1", "process:2"], metavar="MODE:THREADS")
+    ap.add_argument("--repeats", type=int, default=2, help="interleaved rounds")
+    ap.add_argument("--seconds", type=float, default=20.0, help="streaming time per node run")
+    ap.add_argument("--domain", type=int, default=190 + os.getpid() % 30, help="private ROS_DOMAIN_ID")
+    args = ap.parse_args(argv)
+    from sim2art_core.estimator import DEFAULT_CHECKPOINT
+    from sim2art_ros.tools.perceive_benchmark import machine, render_frames
+
+    result = {"command": " ".join(["python -m sim2art_ros.tools.realtime_bench", *(argv or sys.argv[1:])])}
+    result["machine"] = machine()
+    frames = render_frames("Storage1", 10, 640, 480)
+    tmp = Path(tempfile.mkdtemp(prefix="sim2art_rt_"))
+    result["side_by_side"] = side_by_side(
+        frames, args.checkpoint or DEFAULT_CHECKPOINT, args.domain, tmp, args.seconds, args.repeats, args.modes
+    )
+    result["machine"]["load_average_end"] = os.getloadavg()
+    args.out.write_text(json.dumps(result, indent=2))
+    args.out.with_suffix(".md").write_text(markdown(result) + "\n")
+    print(markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
