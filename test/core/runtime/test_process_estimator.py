@@ -212,3 +212,21 @@ def test_a_main_script_without_guard_is_not_rerun_in_the_child(tmp_path):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE.parents[2]), os.environ.get("PYTHONPATH", "")]))
     subprocess.run([sys.executable, str(script)], env=env, check=True, timeout=120)
     assert runs.read_text() == "run\n"
+
+
+def test_setup_model_builds_the_estimator_where_inference_mode_says():
+    from sim2art_core.runtime.estimator_loader import setup_model
+
+    p = {
+        "estimator": SPEC.spec, "checkpoint": "", "device": "cpu", "estimator_kwargs": "", "torch_threads": 1,
+        "image_features": "", "inference_mode": "process", "inference_timeout_s": 5.0,
+    }  # fmt: skip
+    model = setup_model(p)
+    try:
+        assert isinstance(model.estimator, ProcessEstimator) and model.error == ""
+        assert model.estimator.timeout_s == 5.0 and model.estimator.spec.torch_threads == 1
+    finally:
+        model.estimator.close()
+    assert type(setup_model({**p, "inference_mode": "thread"}).estimator).__name__ == "CentroidEstimator"
+    failed = setup_model({**p, "estimator": "no_such_module:X"})
+    assert failed.estimator is None and "cannot import" in failed.error
