@@ -26,6 +26,8 @@ ARGUMENTS = [
     ("params_file", None, "parameter YAML (default: the installed config/perceive.yaml)"),
     ("checkpoint", "", "estimator checkpoint ('' = the shipped one)"),
     ("device", "auto", "inference device: auto, cpu, cuda, cuda:N"),
+    ("publish_mode", "fused", "what /articulation carries: fused (object model over windows) or window"),
+    ("confirm_windows", "2", "fused model: windows that must support a joint before it is confirmed"),
     ("use_sim_time", "false", "follow /clock (bag replay with --clock)"),
     ("namespace", "", "node namespace"),
 ]
@@ -49,6 +51,8 @@ def generate_launch_description() -> LaunchDescription:
                 "fixed_frame": LaunchConfiguration("fixed_frame"),
                 "checkpoint": LaunchConfiguration("checkpoint"),
                 "device": LaunchConfiguration("device"),
+                "publish_mode": LaunchConfiguration("publish_mode"),
+                "confirm_windows": ParameterValue(LaunchConfiguration("confirm_windows"), value_type=int),
                 "use_sim_time": ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool),
             },
         ],
