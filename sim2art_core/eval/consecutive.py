@@ -2,7 +2,8 @@
 one longer synthetic sequence, the windows' estimates fused by :class:`sim2art_core.tracking.ObjectModel`,
 scored on the last window against the single-window estimate of that same window.
 
-    python -m sim2art_core.eval.consecutive --split val --per-category 2 --windows 3 --out out/consecutive
+    sim2art-benchmark consecutive --split val --per-category 3 --windows 3 --out out/consecutive
+    (= python -m sim2art_core.eval.consecutive ...)
 
 One sequence of K x T frames is generated per object (the data engine's default motion: the joints
 move over the whole sequence, so each window sees about 1/K of it, as a robot watching a door open
@@ -103,6 +104,31 @@ def consecutive_windows(
     return out
 
 
+def consecutive_flow_windows(
+    sample: SequenceSample, frames: list, window_frames: int, ccfg=None
+) -> list[tuple[SequenceSample, Window | None, np.ndarray]]:
+    """(truth, window, valid) per consecutive window through the run-time optical-flow path
+    (``sim2art_core.eval.conditions``' optical-flow condition): window k from frames [kT, (k+1)T]
+    (T + 1 frames give T), truth from :func:`slice_sample` + ``sample_for_window``. A window the
+    preprocessing rejects is None (scored FAILED; the model skips it)."""
+    from sim2art_core.eval.conditions import ConditionConfig, sample_for_window
+    from sim2art_core.preprocess import build_window
+
+    ccfg = ccfg or ConditionConfig()
+    pre = replace(ccfg.preprocess, num_points=sample.num_points)
+    out = []
+    for k in range(sample.num_frames // window_frames):
+        part = slice_sample(sample, k * window_frames, (k + 1) * window_frames)
+        chunk = frames[k * window_frames : (k + 1) * window_frames + 1]
+        try:
+            window = build_window(chunk, pre, rng=ccfg.seed, frame_id="world")
+        except ValueError:
+            out.append((part, None, np.ones(part.labels.shape, bool)))
+            continue
+        out.append((sample_for_window(part, window, chunk), window, window.valid.copy()))
+    return out
+
+
 def rebased(model: ArticulationEstimate, confirmed_only: bool = False) -> ArticulationEstimate:
     """The fused model with joint states relative to the window's first frame (optionally confirmed joints only)."""
     joints = tuple(
@@ -120,26 +146,36 @@ def evaluate_sequence(
     frame_period_s: float,
     model_cfg: ObjectModelConfig,
     cfg: EvalConfig,
+    frames: list | None = None,
 ) -> tuple[dict[str, SampleMetrics], dict]:
-    """The four columns' metrics for one long sample, and a few facts (windows, fused joints, seconds)."""
-    pieces = consecutive_windows(sample, window_frames, frame_period_s)
+    """The four columns' metrics for one long sample, and a few facts (windows, fused joints, seconds).
+
+    ``frames`` (the sequence's K T + 1 rendered frames): the optical-flow condition; None: gt-flow."""
+    if frames is None:
+        pieces = [(p, w, None) for p, w in consecutive_windows(sample, window_frames, frame_period_s)]
+    else:
+        pieces = consecutive_flow_windows(sample, frames, window_frames)
     model = ObjectModel(model_cfg)
     singles, fused, seconds, fuse_s = [], None, 0.0, 0.0
-    for part, window in pieces:
+    for k, (part, window, valid) in enumerate(pieces):
         t0 = time.perf_counter()
-        try:
-            est = run(part, window)
-        except Exception as e:  # a crash on one window is a FAILED estimate, as in sim2art-eval
-            est = ArticulationEstimate.failed(f"{type(e).__name__}: {e}", window.frame_id, window.stamps_ns,
-                                              part.labels.shape)  # fmt: skip
+        if window is None:  # stamps continue (the model must not read a time jump)
+            stamps = (np.arange(part.num_frames) + k * window_frames) * round(frame_period_s * 1e9)
+            est = ArticulationEstimate.failed("preprocessing rejected a frame", "world", stamps, part.labels.shape)
+        else:
+            try:
+                est = run(part, window)
+            except Exception as e:  # a crash on one window is a FAILED estimate, as in sim2art-eval
+                est = ArticulationEstimate.failed(f"{type(e).__name__}: {e}", window.frame_id, window.stamps_ns,
+                                                  part.labels.shape)  # fmt: skip
         seconds += time.perf_counter() - t0
         t0 = time.perf_counter()
         fused = model.update(est)
         fuse_s += time.perf_counter() - t0
-        singles.append(evaluate_sample(part, est, cfg))
-    last = pieces[-1][0]
-    out = {SINGLE_LAST: singles[-1], FUSED: evaluate_sample(last, rebased(fused), cfg)}
-    out[FUSED_CONFIRMED] = evaluate_sample(last, rebased(fused, confirmed_only=True), cfg)
+        singles.append(evaluate_sample(part, est, cfg, valid))
+    last, _, last_valid = pieces[-1]
+    out = {SINGLE_LAST: singles[-1], FUSED: evaluate_sample(last, rebased(fused), cfg, last_valid)}
+    out[FUSED_CONFIRMED] = evaluate_sample(last, rebased(fused, confirmed_only=True), cfg, last_valid)
     out[SINGLE_MEAN] = singles  # averaged by the caller
     facts = {
         "windows": len(pieces),
@@ -174,6 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=2025, help="dataset seed (default 2025, the benchmark dataset's)")
     p.add_argument("--windows", type=int, default=3, help="consecutive windows K per sequence (default 3)")
     p.add_argument("--window-frames", type=int, default=16, help="frames T per window (the checkpoint's, 16)")
+    p.add_argument(
+        "--condition",
+        default="gt-flow",
+        choices=("gt-flow", "optical-flow"),
+        help="gt-flow (true scene flow) or optical-flow (rendered 640x480, the node's DIS path)",
+    )
     p.add_argument("--method", default="sim2art", help="evaluation method run on each window (default sim2art)")
     p.add_argument("--checkpoint", default=None, help="sim2art checkpoint (default: the shipped one)")
     p.add_argument("--device", default="cpu")
@@ -196,6 +238,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     T = args.window_frames
     base = SequenceConfig()
     seq_cfg = replace(base, num_frames=args.windows * T)
+    if args.condition == "optical-flow":  # the optical-flow condition's rendering (ConditionConfig)
+        from sim2art_core.eval.conditions import OPTICAL_FLOW, ConditionConfig, condition_sequence_config
+
+        seq_cfg = condition_sequence_config(seq_cfg, OPTICAL_FLOW, ConditionConfig())
     model_cfg = ObjectModelConfig(confirm_windows=args.confirm_windows)
     cfg = EvalConfig()
     cats = [c for c in args.categories.split(",") if c]
@@ -204,8 +250,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = []
     t_start = time.perf_counter()
     for job in tqdm(jobs, desc="consecutive windows", unit="sequence", disable=args.no_progress):
-        sample = generate_sequence(job.category, job.object_seed, job.sequence_seed, seq_cfg)
-        metrics, facts = evaluate_sequence(sample, run, T, seq_cfg.frame_period_s, model_cfg, cfg)
+        frames = None
+        if args.condition == "optical-flow":
+            try:
+                sample, frames = generate_sequence(job.category, job.object_seed, job.sequence_seed, seq_cfg, True)
+            except RuntimeError as e:  # the generator lost the object in a frame: reported, not scored
+                print(f"{job.category}-{job.object_seed}: re-generation failed: {e}", file=sys.stderr)
+                continue
+        else:
+            sample = generate_sequence(job.category, job.object_seed, job.sequence_seed, seq_cfg)
+        metrics, facts = evaluate_sequence(sample, run, T, seq_cfg.frame_period_s, model_cfg, cfg, frames)
         for c in (SINGLE_LAST, FUSED, FUSED_CONFIRMED):
             columns[c].append(metrics[c])
         columns[SINGLE_MEAN].extend(metrics[SINGLE_MEAN])
@@ -221,7 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         w.writerows(rows)
     summary = {
         "command": " ".join(["python -m sim2art_core.eval.consecutive", *(argv if argv is not None else sys.argv[1:])]),
-        "sequences": len(rows), "window_frames": T, "windows": args.windows,
+        "sequences": len(rows), "window_frames": T, "windows": args.windows, "condition": args.condition,
         "mean_fuse_ms_per_window": float(np.mean([r["fuse_ms_per_window"] for r in rows])) if rows else None,
         "mean_fused_joints": float(np.mean([r["fused_joints"] for r in rows])) if rows else None,
         "mean_confirmed_joints": float(np.mean([r["confirmed_joints"] for r in rows])) if rows else None,

@@ -65,3 +65,21 @@ def test_fused_model_of_exact_windows_is_exact_and_confirmed(long_sample):
         # the fused states are re-based on the window: the same motion as the single window's
         single = [e.part_rotation_deg for e in metrics[SINGLE_LAST].joints]
         assert [e.part_rotation_deg for e in m.joints] == pytest.approx(single, abs=1e-6), column
+
+
+def test_optical_flow_windows_continue_in_time_and_fuse():
+    """The optical-flow condition's path on consecutive windows (small images to keep the test quick)."""
+    from sim2art_core.eval.consecutive import consecutive_flow_windows
+
+    cfg = SequenceConfig(num_frames=3 * T, num_points=384)
+    sample, frames = generate_sequence("Storage1", 3, 11, cfg, return_frames=True)
+    pieces = consecutive_flow_windows(sample, frames, T)
+    assert len(pieces) == 3
+    stamps = [w.stamps_ns for _, w, _ in pieces if w is not None]
+    assert len(stamps) >= 2 and all(a[-1] < b[0] for a, b in zip(stamps, stamps[1:], strict=False))
+    for part, _, valid in pieces:
+        assert part.labels.shape == valid.shape == (T, 384)
+    metrics, facts = evaluate_sequence(
+        sample, build_method("gtseg-refine", MethodOptions()), T, PERIOD, ObjectModelConfig(), EvalConfig(), frames
+    )
+    assert facts["windows"] == 3 and set(metrics) == {SINGLE_LAST, SINGLE_MEAN, FUSED, FUSED_CONFIRMED}
