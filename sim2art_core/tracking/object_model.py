@@ -33,7 +33,9 @@ restarted) resets the model first and is counted.
 
 The fused model is returned as an :class:`ArticulationEstimate` on the newest window's stamps: parts
 are the newest root plus one part per track (label = the track's id, stable across updates, so joint
-names and TF frames stay stable), joints carry ``support_windows`` and ``confirmed``. Manifold fusion
+names and TF frames stay stable), then the newest window's parts no track holds (a STATIC joint's part)
+as one-window hypotheses labelled ``UNTRACKED_LABEL_BASE`` + their window label; joints carry
+``support_windows`` and ``confirmed``; point labels are the newest window's in those labels. Manifold fusion
 of axes with covariances is hand-written (no well-kept library does it; SciPy gives the assignment).
 """
 
@@ -52,6 +54,8 @@ from sim2art_core.types import EstimateStatus, JointType
 
 MOVING = (JointType.REVOLUTE, JointType.PRISMATIC)
 _NOT_MATCHED = 1e6
+#: Labels of parts the model does not track (passed through from the newest window); tracks count from 1.
+UNTRACKED_LABEL_BASE = 10000
 _MAX_HISTORY = 512  # stamps of joint state kept per track (the newest); only the overlap with new windows is used
 
 
@@ -485,6 +489,7 @@ class ObjectModel:
         cfg = self.config
         parts = [self._root] if self._root is not None else []
         joints = []
+        extra_parts, extra_joints, untracked = self._untracked(latest)
         for tr in self._tracks:
             n = tr.support
             probs = tr.type_probs_sum / max(float(tr.type_probs_sum.sum()), 1e-12)
@@ -522,21 +527,47 @@ class ObjectModel:
             status=EstimateStatus.OK,
             frame_id=latest.frame_id,
             stamps_ns=stamps,
-            labels=self._labels(latest),
-            parts=tuple(parts),
-            joints=tuple(joints),
+            labels=self._labels(latest, untracked),
+            parts=(*parts, *extra_parts),
+            joints=(*joints, *extra_joints),
             message=message,
             observed_motion=float(self._latest_ok.observed_motion if self._latest_ok is not None else 0.0),
             estimator_id=latest.estimator_id,
             timings=timings,
         )
 
-    def _labels(self, latest: ArticulationEstimate) -> np.ndarray:
-        """The newest window's point labels in track labels (root and untracked parts 0, invalid -1)."""
+    def _untracked(self, latest: ArticulationEstimate) -> tuple[list[PartEstimate], list[JointEstimate], dict]:
+        """The newest OK window's non-root parts that no track holds (STATIC joints, skipped joints), passed
+        through as one-window hypotheses under labels UNTRACKED_LABEL_BASE + their window label (a range
+        tracks never reach, so a track's label never changes meaning)."""
+        if latest.status != EstimateStatus.OK:
+            return [], [], {}
+        joints = {int(j.child): j for j in latest.joints}
+        parts, out_joints, relabel = [], [], {}
+        for p in latest.parts:
+            label = int(p.label)
+            if p.is_root or label in self._child_to_label:
+                continue
+            new = UNTRACKED_LABEL_BASE + label
+            relabel[label] = new
+            parts.append(replace(p, label=new))
+            j = joints.get(label)
+            if j is not None:
+                parent = int(j.parent)
+                parent = self._child_to_label.get(parent, UNTRACKED_LABEL_BASE + parent if parent else 0)
+                out_joints.append(replace(j, child=new, parent=parent, support_windows=1, confirmed=False))
+        return parts, out_joints, relabel
+
+    def _labels(self, latest: ArticulationEstimate, untracked: dict[int, int]) -> np.ndarray:
+        """The newest window's point labels in the model's labels: tracked parts get their track's label,
+        untracked ones theirs (see :meth:`_untracked`), the root and a NO_ARTICULATION window's points 0,
+        invalid points and every point of a FAILED window -1."""
         labels = np.asarray(latest.labels)
-        if latest.status != EstimateStatus.OK or labels.size == 0:
+        if latest.status == EstimateStatus.FAILED or labels.size == 0:
             return np.full(labels.shape, -1, dtype=np.int16)
         out = np.where(labels >= 0, 0, -1).astype(np.int16)
-        for child, label in self._child_to_label.items():
+        if latest.status != EstimateStatus.OK:
+            return out
+        for child, label in (*self._child_to_label.items(), *untracked.items()):
             out[labels == child] = label
         return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -244,3 +245,23 @@ BAD_CONFIGS = [{"confirm_windows": 0}, {"max_axis_angle_deg": float("nan")}, {"m
 def test_config_rejects_bad_values(bad):
     with pytest.raises(ValueError):
         ObjectModelConfig(**bad)
+
+
+def test_untracked_parts_pass_through_and_no_articulation_keeps_the_points():
+    from sim2art_core.tracking.object_model import UNTRACKED_LABEL_BASE
+
+    model = ObjectModel()
+    still = _joint(child=2, jtype=JointType.STATIC, amounts=np.zeros(T))
+    parts = [_part(0, [0.5, 0.5, 0.5], True), _part(1, DOOR_CENTROID), _part(2, [0.0, 0.0, 0.0])]
+    window = _window([_joint(child=1), still], parts=parts)
+    labels = np.array([[0, 1, 2, -1]] * T, dtype=np.int16)
+    fused = model.update(replace(window, labels=labels))
+    assert {p.label for p in fused.parts} == {0, 1, UNTRACKED_LABEL_BASE + 2}
+    static = next(j for j in fused.joints if j.type == JointType.STATIC)
+    assert static.child == UNTRACKED_LABEL_BASE + 2 and not static.confirmed and static.support_windows == 1
+    np.testing.assert_array_equal(fused.labels[0], [0, 1, UNTRACKED_LABEL_BASE + 2, -1])
+    # the door stops: a NO_ARTICULATION window keeps the model and labels its points as the base
+    noart = _window([], start=T, status=EstimateStatus.NO_ARTICULATION, parts=[_part(0, [0.5, 0.5, 0.5], True)])
+    fused = model.update(replace(noart, labels=np.array([[0, 0, 0, -1]] * T, dtype=np.int16)))
+    assert [j.child for j in fused.joints] == [1]
+    np.testing.assert_array_equal(fused.labels[0], [0, 0, 0, -1])
