@@ -147,15 +147,20 @@ def evaluate_sequence(
     model_cfg: ObjectModelConfig,
     cfg: EvalConfig,
     frames: list | None = None,
+    variants: dict[str, ObjectModelConfig] | None = None,
 ) -> tuple[dict[str, SampleMetrics], dict]:
     """The four columns' metrics for one long sample, and a few facts (windows, fused joints, seconds).
 
-    ``frames`` (the sequence's K T + 1 rendered frames): the optical-flow condition; None: gt-flow."""
+    ``frames`` (the sequence's K T + 1 rendered frames): the optical-flow condition; None: gt-flow.
+    ``variants``: more object-model settings fused from the same window estimates (columns ``name`` and
+    ``name (confirmed)``), to choose the gates on the val split without re-running the estimator."""
     if frames is None:
         pieces = [(p, w, None) for p, w in consecutive_windows(sample, window_frames, frame_period_s)]
     else:
         pieces = consecutive_flow_windows(sample, frames, window_frames)
     model = ObjectModel(model_cfg)
+    others = {name: ObjectModel(c) for name, c in (variants or {}).items()}
+    others_out: dict[str, ArticulationEstimate] = {}
     singles, fused, seconds, fuse_s = [], None, 0.0, 0.0
     for k, (part, window, valid) in enumerate(pieces):
         t0 = time.perf_counter()
@@ -172,11 +177,16 @@ def evaluate_sequence(
         t0 = time.perf_counter()
         fused = model.update(est)
         fuse_s += time.perf_counter() - t0
+        for name, m in others.items():
+            others_out[name] = m.update(est)
         singles.append(evaluate_sample(part, est, cfg, valid))
     last, _, last_valid = pieces[-1]
     out = {SINGLE_LAST: singles[-1], FUSED: evaluate_sample(last, rebased(fused), cfg, last_valid)}
     out[FUSED_CONFIRMED] = evaluate_sample(last, rebased(fused, confirmed_only=True), cfg, last_valid)
     out[SINGLE_MEAN] = singles  # averaged by the caller
+    for name, f in others_out.items():
+        out[name] = evaluate_sample(last, rebased(f), cfg, last_valid)
+        out[f"{name} (confirmed)"] = evaluate_sample(last, rebased(f, confirmed_only=True), cfg, last_valid)
     facts = {
         "windows": len(pieces),
         "fused_joints": len(fused.joints) if fused.status == EstimateStatus.OK else 0,
@@ -221,6 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--confirm-windows", type=int, default=ObjectModelConfig().confirm_windows)
+    p.add_argument(
+        "--model-grid",
+        default="",
+        metavar="DEG:M,...",
+        help="more fused columns from the same estimates, one per axis-angle:line-distance gate pair",
+    )
     p.add_argument("--out", type=Path, default=Path("consecutive_eval"))
     p.add_argument("--no-progress", action="store_true")
     return p
@@ -246,7 +262,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = EvalConfig()
     cats = [c for c in args.categories.split(",") if c]
     jobs = _val_jobs(args.split, args.per_category, cats, args.seed)
-    columns: dict[str, list[SampleMetrics]] = {c: [] for c in COLUMNS}
+    variants = {}
+    for item in filter(None, args.model_grid.split(",")):
+        deg, dist = (float(v) for v in item.split(":"))
+        variants[f"fused {deg:g}deg/{dist:g}m"] = replace(model_cfg, max_axis_angle_deg=deg, max_line_distance_m=dist)
+    names = [*COLUMNS, *(n for v in variants for n in (v, f"{v} (confirmed)"))]
+    columns: dict[str, list[SampleMetrics]] = {c: [] for c in names}
     rows = []
     t_start = time.perf_counter()
     for job in tqdm(jobs, desc="consecutive windows", unit="sequence", disable=args.no_progress):
@@ -259,12 +280,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
         else:
             sample = generate_sequence(job.category, job.object_seed, job.sequence_seed, seq_cfg)
-        metrics, facts = evaluate_sequence(sample, run, T, seq_cfg.frame_period_s, model_cfg, cfg, frames)
-        for c in (SINGLE_LAST, FUSED, FUSED_CONFIRMED):
+        metrics, facts = evaluate_sequence(sample, run, T, seq_cfg.frame_period_s, model_cfg, cfg, frames, variants)
+        for c in (n for n in names if n != SINGLE_MEAN):
             columns[c].append(metrics[c])
         columns[SINGLE_MEAN].extend(metrics[SINGLE_MEAN])
         rows.append({"object_id": sample.object_id, "category": sample.category, **facts})
-    tables = [aggregate(columns[c], c) for c in COLUMNS]
+    tables = [aggregate(columns[c], c) for c in names]
     args.out.mkdir(parents=True, exist_ok=True)
     md = to_markdown(tables)
     (args.out / "table.md").write_text(md)

@@ -52,9 +52,12 @@ def test_slices_share_the_world_frame_and_rebase_the_amounts(long_sample):
 
 def test_fused_model_of_exact_windows_is_exact_and_confirmed(long_sample):
     run = build_method("gtseg-refine", MethodOptions())
+    wide = {"wide": ObjectModelConfig(max_axis_angle_deg=60.0, max_line_distance_m=0.5)}
     metrics, facts = evaluate_sequence(
-        long_sample, run, T, PERIOD, ObjectModelConfig(confirm_windows=2), EvalConfig(min_joint_visibility=0.0)
-    )
+        long_sample, run, T, PERIOD, ObjectModelConfig(confirm_windows=2), EvalConfig(min_joint_visibility=0.0),
+        variants=wide,
+    )  # fmt: skip
+    assert {"wide", "wide (confirmed)"} <= set(metrics)  # gate variants fused from the same estimates
     assert facts["windows"] == 3 and len(metrics[SINGLE_MEAN]) == 3
     moving = int(long_sample.part_moving[1:].sum())
     assert facts["confirmed_joints"] == facts["fused_joints"] == moving
