@@ -198,6 +198,19 @@ def _origin_cov(j: JointEstimate, axis: np.ndarray, cfg: ObjectModelConfig) -> n
     return P.T @ c2 @ P
 
 
+def _variance(v) -> float | None:
+    """A usable variance (finite, >= 0) or None (unknown)."""
+    return float(v) if v is not None and math.isfinite(float(v)) and float(v) >= 0 else None
+
+
+def _type_probs(j: JointEstimate) -> np.ndarray:
+    """(3,) finite non-negative type probabilities of ``j`` (one-hot of its type when unusable)."""
+    p = np.asarray(j.type_probs, dtype=np.float64).reshape(-1)
+    if p.shape != (3,) or not np.all(np.isfinite(p)) or np.any(p < 0) or p.sum() <= 0:
+        return np.eye(3)[int(j.type)]
+    return p
+
+
 def _log_tangent(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Tangent coordinates (tangent_basis(a)) of unit vector b: the log map of the sphere at a."""
     e1, e2 = tangent_basis(a)
@@ -306,7 +319,8 @@ class ObjectModel:
         for j in est.joints:
             if j.type not in MOVING:
                 continue
-            usable = _finite(j.axis, j.origin, j.amounts) and len(j.amounts) == len(stamps)
+            usable = _finite(j.axis, j.origin, j.amounts) and len(j.amounts) == len(stamps) > 0
+            usable = usable and np.shape(j.axis) == (3,) and np.shape(j.origin) == (3,)
             if not usable or np.linalg.norm(j.axis) < 1e-9:
                 self.stats.skipped_joints += 1
                 continue
@@ -391,19 +405,19 @@ class ObjectModel:
             axis_info=np.linalg.inv(_axis_cov(j, cfg)),
             origin=origin.copy(),
             origin_cov=_origin_cov(j, a, cfg),
-            type_probs_sum=np.asarray(j.type_probs, dtype=np.float64).copy(),
-            confidence_sum=float(j.confidence),
+            type_probs_sum=_type_probs(j),
+            confidence_sum=float(j.confidence) if math.isfinite(float(j.confidence)) else 0.0,
             support=1,
             stamps=stamps.copy(),
             states=amounts.copy(),
-            state_variance=j.state_variance,
+            state_variance=_variance(j.state_variance),
             child=self._child_summary(j, child),
             score_sum=0.0 if child is None else float(child.score),
             last_origin=origin.copy(),
             fit_residual=float(j.fit_residual),
             source=str(j.source),
             last_amounts=amounts.copy(),
-            last_variance=j.state_variance,
+            last_variance=_variance(j.state_variance),
         )
         return tr
 
@@ -461,14 +475,12 @@ class ObjectModel:
         all_states = np.concatenate([tr.states[keep], states])
         order = np.argsort(all_stamps, kind="stable")[-_MAX_HISTORY:]
         tr.stamps, tr.states = all_stamps[order], all_states[order]
-        var = j.state_variance
-        if var is not None and not math.isfinite(var):
-            var = None
+        var = _variance(j.state_variance)
         tr.state_variance = None if var is None or offset_var is None else float(var + offset_var)
         tr.last_variance = tr.state_variance
         tr.last_amounts = states
         # Type, confidence, part summary.
-        tr.type_probs_sum = tr.type_probs_sum + np.nan_to_num(np.asarray(j.type_probs, dtype=np.float64))
+        tr.type_probs_sum = tr.type_probs_sum + _type_probs(j)
         tr.confidence_sum += float(j.confidence) if math.isfinite(float(j.confidence)) else 0.0
         tr.support += 1
         if child is not None:
@@ -552,10 +564,17 @@ class ObjectModel:
             relabel[label] = new
             parts.append(replace(p, label=new))
             j = joints.get(label)
-            if j is not None:
+            if j is not None and _finite(j.axis, j.origin):  # a malformed window joint is not passed on
                 parent = int(j.parent)
                 parent = self._child_to_label.get(parent, UNTRACKED_LABEL_BASE + parent if parent else 0)
-                out_joints.append(replace(j, child=new, parent=parent, support_windows=1, confirmed=False))
+                out_joints.append(
+                    replace(
+                        j, child=new, parent=parent, support_windows=1, confirmed=False,
+                        axis_cov=j.axis_cov if _finite(j.axis_cov) else None,  # unknown, never NaN
+                        origin_cov=j.origin_cov if _finite(j.origin_cov) else None,
+                        state_variance=_variance(j.state_variance),
+                    )
+                )  # fmt: skip
         return parts, out_joints, relabel
 
     def _labels(self, latest: ArticulationEstimate, untracked: dict[int, int]) -> np.ndarray:

@@ -265,3 +265,42 @@ def test_untracked_parts_pass_through_and_no_articulation_keeps_the_points():
     fused = model.update(replace(noart, labels=np.array([[0, 0, 0, -1]] * T, dtype=np.int16)))
     assert [j.child for j in fused.joints] == [1]
     np.testing.assert_array_equal(fused.labels[0], [0, 0, 0, -1])
+
+
+def test_random_garbage_never_raises():
+    """Malformed windows (NaN / inf / wrong shapes / missing parts / empty stamps) never raise; what comes
+    out has finite geometry."""
+    rng = np.random.default_rng(7)
+    model = ObjectModel()
+    start = 0
+    for _window_index in range(150):
+        joints = []
+        for _ in range(int(rng.integers(0, 4))):
+            axis = rng.normal(size=3) if rng.random() > 0.1 else np.array([np.nan, 0.0, np.inf])
+            amounts = rng.normal(size=T) if rng.random() > 0.1 else rng.normal(size=int(rng.integers(0, 3)))
+            amounts[:1] = 0.0 if len(amounts) else amounts[:1]
+            cov = [None, np.full((2, 2), np.nan), -np.eye(2), np.eye(3), rng.normal(size=(2, 2))][int(rng.integers(5))]
+            j = _joint(
+                child=int(rng.integers(1, 6)),
+                axis=axis,
+                origin=rng.normal(size=3),
+                amounts=amounts,
+                jtype=JointType(int(rng.integers(0, 3))),
+                axis_cov=cov,
+                state_variance=float(rng.normal()),
+            )
+            if rng.random() < 0.1:
+                j = replace(j, type_probs=np.array([np.nan, 1.0]), confidence=float("nan"))
+            joints.append(j)
+        parts = [_part(0, [0.5, 0.5, 0.5], True)] + [
+            _part(j.child, rng.normal(size=3)) for j in joints if rng.random() > 0.2
+        ]
+        status = EstimateStatus(int(rng.choice([0, 0, 0, 1, 2])))
+        start += int(rng.integers(-2, T + 1))  # overlaps, gaps and small steps back
+        fused = model.update(_window(joints, start=max(start, 0), parts=parts, status=status))
+        if not model.num_tracks:
+            continue  # nothing fused yet: the newest window as it came
+        for j in fused.joints:
+            assert np.all(np.isfinite(j.axis)) and np.all(np.isfinite(j.origin))
+            assert j.axis_cov is None or np.all(np.isfinite(j.axis_cov))
+            assert j.state_variance is None or (math.isfinite(j.state_variance) and j.state_variance >= 0)
