@@ -22,7 +22,9 @@ window:
    (overlapping windows, the node's case), else the track's last state carried over the gap with the
    last frame step's velocity when the gap is at most two frame steps (consecutive windows), held
    otherwise. States are relative to the first frame the track was seen in.
-4. a track is **confirmed** once ``confirm_windows`` windows matched it; unconfirmed tracks are published
+4. a track is **confirmed** once ``confirm_windows`` windows matched it (a window made only of frames the
+   track has seen already, e.g. the same window re-run on ``~/trigger``, is no new evidence: it updates the
+   state but neither the geometry nor the count); unconfirmed tracks are published
    with ``confirmed=False`` and dropped after ``forget_unconfirmed_windows`` OK windows without a match.
    Confirmed tracks stay until :meth:`ObjectModel.reset` (a door that stops moving is still a door).
 
@@ -438,6 +440,43 @@ class ObjectModel:
         seen = np.isin(stamps, tr.stamps)
         new_steps = max(len(stamps) - 1, 1) - max(int(seen.sum()) - 1, 0)
         w = max(cfg.min_overlap_weight, min(1.0, new_steps / max(len(stamps) - 1, 1)))
+        # The same frames again (a re-run window) are no new evidence: geometry and support stay.
+        repeat = bool(seen.all())
+        if not repeat:
+            self._fuse_geometry(tr, j, b, w)
+        tr.last_origin = np.asarray(j.origin, dtype=np.float64)
+        # State continuity.
+        common, i_hist, i_new = np.intersect1d(tr.stamps, stamps, return_indices=True)
+        if len(common):
+            offset = float(np.median(tr.states[i_hist] - amounts[i_new]))
+            offset_var = tr.last_variance
+        else:
+            offset = tr.bridge(int(stamps[0]))
+            offset_var = tr.state_variance
+        states = amounts + offset
+        keep = ~np.isin(tr.stamps, stamps)
+        all_stamps = np.concatenate([tr.stamps[keep], stamps])
+        all_states = np.concatenate([tr.states[keep], states])
+        order = np.argsort(all_stamps, kind="stable")[-_MAX_HISTORY:]
+        tr.stamps, tr.states = all_stamps[order], all_states[order]
+        var = _variance(j.state_variance)
+        tr.state_variance = None if var is None or offset_var is None else float(var + offset_var)
+        tr.last_variance = tr.state_variance
+        tr.last_amounts = states
+        # Type, confidence, part summary.
+        if child is not None:
+            tr.child = child
+        if not repeat:
+            tr.type_probs_sum = tr.type_probs_sum + _type_probs(j)
+            tr.confidence_sum += float(j.confidence) if math.isfinite(float(j.confidence)) else 0.0
+            tr.support += 1
+            tr.score_sum += 0.0 if child is None else float(child.score)
+        tr.fit_residual = float(j.fit_residual)
+        tr.source = str(j.source)
+
+    def _fuse_geometry(self, tr: _Track, j: JointEstimate, b: np.ndarray, w: float) -> None:
+        """Fold axis ``b`` (sign-aligned with the track) and the origin of ``j`` into ``tr`` with weight ``w``."""
+        cfg = self.config
         # Axis: both in the track's tangent plane, information form.
         J = _basis_change(b, tr.axis)
         obs_info = w * np.linalg.inv(J @ _axis_cov(j, cfg) @ J.T)
@@ -460,34 +499,6 @@ class ObjectModel:
         S = np.linalg.inv(I_track + I_obs)
         tr.origin = tr.origin + P.T @ (S @ I_obs @ (P @ (o - tr.origin)))
         tr.origin_cov = P.T @ S @ P
-        tr.last_origin = o
-        # State continuity.
-        common, i_hist, i_new = np.intersect1d(tr.stamps, stamps, return_indices=True)
-        if len(common):
-            offset = float(np.median(tr.states[i_hist] - amounts[i_new]))
-            offset_var = tr.last_variance
-        else:
-            offset = tr.bridge(int(stamps[0]))
-            offset_var = tr.state_variance
-        states = amounts + offset
-        keep = ~np.isin(tr.stamps, stamps)
-        all_stamps = np.concatenate([tr.stamps[keep], stamps])
-        all_states = np.concatenate([tr.states[keep], states])
-        order = np.argsort(all_stamps, kind="stable")[-_MAX_HISTORY:]
-        tr.stamps, tr.states = all_stamps[order], all_states[order]
-        var = _variance(j.state_variance)
-        tr.state_variance = None if var is None or offset_var is None else float(var + offset_var)
-        tr.last_variance = tr.state_variance
-        tr.last_amounts = states
-        # Type, confidence, part summary.
-        tr.type_probs_sum = tr.type_probs_sum + _type_probs(j)
-        tr.confidence_sum += float(j.confidence) if math.isfinite(float(j.confidence)) else 0.0
-        tr.support += 1
-        if child is not None:
-            tr.child = child
-            tr.score_sum += float(child.score)
-        tr.fit_residual = float(j.fit_residual)
-        tr.source = str(j.source)
 
     # -- output --------------------------------------------------------------------------------------
     def _model(self, seconds: float) -> ArticulationEstimate:

@@ -304,3 +304,14 @@ def test_random_garbage_never_raises():
             assert np.all(np.isfinite(j.axis)) and np.all(np.isfinite(j.origin))
             assert j.axis_cov is None or np.all(np.isfinite(j.axis_cov))
             assert j.state_variance is None or (math.isfinite(j.state_variance) and j.state_variance >= 0)
+
+
+def test_the_same_window_twice_is_no_new_evidence():
+    model = ObjectModel()
+    window = _window([_noisy(np.random.default_rng(1), 4.0, 0.025)])
+    first = model.update(window).joints[0]
+    again = model.update(window).joints[0]
+    assert again.support_windows == 1 and not again.confirmed
+    np.testing.assert_allclose(again.axis, first.axis)
+    np.testing.assert_allclose(again.axis_cov, first.axis_cov)
+    np.testing.assert_allclose(again.amounts, first.amounts)

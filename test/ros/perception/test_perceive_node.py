@@ -178,14 +178,20 @@ def test_late_subscriber_gets_the_last_estimate(system, first_estimate):
 
 
 def test_fused_model_counts_windows_and_reset_clears_it(system, frames, first_estimate):
-    """publish_mode fused (default): a joint seen in one window is not confirmed (confirm_windows 2);
-    the same joint from a second estimate is, under the same name; ~/reset forgets the model."""
+    """publish_mode fused (default): a joint seen in one window is not confirmed (confirm_windows 2), nor
+    when the same window is estimated again; a second window confirms it, under the same name; ~/reset
+    forgets the model."""
     driver, _ = system
     msg, _ = first_estimate
     j = msg.joints[0]
     assert (j.support_windows, j.confirmed) == (1, False)
     before = len(driver.received["/articulation"])
-    assert driver.call(driver.trigger).success  # the same window again
+    assert driver.call(driver.trigger).success  # the same window again: no new evidence
+    same = _next_articulation(driver, before).joints
+    assert len(same) == 1 and (same[0].support_windows, same[0].confirmed) == (1, False)
+    _stream(driver, frames, driver.now_ns())  # a new window of the same door
+    before = len(driver.received["/articulation"])
+    _trigger_until_queued(driver)
     again = _next_articulation(driver, before).joints
     assert len(again) == 1 and (again[0].support_windows, again[0].confirmed) == (2, True)
     assert again[0].name == j.name  # stable joint name, so the TF frame stays
