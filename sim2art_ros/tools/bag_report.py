@@ -67,6 +67,12 @@ def _unit(joint_type) -> str:
     return "rad" if joint_type == JointType.REVOLUTE else "m"
 
 
+def _window_motion(joint) -> float:
+    """The joint's motion over the window (the fused model's states start at the state already reached)."""
+    amounts = np.asarray(joint.amounts, dtype=np.float64).reshape(-1)
+    return float(amounts[-1] - amounts[0]) if amounts.size else 0.0
+
+
 def _joint_label(joint) -> str:
     """e.g. ``joint_1 (revolute, 4 windows, confirmed)``."""
     support = f"{joint.support_windows} window{'s' if joint.support_windows != 1 else ''}"
@@ -91,7 +97,7 @@ def joint_rows(result: BagResult) -> list[dict[str, str]]:
                 "pivot true": _vec(gt.pivot),
                 "origin est.": "–" if ej is None else _vec(ej.origin),
                 "motion true": f"{gt.amounts[-1]:+.3f} {unit}",
-                "motion est.": "–" if ej is None else f"{ej.state:+.3f} {_unit(ej.type)}",
+                "motion est.": "–" if ej is None else f"{_window_motion(ej):+.3f} {_unit(ej.type)}",
                 "axis err [deg]": fmt(err.axis_angle_deg),
                 "axis pos. err [cm]": fmt(err.axis_position_cm),
                 "motion err": (
@@ -108,7 +114,7 @@ def joint_rows(result: BagResult) -> list[dict[str, str]]:
             "true joint": "–" if result.truth is None else "(no true joint)",
             "estimated": _joint_label(ej),
             "axis true": "–", "axis est.": _vec(ej.axis), "pivot true": "–", "origin est.": _vec(ej.origin),
-            "motion true": "–", "motion est.": f"{ej.state:+.3f} {unit}",
+            "motion true": "–", "motion est.": f"{_window_motion(ej):+.3f} {unit}",
             "axis err [deg]": "–", "axis pos. err [cm]": "–", "motion err": "–",
         })  # fmt: skip
     return rows
