@@ -27,6 +27,8 @@ ARGUMENTS = [
     ("checkpoint", "", "estimator checkpoint ('' = the shipped one)"),
     ("device", "auto", "inference device: auto, cpu, cuda, cuda:N"),
     ("inference_mode", "process", "estimator in a child process (process) or a thread of the node (thread)"),
+    ("publish_mode", "fused", "what /articulation carries: fused (object model over windows) or window"),
+    ("confirm_windows", "2", "fused model: windows that must support a joint before it is confirmed"),
     ("use_sim_time", "false", "follow /clock (bag replay with --clock)"),
     ("namespace", "", "node namespace"),
 ]
@@ -51,6 +53,8 @@ def generate_launch_description() -> LaunchDescription:
                 "checkpoint": LaunchConfiguration("checkpoint"),
                 "device": LaunchConfiguration("device"),
                 "inference_mode": LaunchConfiguration("inference_mode"),
+                "publish_mode": LaunchConfiguration("publish_mode"),
+                "confirm_windows": ParameterValue(LaunchConfiguration("confirm_windows"), value_type=int),
                 "use_sim_time": ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool),
             },
         ],

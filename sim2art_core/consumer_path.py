@@ -107,7 +107,8 @@ class GraspPath:
 
 
 def select_joint(estimate: ArticulationEstimate, joint_name: str = "", min_confidence: float = 0.0) -> JointEstimate:
-    """The named joint, or (name "") the most confident revolute/prismatic one; PathError otherwise."""
+    """The named joint, or (name "") the most confident revolute/prismatic one, among the confirmed ones when
+    the estimate has any (the node's fused model: unconfirmed joints are hypotheses); PathError otherwise."""
     if estimate.status != EstimateStatus.OK:
         reason = estimate.message or estimate.status.name
         raise PathError(f"estimate status is {estimate.status.name}: {reason}")
@@ -122,7 +123,7 @@ def select_joint(estimate: ArticulationEstimate, joint_name: str = "", min_confi
         movable = [j for j in estimate.joints if j.type in MOVABLE]
         if not movable:
             raise PathError("the estimate has no revolute or prismatic joint")
-        joint = max(movable, key=lambda j: j.confidence)
+        joint = max([j for j in movable if j.confirmed] or movable, key=lambda j: j.confidence)
     if joint.confidence < min_confidence:
         raise PathError(f"joint {joint.name} confidence {joint.confidence:.2f} < min_confidence {min_confidence:.2f}")
     return joint

@@ -100,6 +100,10 @@ class JointEstimate:
         confidence: [0, 1].
         source: "network", "refined" or "fused" (see sim2art_core.refine).
         fit_residual: m, RMS residual of the rigid-motion fit, NaN when not fitted.
+        support_windows: windows whose estimate supports this joint: 1 for a per-window estimate,
+            the number of matched windows in the fused model (sim2art_core.tracking.object_model).
+        confirmed: True once the fused model has seen the joint in enough windows to present it as
+            a fact; always False for a per-window estimate (one window is a hypothesis).
     """
 
     child: int
@@ -115,6 +119,8 @@ class JointEstimate:
     origin_cov: np.ndarray | None = None
     state_variance: float | None = None
     fit_residual: float = float("nan")
+    support_windows: int = 1
+    confirmed: bool = False
 
     @property
     def name(self) -> str:

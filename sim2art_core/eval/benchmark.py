@@ -5,6 +5,7 @@
     sim2art-benchmark flow-methods --data D --out DIR   optical-flow methods and masks, textured and plain
     sim2art-benchmark ablation --runs-dir runs/ablations --data D   Table 4 from the ablation checkpoints
     sim2art-benchmark export [--optical-flow]                  URDF export time, mesh sizes, round-trip distance
+    sim2art-benchmark consecutive [--split val --windows 3]   fused over consecutive windows vs one window
     sim2art-benchmark report [--quick] [--skip STAGES] [--force STAGES]   everything -> docs/BENCHMARKS.md
 
 ``scripts/make_benchmarks.sh`` runs ``report`` under ``nice`` with tcmalloc when installed.
@@ -20,6 +21,7 @@ COMMANDS = {
     "flow-methods": "sim2art_core.eval.bench_flow_methods",
     "ablation": "sim2art_core.eval.ablation",
     "export": "sim2art_core.eval.bench_export",
+    "consecutive": "sim2art_core.eval.consecutive",
     "report": "sim2art_core.eval.report",
 }
 

@@ -101,7 +101,9 @@ class ArticulationConsumer(Node):
         def desc(text, **kw):
             return ParameterDescriptor(description=text, **kw)
 
-        self.declare_parameter("joint_name", "", desc('joint to open, e.g. "joint_1"; "" = most confident movable'))
+        self.declare_parameter(
+            "joint_name", "", desc('joint to open, e.g. "joint_1"; "" = most confident movable (confirmed first)')
+        )
         self.declare_parameter("object_id", "", desc('only use Articulation messages of this object_id; "" = any'))
         self.declare_parameter(
             "opening", 0.5,

@@ -8,7 +8,8 @@ The conversion is 1:1 and follows the comments in msg/*.msg:
   limits = the observed range (``limits_observed`` is always true for sim2art);
 * unknown covariances carry ``-1`` in element 0, an unknown state variance and
   an unfitted ``fit_residual`` are ``-1``;
-* a part's box is axis-aligned in the header frame (identity orientation).
+* a part's box is axis-aligned in the header frame (identity orientation);
+* ``support_windows`` / ``confirmed`` carry the fused model's support (1 / false per window).
 
 :func:`msg_to_estimate` reads both rclpy messages and the dataclasses that
 ``rosbags`` deserialises from a bag (it only reads attributes), so the bag
@@ -92,6 +93,8 @@ def joint_to_msg(joint: JointEstimate, part_names: dict[int, str]) -> Articulati
         confidence=float(joint.confidence),
         source=str(joint.source),
         fit_residual=residual if np.isfinite(residual) else UNKNOWN,
+        support_windows=max(int(joint.support_windows), 0),
+        confirmed=bool(joint.confirmed),
     )
 
 
@@ -173,6 +176,9 @@ def msg_to_estimate(msg) -> ArticulationEstimate:
                 origin_cov=_cov_or_none(j.origin_covariance, (3, 3)),
                 state_variance=None if variance < 0 else variance,
                 fit_residual=float("nan") if residual < 0 else residual,
+                # bags recorded before these fields existed decode as one unconfirmed window
+                support_windows=int(getattr(j, "support_windows", 1)),
+                confirmed=bool(getattr(j, "confirmed", False)),
             )
         )
     return ArticulationEstimate(

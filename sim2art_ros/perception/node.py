@@ -45,6 +45,7 @@ from sim2art_core.runtime.estimator_loader import setup_model
 from sim2art_core.runtime.frame_pipeline import FramePipeline, PipelineConfig, ResetEvent, run_estimator
 from sim2art_core.runtime.health import HealthSnapshot, node_health
 from sim2art_core.runtime.inference_worker import InferenceWorker
+from sim2art_core.tracking import ObjectModel
 from sim2art_core.types import EstimateStatus
 from sim2art_core.window import Window
 from sim2art_ros.conversions.image_codec import frame_from_messages, has_distortion, ns_to_stamp, stamp_to_ns
@@ -52,7 +53,13 @@ from sim2art_ros.conversions.markers import delete_all_markers
 from sim2art_ros.perception.diagnostics import estimator_name, snapshot_of, to_array
 from sim2art_ros.perception.inputs import COLOR_TOPIC, DEPTH_TOPIC, INFO_TOPIC, MASK_TOPIC, CameraInputs, subscribe_tf
 from sim2art_ros.perception.outputs import ARTICULATION_QOS, ARTICULATION_TOPIC, Outputs, PublishContext
-from sim2art_ros.perception.params import check_choices, declare_all, preprocess_config, unknown_parameters
+from sim2art_ros.perception.params import (
+    check_choices,
+    declare_all,
+    object_model_config,
+    preprocess_config,
+    unknown_parameters,
+)
 from sim2art_ros.perception.tf_buffer import Tf2RosLookup, TfBuffer, tf2_ros_available
 from sim2art_ros.perception.twin import DigitalTwin
 from sim2art_ros.spin import spin_until_shutdown
@@ -117,6 +124,11 @@ class PerceiveNode(Node):
         self.outputs = Outputs(self)
         self.pub_diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.pipeline.on_reset += [self.inputs.reset, lambda _e: self.worker.clear(), self._clear_poses]
+        # the object model fused over windows (publish_mode fused): what the outputs carry; cleared by
+        # ~/reset and time jumps (on_reset runs on the preprocessing thread, hence the lock)
+        self.object_model = ObjectModel(object_model_config(p)) if p["publish_mode"] == "fused" else None
+        self._model_lock = threading.Lock()
+        self.pipeline.on_reset.append(self._reset_model)
 
         # ---- threads, services, timers
         ctl = MutuallyExclusiveCallbackGroup()  # services, timers and publishing: one at a time
@@ -167,6 +179,11 @@ class PerceiveNode(Node):
             r = int(self.p["time_jump_back_s"] * 1e9)
             self.tf.clear(keep_between_ns=(event.stamp_ns - r, event.stamp_ns + r))
 
+    def _reset_model(self, _event: ResetEvent | None = None) -> None:
+        if self.object_model is not None:
+            with self._model_lock:
+                self.object_model.reset()
+
     # ------------------------------------------------------------------ services
     def _on_trigger(self, request, response):
         response.success, response.message = self.pipeline.request(forced=True)
@@ -180,7 +197,7 @@ class PerceiveNode(Node):
                 delete_all_markers(Header(frame_id=self.pipeline.builder.frame_id))
             )
         response.success = True
-        response.message = "window, queued frames, last stamp, camera poses and pending inference cleared"
+        response.message = "window, queued frames, last stamp, camera poses, pending inference and fused model cleared"
         return response
 
     # ------------------------------------------------------------------ inference thread
@@ -210,6 +227,11 @@ class PerceiveNode(Node):
         self.stats.count(f"estimates_{est.status.name.lower()}")
         if est.status == EstimateStatus.FAILED and est.message:
             self.stats.error(est.message)
+        window_status = est.status
+        if self.object_model is not None and window_status != EstimateStatus.FAILED:
+            # never raises; a FAILED window stays FAILED on /articulation (status says why) and leaves the model
+            with self._model_lock:
+                est = self.object_model.update(est)
         header = Header(stamp=ns_to_stamp(int(window.stamps_ns[-1])), frame_id=est.frame_id)
         sent = self.outputs.publish(PublishContext(est, window, self.object_id, header, self.p))
         self.stats.set("latency_s", (self.get_clock().now().nanoseconds - int(window.stamps_ns[-1])) * 1e-9)

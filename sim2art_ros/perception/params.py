@@ -24,6 +24,7 @@ from sim2art_core.preprocess import (
 from sim2art_core.preprocess.config import FLOW_METHODS, KEYFRAME_MODES
 from sim2art_core.preprocess.flow_methods import DISConfig
 from sim2art_core.runtime.estimator_loader import DEFAULT_ESTIMATOR
+from sim2art_core.tracking import ObjectModelConfig
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,17 @@ PARAMETERS: tuple[Param, ...] = (
     Param("num_points", 0, "Points per frame N (0 = the estimator's num_points)", 0, 65536),
     # triggers and outputs
     Param("rate_hz", 1.0, "Continuous inference rate on the newest window (0 = only on ~/trigger)", 0.0, 30.0),
+    Param(
+        "publish_mode",
+        "fused",
+        "What /articulation carries: the object model fused over windows, or each window's estimate",
+        choices=("fused", "window"),
+    ),
+    Param("confirm_windows", 2, "Fused model: a joint is confirmed once this many windows matched it", 1, 100),
+    Param("model_max_axis_angle_deg", 25.0, "Fused model: largest axis angle to match a joint (deg)", 1.0, 90.0),
+    Param(
+        "model_max_line_distance_m", 0.15, "Fused model: largest axis-line distance to match a joint (m)", 0.005, 2.0
+    ),
     Param("publish_failed", True, "Publish FAILED estimates on /articulation (status says why)"),
     Param("publish_point_cloud", True, "Publish the segmented newest frame on ~/points"),
     Param("publish_markers", True, "Publish RViz markers on ~/markers"),
@@ -237,6 +249,15 @@ def check_choices(values: dict[str, Any]) -> None:
     up = list(values["plane_up"])
     if not (len(up) == 3 or up == [0.0]):
         raise ValueError(f"parameter plane_up must be [x, y, z] or [0.0] (auto), got {up}")
+
+
+def object_model_config(values: dict[str, Any]) -> ObjectModelConfig:
+    """The fused object model's configuration (sim2art_core.tracking) from the node parameters."""
+    return ObjectModelConfig(
+        confirm_windows=int(values["confirm_windows"]),
+        max_axis_angle_deg=float(values["model_max_axis_angle_deg"]),
+        max_line_distance_m=float(values["model_max_line_distance_m"]),
+    )
 
 
 def preprocess_config(values: dict[str, Any], num_frames: int, num_points: int) -> PreprocessConfig:

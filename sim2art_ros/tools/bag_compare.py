@@ -12,7 +12,13 @@ it is missed (the conventions of docs/EVALUATION.md).
 Time alignment: the ground truth holds each joint's amount at every frame stamp
 of the bag, relative to the first frame; an estimate's amounts are relative to the
 first frame of its window. The true amounts are interpolated at the window stamps
-and re-based on the window's first stamp before comparing.
+and re-based on the window's first stamp before comparing. The node's fused model
+(``publish_mode: fused``, the default) continues a joint's state across windows, so its
+amounts start at the state already reached: they are re-based on the window's first stamp
+too, i.e. both modes are scored on the motion over the newest window.
+
+Spurious joints: ``extra_joints`` counts every estimated movable joint matched to no true
+joint, ``extra_confirmed`` only those the fused model presents as facts (``confirmed``).
 
 Scored ground-truth joints: revolute and prismatic joints that move during the
 bag (more than 1 deg / 5 mm, the data engine's ``MOVING_THRESHOLD``); a joint
@@ -54,6 +60,7 @@ class EstimateScore:
         errors: one per scored ground-truth joint (empty without ground truth).
         matches: estimated joint index per scored ground-truth joint (None = missed).
         extra_joints: estimated movable joints matched to no ground-truth joint.
+        extra_confirmed: those of them that are confirmed (the fused model's facts).
     """
 
     stamp_ns: int
@@ -65,6 +72,7 @@ class EstimateScore:
     errors: tuple[JointErrors, ...] = ()
     matches: tuple[int | None, ...] = ()
     extra_joints: int = 0
+    extra_confirmed: int = 0
 
 
 @dataclass(frozen=True)
@@ -193,12 +201,19 @@ def score_estimate(
             pred = JointParams.from_estimate(movable[m])
             if len(pred.amounts) != len(gt.amounts):  # a malformed message: treat as invalid, not a crash
                 pred = dataclasses.replace(pred, amounts=np.full(len(gt.amounts), np.nan))
+            else:  # the fused model's states continue across windows: score the newest window's motion
+                pred = dataclasses.replace(pred, amounts=pred.amounts - pred.amounts[0])
         errors.append(evaluate_joint(pred, gt))
     # report the matched estimated joints by their index in estimate.joints
     index = {id(j): k for k, j in enumerate(estimate.joints)}
     matched = tuple(None if m is None else index[id(movable[m])] for m in matches)
     extra = len(movable) - sum(m is not None for m in matches)
-    return dataclasses.replace(base, errors=tuple(errors), matches=matched, extra_joints=extra), tuple(gts)
+    used = {m for m in matches if m is not None}
+    extra_confirmed = sum(1 for k, j in enumerate(movable) if k not in used and j.confirmed)
+    score = dataclasses.replace(
+        base, errors=tuple(errors), matches=matched, extra_joints=extra, extra_confirmed=extra_confirmed
+    )
+    return score, tuple(gts)
 
 
 def latency_of(stamp_ns: int, arrival_wall: float, image_sent: dict[int, float]) -> float:

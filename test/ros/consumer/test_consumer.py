@@ -71,6 +71,21 @@ def test_door_path_stays_on_the_hinge_circle_and_rotates_the_grasp():
         assert np.linalg.det(path.poses[k][:3, :3]) == pytest.approx(1.0)
 
 
+def test_a_confirmed_joint_wins_over_a_more_confident_hypothesis():
+    """The fused model flags one-window joints as unconfirmed: the automatic choice skips them."""
+    import dataclasses
+
+    est = make_estimate("door")
+    door = dataclasses.replace(est.joints[0], confidence=0.5, support_windows=3, confirmed=True)
+    ghost = dataclasses.replace(est.joints[0], child=2, confidence=0.95, support_windows=1, confirmed=False)
+    ghost_part = dataclasses.replace(est.parts[1], label=2)
+    fused = dataclasses.replace(est, parts=(*est.parts, ghost_part), joints=(door, ghost))
+    assert opening_path(fused, OpeningRequest(opening=0.5)).joint.name == "joint_1"
+    # a per-window estimate (nothing confirmed) keeps the most confident joint
+    window = dataclasses.replace(fused, joints=(dataclasses.replace(door, confirmed=False), ghost))
+    assert opening_path(window, OpeningRequest(opening=0.5)).joint.name == "joint_2"
+
+
 def test_drawer_path_stays_on_the_sliding_line():
     est = make_estimate("drawer", current=0.05)
     path = opening_path(est, OpeningRequest(opening=0.25, mode="absolute", num_waypoints=6, handle_offset=1.0))

@@ -33,7 +33,7 @@ def _estimate() -> ArticulationEstimate:
         axis=unit(np.array([0.0, 0.1, 1.0])), origin=np.array([0.7, -0.2, 0.5]),
         amounts=np.array([0.0, 0.2, 0.45]), confidence=0.75, source="refined",
         axis_cov=np.array([[0.01, 0.001], [0.001, 0.02]]), origin_cov=np.diag([1e-4, 2e-4, 3e-4]),
-        state_variance=0.003, fit_residual=0.004,
+        state_variance=0.003, fit_residual=0.004, support_windows=4, confirmed=True,
     )  # fmt: skip
     slide = JointEstimate(
         child=5, parent=0, type=JointType.PRISMATIC, type_probs=np.array([0.1, 0.85, 0.05]),
@@ -69,6 +69,9 @@ def test_estimate_to_msg_follows_message_comments():
     assert slide.axis_covariance[0] == -1 and slide.origin_covariance[0] == -1
     assert slide.state_variance == -1 and slide.fit_residual == -1
     assert slide.lower_limit == pytest.approx(-0.01)
+    # support over time: the fused model's count, one unconfirmed window by default
+    assert (hinge.support_windows, hinge.confirmed) == (4, True)
+    assert (slide.support_windows, slide.confirmed) == (1, False)
     assert msg.inference_time == pytest.approx(0.06) and msg.estimator == "standin@abc"
 
 
@@ -94,6 +97,7 @@ def _assert_same(a: ArticulationEstimate, b: ArticulationEstimate):
             np.testing.assert_allclose(j.origin_cov, k.origin_cov)
         assert j.state_variance == (None if k.state_variance is None else pytest.approx(k.state_variance))
         assert np.isnan(j.fit_residual) == np.isnan(k.fit_residual)
+        assert (j.support_windows, j.confirmed) == (k.support_windows, k.confirmed)
     assert b.timings["total"] == pytest.approx(0.06)
 
 

@@ -177,6 +177,34 @@ def test_late_subscriber_gets_the_last_estimate(system, first_estimate):
         driver.node.destroy_subscription(sub)
 
 
+def test_fused_model_counts_windows_and_reset_clears_it(system, frames, first_estimate):
+    """publish_mode fused (default): a joint seen in one window is not confirmed (confirm_windows 2), nor
+    when the same window is estimated again; a second window confirms it, under the same name; ~/reset
+    forgets the model."""
+    driver, _ = system
+    msg, _ = first_estimate
+    j = msg.joints[0]
+    assert (j.support_windows, j.confirmed) == (1, False)
+    before = len(driver.received["/articulation"])
+    assert driver.call(driver.trigger).success  # the newest window again: no new evidence if nothing came in
+    rerun = _next_articulation(driver, before)
+    unchanged = [stamp_to_ns(s) for s in rerun.window_stamps] == [stamp_to_ns(s) for s in msg.window_stamps]
+    expected = (1, False) if unchanged else (2, True)  # a late keyframe may have made a newer window
+    assert len(rerun.joints) == 1 and (rerun.joints[0].support_windows, rerun.joints[0].confirmed) == expected
+    _stream(driver, frames, driver.now_ns())  # a new window of the same door
+    before = len(driver.received["/articulation"])
+    _trigger_until_queued(driver)
+    again = _next_articulation(driver, before).joints
+    assert len(again) == 1 and (again[0].support_windows, again[0].confirmed) == (expected[0] + 1, True)
+    assert again[0].name == j.name  # stable joint name, so the TF frame stays
+    assert driver.call(driver.reset).success
+    _stream(driver, frames, driver.now_ns())
+    before = len(driver.received["/articulation"])
+    _trigger_until_queued(driver)
+    fresh = _next_articulation(driver, before).joints
+    assert len(fresh) == 1 and (fresh[0].support_windows, fresh[0].confirmed) == (1, False)
+
+
 def test_trigger_and_reset_services(system, first_estimate):
     driver, _ = system
     before = len(driver.received["/articulation"])

@@ -112,3 +112,25 @@ def test_latency_matches_the_image_stamp_within_tolerance():
     assert latency_of(int(STAMPS[3]), 100.35, sent) == pytest.approx(0.25)
     assert latency_of(int(STAMPS[3]) + 1_000_000, 100.35, sent) == pytest.approx(0.25)  # 1 ms off
     assert np.isnan(latency_of(int(STAMPS[3]) + 20_000_000, 100.35, sent))
+
+
+def test_fused_model_is_scored_on_the_newest_window_and_counts_confirmed_spurious_joints():
+    """The fused model's states start at the state already reached (not 0) and its joints say whether
+    they are confirmed: the motion over the window is scored, spurious joints are split by confirmation."""
+    gt = truth()
+    est = window_estimate(gt, 3, 10)
+    door_state_at_3 = float(gt.joints[0].amounts[3])  # what the fused model reached before this window
+    joints = [
+        dataclasses.replace(j, amounts=j.amounts + door_state_at_3, support_windows=4, confirmed=True)
+        if j.type == JointType.REVOLUTE
+        else dataclasses.replace(j, support_windows=3, confirmed=True)
+        for j in est.joints
+    ]
+    ghost = _joint(30, JointType.PRISMATIC, [0, 1, 0], [2.0, 2.0, 2.0], np.linspace(0, 0.1, 8))
+    ghost_confirmed = dataclasses.replace(ghost, child=31, origin=np.array([-2.0, -2.0, 2.0]), confirmed=True)
+    fused = dataclasses.replace(est, joints=(*joints, ghost, ghost_confirmed))
+    score, _ = score_estimate(fused, gt, moving_truth_joints(gt), latency_s=0.0)
+    acc = accuracy(score)
+    assert acc["part_rotation_deg"] == pytest.approx(0.0, abs=1e-6)  # not off by the 0.25 rad already reached
+    assert acc["axis_angle_deg"] == pytest.approx(0.0, abs=1e-6)
+    assert (score.extra_joints, score.extra_confirmed) == (2, 1)

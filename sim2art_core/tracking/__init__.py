@@ -1,0 +1,5 @@
+"""Models of the object built over time from successive window estimates (ROS-free)."""
+
+from sim2art_core.tracking.object_model import ObjectModel, ObjectModelConfig, ObjectModelStats
+
+__all__ = ["ObjectModel", "ObjectModelConfig", "ObjectModelStats"]
