@@ -105,6 +105,19 @@ def build_parser() -> argparse.ArgumentParser:
         "docs/DATA.md) or comma-separated names",
     )  # fmt: skip
     p.add_argument("--no-augment", action="store_true", help="no flow noise / dropout / jitter / roll")
+    p.add_argument(
+        "--val-categories", type=_categories, default=None,
+        help="--data generate: validation categories (default: --categories); 'all' keeps the paper's 14",
+    )  # fmt: skip
+    p.add_argument(
+        "--flow-error-fraction", type=float, default=d.flow_error,
+        help="--data generate: fraction of training sequences with the run-time-like flow error model",
+    )  # fmt: skip
+    p.add_argument(
+        "--optical-flow-fraction", type=float, default=d.optical_flow,
+        help="--data generate: fraction of training sequences through the real optical-flow path at 640x480",
+    )  # fmt: skip
+    p.add_argument("--init", default=None, help="start from these weights (fresh optimiser); ignored on resume")
     p.add_argument("--resume", default=None, help="continue from a last.pt ('auto': OUT/last.pt if it exists)")
     p.add_argument("--plot", action="store_true", help="write OUT/curves.png from log.csv at the end")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -125,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         val_every=args.val_every, val_samples=args.val_samples, ckpt_every=args.ckpt_every, seed=args.seed,
         threads=args.threads, device=args.device, pool_size=args.pool_size, pool_reuse=args.pool_reuse,
         realism=0.0 if args.no_realism else args.realism_fraction, categories=tuple(args.categories),
+        val_categories=None if args.val_categories is None else tuple(args.val_categories),
+        flow_error=args.flow_error_fraction, optical_flow=args.optical_flow_fraction, init=args.init,
     )  # fmt: skip
     resume = args.resume
     if resume == "auto":

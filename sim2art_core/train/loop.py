@@ -93,12 +93,24 @@ class TrainConfig:
     holes, mask errors, pose drift: RealismConfig.robustness()); the rest are clean."""
     categories: tuple[str, ...] = CATEGORIES
     """On-the-fly generation: categories to draw from."""
+    val_categories: tuple[str, ...] | None = None
+    """On-the-fly generation: validation categories (None: ``categories``). Keep the paper's 14 to compare
+    a run's validation curve with the shipped run's (same 64 fixed validation sequences)."""
     render_points: int = 2048
     """On-the-fly generation: points per frame rendered (the model subsamples its N from them)."""
     pool_size: int = 512
     """On-the-fly generation: generated sequences kept for reuse (sim2art_core.train.sources.ReplayPool)."""
     pool_reuse: float = 1.0
     """On-the-fly generation: mean training windows drawn per generated sequence (1: always fresh)."""
+    flow_error: float = 0.0
+    """On-the-fly generation, training only: fraction of sequences with the run-time-like flow error model
+    (sim2art_core.data.flow_error; docs/MODEL.md "Flow mix")."""
+    optical_flow: float = 0.0
+    """On-the-fly generation, training only: fraction of sequences through the node's real optical-flow
+    path at 640x480 (sim2art_core.train.sources.optical_flow_sample; ~40x the rendering cost)."""
+    init: str | None = None
+    """Weights to start from (a checkpoint, e.g. sim2art_core/checkpoints/default.pt) with a fresh optimiser
+    and schedule; ignored when resuming (the resumed run's own weights win). Its model config is used."""
 
 
 def _lr_lambda(cfg: TrainConfig):
@@ -226,11 +238,20 @@ def train(
         if stored != model_cfg:
             logger.warning("resuming %s: using the checkpoint's model config, not the command line's", resume)
             model_cfg = stored
+    init_payload = None
+    if payload is None and cfg.init is not None:
+        init_payload = read_checkpoint(cfg.init)
+        stored = ModelConfig.from_dict(init_payload["model_config"])
+        if stored != model_cfg:
+            logger.warning("--init %s: using the checkpoint's model config, not the command line's", cfg.init)
+            model_cfg = stored
     device = _init_distributed(info, resolve_device(cfg.device))
     model = build_model(model_cfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
     step, samples, best_val, wall = 0, 0, float("inf"), 0.0
+    if init_payload is not None:
+        model.load_state_dict(init_payload["state_dict"])
     if payload is not None:
         model.load_state_dict(payload["state_dict"])
         opt.load_state_dict(payload["optimizer"]["optimizer"])
@@ -256,9 +277,11 @@ def train(
         num_frames=model_cfg.num_frames, num_points=cfg.render_points, realism=cfg.realism,
         categories=tuple(cfg.categories),
     )  # fmt: skip
-    train_src = build_source(cfg.data, "train", **src_kw)
+    train_src = build_source(cfg.data, "train", **src_kw, flow_error=cfg.flow_error, optical_flow=cfg.optical_flow)
     if cfg.data == "generate" and cfg.pool_reuse > 1:
         train_src = ReplayPool(train_src, cfg.pool_size, cfg.pool_reuse)
+    if cfg.val_categories is not None:
+        src_kw["categories"] = tuple(cfg.val_categories)
     val_src = build_source(cfg.val_data or cfg.data, "val", **src_kw)
     val_rng = np.random.default_rng(12345)
     val_examples = (
