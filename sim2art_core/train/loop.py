@@ -107,7 +107,7 @@ class TrainConfig:
     (sim2art_core.data.flow_error; docs/MODEL.md "Flow mix")."""
     optical_flow: float = 0.0
     """On-the-fly generation, training only: fraction of sequences through the node's real optical-flow
-    path at 640x480 (sim2art_core.train.sources.optical_flow_sample; ~40x the rendering cost)."""
+    path at 640x480 (sim2art_core.train.sources.optical_flow_sample; ~25x the rendering cost)."""
     init: str | None = None
     """Weights to start from (a checkpoint, e.g. sim2art_core/checkpoints/default.pt) with a fresh optimiser
     and schedule; ignored when resuming (the resumed run's own weights win). Its model config is used."""

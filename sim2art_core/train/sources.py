@@ -87,7 +87,7 @@ class GeneratorSource:
     realism, sensor-based) flow."""
     optical_flow: float = 0.0
     """Training only: fraction of sequences rendered at 640x480 and turned into a window by the node's own
-    preprocessing (DIS optical flow + depth; :func:`optical_flow_sample`); ~40x the cost of a 160x120
+    preprocessing (DIS optical flow + depth; :func:`optical_flow_sample`); ~25x the cost of a 160x120
     sequence. Drawn before ``flow_error`` (the two are exclusive)."""
     description: str = ""
     failures: int = 0
