@@ -114,6 +114,9 @@ def fit_flow_error_model(err, along_ray, edge_px, motion_mm, depth_m) -> FlowErr
     motion_mm, depth_m = np.asarray(motion_mm, np.float64), np.asarray(depth_m, np.float64)
     mag = np.linalg.norm(err, axis=1)
     gross = mag > GROSS_M
+    if len(mag) < 2000 or gross.sum() < 20:
+        raise ValueError(f"fit_flow_error_model: too few points ({len(mag)}, {int(gross.sum())} gross errors); "
+                         "measure more sequences")  # fmt: skip
     y = gross.astype(np.float64)
     # gross probability: logistic regression (maximum likelihood) for a few edge scales
     best = None

@@ -1,8 +1,8 @@
 """Error of the run-time optical-flow path against the true scene flow, by distance to depth edges, by motion
 size and by depth; and the fit of the training-time noise model (sim2art_core.data.flow_error).
 
-    python -m sim2art_core.eval.bench_flow_error --per-category 1 --frames 8 --points 1024 \\
-        --json runs/flow_error.json
+    sim2art-benchmark flow-error --per-category 1 --frames 8 --points 1024 --json runs/flow_error.json
+    # = python -m sim2art_core.eval.bench_flow_error ...
 
 Every sequence is rendered at 640x480 (the node's resolution) with its T + 1 frames from validation seeds
 (object seed 1e6 + i: never the test split), the window is built by the run-time preprocessing (the
@@ -121,7 +121,7 @@ def markdown(rec: dict, fitted=None) -> str:
 def main(argv: list[str] | None = None) -> int:
     from sim2art_core.data.sequence import ALL_CATEGORIES, parse_categories
 
-    p = argparse.ArgumentParser(prog="bench_flow_error", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="sim2art-benchmark flow-error", description=__doc__.split("\n\n")[0])
     p.add_argument("--categories", default="broad", help="'all', 'broad' or names (default broad)")
     p.add_argument("--per-category", type=int, default=1)
     p.add_argument("--frames", type=int, default=8)

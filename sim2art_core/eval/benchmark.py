@@ -2,6 +2,7 @@
 
     sim2art-benchmark latency [--checkpoint CK] ...            every method per window, preprocessing per frame
     sim2art-benchmark flow-resolution --data D [--split val]   which rendered resolution the optical-flow path needs
+    sim2art-benchmark flow-error [--per-category 1]           the optical-flow path's error; fit of its noise model
     sim2art-benchmark ablation --runs-dir runs/ablations --data D   Table 4 from the ablation checkpoints
     sim2art-benchmark report [--quick] [--skip STAGES] [--force STAGES]   everything -> docs/BENCHMARKS.md
 
@@ -15,6 +16,7 @@ import sys
 COMMANDS = {
     "latency": "sim2art_core.eval.latency",
     "flow-resolution": "sim2art_core.eval.bench_flow",
+    "flow-error": "sim2art_core.eval.bench_flow_error",
     "ablation": "sim2art_core.eval.ablation",
     "report": "sim2art_core.eval.report",
 }
