@@ -17,18 +17,16 @@ from sim2art_core.data.camera_path import CameraPathConfig
 from sim2art_core.data.dataset import read_index, write_dataset
 from sim2art_core.data.generator import SequenceConfig
 from sim2art_core.data.realism import RealismConfig
-from sim2art_core.data.sequence import CATEGORIES
+from sim2art_core.data.sequence import BROAD_CATEGORIES, CATEGORIES, parse_categories
 from sim2art_core.data.surfaces import SURFACES
 
 
 def _categories(text: str) -> tuple[str, ...]:
-    if text == "all":
-        return CATEGORIES
-    cats = tuple(c.strip() for c in text.split(",") if c.strip())
-    bad = [c for c in cats if c not in CATEGORIES]
-    if bad or not cats:
-        raise argparse.ArgumentTypeError(f"unknown categories {bad}; known: {', '.join(CATEGORIES)}")
-    return cats
+    """'all' (the paper's 14), 'broad' (the 14 + the broader furniture families) or comma-separated names."""
+    try:
+        return parse_categories(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )  # fmt: skip
     ap.add_argument("output", type=Path, help="dataset directory (created)")
-    ap.add_argument("--categories", type=_categories, default=CATEGORIES, help="'all' or comma-separated names")
+    ap.add_argument(
+        "--categories", type=_categories, default=CATEGORIES,
+        help=f"'all' (the paper's 14), 'broad' (+ {', '.join(BROAD_CATEGORIES)}) or comma-separated names",
+    )  # fmt: skip
     ap.add_argument("--objects-per-category", type=int, default=10, help="object instances per category")
     ap.add_argument("--sequences-per-object", type=int, default=5, help="sequences per instance")
     ap.add_argument("--frames", type=int, default=16, help="T, frames per sequence")

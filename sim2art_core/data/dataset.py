@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from sim2art_core.data.generator import SequenceConfig
 from sim2art_core.data.jobs import SPLIT_FRACTIONS, SPLITS, plan_splits, run_job
-from sim2art_core.data.sequence import CATEGORIES, SCHEMA_VERSION, SequenceSample
+from sim2art_core.data.sequence import ALL_CATEGORIES, CATEGORIES, SCHEMA_VERSION, SequenceSample
 from sim2art_core.data.shards import DatasetCorruptError, ShardFile, write_shard
 
 INDEX_NAME = "index.json"
@@ -58,9 +58,9 @@ def write_dataset(root: str | Path, *, categories: tuple[str, ...] = CATEGORIES,
     """
     root = Path(root)
     cfg = cfg or SequenceConfig()
-    unknown = [c for c in categories if c not in CATEGORIES]
+    unknown = [c for c in categories if c not in ALL_CATEGORIES]
     if unknown:
-        raise ValueError(f"unknown categories {unknown}; known: {', '.join(CATEGORIES)}")
+        raise ValueError(f"unknown categories {unknown}; known: {', '.join(ALL_CATEGORIES)}")
     if shard_size < 1 or workers < 1:
         raise ValueError("shard_size and workers must be >= 1")
     if root.exists() and any(root.iterdir()):

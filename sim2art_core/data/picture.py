@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from sim2art_core.camera import Intrinsics, project
 from sim2art_core.data.generator import SequenceConfig, generate_sequence
 from sim2art_core.data.realism import RealismConfig
-from sim2art_core.data.sequence import CATEGORIES, SequenceSample
+from sim2art_core.data.sequence import ALL_CATEGORIES, SequenceSample
 from sim2art_core.geometry import invert_transform, transform_points
 from sim2art_core.types import JointType
 
@@ -111,7 +111,7 @@ def save_sample_picture(sample: SequenceSample, path: str | Path, cfg: SequenceC
     """Write the picture of ``sample`` to ``path`` (PNG), re-rendering its frames when ``cfg`` is given
     and the sample is procedural."""
     frames = None
-    if cfg is not None and sample.category in CATEGORIES:
+    if cfg is not None and sample.category in ALL_CATEGORIES:
         _, fr = generate_sequence(sample.category, sample.object_seed, sample.sequence_seed, cfg, return_frames=True)
         frames = [f.rgb for f in fr]
     fig = render_sample_figure(sample, frames, panels)
@@ -123,7 +123,7 @@ def save_sample_picture(sample: SequenceSample, path: str | Path, cfg: SequenceC
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="sim2art-show-sample", description=__doc__.split("\n\n")[0])
     src = ap.add_argument_group("a freshly generated sample")
-    src.add_argument("--category", choices=CATEGORIES, default="Storage3")
+    src.add_argument("--category", choices=ALL_CATEGORIES, default="Storage3")
     src.add_argument("--object-seed", type=int, default=0)
     src.add_argument("--sequence-seed", type=int, default=0)
     src.add_argument("--frames", type=int, default=16, help="T (default 16)")

@@ -26,6 +26,11 @@ what another one does, nor the camera path, the joint motion or the colours.
   error does); frame 0 is exact, like a SLAM system anchored at its first frame. Points are lifted
   with the reported poses, and flow compares the reported positions at t and t + 1, so static points
   get the small apparent flow a real pipeline would see. Ground-truth axes/pivots stay exact in cam0.
+* **Run-time-like flow error** (``flow_error``): the flow gets an error drawn from the noise model of the
+  node's optical-flow path (DIS optical flow + depth) measured at 640x480
+  (sim2art_core.data.flow_error.FlowErrorModel: Gaussian inliers growing with depth, motion and nearness to
+  depth edges; gross errors mostly along the viewing ray, likely at depth edges). The value scales it
+  (1 = as measured). Not part of ``robustness()`` (the evaluation's realism condition stays as it was).
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ class RealismConfig:
         pose_drift_deg: deg, std per axis of the per-frame rotation drift increment.
         pose_drift_frac: std per axis of the per-frame translation drift increment, as a fraction of
             the distance from the camera to the object centre (0.002 = 2 mm per frame at 1 m).
+        flow_error: scale of the run-time-like flow error model (0 = off, 1 = as measured at 640x480).
     """
 
     depth_noise_std: float = 0.0
@@ -60,6 +66,7 @@ class RealismConfig:
     mask_error_px: float = 0.0
     pose_drift_deg: float = 0.0
     pose_drift_frac: float = 0.0
+    flow_error: float = 0.0
 
     def __post_init__(self):
         for f in fields(self):
@@ -104,7 +111,7 @@ class RealismConfig:
 
     @property
     def any(self) -> bool:
-        return self.depth_noise or self.missing_depth or self.mask_errors or self.pose_drift
+        return self.depth_noise or self.missing_depth or self.mask_errors or self.pose_drift or self.flow_error > 0
 
     def to_json(self) -> str:
         """Compact JSON of the options that are on ("{}" when none)."""

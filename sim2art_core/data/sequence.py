@@ -29,6 +29,25 @@ CATEGORIES: tuple[str, ...] = (
     "Box", "Eyeglasses", "Laptop", "Stapler", "Table1", "Table2", "Fan", "Scissors",
 )  # fmt: skip
 
+#: Broader procedural furniture beyond the paper (issue 12; sim2art_core.data.objects.furniture). Not part
+#: of the paper's test split (datasets default to CATEGORIES); training may draw from ALL_CATEGORIES.
+BROAD_CATEGORIES: tuple[str, ...] = ("Kitchen", "Cupboard", "Appliance")
+ALL_CATEGORIES: tuple[str, ...] = (*CATEGORIES, *BROAD_CATEGORIES)
+
+
+def parse_categories(text: str) -> tuple[str, ...]:
+    """Command-line spelling of a category list: 'all' (the paper's 14), 'broad' (:data:`ALL_CATEGORIES`)
+    or comma-separated names (ValueError naming the unknown ones)."""
+    if text == "all":
+        return CATEGORIES
+    if text == "broad":
+        return ALL_CATEGORIES
+    cats = tuple(c.strip() for c in text.split(",") if c.strip())
+    bad = [c for c in cats if c not in ALL_CATEGORIES]
+    if bad or not cats:
+        raise ValueError(f"unknown categories {bad}; known: {', '.join(ALL_CATEGORIES)}")
+    return cats
+
 
 @dataclass(frozen=True)
 class SequenceSample:
@@ -36,7 +55,7 @@ class SequenceSample:
 
     Attributes:
         object_id: unique id of the object instance ("<category>-<object_seed>"); dataset splits go by it.
-        category: one of :data:`CATEGORIES` (or "urdf" for an external URDF).
+        category: one of :data:`ALL_CATEGORIES` (or "urdf" for an external URDF).
         object_seed: instance seed; the procedural generator rebuilds the same object from (category, seed).
         sequence_seed: seed of the camera path, joint motion and point sampling.
         points: (T, N, 3) float32, m, cam0 frame: sampled object pixels lifted with depth.

@@ -3,6 +3,7 @@
     sim2art-benchmark latency [--checkpoint CK] ...            every method per window, preprocessing per frame
     sim2art-benchmark flow-resolution --data D [--split val]   which rendered resolution the optical-flow path needs
     sim2art-benchmark flow-methods --data D --out DIR   optical-flow methods and masks, textured and plain
+    sim2art-benchmark flow-error [--per-category 1]           the optical-flow path's error; fit of its noise model
     sim2art-benchmark ablation --runs-dir runs/ablations --data D   Table 4 from the ablation checkpoints
     sim2art-benchmark export [--optical-flow]                  URDF export time, mesh sizes, round-trip distance
     sim2art-benchmark consecutive [--split val --windows 3]   fused over consecutive windows vs one window
@@ -19,6 +20,7 @@ COMMANDS = {
     "latency": "sim2art_core.eval.latency",
     "flow-resolution": "sim2art_core.eval.bench_flow",
     "flow-methods": "sim2art_core.eval.bench_flow_methods",
+    "flow-error": "sim2art_core.eval.bench_flow_error",
     "ablation": "sim2art_core.eval.ablation",
     "export": "sim2art_core.eval.bench_export",
     "consecutive": "sim2art_core.eval.consecutive",

@@ -9,6 +9,9 @@ Examples::
     LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 nice -n 10 \\
         sim2art-train --data data/train_set --out runs/default --steps ...
 
+    # the same on N processes (DistributedDataParallel; gloo on CPU, NCCL on CUDA; docs/MODEL.md)
+    torchrun --nproc_per_node=4 --no-python sim2art-train --device cuda --preset paper ...
+
 Model fields can be overridden one by one: ``--set dim=192 --set depth=3``.
 """
 
@@ -17,9 +20,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import sys
 from pathlib import Path
 
+from sim2art_core.data.sequence import parse_categories
 from sim2art_core.model.checkpoint import CheckpointError
 from sim2art_core.model.config import PRESETS, LossConfig, ModelConfig, preset
 from sim2art_core.train.examples import AugmentConfig
@@ -51,6 +56,13 @@ def model_config_from_args(preset_name: str, overrides: list[str]) -> ModelConfi
             raise ValueError(f"--set {item!r}: expected NAME=VALUE with NAME one of {sorted(fields)}")
         changes[name] = _parse_value(fields[name], value)
     return preset(preset_name, **changes)
+
+
+def _categories(text: str) -> tuple[str, ...]:
+    try:
+        return parse_categories(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,7 +99,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="--data generate: fraction of sequences rendered with the realism options (rest clean)",
     )
     p.add_argument("--no-realism", action="store_true", help="same as --realism-fraction 0")
+    p.add_argument(
+        "--categories", type=_categories, default=d.categories,
+        help="--data generate: 'all' (the paper's 14, default), 'broad' (+ the broader furniture families, "
+        "docs/DATA.md) or comma-separated names",
+    )  # fmt: skip
     p.add_argument("--no-augment", action="store_true", help="no flow noise / dropout / jitter / roll")
+    p.add_argument(
+        "--val-categories", type=_categories, default=None,
+        help="--data generate: validation categories (default: --categories); 'all' keeps the paper's 14",
+    )  # fmt: skip
+    p.add_argument(
+        "--flow-error-fraction", type=float, default=d.flow_error,
+        help="--data generate: fraction of training sequences with the run-time-like flow error model",
+    )  # fmt: skip
+    p.add_argument(
+        "--optical-flow-fraction", type=float, default=d.optical_flow,
+        help="--data generate: fraction of training sequences through the real optical-flow path at 640x480",
+    )  # fmt: skip
+    p.add_argument("--init", default=None, help="start from these weights (fresh optimiser); ignored on resume")
     p.add_argument("--resume", default=None, help="continue from a last.pt ('auto': OUT/last.pt if it exists)")
     p.add_argument("--plot", action="store_true", help="write OUT/curves.png from log.csv at the end")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -107,7 +137,9 @@ def main(argv: list[str] | None = None) -> int:
         lr=args.lr, weight_decay=args.weight_decay, warmup_steps=args.warmup, log_every=args.log_every,
         val_every=args.val_every, val_samples=args.val_samples, ckpt_every=args.ckpt_every, seed=args.seed,
         threads=args.threads, device=args.device, pool_size=args.pool_size, pool_reuse=args.pool_reuse,
-        realism=0.0 if args.no_realism else args.realism_fraction,
+        realism=0.0 if args.no_realism else args.realism_fraction, categories=tuple(args.categories),
+        val_categories=None if args.val_categories is None else tuple(args.val_categories),
+        flow_error=args.flow_error_fraction, optical_flow=args.optical_flow_fraction, init=args.init,
     )  # fmt: skip
     resume = args.resume
     if resume == "auto":
@@ -119,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, CheckpointError) as e:  # bad data spec, config or checkpoint: a message, no traceback
         print(f"sim2art-train: error: {e}", file=sys.stderr)
         return 2
+    if os.environ.get("RANK", "0") != "0":  # torchrun: rank 0 reports
+        return 0
     print(f"final weights: {result.final}  ({result.samples_per_hour:.0f} samples/h)")
     if result.last_val:
         print("last validation: " + " ".join(f"{k}={v:.4g}" for k, v in result.last_val.items()))

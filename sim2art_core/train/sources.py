@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,24 +81,55 @@ class GeneratorSource:
     """Fraction of sequences rendered with RealismConfig.robustness() (the rest clean), so the model
     sees both what the clean evaluation and what a real sensor give."""
     categories: tuple[str, ...] = CATEGORIES
+    flow_error: float = 0.0
+    """Training only: fraction of sequences whose flow carries the run-time-like error model
+    (RealismConfig.flow_error = 1; sim2art_core.data.flow_error); the rest keep their true (or, under
+    realism, sensor-based) flow."""
+    optical_flow: float = 0.0
+    """Training only: fraction of sequences rendered at 640x480 and turned into a window by the node's own
+    preprocessing (DIS optical flow + depth; :func:`optical_flow_sample`); ~25x the cost of a 160x120
+    sequence. Drawn before ``flow_error`` (the two are exclusive)."""
     description: str = ""
     failures: int = 0
 
     def __post_init__(self) -> None:
+        for name in ("realism", "flow_error", "optical_flow"):
+            v = getattr(self, name)
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"GeneratorSource.{name} must be a fraction in [0, 1], got {v}")
         self.description = (
             f"generated on the fly split={self.split} T={self.num_frames} N={self.num_points} "
             f"{self.width}x{self.height} realism_fraction={self.realism} categories={len(self.categories)}"
         )
+        if self.flow_error or self.optical_flow:
+            self.description += f" flow_error_fraction={self.flow_error} optical_flow_fraction={self.optical_flow}"
 
-    def _generate(self, category: str, object_seed: int, sequence_seed: int, realistic: bool) -> SequenceSample:
+    def _generate(self, category: str, object_seed: int, sequence_seed: int, realistic: bool,
+                  flow: str = "true") -> SequenceSample:  # fmt: skip
         from sim2art_core.data.generator import RealismConfig, SequenceConfig, generate_sequence
 
         realism = RealismConfig.robustness() if realistic else RealismConfig()
+        if flow == "noise-model":
+            realism = dataclasses.replace(realism, flow_error=1.0)
         cfg = SequenceConfig(
             num_frames=self.num_frames, num_points=self.num_points, width=self.width, height=self.height,
             realism=realism,
         )  # fmt: skip
+        if flow == "optical-flow":
+            return optical_flow_sample(category, object_seed, sequence_seed, cfg)
         return generate_sequence(category, object_seed, sequence_seed, cfg)
+
+    def _flow_kind(self, rng: np.random.Generator) -> str:
+        if not (self.flow_error or self.optical_flow):
+            return "true"  # no draw: the stream of a run without the mix stays as before
+        u = rng.random()
+        return (
+            "optical-flow"
+            if u < self.optical_flow
+            else "noise-model"
+            if u < self.optical_flow + self.flow_error
+            else "true"
+        )
 
     def sample(self, rng: np.random.Generator) -> SequenceSample:
         base = 0 if self.split == "train" else VAL_SEED_OFFSET
@@ -105,8 +137,9 @@ class GeneratorSource:
             category = self.categories[int(rng.integers(len(self.categories)))]
             try:
                 realistic = bool(rng.random() < self.realism)
+                flow = self._flow_kind(rng)
                 return self._generate(
-                    category, base + int(rng.integers(VAL_SEED_OFFSET)), int(rng.integers(2**31)), realistic
+                    category, base + int(rng.integers(VAL_SEED_OFFSET)), int(rng.integers(2**31)), realistic, flow
                 )
             except RuntimeError as e:  # e.g. the object left the view in one frame: draw another
                 self.failures += 1
@@ -127,6 +160,42 @@ class GeneratorSource:
                     self.failures += 1
                     logger.debug("validation sample %d attempt %d failed: %s", i, attempt, e)
         return out
+
+
+def optical_flow_sample(category: str, object_seed: int, sequence_seed: int, cfg, width: int = 640,
+                        height: int = 480) -> SequenceSample:  # fmt: skip
+    """A training sample whose points and flow come from the node's run-time path: the sequence rendered at
+    ``width`` x ``height`` with its T + 1 frames, the window built by the optical-flow condition's
+    preprocessing (sim2art_core.eval.conditions: DIS + depth, the node's defaults), and its ground truth
+    (labels from the part masks at the window's pixels). Invalid window points are dropped and every frame
+    is refilled to N from its valid points (repeats), so the sample has no placeholder points.
+    RuntimeError when a frame keeps fewer than 16 valid points (the source then draws another sequence)."""
+    from sim2art_core.data.generator import generate_sequence
+    from sim2art_core.eval.conditions import ConditionConfig, sample_for_window
+    from sim2art_core.preprocess import build_window
+
+    cfg = dataclasses.replace(cfg, width=width, height=height)
+    truth, frames = generate_sequence(category, object_seed, sequence_seed, cfg, return_frames=True)
+    ccfg = ConditionConfig(width=width, height=height)
+    try:
+        window = build_window(frames, dataclasses.replace(ccfg.preprocess, num_points=cfg.num_points),
+                              rng=sequence_seed, frame_id="world")  # fmt: skip
+    except ValueError as e:
+        raise RuntimeError(f"{category}-{object_seed}: run-time preprocessing rejected a frame: {e}") from e
+    s = sample_for_window(truth, window, frames)
+    rng = np.random.default_rng(sequence_seed)
+    idx = np.zeros(window.valid.shape, dtype=np.int64)
+    for t in range(window.num_frames):
+        ok = np.flatnonzero(window.valid[t])
+        if len(ok) < 16:
+            raise RuntimeError(f"{category}-{object_seed}: frame {t} has {len(ok)} valid optical-flow points")
+        n = idx.shape[1]
+        idx[t] = ok[:n] if len(ok) >= n else np.concatenate([ok, rng.choice(ok, size=n - len(ok))])
+    take = lambda a: np.take_along_axis(a, idx.reshape(*idx.shape, *([1] * (a.ndim - 2))), axis=1)  # noqa: E731
+    return dataclasses.replace(
+        s, points=take(s.points), flow=take(s.flow), colors=take(s.colors), pixels=take(s.pixels),
+        labels=take(s.labels),
+    ).validate()  # fmt: skip
 
 
 @dataclass
@@ -197,12 +266,16 @@ def build_source(
     categories: tuple[str, ...] = CATEGORIES,
     width: int = 160,
     height: int = 120,
+    flow_error: float = 0.0,
+    optical_flow: float = 0.0,
 ) -> SampleSource:
-    """A source from its command-line spelling (module doc)."""
+    """A source from its command-line spelling (module doc). The flow mix (``flow_error``,
+    ``optical_flow``) applies to the training split of ``generate`` only: validation keeps true flow."""
     if spec == "analytic":
         return AnalyticSource(num_frames, num_points, split=split)
     if spec == "generate":
-        return GeneratorSource(split, num_frames, num_points, width, height, realism, tuple(categories))
+        mix = (flow_error, optical_flow) if split == "train" else (0.0, 0.0)
+        return GeneratorSource(split, num_frames, num_points, width, height, realism, tuple(categories), *mix)
     path = Path(spec)
     if not path.is_dir():
         raise ValueError(f"data {spec!r} is neither a dataset directory nor 'generate' / 'analytic'")

@@ -125,7 +125,9 @@ class Builder:
         """A handle on a face whose outward normal is ``normal`` (+x or +z), centred at ``center``.
 
         Styles: "bar" (round bar on two posts), "pull" (flat box), "knob" (short cylinder + ball),
-        "recess" (a dark inset strip, no protrusion).
+        "recess" (a dark inset strip, no protrusion); only the broader families (furniture.py) use:
+        "square_knob" (a small cube on a stem), "tbar" (a short flat T on one post), "rail" (a long
+        square-section bar on two blocks, e.g. an oven door's).
         """
         cx, cy, cz = center
         n = np.array([1.0, 0.0, 0.0]) if normal == "+x" else np.array([0.0, 0.0, 1.0])
@@ -150,11 +152,28 @@ class Builder:
             depth = 0.003
             size = np.abs(along) * length + np.abs(n) * depth + np.abs(np.cross(n, along)) * 0.02
             self.box(link, _t(c + n * depth / 2), _t(size), (0.08, 0.08, 0.08, 1.0))
+        elif style == "square_knob":
+            self.box(link, _t(c + n * 0.007), _t(np.abs(n) * 0.014 + (1 - np.abs(n)) * 0.008), rgba)
+            self.box(link, _t(c + n * 0.022), _t(np.abs(n) * 0.016 + (1 - np.abs(n)) * 0.022), rgba)
+        elif style == "tbar":
+            self.cylinder(link, _t(c + n * 0.012), 0.005, 0.024, rgba, axis=_axis_name(n))
+            size = np.abs(along) * min(length, 0.06) + np.abs(n) * 0.008 + np.abs(np.cross(n, along)) * 0.012
+            self.box(link, _t(c + n * 0.028), _t(size), rgba)
+        elif style == "rail":
+            standoff = 0.035
+            for s in (-0.5, 0.5):
+                post = c + n * standoff / 2 + along * s * length * 0.9
+                self.box(link, _t(post), _t(np.abs(n) * standoff + (1 - np.abs(n)) * 0.014), rgba)
+            size = np.abs(along) * length + np.abs(n) * 0.014 + np.abs(np.cross(n, along)) * 0.014
+            self.box(link, _t(c + n * (standoff + 0.007)), _t(size), rgba)
         else:
             raise ValueError(f"unknown handle style {style!r}")
 
 
+#: Handle styles of the paper's categories (their instances draw from exactly this tuple; keep it).
 HANDLE_STYLES = ("bar", "pull", "knob", "recess")
+#: All handle styles (the broader families of furniture.py draw from these).
+ALL_HANDLE_STYLES = (*HANDLE_STYLES, "square_knob", "tbar", "rail")
 
 
 def _axis_name(v: np.ndarray) -> str:

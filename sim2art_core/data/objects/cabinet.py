@@ -42,6 +42,10 @@ class CabinetStyle:
         self.handle_rgba = b.colour(b.choice((METALS, PLASTICS)), jitter=0.03)
         self.handle_style = b.choice(HANDLE_STYLES)
         self.handle_length = b.uniform(0.06, 0.16)
+        # Set by the broader families (furniture.py) after construction; no random draw here, so the
+        # paper's Storage/Table categories stay bit-identical. Moving fronts sit ``front_offset`` m in
+        # front of (> 0: proud / overlay) or behind (< 0: recessed) the carcass front plane x = D/2.
+        self.front_offset = 0.0
 
 
 def build_carcass(b: Builder, W: float, D: float, H: float, style: CabinetStyle, *, plinth: float, legs: bool,
@@ -146,7 +150,8 @@ def add_drawer(b: Builder, D: float, yc: float, zc: float, w: float, h: float, s
     hl = min(style.handle_length, 0.6 * fw)
     hz = 0.0 if fh < 0.25 else fh * 0.3
     b.handle(name, style.handle_style, (0.0, 0.0, hz), hl, False, style.handle_rgba)
-    b.joint("prismatic", parent, name, (D / 2, yc, zc), (1.0, 0.0, 0.0), 0.0, b.uniform(0.6, 0.95) * depth)
+    x = D / 2 + style.front_offset
+    b.joint("prismatic", parent, name, (x, yc, zc), (1.0, 0.0, 0.0), 0.0, b.uniform(0.6, 0.95) * depth)
 
 
 def add_door(b: Builder, D: float, y_hinge: float, zc: float, w: float, h: float, side: int,
@@ -157,7 +162,7 @@ def add_door(b: Builder, D: float, y_hinge: float, zc: float, w: float, h: float
     b.box(name, (-tf / 2, -side * w / 2, 0.0), (tf, w, h), style.front_rgba)
     hl = min(style.handle_length, 0.5 * h)
     b.handle(name, style.handle_style, (0.0, -side * (w - 0.045), 0.0), hl, True, style.handle_rgba)
-    b.joint("revolute", "body", name, (D / 2, y_hinge, zc), (0.0, 0.0, float(side)), 0.0,
+    b.joint("revolute", "body", name, (D / 2 + style.front_offset, y_hinge, zc), (0.0, 0.0, float(side)), 0.0,
             math.radians(b.uniform(85, 115)))  # fmt: skip
 
 
@@ -171,4 +176,5 @@ def add_flap(b: Builder, D: float, yc: float, z_hinge: float, w: float, h: float
     hl = min(style.handle_length, 0.6 * w)
     b.handle(name, style.handle_style, (0.0, 0.0, s * (h - 0.04)), hl, False, style.handle_rgba)
     limit = b.uniform(75, 92) if down else b.uniform(70, 100)
-    b.joint("revolute", "body", name, (D / 2, yc, z_hinge), (0.0, s, 0.0), 0.0, math.radians(limit))
+    b.joint("revolute", "body", name, (D / 2 + style.front_offset, yc, z_hinge), (0.0, s, 0.0), 0.0,
+            math.radians(limit))  # fmt: skip

@@ -46,3 +46,15 @@ def test_show_sample_from_a_dataset(tmp_path):
     png = tmp_path / "s.png"
     assert picture.main(["--dataset", str(out), "--split", "val", "--index", "0", "-o", str(png)]) == 0
     assert png.stat().st_size > 10_000
+
+
+def test_category_lists_all_broad_and_names():
+    from sim2art_core.data.sequence import ALL_CATEGORIES, CATEGORIES, parse_categories
+    from sim2art_core.train.cli import build_parser
+
+    assert parse_categories("all") == CATEGORIES and parse_categories("broad") == ALL_CATEGORIES
+    assert parse_categories("Kitchen, Box") == ("Kitchen", "Box")
+    with pytest.raises(ValueError, match="Chair"):
+        parse_categories("Kitchen,Chair")
+    args = build_parser().parse_args(["--categories", "broad", "--val-categories", "all"])
+    assert args.categories == ALL_CATEGORIES and args.val_categories == CATEGORIES

@@ -18,12 +18,12 @@ from sim2art_core.data.generator import (
 from sim2art_core.data.motion import MotionConfig
 from sim2art_core.data.objects import generate_object
 from sim2art_core.data.renderer import pybullet_intrinsics
-from sim2art_core.data.sequence import CATEGORIES
+from sim2art_core.data.sequence import ALL_CATEGORIES, BROAD_CATEGORIES
 from sim2art_core.geometry import invert_transform, transform_points
 from sim2art_core.types import JointType
 
 
-@pytest.mark.parametrize("category", CATEGORIES)
+@pytest.mark.parametrize("category", ALL_CATEGORIES)
 def test_ground_truth_is_rigid_and_matches_the_joints(category, tiny, rigid_check):
     sample, _ = tiny(category)
     assert sample.category == category and sample.object_id == f"{category}-1"
@@ -34,7 +34,7 @@ def test_ground_truth_is_rigid_and_matches_the_joints(category, tiny, rigid_chec
     np.testing.assert_allclose(np.linalg.norm(sample.part_axes[1:], axis=1), 1.0, atol=1e-6)
 
 
-@pytest.mark.parametrize("category", CATEGORIES)
+@pytest.mark.parametrize("category", ALL_CATEGORIES)
 def test_points_labels_colours_come_from_the_frames(category, tiny):
     sample, frames = tiny(category)
     T = sample.num_frames
@@ -61,7 +61,7 @@ def test_points_labels_colours_come_from_the_frames(category, tiny):
         assert set(visible) <= set(np.unique(sample.labels[t])), (t, counts)
 
 
-@pytest.mark.parametrize("category", CATEGORIES)
+@pytest.mark.parametrize("category", ALL_CATEGORIES)
 def test_flow_lands_on_the_next_frames_surface(category, tiny):
     """Moving points: p + flow, seen from camera t + 1, is on the rendered surface of the same part (unless
     occluded). Catches forward kinematics that disagree with PyBullet, wrong signs or frames."""
@@ -121,6 +121,19 @@ def test_intrinsics_are_pybullets():
     i = pybullet_intrinsics(80, 60, math.radians(50.0))
     np.testing.assert_allclose(s.intrinsics, [i.fx, i.fy, 40.0, 29.0])
     assert s.image_size == (80, 60)
+
+
+@pytest.mark.parametrize("category", BROAD_CATEGORIES)
+def test_broader_families_respect_joint_limits_and_are_seed_deterministic(category):
+    cfg = SequenceConfig(num_frames=4, num_points=200, width=80, height=60)
+    for object_seed in (0, 5):
+        obj = generate_object(category, object_seed)
+        lim = obj.joint_limits()
+        a = generate_sequence(category, object_seed, 3, cfg)
+        assert np.all(a.joint_states >= lim[:, 0] - 1e-9) and np.all(a.joint_states <= lim[:, 1] + 1e-9)
+        b = generate_sequence(category, object_seed, 3, cfg)
+        for k, v in a.to_arrays().items():
+            np.testing.assert_array_equal(v, b.to_arrays()[k], err_msg=k)
 
 
 def test_same_seeds_give_identical_samples_and_frames_do_not_change_them():

@@ -1,7 +1,8 @@
-"""Procedural objects of the 14 categories, URDF export/import, external mesh URDFs."""
+"""Procedural objects of the 14 categories and the broader families, URDF export/import, external mesh URDFs."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path
 
@@ -9,8 +10,9 @@ import numpy as np
 import pytest
 
 from sim2art_core.data.objects import GENERATORS, generate_object, load_urdf_object
+from sim2art_core.data.objects.furniture import LACQUERS
 from sim2art_core.data.objects.urdf import urdf_text
-from sim2art_core.data.sequence import CATEGORIES
+from sim2art_core.data.sequence import ALL_CATEGORIES, BROAD_CATEGORIES, CATEGORIES
 from sim2art_core.types import JointType
 
 
@@ -23,12 +25,12 @@ def _extreme_states(obj) -> np.ndarray:
 
 
 def test_registry_covers_all_categories():
-    assert tuple(GENERATORS) == CATEGORIES
+    assert tuple(GENERATORS) == ALL_CATEGORIES == (*CATEGORIES, *BROAD_CATEGORIES)
     with pytest.raises(ValueError, match="unknown category"):
         generate_object("Chair", 0)
 
 
-@pytest.mark.parametrize("category", CATEGORIES)
+@pytest.mark.parametrize("category", ALL_CATEGORIES)
 def test_instances_are_valid_standing_and_varied(category):
     signatures = set()
     for seed in range(15):
@@ -53,7 +55,7 @@ def test_instances_are_valid_standing_and_varied(category):
     assert len(signatures) == 15  # every seed gives a different instance
 
 
-@pytest.mark.parametrize("category", ["Storage1", "Storage5", "Eyeglasses", "Fan"])
+@pytest.mark.parametrize("category", ["Storage1", "Storage5", "Eyeglasses", "Fan", "Kitchen", "Cupboard"])
 def test_hundreds_of_distinct_instances(category):
     shapes = {
         tuple(np.round(np.concatenate([np.ravel(v.size) for lk in obj.links for v in lk.visuals]), 3))
@@ -62,9 +64,72 @@ def test_hundreds_of_distinct_instances(category):
     assert len(shapes) == 300
 
 
+#: sha256 (first 16 hex digits) of repr(generate_object(category, seed)) over seeds (0, 1, 7, 123, 2**30 + 5),
+#: recorded at commit c8c072c before the broader families were added. repr() of the frozen dataclasses holds
+#: every float at full precision, every colour, texture name and joint limit: if a category's instances
+#: change, so do its rendered samples and the test split built from them (the rest of the data engine is
+#: a deterministic function of the object and the seeds).
+PAPER_CATEGORY_HASHES = {
+    "Storage1": "e00223c86adaef68",
+    "Storage2": "096a55820c79419e",
+    "Storage3": "f26636fd41635851",
+    "Storage4": "d076df92a8af72c4",
+    "Storage5": "33dbe5af42734b57",
+    "Storage6": "9e1e70a63fc0ff55",
+    "Box": "3debdb1ebbdb5adb",
+    "Eyeglasses": "748f28b5960fe7f0",
+    "Laptop": "fbf25be41d3b2bab",
+    "Stapler": "79b1c3c6f143328d",
+    "Table1": "b314635e44fc575c",
+    "Table2": "e983078f822a0eef",
+    "Fan": "c4dd8b685cfb46f4",
+    "Scissors": "5ebbbba117b48b34",
+}
+
+
+def test_paper_categories_are_bit_identical_to_before_the_broader_families():
+    assert tuple(PAPER_CATEGORY_HASHES) == CATEGORIES
+    for category, expected in PAPER_CATEGORY_HASHES.items():
+        h = hashlib.sha256()
+        for seed in (0, 1, 7, 123, 2**30 + 5):
+            h.update(repr(generate_object(category, seed)).encode())
+        assert h.hexdigest()[:16] == expected, f"{category} instances changed: the test split would change"
+
+
+def test_broader_families_cover_the_layouts_they_promise():
+    axes, finishes, handles, heights = set(), set(), set(), []
+    plain_fronts = 0
+    for category in BROAD_CATEGORIES:
+        for seed in range(60):
+            obj = generate_object(category, seed)
+            lo, hi = obj.world_bounds(np.zeros(len(obj.movable_joints)))
+            heights.append(hi[2] - lo[2])
+            for j in obj.movable_joints:
+                axes.add((j.type, tuple(np.round(j.axis, 6))))
+            for lk in obj.links[1:]:
+                colours = {v.rgba for v in lk.visuals}
+                if lk.texture is None and any(
+                    np.allclose(c[:3], lq, atol=0.02) for c in colours if c is not None for lq in LACQUERS
+                ):
+                    plain_fronts += 1
+            finishes.add(obj.links[0].texture is None)
+            handles.add(len(obj.links[1].visuals))
+    # hinges left (+z up axis sign -1), right (+1), bottom (pull-down, +y), top (lift-up, -y), drawers
+    assert {
+        ("revolute", (0.0, 0.0, -1.0)), ("revolute", (0.0, 0.0, 1.0)), ("revolute", (0.0, 1.0, 0.0)),
+        ("revolute", (0.0, -1.0, 0.0)), ("prismatic", (1.0, 0.0, 0.0)),
+    } <= axes  # fmt: skip
+    assert plain_fronts > 20 and finishes == {True, False}
+    assert len(handles) >= 4  # several handle shapes (different primitive counts)
+    assert min(heights) < 0.5 and max(heights) > 1.9  # from a bedside box / microwave to a 2 m wardrobe
+
+
 def test_same_seed_same_object_and_categories_are_independent():
     assert generate_object("Laptop", 4) == generate_object("Laptop", 4)
     assert generate_object("Laptop", 4) != generate_object("Laptop", 5)
+    for category in BROAD_CATEGORIES:
+        assert generate_object(category, 4) == generate_object(category, 4)
+        assert generate_object(category, 4) != generate_object(category, 5)
     with pytest.raises(ValueError):
         generate_object("Laptop", -1)
 
@@ -82,7 +147,7 @@ def test_storage_layouts_match_their_definitions():
         assert all(len(generate_object(c, seed).movable_joints) <= 8 for c in CATEGORIES[:6])
 
 
-@pytest.mark.parametrize("category", CATEGORIES)
+@pytest.mark.parametrize("category", ALL_CATEGORIES)
 def test_urdf_round_trip(category, tmp_path):
     obj = generate_object(category, 3)
     path = obj.to_urdf(tmp_path)

@@ -55,3 +55,19 @@ def test_part_iou_is_label_permutation_invariant():
     miou, moving = part_iou(pred, gt)
     assert np.isclose(miou, (1 + 0.5 + 0) / 3) and np.isclose(moving, 0.25)
     assert part_iou(np.array([[7, 7, 9, 9, 4, 4]]), gt) == (1.0, 1.0)
+
+
+def test_init_starts_from_given_weights_with_a_fresh_optimiser(tmp_path):
+    from sim2art_core.model.checkpoint import read_checkpoint
+
+    base = tmp_path / "base"
+    assert main([*ARGS, "--steps", "2", "--out", str(base)]) == 0
+    tiny_lr = ["--lr", "1e-12", "--warmup", "1"]
+    assert main([*ARGS, *tiny_lr, "--steps", "2", "--out", str(tmp_path / "a"), "--init", str(base / "final.pt")]) == 0
+    assert main([*ARGS, *tiny_lr, "--steps", "2", "--out", str(tmp_path / "b"), "--seed", "5"]) == 0
+    w0 = read_checkpoint(base / "final.pt")["state_dict"]
+    wa = read_checkpoint(tmp_path / "a" / "final.pt")["state_dict"]
+    wb = read_checkpoint(tmp_path / "b" / "final.pt")["state_dict"]
+    assert all(torch.allclose(w0[k].float(), wa[k].float(), atol=1e-6) for k in w0)
+    assert not all(torch.allclose(w0[k].float(), wb[k].float(), atol=1e-6) for k in w0)
+    assert read_checkpoint(tmp_path / "a" / "last.pt")["train"]["step"] == 2  # its own schedule from step 0

@@ -29,3 +29,33 @@ def test_train_and_val_object_seeds_are_disjoint():
     train = {AnalyticSource(3, 20).sample(rng).object_seed for _ in range(20)}
     val = {s.object_seed for s in build_source("analytic", "val", 3, 20).fixed(5)}
     assert max(train) < 1_000_000 <= min(val)
+
+
+def test_flow_mix_draws_the_stated_fractions_and_validation_keeps_true_flow():
+    src = build_source("generate", "train", 4, 64, flow_error=0.3, optical_flow=0.1)
+    rng = np.random.default_rng(0)
+    kinds = [src._flow_kind(rng) for _ in range(4000)]
+    assert abs(kinds.count("optical-flow") / 4000 - 0.1) < 0.02
+    assert abs(kinds.count("noise-model") / 4000 - 0.3) < 0.03
+    val = build_source("generate", "val", 4, 64, flow_error=0.3, optical_flow=0.1)
+    assert val.flow_error == 0.0 and val.optical_flow == 0.0
+    plain = build_source("generate", "train", 4, 64)
+    state = rng.bit_generator.state
+    assert plain._flow_kind(rng) == "true" and rng.bit_generator.state == state, "no draw without the mix"
+    with pytest.raises(ValueError, match="fraction"):
+        build_source("generate", "train", 4, 64, flow_error=1.5)
+
+
+def test_optical_flow_sample_comes_from_the_run_time_path_with_no_placeholder_points():
+    from sim2art_core.data.generator import SequenceConfig
+    from sim2art_core.eval.conditions import true_flow
+    from sim2art_core.train.sources import optical_flow_sample
+
+    cfg = SequenceConfig(num_frames=3, num_points=256)
+    s = optical_flow_sample("Storage1", 4, 2, cfg, width=320, height=240)
+    assert s.points.shape == (3, 256, 3) and s.image_size == (320, 240)
+    assert np.all(np.linalg.norm(s.points, axis=-1) > 0.05), "every point is a real, valid window point"
+    err = np.linalg.norm(s.flow - true_flow(s), axis=-1)
+    moving = np.isin(s.labels, np.flatnonzero(s.part_moving))
+    assert moving.any() and np.median(err[moving]) < 0.01  # the optical-flow path, not noise
+    assert np.any(err > 0), "not the exact flow"
