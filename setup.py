@@ -34,7 +34,7 @@ setup(
             "sim2art-show-sample = sim2art_core.data.picture:main",
             "sim2art-train = sim2art_core.train.cli:main",
             "sim2art-eval = sim2art_core.eval.cli:main",
-            "sim2art-benchmark = sim2art_core.eval.benchmark:main",
+            "sim2art-benchmark = sim2art_core.benchmarks.cli:main",
             # sim2art_ros: ROS 2 graph and bags
             "sim2art-perceive = sim2art_ros.perception.node:main",
             "sim2art-consumer = sim2art_ros.consumer.node:main",

@@ -17,7 +17,7 @@ from sim2art_core.data.realism import RealismConfig
 from sim2art_core.data.sequence import CATEGORIES
 from sim2art_core.data.to_window import window_from_sample
 from sim2art_core.eval.methods import MethodOptions, build_method
-from sim2art_core.eval.sample import evaluate_sample
+from sim2art_core.metrics.sample import evaluate_sample
 from sim2art_core.train.sources import VAL_SEED_OFFSET, optical_flow_sample
 
 torch.set_num_threads(1)

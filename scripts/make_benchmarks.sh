@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerate docs/BENCHMARKS.md: every benchmark and evaluation table with its command, dataset seed,
-# checkpoint sha256 and machine (stages and caching: sim2art_core/eval/report.py, docs/EVALUATION.md §6).
+# checkpoint sha256 and machine (stages and caching: sim2art_core/benchmarks/report.py, docs/EVALUATION.md §6).
 #
 #   scripts/make_benchmarks.sh                       # everything (~60-90 min on the 2-core dev machine)
 #   scripts/make_benchmarks.sh --force eval          # re-run one stage (the others are reused when unchanged)
@@ -20,4 +20,4 @@ if [[ -f "$TCMALLOC" && "${LD_PRELOAD:-}" != *tcmalloc* ]]; then
 fi
 # the node benchmark starts rclpy: loopback-only discovery and our Fast DDS profile (docs/NODE.md)
 source scripts/ros_env.sh
-exec nice -n "${NICE:-10}" "$VENV/bin/python" -m sim2art_core.eval.benchmark report "$@"
+exec nice -n "${NICE:-10}" "$VENV/bin/python" -m sim2art_core.benchmarks.cli report "$@"

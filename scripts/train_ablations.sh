@@ -6,7 +6,7 @@
 #   scripts/train_ablations.sh --steps 2 --runs-dir /tmp/abl --data /tmp/ds \
 #       --train-arg=--preset=tiny --train-arg=--pool-size=2 --train-arg=--val-samples=2   # smoke run
 #
-# Variants (sim2art_core/eval/ablation.py, VARIANTS): full (the complete model, reference), paper-heads
+# Variants (sim2art_core/benchmarks/ablation.py, VARIANTS): full (the complete model, reference), paper-heads
 # (use_motion_cues=false: the paper's pure-MLP heads, the reference for "w/o flow", which needs them),
 # no-flow, no-time-encoding (w/o gamma(t)), no-frame-fraction (w/o t/T). "w/o DINO" is the shipped model.
 #
@@ -58,7 +58,7 @@ if [[ -f "$TCMALLOC" && "${LD_PRELOAD:-}" != *tcmalloc* ]]; then
 fi
 
 # one line per variant: "<name> --set a=b --set c=d" (the single source of the variant list)
-mapfile -t LINES < <("$PY" -m sim2art_core.eval.ablation --print-variants)
+mapfile -t LINES < <("$PY" -m sim2art_core.benchmarks.ablation --print-variants)
 for line in "${LINES[@]}"; do
     read -r -a words <<< "$line"
     name="${words[0]}"
@@ -83,6 +83,6 @@ if (( EVAL )); then
              "the ablations too) or pass --data" >&2
         exit 2
     fi
-    nice -n "${NICE:-10}" "$PY" -m sim2art_core.eval.ablation --runs-dir "$RUNS" --data "$DATA" --out "$OUT" \
+    nice -n "${NICE:-10}" "$PY" -m sim2art_core.benchmarks.ablation --runs-dir "$RUNS" --data "$DATA" --out "$OUT" \
         --eval-arg=--threads=1 --eval-arg=--device=cpu "${EVAL_ARGS[@]}"
 fi

@@ -2,7 +2,7 @@
 
 The node computes scene flow from OpenCV DIS optical flow and depth (sim2art_core.preprocess.flow). Its
 error against the true scene flow was measured at 640x480 on validation-seed renders of all 17
-categories (sim2art_core.eval.bench_flow_error; docs/DATA.md "Run-time-like flow"). It is a mixture:
+categories (sim2art_core.benchmarks.bench_flow_error; docs/DATA.md "Run-time-like flow"). It is a mixture:
 
 * **inliers**: isotropic Gaussian error, std per axis ``sigma = inlier_per_m * z + inlier_rel * |f|``
   (z: depth in m, |f|: true motion in m per frame): sub-pixel optical-flow noise grows with depth,
@@ -35,7 +35,7 @@ DEPTH_CAP_M = 2.5  # the gross-error logit's depth term saturates here (few meas
 @dataclass(frozen=True)
 class FlowErrorModel:
     """Parameters of the mixture (module doc). Defaults: the fit of the measurement in docs/DATA.md
-    ("Run-time-like flow": 17 sequences, 55 312 points, ``python -m sim2art_core.eval.bench_flow_error``)."""
+    ("Run-time-like flow": 17 sequences, 55 312 points, ``python -m sim2art_core.benchmarks.bench_flow_error``)."""
 
     inlier_per_m: float = 0.000273
     """Inlier std per axis per metre of depth (m / m)."""
@@ -175,7 +175,7 @@ def fit_flow_error_model(err, along_ray, edge_px, motion_mm, depth_m) -> FlowErr
 
 def depth_edge_distance_px(depth: np.ndarray, jump: float = 0.03) -> np.ndarray:
     """(H, W) distance (px of a 640-px-wide image) to the nearest depth edge: a 3x3 depth jump > ``jump`` of
-    the depth, invalid / background depth counting as 1 km (sim2art_core.eval.bench_flow_error uses the same)."""
+    the depth, invalid / background depth counting as 1 km (sim2art_core.benchmarks.bench_flow_error uses the same)."""
     d = np.where(np.isfinite(depth) & (depth > 0), depth, 1e3).astype(np.float32)
     kernel = np.ones((3, 3), np.uint8)
     lo = cv2.erode(d, kernel)

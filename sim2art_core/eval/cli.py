@@ -32,11 +32,11 @@ from tqdm import tqdm
 from sim2art_core.data.sequence import SequenceSample
 from sim2art_core.data.to_window import window_from_sample
 from sim2art_core.estimate import ArticulationEstimate
-from sim2art_core.eval.aggregate import EXTRA_METRICS, TABLE_METRICS, aggregate, to_csv, to_markdown
 from sim2art_core.eval.conditions import CONDITIONS, GT_FLOW, EvalItem, flow_errors_mm
 from sim2art_core.eval.methods import MethodOptions, RunFn, build_method, method_specs
 from sim2art_core.eval.plots import bar_charts
-from sim2art_core.eval.sample import JOINT_PART_SETS, EvalConfig, SampleMetrics, evaluate_sample
+from sim2art_core.metrics.aggregate import EXTRA_METRICS, TABLE_METRICS, aggregate, to_csv, to_markdown
+from sim2art_core.metrics.sample import JOINT_PART_SETS, EvalConfig, SampleMetrics, evaluate_sample
 from sim2art_core.window import Window
 
 DEFAULT_METHODS = "sim2art,sim2art-norefine,featclust"

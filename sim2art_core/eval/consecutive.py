@@ -41,9 +41,9 @@ from sim2art_core.data.motion import MOVING_THRESHOLD
 from sim2art_core.data.sequence import SequenceSample
 from sim2art_core.data.to_window import window_from_sample
 from sim2art_core.estimate import ArticulationEstimate
-from sim2art_core.eval.aggregate import aggregate, to_csv, to_markdown
-from sim2art_core.eval.sample import EvalConfig, SampleMetrics, evaluate_sample
 from sim2art_core.geometry import invert_transform, rotate_vectors, transform_points
+from sim2art_core.metrics.aggregate import aggregate, to_csv, to_markdown
+from sim2art_core.metrics.sample import EvalConfig, SampleMetrics, evaluate_sample
 from sim2art_core.tracking import ObjectModel, ObjectModelConfig
 from sim2art_core.types import EstimateStatus, JointType
 from sim2art_core.window import Window

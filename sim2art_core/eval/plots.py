@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim2art_core.eval.aggregate import ALL, TABLE_METRICS, MethodTable, MetricSpec
+from sim2art_core.metrics.aggregate import ALL, TABLE_METRICS, MethodTable, MetricSpec
 
 
 def bar_charts(tables: Sequence[MethodTable], path: str | Path, metrics: Sequence[MetricSpec] = TABLE_METRICS) -> Path:

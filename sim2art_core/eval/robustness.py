@@ -3,7 +3,7 @@ each condition) and issue 8's side-by-side table (network only, network + refine
 ground-truth flow, the run-time optical flow and the realism settings).
 
 Both read the ``Mean`` column (mean of the category means, the paper's Mean) of per-condition
-:class:`~sim2art_core.eval.aggregate.MethodTable` s, so they fall out of one ``sim2art-eval`` run.
+:class:`~sim2art_core.metrics.aggregate.MethodTable` s, so they fall out of one ``sim2art-eval`` run.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sim2art_core.eval.aggregate import EXTRA_METRICS, MEAN, TABLE_METRICS, MethodTable, MetricSpec
 from sim2art_core.eval.conditions import GT_FLOW, OPTICAL_FLOW, REALISM
+from sim2art_core.metrics.aggregate import EXTRA_METRICS, MEAN, TABLE_METRICS, MethodTable, MetricSpec
 
 #: Rows of the robustness table: Table 2's metrics, then missed joints and failed samples.
 ROBUSTNESS_METRICS: tuple[MetricSpec, ...] = TABLE_METRICS + tuple(

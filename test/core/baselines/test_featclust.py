@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from sim2art_core.baselines import FeatClust, FeatClustConfig
-from sim2art_core.eval import evaluate_sample
 from sim2art_core.eval.scenes import BoxPart, cabinet, make_scene, scene_to_sample
+from sim2art_core.metrics import evaluate_sample
 from sim2art_core.types import EstimateStatus, JointType
 
 

@@ -17,7 +17,7 @@ from sim2art_core.eval.consecutive import (
     slice_sample,
 )
 from sim2art_core.eval.methods import MethodOptions, build_method
-from sim2art_core.eval.sample import EvalConfig, gt_joint_params
+from sim2art_core.metrics.sample import EvalConfig, gt_joint_params
 from sim2art_core.tracking import ObjectModelConfig
 
 T = 5

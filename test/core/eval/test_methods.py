@@ -1,6 +1,7 @@
 import pytest
 
-from sim2art_core.eval import ablation, cli, latency, report, robustness
+from sim2art_core.benchmarks import ablation, latency, report
+from sim2art_core.eval import cli, robustness
 from sim2art_core.eval.methods import METHODS, MethodName, MethodOptions, build_method, method_specs
 
 

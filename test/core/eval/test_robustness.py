@@ -8,15 +8,15 @@ import io
 import numpy as np
 import pytest
 
-from sim2art_core.eval.aggregate import aggregate
-from sim2art_core.eval.joint_metrics import JointErrors
 from sim2art_core.eval.robustness import (
     ConditionSummary,
     robustness_csv,
     robustness_markdown,
     side_by_side_markdown,
 )
-from sim2art_core.eval.sample import SampleMetrics
+from sim2art_core.metrics.aggregate import aggregate
+from sim2art_core.metrics.joint_metrics import JointErrors
+from sim2art_core.metrics.sample import SampleMetrics
 from sim2art_core.types import EstimateStatus, JointType
 
 

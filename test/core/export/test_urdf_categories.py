@@ -11,9 +11,9 @@ import pybullet as pb
 import pytest
 import yourdfpy
 
+from sim2art_core.benchmarks.bench_export import category_samples, round_trip_distances
 from sim2art_core.data.sequence import CATEGORIES
 from sim2art_core.data.to_window import window_from_sample
-from sim2art_core.eval.bench_export import category_samples, round_trip_distances
 from sim2art_core.eval.methods import MethodOptions, build_method
 from sim2art_core.export import export_urdf, observed_geometry_from_window
 from sim2art_core.types import JointType

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from sim2art_core.eval.joint_metrics import axis_angle_error_deg
+from sim2art_core.metrics.joint_metrics import axis_angle_error_deg
 from sim2art_core.refine.icp import FrameTree, robust_icp
 
 

@@ -7,8 +7,8 @@ from dataclasses import replace
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from sim2art_core.eval.joint_metrics import axis_angle_error_deg
 from sim2art_core.eval.scenes import BoxPart, cabinet, make_scene
+from sim2art_core.metrics.joint_metrics import axis_angle_error_deg
 from sim2art_core.refine import RefineConfig, refine_joints
 from sim2art_core.refine.joint_models import fit_joint_models, fit_joint_models_batch
 from sim2art_core.refine.long_baseline import ChainedGuess, long_baseline_poses, relative_poses

@@ -165,7 +165,7 @@ def test_bag_from_sim_cli_renders_a_bag_with_ground_truth(tmp_path, capsys):
     # the lid's hinge, moved into odom by the yaw of 0.5 rad about z
     yaw = Rotation.from_euler("z", 0.5).as_matrix()
     lid = gt.joints[0]
-    from sim2art_core.eval.sample import gt_joint_params
+    from sim2art_core.metrics.sample import gt_joint_params
 
     want = gt_joint_params(sample, lid.child)
     assert abs(abs(np.dot(lid.axis, yaw @ want.axis)) - 1) < 1e-6

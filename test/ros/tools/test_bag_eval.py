@@ -14,7 +14,7 @@ import pytest
 
 from sim2art_core.data.generator import SequenceConfig, generate_sequence
 from sim2art_core.estimate import ArticulationEstimate, JointEstimate, PartEstimate
-from sim2art_core.eval.sample import gt_joint_params
+from sim2art_core.metrics.sample import gt_joint_params
 from sim2art_core.model import build_model, preset
 from sim2art_core.model.checkpoint import save_checkpoint
 from sim2art_core.types import EstimateStatus

@@ -1,4 +1,4 @@
-"""sim2art_core.eval.aggregate: per-category tables, hand-computed."""
+"""sim2art_core.metrics.aggregate: per-category tables, hand-computed."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import io
 import numpy as np
 import pytest
 
-from sim2art_core.eval.aggregate import MEAN, TABLE_METRICS, aggregate, to_csv, to_markdown
-from sim2art_core.eval.joint_metrics import JointErrors
-from sim2art_core.eval.sample import SampleMetrics
+from sim2art_core.metrics.aggregate import MEAN, TABLE_METRICS, aggregate, to_csv, to_markdown
+from sim2art_core.metrics.joint_metrics import JointErrors
+from sim2art_core.metrics.sample import SampleMetrics
 from sim2art_core.types import EstimateStatus, JointType
 
 nan = float("nan")

@@ -1,7 +1,7 @@
 """Joint-level metrics on plain arrays (paper §4.2; conventions: docs/EVALUATION.md).
 
 These functions know nothing about samples, labels or ROS: the sample evaluation
-(:mod:`sim2art_core.eval.sample`) and the bag evaluation (which decodes joints from messages and has
+(:mod:`sim2art_core.metrics.sample`) and the bag evaluation (which decodes joints from messages and has
 no per-point labels) both call :func:`evaluate_joint`.
 
 Conventions (all sign-agnostic where the sign is arbitrary):

@@ -2,7 +2,7 @@
 
     sim2art-benchmark latency [--checkpoint CK] [--points 1024 2048] [--threads 1 2] [--repeats 20]
 
-Each case runs in a fresh subprocess (``python -m sim2art_core.eval.latency --one JSON``) so its peak
+Each case runs in a fresh subprocess (``python -m sim2art_core.benchmarks.latency --one JSON``) so its peak
 RSS is its own. Windows come from the data engine with the realism options on
 (``sim2art_core.model.bench``'s windows, the model benchmark's), the same for every method:
 
@@ -250,7 +250,7 @@ def _subprocess(spec: dict) -> dict:
     env = os.environ.copy()
     # numpy/scipy (FeatClust, refinement, preprocessing) get the same thread budget as torch
     env["OMP_NUM_THREADS"] = env["OPENBLAS_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(spec.get("threads", 1))
-    cmd = [sys.executable, "-m", "sim2art_core.eval.latency", "--one", json.dumps(spec)]
+    cmd = [sys.executable, "-m", "sim2art_core.benchmarks.latency", "--one", json.dumps(spec)]
     r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if r.returncode != 0:
         raise RuntimeError(f"latency case {spec} failed:\n{r.stderr[-3000:]}")

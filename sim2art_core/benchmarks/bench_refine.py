@@ -1,8 +1,8 @@
 """Cost and accuracy of the geometric refinement on exact-geometry scenes (T=16, N=1024 by default).
 
-    python -m sim2art_core.eval.bench_refine [--frames 16] [--points 1024] [--repeats 30]
-    python -m sim2art_core.eval.bench_refine --estimator CHECKPOINT [--repeats 30]
-    python -m sim2art_core.eval.bench_refine --long-baseline [--repeats 30]
+    python -m sim2art_core.benchmarks.bench_refine [--frames 16] [--points 1024] [--repeats 30]
+    python -m sim2art_core.benchmarks.bench_refine --estimator CHECKPOINT [--repeats 30]
+    python -m sim2art_core.benchmarks.bench_refine --long-baseline [--repeats 30]
 
 Reports CPU time (time.process_time: other processes on the machine inflate it less than wall time)
 and wall time per window and per part, and the axis / amount errors, for 2, 3 and 5 parts with exact
@@ -28,8 +28,8 @@ import time
 
 import numpy as np
 
-from sim2art_core.eval.joint_metrics import axis_angle_error_deg
 from sim2art_core.eval.scenes import BoxPart, Scene, cabinet, make_scene
+from sim2art_core.metrics.joint_metrics import axis_angle_error_deg
 from sim2art_core.refine import RefineConfig, refine_joints
 from sim2art_core.types import JointType
 

@@ -1,11 +1,12 @@
-"""sim2art_core.eval.joint_metrics: hand-computed cases for every metric."""
+"""sim2art_core.metrics.joint_metrics: hand-computed cases for every metric."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from sim2art_core.eval.joint_metrics import (
+from sim2art_core.geometry import rotation_about_axis
+from sim2art_core.metrics.joint_metrics import (
     JointParams,
     WorstCase,
     axis_angle_error_deg,
@@ -14,7 +15,6 @@ from sim2art_core.eval.joint_metrics import (
     point_to_line_cm,
     rotation_geodesic_deg,
 )
-from sim2art_core.geometry import rotation_about_axis
 from sim2art_core.types import JointType
 
 R, P, S = JointType.REVOLUTE, JointType.PRISMATIC, JointType.STATIC

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
+from sim2art_core.benchmarks.bench_flow_methods import BASE, VARIANTS, main, variant_config
 from sim2art_core.data.dataset import write_dataset
 from sim2art_core.data.generator import SequenceConfig
-from sim2art_core.eval.bench_flow_methods import BASE, VARIANTS, main, variant_config
 
 
 def test_export_run_score_end_to_end(tmp_path, capsys):

@@ -13,8 +13,8 @@ eval               ``sim2art-eval`` on the test split under the four conditions,
                    per-category Table 2, the robustness table and issue 8's side-by-side table
 fusion             the refinement's fusion thresholds on the val split (``--refine-grid``)
 ablation           Table 4 from ``runs/ablations/<variant>/final.pt`` when they exist
-refine             ``python -m sim2art_core.eval.bench_refine``: cost of the geometric refinement
-export             ``python -m sim2art_core.eval.bench_export``: URDF export time, mesh sizes, round trip
+refine             ``python -m sim2art_core.benchmarks.bench_refine``: cost of the geometric refinement
+export             ``python -m sim2art_core.benchmarks.bench_export``: URDF export time, mesh sizes, round trip
 node               ``python -m sim2art_ros.tools.perceive_benchmark``: the ROS node (skipped by ``--quick``)
 =================  ================================================================================
 
@@ -55,19 +55,19 @@ _CORE = ("sim2art_core/model", "sim2art_core/estimator.py", "sim2art_core/refine
          "sim2art_core/preprocess", "sim2art_core/data", "sim2art_core/window.py", "sim2art_core/geometry.py",
          "sim2art_core/camera.py", "sim2art_core/estimate.py", "sim2art_core/frames.py", "sim2art_core/types.py",
          "sim2art_core/features.py")  # fmt: skip
-_EVAL_MODULES = ("cli", "conditions", "methods", "sample", "matching", "joint_metrics", "aggregate", "robustness")
-_METRICS = tuple(f"sim2art_core/eval/{m}.py" for m in (*_EVAL_MODULES, "plots"))
+_EVAL_MODULES = ("cli", "conditions", "methods", "robustness", "plots")
+_METRICS = (*(f"sim2art_core/eval/{m}.py" for m in _EVAL_MODULES), "sim2art_core/metrics")
 #: Source paths each stage runs (their content hash is part of the stage's cache key).
 STAGE_SOURCES = {
     "dataset": ("sim2art_core/data",),
     "data-engine": ("sim2art_core/data", "scripts/bench_data.py"),
-    "latency": (*_CORE, "sim2art_core/eval/latency.py"),
-    "flow-resolution": (*_CORE, *_METRICS, "sim2art_core/eval/bench_flow.py"),
+    "latency": (*_CORE, "sim2art_core/benchmarks/latency.py"),
+    "flow-resolution": (*_CORE, *_METRICS, "sim2art_core/benchmarks/bench_flow.py"),
     "eval": (*_CORE, *_METRICS),
     "fusion": (*_CORE, *_METRICS),
-    "ablation": (*_CORE, *_METRICS, "sim2art_core/eval/ablation.py"),
-    "refine": ("sim2art_core/refine", "sim2art_core/eval/bench_refine.py", "sim2art_core/eval/scenes.py"),
-    "export": (*_CORE, *_METRICS, "sim2art_core/export", "sim2art_core/eval/bench_export.py"),
+    "ablation": (*_CORE, *_METRICS, "sim2art_core/benchmarks/ablation.py"),
+    "refine": ("sim2art_core/refine", "sim2art_core/benchmarks/bench_refine.py", "sim2art_core/eval/scenes.py"),
+    "export": (*_CORE, *_METRICS, "sim2art_core/export", "sim2art_core/benchmarks/bench_export.py"),
     "node": (*_CORE, "sim2art_ros"),
 }
 #: What the re-generated condition windows depend on (their cache folder is keyed by this).
@@ -237,13 +237,13 @@ def render_dataset(folder: Path, data: Path) -> str:
 
 
 def render_latency(folder: Path) -> str:
-    from sim2art_core.eval.latency import latency_markdown
+    from sim2art_core.benchmarks.latency import latency_markdown
 
     return latency_markdown(json.loads((folder / "latency.json").read_text()))
 
 
 def render_flow(folder: Path) -> str:
-    from sim2art_core.eval.bench_flow import markdown
+    from sim2art_core.benchmarks.bench_flow import markdown
 
     return markdown(json.loads((folder / "flow_resolution.json").read_text()))
 
@@ -318,7 +318,7 @@ def _module(main_path: str) -> Callable[[list[str]], int]:
 
 def plan(args: argparse.Namespace, data: Path, checkpoint: Path, ck_sha: str) -> list[Stage]:
     """The stages of this run, in order (see the module doc). A key's "data" entry is filled in at run time."""
-    from sim2art_core.eval.ablation import VARIANTS
+    from sim2art_core.benchmarks.ablation import VARIANTS
 
     out, py, quick = Path(args.out), sys.executable, args.quick
 
@@ -345,7 +345,7 @@ def plan(args: argparse.Namespace, data: Path, checkpoint: Path, ck_sha: str) ->
               key("data-engine", bench_data[:4]), threads=1, notes=note)
     )  # fmt: skip
 
-    lat = [py, "-m", "sim2art_core.eval.latency", "--checkpoint", str(checkpoint)]
+    lat = [py, "-m", "sim2art_core.benchmarks.latency", "--checkpoint", str(checkpoint)]
     lat += ["--json", str(out / "latency" / "latency.json")]
     if quick:
         lat += ["--frames", "6", "--points", "96", "--threads", "1", "--repeats", "2", "--resolutions", "160x120"]
@@ -357,7 +357,17 @@ def plan(args: argparse.Namespace, data: Path, checkpoint: Path, ck_sha: str) ->
     )  # fmt: skip
 
     res = ["160x120", "320x240"] if quick else ["160x120", "320x240", "640x480"]
-    flow = [py, "-m", "sim2art_core.eval.bench_flow", "--data", str(data), "--split", "val", "--per-category", "1"]
+    flow = [
+        py,
+        "-m",
+        "sim2art_core.benchmarks.bench_flow",
+        "--data",
+        str(data),
+        "--split",
+        "val",
+        "--per-category",
+        "1",
+    ]
     flow += ["--resolutions", *res, "--json", str(out / "flow-resolution" / "flow_resolution.json"), "--no-progress"]
     stages.append(
         Stage("flow-resolution", "Optical-flow conditions: which rendered resolution DIS flow needs", flow,
@@ -392,7 +402,7 @@ def plan(args: argparse.Namespace, data: Path, checkpoint: Path, ck_sha: str) ->
 
     runs = Path(args.ablation_dir)
     shas = {v.name: _sha(runs / v.name / "final.pt") for v in VARIANTS if (runs / v.name / "final.pt").is_file()}
-    ab = [py, "-m", "sim2art_core.eval.ablation", "--runs-dir", str(runs), "--data", str(data)]
+    ab = [py, "-m", "sim2art_core.benchmarks.ablation", "--runs-dir", str(runs), "--data", str(data)]
     ab += ["--out", str(out / "ablation"), "--eval-arg=--threads=1", "--eval-arg=--device=cpu"]
     note = "Checkpoints: " + ", ".join(f"{n} sha256 `{s}`" for n, s in shas.items())
     budgets = sorted({b for name in shas if (b := _train_steps(runs / name / "final.pt")) is not None})
@@ -401,19 +411,19 @@ def plan(args: argparse.Namespace, data: Path, checkpoint: Path, ck_sha: str) ->
     if not shas:
         ab, note = [], f"no ablation checkpoints under {runs}: run scripts/train_ablations.sh first."
     stages.append(
-        Stage("ablation", "Ablations (paper Table 4)", ab, _module("sim2art_core.eval.ablation"),
+        Stage("ablation", "Ablations (paper Table 4)", ab, _module("sim2art_core.benchmarks.ablation"),
               render_file("ablation.md"), key("ablation", ab, cks=shas, data=""),
               dataset=f"{data}, split test, condition gt-flow", threads=1, notes=note)
     )  # fmt: skip
 
-    rb = [py, "-m", "sim2art_core.eval.bench_refine", "--repeats", "2" if quick else "20"]
+    rb = [py, "-m", "sim2art_core.benchmarks.bench_refine", "--repeats", "2" if quick else "20"]
     rb += ["--frames", "6", "--points", "128"] if quick else []
     stages.append(
         Stage("refine", "Cost of the geometric refinement (exact-geometry scenes)", rb, _module(rb[2]),
               render_stdout, key("refine", rb))
     )  # fmt: skip
 
-    ex = [py, "-m", "sim2art_core.eval.bench_export", "--seed", "0"]
+    ex = [py, "-m", "sim2art_core.benchmarks.bench_export", "--seed", "0"]
     ex += ["--frames", "5", "--points", "128"] if quick else ["--frames", "8", "--points", "512", "--optical-flow"]
     stages.append(
         Stage("export", "URDF export: time, mesh sizes, round trip (issue 13)", ex, _module(ex[2]),

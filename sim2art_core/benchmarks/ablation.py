@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from sim2art_core.eval.aggregate import TABLE_METRICS
+from sim2art_core.metrics.aggregate import TABLE_METRICS
 
 
 @dataclass(frozen=True)

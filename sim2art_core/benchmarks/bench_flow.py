@@ -27,7 +27,7 @@ def measure(samples, dataset_cfg, resolutions: list[tuple[int, int]], progress: 
 
     from sim2art_core.eval.conditions import ConditionConfig, flow_errors_mm, make_item
     from sim2art_core.eval.methods import MethodOptions, build_method
-    from sim2art_core.eval.sample import evaluate_sample
+    from sim2art_core.metrics.sample import evaluate_sample
 
     oracle = build_method("gtseg-refine", MethodOptions())
     rows = []

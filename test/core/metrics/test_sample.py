@@ -1,4 +1,4 @@
-"""sim2art_core.eval.sample: evaluate_sample on exact-geometry samples (frames, matching, failures)."""
+"""sim2art_core.metrics.sample: evaluate_sample on exact-geometry samples (frames, matching, failures)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pytest
 
 from sim2art_core.data.to_window import window_from_sample
 from sim2art_core.estimate import ArticulationEstimate, JointEstimate, PartEstimate
-from sim2art_core.eval.sample import EvalConfig, evaluate_sample
 from sim2art_core.eval.scenes import cabinet, scene_to_sample
 from sim2art_core.geometry import closest_point_on_line
+from sim2art_core.metrics.sample import EvalConfig, evaluate_sample
 from sim2art_core.refine import refine_joints
 from sim2art_core.types import EstimateStatus, JointType
 
@@ -126,7 +126,7 @@ def test_label_shape_mismatch_raises(scene, sample):
 
 def test_joints_below_the_visibility_threshold_are_excluded_and_counted(scene, sample):
     """Cabinet: base 50 %, door 25 %, drawer 25 % of the points."""
-    from sim2art_core.eval.aggregate import MEAN, aggregate, to_markdown
+    from sim2art_core.metrics.aggregate import MEAN, aggregate, to_markdown
 
     est = estimate_from_truth(scene)
     m = evaluate_sample(sample, est, EvalConfig(min_joint_visibility=0.2))

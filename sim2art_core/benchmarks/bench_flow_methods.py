@@ -216,7 +216,7 @@ def score(out: Path, variants: list[str], checkpoint: str | None, network: bool,
 
     from sim2art_core.eval.conditions import sample_for_window, true_flow, window_pixels
     from sim2art_core.eval.methods import MethodOptions, build_method
-    from sim2art_core.eval.sample import evaluate_sample
+    from sim2art_core.metrics.sample import evaluate_sample
     from sim2art_core.window import Window
 
     methods = {"gtseg-refine": build_method("gtseg-refine", MethodOptions())}
@@ -335,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
     if args.contrib:
-        from sim2art_core.eval.flow_contrib import register
+        from sim2art_core.benchmarks.flow_contrib import register
 
         try:
             register()

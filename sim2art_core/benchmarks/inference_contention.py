@@ -1,6 +1,6 @@
 """Where the node's inference time goes: the estimator alone, beside the preprocessing in a thread, or in a child.
 
-    python -m sim2art_core.eval.inference_contention [--checkpoint CK] [--threads 1 2] [--repeats 3]
+    python -m sim2art_core.benchmarks.inference_contention [--checkpoint CK] [--threads 1 2] [--repeats 3]
 
 The node runs its preprocessing (decoding, object selection, DIS optical flow, NumPy) in one
 thread while the estimator works on the previous window. This isolates what that costs the
@@ -147,9 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     import os
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from sim2art_core.benchmarks.report import machine_info, machine_line
     from sim2art_core.data.generator import SequenceConfig, generate_sequence
     from sim2art_core.data.to_window import window_from_sample
-    from sim2art_core.eval.report import machine_info, machine_line
     from sim2art_core.model.bench import _samples
 
     info = machine_info()

@@ -17,14 +17,14 @@ from __future__ import annotations
 import sys
 
 COMMANDS = {
-    "latency": "sim2art_core.eval.latency",
-    "flow-resolution": "sim2art_core.eval.bench_flow",
-    "flow-methods": "sim2art_core.eval.bench_flow_methods",
-    "flow-error": "sim2art_core.eval.bench_flow_error",
-    "ablation": "sim2art_core.eval.ablation",
-    "export": "sim2art_core.eval.bench_export",
+    "latency": "sim2art_core.benchmarks.latency",
+    "flow-resolution": "sim2art_core.benchmarks.bench_flow",
+    "flow-methods": "sim2art_core.benchmarks.bench_flow_methods",
+    "flow-error": "sim2art_core.benchmarks.bench_flow_error",
+    "ablation": "sim2art_core.benchmarks.ablation",
+    "export": "sim2art_core.benchmarks.bench_export",
     "consecutive": "sim2art_core.eval.consecutive",
-    "report": "sim2art_core.eval.report",
+    "report": "sim2art_core.benchmarks.report",
 }
 
 

@@ -2,7 +2,7 @@
 size and by depth; and the fit of the training-time noise model (sim2art_core.data.flow_error).
 
     sim2art-benchmark flow-error --per-category 1 --frames 8 --points 1024 --json runs/flow_error.json
-    # = python -m sim2art_core.eval.bench_flow_error ...
+    # = python -m sim2art_core.benchmarks.bench_flow_error ...
 
 Every sequence is rendered at 640x480 (the node's resolution) with its T + 1 frames from validation seeds
 (object seed 1e6 + i: never the test split), the window is built by the run-time preprocessing (the

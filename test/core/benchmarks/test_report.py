@@ -10,9 +10,9 @@ import re
 import pytest
 import torch
 
-from sim2art_core.eval import report
-from sim2art_core.eval.benchmark import main as benchmark_main
-from sim2art_core.eval.latency import add_arguments, run_latency
+from sim2art_core.benchmarks import report
+from sim2art_core.benchmarks.cli import main as benchmark_main
+from sim2art_core.benchmarks.latency import add_arguments, run_latency
 from sim2art_core.model import build_model, preset
 from sim2art_core.model.checkpoint import save_checkpoint
 
@@ -111,7 +111,7 @@ def test_latency_case_runs_in_its_own_process():
 
 
 def test_hand_run_sections_survive_a_regeneration():
-    from sim2art_core.eval.report import hand_run_sections
+    from sim2art_core.benchmarks.report import hand_run_sections
 
     old = "# Benchmarks\n\n## Latency\n\nold table\n\n## Flow methods (hand-run, issue 11.4)\n\n| a |\n\n## Node\n\nx\n"
     assert hand_run_sections(old) == "## Flow methods (hand-run, issue 11.4)\n\n| a |\n\n"

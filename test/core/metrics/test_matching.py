@@ -1,11 +1,11 @@
-"""sim2art_core.eval.matching: Hungarian part matching and mIoU, hand-computed."""
+"""sim2art_core.metrics.matching: Hungarian part matching and mIoU, hand-computed."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from sim2art_core.eval.matching import match_parts
+from sim2art_core.metrics.matching import match_parts
 
 
 def test_permuted_labels_match_perfectly():

@@ -8,9 +8,9 @@ import numpy as np
 
 from sim2art_core.data.sequence import SequenceSample
 from sim2art_core.estimate import ArticulationEstimate, JointEstimate
-from sim2art_core.eval.joint_metrics import JointErrors, JointParams, WorstCase, evaluate_joint
-from sim2art_core.eval.matching import PartMatching, match_parts
 from sim2art_core.geometry import rotate_vectors, transform_points
+from sim2art_core.metrics.joint_metrics import JointErrors, JointParams, WorstCase, evaluate_joint
+from sim2art_core.metrics.matching import PartMatching, match_parts
 from sim2art_core.types import EstimateStatus, JointType
 
 JOINT_PART_SETS = ("moving", "movable", "all")

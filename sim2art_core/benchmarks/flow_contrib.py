@@ -2,7 +2,7 @@
 
 ``opencv-contrib-python(-headless)`` replaces the ``cv2`` of ``opencv-python-headless`` (the two wheels
 cannot be installed side by side), so the project does not depend on it. The benchmark
-(:mod:`sim2art_core.eval.bench_flow_methods`, stage ``run --contrib``) calls :func:`register` in a separate
+(:mod:`sim2art_core.benchmarks.bench_flow_methods`, stage ``run --contrib``) calls :func:`register` in a separate
 venv with the contrib wheel; each method is one class and one registration, as any flow method
 (:mod:`sim2art_core.preprocess.flow_methods`), with its OpenCV defaults. Importing this module registers
 nothing (so the registry and ``FlowConfig.method``'s literal agree wherever the module is imported).

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sim2art_core.benchmarks.bench_flow_error import binned, records_for_sequence
 from sim2art_core.data.flow_error import fit_flow_error_model
-from sim2art_core.eval.bench_flow_error import binned, records_for_sequence
 from sim2art_core.train.sources import VAL_SEED_OFFSET
 
 
 def test_records_of_one_sequence_are_consistent_and_mostly_small():
-    r = records_for_sequence("Storage1", VAL_SEED_OFFSET + 2, 7, 3, 256)  # 640x480, as measured
+    r = records_for_sequence("Storage1", VAL_SEED_OFFSET + 2, 7, 3, 512)  # 640x480, as measured
     assert r is not None
     n = len(r["err"])
     assert n > 100 and all(len(r[k]) == n for k in ("along_ray", "edge_px", "motion_mm", "depth_m"))

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim2art_core.data.sequence import CATEGORIES
-from sim2art_core.eval.sample import SampleMetrics
+from sim2art_core.metrics.sample import SampleMetrics
 
 
 @dataclass(frozen=True)

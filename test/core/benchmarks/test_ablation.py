@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from sim2art_core.eval.ablation import VARIANTS, ablation_markdown, main
+from sim2art_core.benchmarks.ablation import VARIANTS, ablation_markdown, main
 from sim2art_core.train.cli import model_config_from_args
 
 
