@@ -6,7 +6,7 @@ joints by geometry (Hungarian, :func:`match_joints`): cost = axis angle / 90 deg
 distance from the true pivot to the estimated axis line / 0.5 m (capped at 1).
 A pair whose cost exceeds ``MAX_MATCH_COST`` (e.g. an axis 60 deg off and 30 cm
 away) is no match. Every scored ground-truth joint then gets
-:func:`sim2art_core.eval.joint_metrics.evaluate_joint`, with worst-case values when
+:func:`sim2art_core.metrics.joint_metrics.evaluate_joint`, with worst-case values when
 it is missed (the conventions of docs/EVALUATION.md).
 
 Time alignment: the ground truth holds each joint's amount at every frame stamp
@@ -36,8 +36,8 @@ from scipy.optimize import linear_sum_assignment
 
 from sim2art_core.data.motion import MOVING_THRESHOLD
 from sim2art_core.estimate import ArticulationEstimate, JointEstimate
-from sim2art_core.eval.joint_metrics import JointErrors, JointParams, axis_angle_error_deg, evaluate_joint
 from sim2art_core.geometry import point_line_distance
+from sim2art_core.metrics.joint_metrics import JointErrors, JointParams, axis_angle_error_deg, evaluate_joint
 from sim2art_core.types import EstimateStatus, JointType
 
 MAX_MATCH_COST = 1.2

@@ -39,7 +39,7 @@ import numpy as np
 def machine() -> dict:
     import psutil
 
-    from sim2art_core.eval.latency import cpu_model_name
+    from sim2art_core.benchmarks.latency import cpu_model_name
 
     return {
         "cpu": cpu_model_name(),
@@ -70,7 +70,7 @@ def preprocessing_cost(frames, num_points: int, repeat: int) -> dict:
     """Per-frame costs of decoding, skipping and keyframes (ms, medians)."""
     from dataclasses import replace
 
-    from sim2art_core.eval.latency import keyframe_times
+    from sim2art_core.benchmarks.latency import keyframe_times
     from sim2art_core.preprocess import KeyframeConfig, ObjectSelectionConfig, PreprocessConfig, WindowBuilder
     from sim2art_ros.conversions.image_codec import (
         camera_info_to_intrinsics,
