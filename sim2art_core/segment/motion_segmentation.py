@@ -496,18 +496,14 @@ class _Segmenter:
 
         for it in range(cfg.iterations):
             H = len(slot_of)
-            motions = self._fit(labels, H)
-            res = self._residuals(motions)
-            s = self._noise(res, labels)
+            motions, res, s = self._refit(labels, H)
             labels = self._assign((self._data_cost(res, self._sv(s)), self._log_prior(slot_of)), labels)
             labels, slot_of, born = self._drop_empty(labels, slot_of, born)
             if it == cfg.iterations - 1:
                 break
             # new hypotheses from what the reassigned, refitted hypotheses leave unexplained
             H = len(slot_of)
-            motions = self._fit(labels, H)
-            res = self._residuals(motions)
-            s = self._noise(res, labels)
+            motions, res, s = self._refit(labels, H)
             for comp in self._births(res, s, labels, cfg.max_hypotheses - H):
                 parent = np.bincount(slot_of[labels[comp]], minlength=M).argmax()
                 labels[comp] = len(slot_of)
@@ -515,43 +511,38 @@ class _Segmenter:
                 born = np.append(born, True)
             if len(slot_of) != H:
                 H = len(slot_of)
-                motions = self._fit(labels, H)
-                res = self._residuals(motions)
-                s = self._noise(res, labels)
+                motions, res, s = self._refit(labels, H)
             if len(slot_of) < cfg.max_hypotheses:
                 labels, slot_of, born = self._splits(labels, slot_of, born, res, s)
 
         H = len(slot_of)
-        motions = self._fit(labels, H)
-        res = self._residuals(motions)
-        s = self._noise(res, labels)
-        data = self._data_cost(res, self._sv(s))
-        self._noise_v = self._sv(s)
-        motion_m = self._relative_motion(motions, labels)
+        s, data, motion_m = self._merge_costs(labels, H)
         for _ in range(cfg.max_hypotheses):  # merging changes the fits: repeat until nothing merges
             labels, slot_of, born = self._merge(labels, slot_of, born, data, motion_m)
             if len(slot_of) == H:
                 break
             H = len(slot_of)
-            motions = self._fit(labels, H)
-            res = self._residuals(motions)
-            s = self._noise(res, labels)
-            data = self._data_cost(res, self._sv(s))
-            self._noise_v = self._sv(s)
-            motion_m = self._relative_motion(motions, labels)
+            s, data, motion_m = self._merge_costs(labels, H)
         if len(slot_of) != H:  # merged: refit before the significance test
             H = len(slot_of)
-            motions = self._fit(labels, H)
-            res = self._residuals(motions)
-            s = self._noise(res, labels)
-            data = self._data_cost(res, self._sv(s))
-            motion_m = self._relative_motion(motions, labels)
+            s, data, motion_m = self._merge_costs(labels, H)
         labels, slot_of, born = self._significance(labels, slot_of, born, data, s, motion_m)
         H = len(slot_of)
+        motions, res, s = self._refit(labels, H)
+        return labels, slot_of, born, motions, self._relative_motion(motions, labels), s
+
+    def _refit(self, labels: np.ndarray, H: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Fit the H hypotheses to their points: motions, every point's residuals, every frame's noise s."""
         motions = self._fit(labels, H)
         res = self._residuals(motions)
-        s = self._noise(res, labels)
-        return labels, slot_of, born, motions, self._relative_motion(motions, labels), s
+        return motions, res, self._noise(res, labels)
+
+    def _merge_costs(self, labels: np.ndarray, H: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Refit, then what merging and the significance test read: noise s, data cost, relative motion.
+        Also keeps the per-point noise for :meth:`_merge`."""
+        motions, res, s = self._refit(labels, H)
+        self._noise_v = self._sv(s)
+        return s, self._data_cost(res, self._noise_v), self._relative_motion(motions, labels)
 
     def _splits(self, labels, slot_of, born, res, s):
         """Split every hypothesis whose points follow two motions (see ``split_penalty``).
