@@ -68,28 +68,23 @@ def measure(scene: Scene, repeats: int) -> dict:
         c0 = time.process_time()
         refine_joints(scene.window, probs, 0, check_window=False)
         cpu_checked.append(time.process_time() - c0)
-    axis_err, amount_err = [], []
-    for j in res.joints:
-        part = scene.parts[j.child]
-        axis_err.append(axis_angle_error_deg(j.axis, np.asarray(part.axis, float)))
-        sign = 1.0 if j.axis @ np.asarray(part.axis, float) >= 0 else -1.0
-        scale = np.degrees(1.0) if part.type == JointType.REVOLUTE else 100.0
-        amount_err.append(scale * np.mean(np.abs(sign * j.amounts - scene.amounts[j.child])))
+    axis_deg_max, amount_err_max = _errors(res.joints, scene)
     return {
         "parts": P,
         "cpu_ms": 1e3 * float(np.median(cpu)),
         "wall_ms": 1e3 * float(np.median(wall)),
         "cpu_ms_per_part": 1e3 * float(np.median(cpu)) / P,
         "cpu_ms_per_part_checked": 1e3 * float(np.median(cpu_checked)) / P,
-        "axis_deg_max": float(np.max(axis_err)),
-        "amount_err_max": float(np.max(amount_err)),
+        "axis_deg_max": axis_deg_max,
+        "amount_err_max": amount_err_max,
     }
 
 
-def _errors(res, scene: Scene) -> tuple[float, float]:
-    """Largest axis error (deg) and largest mean amount error (deg or cm) of the refined joints."""
+def _errors(joints, scene: Scene) -> tuple[float, float]:
+    """Largest axis error (deg) and largest mean amount error (deg or cm) of fitted joints (each with
+    child, axis, amounts) against the scene's truth."""
     axis_err, amount_err = [], []
-    for j in res.refined:
+    for j in joints:
         part = scene.parts[j.child]
         axis_err.append(axis_angle_error_deg(j.axis, np.asarray(part.axis, float)))
         sign = 1.0 if j.axis @ np.asarray(part.axis, float) >= 0 else -1.0
@@ -112,7 +107,7 @@ def measure_long_baseline(scene: Scene, repeats: int) -> dict:
             cpu[k].append(time.process_time() - c0)
     out = {"parts": P}
     for k in cfgs:
-        out[k] = (1e3 * float(np.median(cpu[k])), *_errors(res[k], scene))
+        out[k] = (1e3 * float(np.median(cpu[k])), *_errors(res[k].refined, scene))
     return out
 
 
