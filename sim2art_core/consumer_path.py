@@ -161,19 +161,26 @@ def ray_box_exit(start: np.ndarray, direction: np.ndarray, lo: np.ndarray, hi: n
     return float(max(0.0, np.min(t)))
 
 
+def handle_direction(
+    joint_type: JointType, centre: np.ndarray, origin: np.ndarray, axis: np.ndarray, part: str, joint: str
+) -> np.ndarray:
+    """Unit direction from a moving part's ``centre`` towards its handle: away from a revolute axis (the
+    free edge; PathError naming ``part`` and ``joint`` when the centre is on the axis), +axis when prismatic."""
+    if joint_type == JointType.REVOLUTE:
+        r = centre - closest_point_on_line(centre, origin, axis)
+        if np.linalg.norm(r) < 1e-3:
+            raise PathError(f"{part} is centred on the axis of {joint}: no lever to grasp")
+        return unit(r)
+    return axis
+
+
 def handle_point(joint: JointEstimate, child: PartEstimate, handle_offset: float) -> np.ndarray:
     """Handle on the moving part (module doc); PathError if the part sits on a revolute axis."""
     axis, origin, _ = _check_joint(joint)
     c = np.asarray(child.centroid, dtype=np.float64)
     lo = np.minimum(np.asarray(child.bbox_min, dtype=np.float64), c)
     hi = np.maximum(np.asarray(child.bbox_max, dtype=np.float64), c)
-    if joint.type == JointType.REVOLUTE:
-        r = c - closest_point_on_line(c, origin, axis)
-        if np.linalg.norm(r) < 1e-3:
-            raise PathError(f"part {child.name} is centred on the axis of {joint.name}: no lever to grasp")
-        direction = unit(r)
-    else:
-        direction = axis
+    direction = handle_direction(joint.type, c, origin, axis, f"part {child.name}", joint.name)
     return c + handle_offset * ray_box_exit(c, direction, lo, hi) * direction
 
 

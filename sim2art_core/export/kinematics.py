@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from sim2art_core.consumer_path import GraspPath, OpeningRequest, PathError, grasp_pose
+from sim2art_core.consumer_path import GraspPath, OpeningRequest, PathError, grasp_pose, handle_direction
 from sim2art_core.estimate import JointEstimate
-from sim2art_core.geometry import closest_point_on_line, invert_transform, make_transform, unit
+from sim2art_core.geometry import invert_transform, make_transform
 from sim2art_core.types import JointType
 
 _TYPES = {"revolute": JointType.REVOLUTE, "continuous": JointType.REVOLUTE, "prismatic": JointType.PRISMATIC}
@@ -157,13 +157,7 @@ def urdf_opening_path(
     link_from_box, half = kin.inertials[j.child].equivalent_box()
     root_from_box = root_from_child @ link_from_box
     com = root_from_box[:3, 3]
-    if _TYPES[j.type] == JointType.REVOLUTE:
-        r = com - closest_point_on_line(com, origin, axis)
-        if np.linalg.norm(r) < 1e-3:
-            raise PathError(f"link {j.child} is centred on the axis of {joint_name}: no lever to grasp")
-        direction = unit(r)
-    else:
-        direction = axis
+    direction = handle_direction(_TYPES[j.type], com, origin, axis, f"link {j.child}", joint_name)
     d_box = root_from_box[:3, :3].T @ direction  # the ray in the box frame: exit distance from the centre
     with np.errstate(divide="ignore"):
         exit_t = float(np.min(np.where(np.abs(d_box) > 1e-12, half / np.abs(d_box), np.inf)))
