@@ -17,16 +17,8 @@ from sim2art_core.data.camera_path import CameraPathConfig
 from sim2art_core.data.dataset import read_index, write_dataset
 from sim2art_core.data.generator import SequenceConfig
 from sim2art_core.data.realism import RealismConfig
-from sim2art_core.data.sequence import BROAD_CATEGORIES, CATEGORIES, parse_categories
+from sim2art_core.data.sequence import BROAD_CATEGORIES, CATEGORIES, categories_arg
 from sim2art_core.data.surfaces import SURFACES
-
-
-def _categories(text: str) -> tuple[str, ...]:
-    """'all' (the paper's 14), 'broad' (the 14 + the broader furniture families) or comma-separated names."""
-    try:
-        return parse_categories(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     ap.add_argument("output", type=Path, help="dataset directory (created)")
     ap.add_argument(
-        "--categories", type=_categories, default=CATEGORIES,
+        "--categories", type=categories_arg, default=CATEGORIES,
         help=f"'all' (the paper's 14), 'broad' (+ {', '.join(BROAD_CATEGORIES)}) or comma-separated names",
     )  # fmt: skip
     ap.add_argument("--objects-per-category", type=int, default=10, help="object instances per category")

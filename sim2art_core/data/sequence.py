@@ -15,6 +15,7 @@ part p has exactly one movable joint, whose raw state is ``joint_states[:, p - 1
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -47,6 +48,14 @@ def parse_categories(text: str) -> tuple[str, ...]:
     if bad or not cats:
         raise ValueError(f"unknown categories {bad}; known: {', '.join(ALL_CATEGORIES)}")
     return cats
+
+
+def categories_arg(text: str) -> tuple[str, ...]:
+    """argparse ``type=`` of a category list (:func:`parse_categories`; its error is the usage error)."""
+    try:
+        return parse_categories(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 @dataclass(frozen=True)

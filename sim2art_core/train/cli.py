@@ -24,7 +24,7 @@ import os
 import sys
 from pathlib import Path
 
-from sim2art_core.data.sequence import parse_categories
+from sim2art_core.data.sequence import categories_arg
 from sim2art_core.model.checkpoint import CheckpointError
 from sim2art_core.model.config import PRESETS, LossConfig, ModelConfig, preset
 from sim2art_core.train.examples import AugmentConfig
@@ -56,13 +56,6 @@ def model_config_from_args(preset_name: str, overrides: list[str]) -> ModelConfi
             raise ValueError(f"--set {item!r}: expected NAME=VALUE with NAME one of {sorted(fields)}")
         changes[name] = _parse_value(fields[name], value)
     return preset(preset_name, **changes)
-
-
-def _categories(text: str) -> tuple[str, ...]:
-    try:
-        return parse_categories(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,13 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-realism", action="store_true", help="same as --realism-fraction 0")
     p.add_argument(
-        "--categories", type=_categories, default=d.categories,
+        "--categories", type=categories_arg, default=d.categories,
         help="--data generate: 'all' (the paper's 14, default), 'broad' (+ the broader furniture families, "
         "docs/DATA.md) or comma-separated names",
     )  # fmt: skip
     p.add_argument("--no-augment", action="store_true", help="no flow noise / dropout / jitter / roll")
     p.add_argument(
-        "--val-categories", type=_categories, default=None,
+        "--val-categories", type=categories_arg, default=None,
         help="--data generate: validation categories (default: --categories); 'all' keeps the paper's 14",
     )  # fmt: skip
     p.add_argument(
