@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,9 +31,11 @@ from sim2art_core.geometry import (
 )
 from sim2art_core.model import build_model, preset
 from sim2art_core.model.checkpoint import CheckpointError, save_checkpoint
-from sim2art_core.model.network import Sim2ArtNet
 from sim2art_core.train.analytic import analytic_sample
 from sim2art_core.types import EstimateStatus, JointType
+
+sys.path.insert(0, str(Path(__file__).parent))
+from oracle_nets import MovingIsSlotOneNet
 
 CFG = preset("tiny", num_frames=8, num_points=64)
 
@@ -55,7 +59,7 @@ def _moved_window(sample, frame_id="odom"):
     ), odom_from_world
 
 
-class OracleSegmentationNet(Sim2ArtNet):
+class OracleSegmentationNet(MovingIsSlotOneNet):
     """The real network, except that points with flow are labelled slot 1 and the rest slot 0,
     and slot 1 gets the given joint type: exercises the real motion-cue heads and every
     de-normalisation / frame transform of the Estimator with a known segmentation."""
@@ -63,16 +67,6 @@ class OracleSegmentationNet(Sim2ArtNet):
     def __init__(self, cfg, joint_type):
         super().__init__(cfg)
         self.joint_type = joint_type
-
-    def point_features(self, enc, points, flow, image=None, frames=None):
-        moving = (flow.norm(dim=-1, keepdim=True) > 1e-6).to(points.dtype)
-        return torch.cat([moving, torch.zeros(*moving.shape[:-1], self.cfg.point_dim - 1)], dim=-1)
-
-    def part_logits(self, f_pt):
-        logits = torch.full((*f_pt.shape[:-1], self.cfg.num_queries), -30.0)
-        logits[..., 0] = 30.0 * (1 - 2 * f_pt[..., 0])
-        logits[..., 1] = 30.0 * (2 * f_pt[..., 0] - 1)
-        return logits
 
     def forward(self, points, flow, image=None):
         out = super().forward(points, flow, image)

@@ -13,29 +13,15 @@ import torch
 from sim2art_core.estimator import Estimator, EstimatorConfig, select_parts, select_parts_by_motion
 from sim2art_core.model import build_model, preset
 from sim2art_core.model.checkpoint import save_checkpoint
-from sim2art_core.model.network import Sim2ArtNet
 from sim2art_core.types import EstimateStatus
 from sim2art_core.window import Window
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from oracle_nets import MovingIsSlotOneNet
 from scenes import best_iou, render, two_door_cabinet
 
 CFG = preset("tiny", num_frames=8, num_points=64)
-
-
-class MovingIsOneSlotNet(Sim2ArtNet):
-    """The tiny network, except that every point with flow goes to slot 1 and the rest to slot 0: a network
-    that merged every moving part into one slot."""
-
-    def point_features(self, enc, points, flow, image=None, frames=None):
-        moving = (flow.norm(dim=-1, keepdim=True) > 1e-6).to(points.dtype)
-        return torch.cat([moving, torch.zeros(*moving.shape[:-1], self.cfg.point_dim - 1)], dim=-1)
-
-    def part_logits(self, f_pt):
-        logits = torch.full((*f_pt.shape[:-1], self.cfg.num_queries), -30.0)
-        logits[..., 0] = 30.0 * (1 - 2 * f_pt[..., 0])
-        logits[..., 1] = 30.0 * (2 * f_pt[..., 0] - 1)
-        return logits
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +29,7 @@ def estimator(tmp_path_factory):
     torch.manual_seed(0)
     ckpt = save_checkpoint(tmp_path_factory.mktemp("ck") / "tiny.pt", build_model(CFG), CFG)
     est = Estimator(ckpt, "cpu")
-    net = MovingIsOneSlotNet(CFG)
+    net = MovingIsSlotOneNet(CFG)  # the tiny network with every moving part merged into one slot
     net.load_state_dict(est.model.state_dict())
     est.model = net.eval()
     return est
