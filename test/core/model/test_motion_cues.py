@@ -43,15 +43,22 @@ def test_cues_give_signed_axis_pivot_and_amounts():
     assert point_line_distance(cues.pivot[0, 0].numpy(), pivot, axis) < 1e-2
 
 
+def _with_static_root(pts, flow):
+    """The rotating part's N points next to N random static ones: points and flow (1, T, 2N, 3) and hard
+    weights (1, T, 2N, 2), slot 1 the rotating part, slot 0 the static root."""
+    T, N = pts.shape[1:3]
+    root = torch.rand(1, T, N, 3, dtype=torch.float64)
+    all_pts = torch.cat([pts, root], dim=2)
+    all_flow = torch.cat([flow, torch.zeros_like(root)], dim=2)
+    w = torch.zeros(1, T, 2 * N, 2, dtype=torch.float64)
+    w[:, :, :N, 1] = 1
+    w[:, :, N:, 0] = 1
+    return all_pts, all_flow, w
+
+
 def test_weights_select_the_part():
     pts, flow, _, _ = _rotating_cloud(step=0.05)
-    T, N = pts.shape[1:3]
-    static = torch.rand(1, T, N, 3, dtype=torch.float64)
-    all_pts = torch.cat([pts, static], dim=2)
-    all_flow = torch.cat([flow, torch.zeros_like(static)], dim=2)
-    w = torch.zeros(1, T, 2 * N, 2, dtype=torch.float64)
-    w[:, :, :N, 1] = 1  # slot 1: the rotating part
-    w[:, :, N:, 0] = 1  # slot 0: the static root
+    all_pts, all_flow, w = _with_static_root(pts, flow)
     cues = motion_cues(all_pts, all_flow, w)
     assert cues.revolute_amounts[0, 1, -1] > 0.2
     assert cues.revolute_amounts[0, 0].abs().max() < 1e-6
@@ -61,18 +68,13 @@ def test_cues_are_relative_to_the_root_and_ignore_outliers():
     """A camera-pose error moves the whole scene between frames; a few flow vectors are garbage."""
     pts, flow, axis, pivot = _rotating_cloud(step=0.05)
     T, N = pts.shape[1:3]
-    root = torch.rand(1, T, N, 3, dtype=torch.float64)
-    all_pts = torch.cat([pts, root], dim=2)
-    all_flow = torch.cat([flow, torch.zeros_like(root)], dim=2)
+    all_pts, all_flow, w = _with_static_root(pts, flow)
     # the whole scene drifts by a small rotation + translation in every frame pair
     drift_w = torch.tensor([0.004, -0.003, 0.002], dtype=torch.float64)
     drift = torch.cross(drift_w.expand_as(all_pts), all_pts, dim=-1) + torch.tensor([0.003, 0.0, -0.002])
     noisy = all_flow + drift
     bad = torch.rand(1, T, 2 * N) < 0.02
     noisy[bad] = torch.randn(int(bad.sum()), 3, dtype=torch.float64) * 0.3
-    w = torch.zeros(1, T, 2 * N, 2, dtype=torch.float64)
-    w[:, :, :N, 1] = 1
-    w[:, :, N:, 0] = 1
     cues = motion_cues(all_pts, noisy, w)
     ang = np.degrees(np.arccos(np.clip(cues.revolute_axis[0, 1].numpy() @ axis, -1, 1)))
     assert ang < 3.0, ang
