@@ -72,6 +72,32 @@ class StepData:
     fitted: np.ndarray
     origin_ref: np.ndarray
 
+    @classmethod
+    def from_covariances(
+        cls,
+        steps: np.ndarray,
+        centroids: np.ndarray,
+        rot_cov: np.ndarray,
+        disp_cov: np.ndarray,
+        fitted: np.ndarray,
+        origin_ref: np.ndarray,
+    ) -> StepData:
+        """Steps with their rotation / displacement covariances (..., K, 3, 3) in the parent's frame:
+        the information is their inverse (slightly regularised, one inversion call for both), 0 for
+        unfitted steps, whose motion becomes the identity."""
+        info = np.linalg.inv(np.stack([rot_cov + np.eye(3) * 1e-12, disp_cov + np.eye(3) * 1e-18]))
+        info[:, ~fitted] = 0.0
+        steps = np.where(fitted[..., None, None], steps, np.eye(4))
+        return cls(
+            steps=steps,
+            rotvecs=rotvecs_from_matrices(steps[..., :3, :3]),
+            centroids=centroids,
+            rot_info=info[0],
+            disp_info=info[1],
+            fitted=fitted,
+            origin_ref=origin_ref,
+        )
+
     @cached_property  # used by every model fit; the dataclass is frozen, so it cannot go stale
     def displacements(self) -> np.ndarray:
         """(..., K, 3) u_t = S_t x_t - x_t."""

@@ -293,19 +293,8 @@ def relative_poses(
         fitted &= root.fitted[root_row, 1:]
     RfT = np.swapaxes(F[..., :3, :3], -1, -2)
     Rf = F[..., :3, :3]
-    info = np.linalg.inv(np.stack([RfT @ rc @ Rf + np.eye(3) * 1e-12, RfT @ dc @ Rf + np.eye(3) * 1e-18]))
-    info[:, ~fitted] = 0.0
-    S[~fitted] = np.eye(4)
     c0 = np.broadcast_to(child.centroid0[:, None], (B, T - 1, 3)).copy()
-    return StepData(
-        steps=S,
-        rotvecs=rotvecs_from_matrices(S[..., :3, :3]),
-        centroids=c0,
-        rot_info=info[0],
-        disp_info=info[1],
-        fitted=fitted,
-        origin_ref=child.centroid0.copy(),
-    )
+    return StepData.from_covariances(S, c0, RfT @ rc @ Rf, RfT @ dc @ Rf, fitted, child.centroid0.copy())
 
 
 def rows(poses: PartPoses, parts: np.ndarray) -> PartPoses:

@@ -291,22 +291,10 @@ def relative_steps(child: PartPairs, parent: PartPairs, parent_pose: np.ndarray,
     x = (Ginv[..., :3, :3] @ child.centroids[..., None])[..., 0] + Ginv[..., :3, 3]
     Rg = parent_pose[..., :3, :3]
     RgT = np.swapaxes(Rg, -1, -2)
-    # One inversion call for both information matrices (rotation, displacement) of every step.
-    info = np.linalg.inv(
-        np.stack([RgT @ (child.rot_cov + cov_par) @ Rg + np.eye(3) * 1e-12, RgT @ disp_cov @ Rg + np.eye(3) * 1e-18])
-    )
-    info[:, ~fitted] = 0.0
-    S[~fitted] = np.eye(4)
     first = np.argmax(fitted, axis=1)  # 0 when nothing was fitted
     B, K = fitted.shape
-    return StepData(
-        steps=S,
-        rotvecs=rotvecs_from_matrices(S[..., :3, :3]),
-        centroids=x,
-        rot_info=info[0],
-        disp_info=info[1],
-        fitted=fitted,
-        origin_ref=x[np.arange(B), first],
+    return StepData.from_covariances(
+        S, x, RgT @ (child.rot_cov + cov_par) @ Rg, RgT @ disp_cov @ Rg, fitted, x[np.arange(B), first]
     )
 
 
