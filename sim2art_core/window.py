@@ -13,8 +13,23 @@ from dataclasses import dataclass
 import numpy as np
 
 
+class PointFrames:
+    """Mixin of the T x N point containers (:class:`Window`, the data engine's samples): their sizes from
+    the ``points`` (T, N, 3) field."""
+
+    points: np.ndarray
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.points.shape[0])
+
+    @property
+    def num_points(self) -> int:
+        return int(self.points.shape[1])
+
+
 @dataclass(frozen=True)
-class Window:
+class Window(PointFrames):
     """T frames x N points of one object. Shapes below; units m, s.
 
     Attributes:
@@ -39,14 +54,6 @@ class Window:
     frame_id: str = "world"
     colors: np.ndarray | None = None
     features: np.ndarray | None = None
-
-    @property
-    def num_frames(self) -> int:
-        return int(self.points.shape[0])
-
-    @property
-    def num_points(self) -> int:
-        return int(self.points.shape[1])
 
     def validate(self) -> Window:
         """Check shapes and values; raise ValueError naming the problem (never silently fix)."""

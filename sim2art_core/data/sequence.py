@@ -21,6 +21,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from sim2art_core.types import JointType
+from sim2art_core.window import PointFrames
 
 SCHEMA_VERSION = 1
 
@@ -59,7 +60,7 @@ def categories_arg(text: str) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
-class SequenceSample:
+class SequenceSample(PointFrames):
     """A training/evaluation sample. Shapes: T frames, N points/frame, P parts, J = P - 1 joints.
 
     Attributes:
@@ -116,14 +117,6 @@ class SequenceSample:
     joint_states: np.ndarray
     joint_names: tuple[str, ...]
     realism: str = "{}"
-
-    @property
-    def num_frames(self) -> int:
-        return int(self.points.shape[0])
-
-    @property
-    def num_points(self) -> int:
-        return int(self.points.shape[1])
 
     @property
     def num_parts(self) -> int:
