@@ -9,14 +9,15 @@ from rclpy.executors import SingleThreadedExecutor
 from sim2art_ros.spin import shut_down, spin_until_shutdown
 
 
-def _node(ctx: Context, name: str):
-    return rclpy.create_node(name, context=ctx)
+def _node(name: str):
+    """A node ``name`` on a fresh, initialised context of its own: (context, node)."""
+    ctx = Context()
+    rclpy.init(context=ctx)
+    return ctx, rclpy.create_node(name, context=ctx)
 
 
 def test_external_shutdown_ends_spin_and_tears_down_in_order():
-    ctx = Context()
-    rclpy.init(context=ctx)
-    node = _node(ctx, "spin_external")
+    ctx, node = _node("spin_external")
     calls = []
     node.create_timer(0.01, lambda: (calls.append("tick"), rclpy.shutdown(context=ctx)))
     executor = SingleThreadedExecutor(context=ctx)
@@ -30,9 +31,7 @@ def test_external_shutdown_ends_spin_and_tears_down_in_order():
 
 
 def test_keyboard_interrupt_in_a_callback_is_a_clean_exit():
-    ctx = Context()
-    rclpy.init(context=ctx)
-    node = _node(ctx, "spin_ctrl_c")
+    ctx, node = _node("spin_ctrl_c")
 
     def ctrl_c():
         raise KeyboardInterrupt
@@ -45,18 +44,14 @@ def test_keyboard_interrupt_in_a_callback_is_a_clean_exit():
 
 
 def test_shut_down_after_the_context_is_gone_does_not_raise():
-    ctx = Context()
-    rclpy.init(context=ctx)
-    node = _node(ctx, "spin_late")
+    ctx, node = _node("spin_late")
     rclpy.shutdown(context=ctx)
     shut_down(node)  # the context is already shut down: only the node is destroyed
     assert not ctx.ok()
 
 
 def test_shut_down_closes_the_context_even_if_close_fails():
-    ctx = Context()
-    rclpy.init(context=ctx)
-    node = _node(ctx, "spin_close_fails")
+    ctx, node = _node("spin_close_fails")
 
     def broken_close():
         raise RuntimeError("worker did not stop")
