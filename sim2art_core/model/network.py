@@ -343,11 +343,8 @@ class Sim2ArtNet(nn.Module):
         B, T = points.shape[:2]
         enc = self.encode(points, flow, image)
         f_pt = self.point_features(enc, points, flow, image)  # (B, T, N, c)
-        # part logits and the moving logit in one matmul over the points
-        M = cfg.num_queries
-        both = f_pt @ torch.cat([self.queries, self.moving_head.weight]).t()  # (B, T, N, M + 1)
-        part_logits = both[..., :M] * cfg.point_dim**-0.5
-        moving_logits = both[..., M] + self.moving_head.bias
+        part_logits = self.part_logits(f_pt)
+        moving_logits = self.moving_head(f_pt).squeeze(-1)
         probs = part_logits.softmax(dim=-1)  # (B, T, N, M)
         # Eq. 4 / Eq. 5 soft pooling of per-point features into parts (and parts x frames).
         mass_t = probs.sum(dim=2).permute(0, 2, 1)  # (B, M, T)

@@ -60,13 +60,17 @@ def farthest_point_sample(points: torch.Tensor, num_samples: int) -> torch.Tenso
     current = ((pts - centroid) ** 2).sum(-1).argmax(dim=1)  # (B,)
     index = torch.empty(B, num_samples, dtype=torch.long, device=points.device)
     min_d2 = torch.full((B, N), float("inf"), device=points.device, dtype=pts.dtype)
-    batch = torch.arange(B, device=points.device)
+    offset = torch.arange(B, device=points.device) * N
+    flat = pts.reshape(B * N, 3)
     sq = pts.square().sum(-1)  # (B, N)
+    sq_flat = sq.reshape(B * N, 1)
     for i in range(num_samples):
         index[:, i] = current
-        c = pts[batch, current]  # (B, 3)
-        # |p - c|^2 = |p|^2 + |c|^2 - 2 p.c as one batched matmul per iteration
-        d2 = torch.baddbmm((sq + c.square().sum(-1, keepdim=True)).unsqueeze(-1), pts, c.unsqueeze(-1), alpha=-2.0)
+        row = current + offset
+        c = flat.index_select(0, row)  # (B, 3)
+        # |p - c|^2 = |p|^2 + |c|^2 - 2 p.c as one batched matmul per iteration (|c|^2 looked up:
+        # the same (x^2 + y^2) + z^2 as computing it)
+        d2 = torch.baddbmm((sq + sq_flat.index_select(0, row)).unsqueeze(-1), pts, c.unsqueeze(-1), alpha=-2.0)
         torch.minimum(min_d2, d2.squeeze(-1), out=min_d2)
         current = min_d2.argmax(dim=1)
     return index

@@ -158,3 +158,19 @@ def test_checkpoint_keys_are_unchanged():
     net = build_model(ModelConfig.from_dict(payload["model_config"]))
     assert set(payload["state_dict"]) == set(net.state_dict())
     assert F.scaled_dot_product_attention is not None  # the fused attention exists in this torch
+
+
+def test_farthest_point_sampling_picks_the_same_points_as_before():
+    clouds = [torch.rand(4, 300, 3) * 2 - 1, torch.round(torch.rand(3, 200, 3) * 10) / 10]  # the second: ties
+    for c in clouds:
+        assert torch.equal(ops.farthest_point_sample(c, 40), R.farthest_point_sample(c, 40))
+
+
+def test_residuals_equal_the_reference():
+    s = analytic_sample("prismatic", 1, 5, 90)
+    pts = torch.as_tensor(s.points, dtype=torch.float32)[None]
+    flow = torch.as_tensor(s.flow, dtype=torch.float32)[None]
+    fit = R.rigid_velocity(pts, flow, torch.rand(1, 5, 90, 3))
+    from sim2art_core.model.motion_cues import _residual_sq
+
+    assert torch.equal(_residual_sq(pts, flow, fit), R.residual_sq(pts, flow, fit))
