@@ -40,6 +40,18 @@ class RefineConfig:
             part is supported) or "network" (always the network's joint) - the last two to measure.
         max_fit_residual_m: gate: the median robust RMS residual of the pair fits must be below this.
         min_refined_confidence: gate: the refined joint's confidence must reach this.
+        gate_min_explained: gate: the pair fits' rigid motions must explain at least this fraction of
+            the part's weight (median over pairs; a point is explained within the IRLS Cauchy
+            constant). A part that holds two differently moving pieces leaves the smaller one
+            unexplained. 0: off.
+        gate_max_residual_noise: gate: the part's median pair residual must be at most this times the
+            window's flow noise (the base's median pair residual, at least ``min_noise_m``). inf: off.
+        gate_max_model_chi2: gate: the best moving model's reduced chi^2 over the part's steps must be
+            at most this (one joint must explain the steps). inf: off.
+        gate_min_motion_noise: gate: the part's largest displacement under its best moving model must
+            be at least this times the window's flow noise. 0: off.
+        gate_max_axis_std_deg: gate: the refined axis' largest standard deviation (from its
+            covariance, inflated by the model's misfit) must be at most this (degrees). inf: off.
         long_baseline: fit the joints on long-baseline poses (frame 0 -> every frame t, robust ICP
             of the part's frame-0 points with the chained flow as the initial guess,
             :mod:`sim2art_core.refine.long_baseline`) instead of the chained frame-to-frame flow
@@ -102,6 +114,11 @@ class RefineConfig:
     fusion: str = "gate"
     max_fit_residual_m: float = 0.01
     min_refined_confidence: float = 0.5
+    gate_min_explained: float = 0.0
+    gate_max_residual_noise: float = float("inf")
+    gate_max_model_chi2: float = float("inf")
+    gate_min_motion_noise: float = 0.0
+    gate_max_axis_std_deg: float = float("inf")
     long_baseline: bool = False
     lb_use: Literal["poses", "amounts"] = "amounts"
     lb_register_root: bool = True
