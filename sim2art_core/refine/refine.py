@@ -252,6 +252,7 @@ def untrusted_reasons(
     *,
     noise_m: float = float("nan"),
     motion_m: float = float("nan"),
+    network_type: JointType | None = None,
 ) -> tuple[str, ...]:
     """Why the gate does not trust a refined joint (empty: trustworthy). General signals only:
 
@@ -268,7 +269,9 @@ def untrusted_reasons(
     * "motion": the part's largest displacement ``motion_m`` under its best moving model below
       ``gate_min_motion_noise`` x ``noise_m``: too little motion for the geometry to pin an axis;
     * "axis_std": the refined axis' standard deviation (largest, from its covariance, which grows
-      with the model's misfit) above ``gate_max_axis_std_deg`` (a STATIC refined joint has no axis).
+      with the model's misfit) above ``gate_max_axis_std_deg`` (a STATIC refined joint has no axis);
+    * "type_margin": the geometry's type differs from ``network_type`` and its BIC beats the network
+      type's model by less than ``gate_min_type_bic_margin``: the geometry does not decide the type.
 
     A check whose input is NaN (not measured) does not fail.
     """
@@ -291,6 +294,9 @@ def untrusted_reasons(
         std_deg = np.degrees(np.sqrt(max(float(np.linalg.eigvalsh(refined.axis_cov)[-1]), 0.0)))
         if std_deg > cfg.gate_max_axis_std_deg:
             out.append("axis_std")
+    if network_type is not None and refined.type != network_type and network_type in fits and refined.type in fits:
+        if fits[network_type].bic - fits[refined.type].bic < cfg.gate_min_type_bic_margin:
+            out.append("type_margin")
     return tuple(out)
 
 
@@ -311,7 +317,8 @@ def fuse_joint(
     * "gate" (default): the network's joint (type and axis) unless the fit is trustworthy
       (:func:`untrusted_reasons` finds nothing: residual, confidence, explained fraction, residual
       relative to the window's flow noise ``noise_m``, reduced chi^2 of one joint over the steps, motion
-      ``motion_m`` relative to the noise). When trustworthy, the type probabilities are the normalised
+      ``motion_m`` relative to the noise, axis standard deviation, BIC margin of a type that differs from
+      the network's). When trustworthy, the type probabilities are the normalised
       product of the geometric (BIC) and network probabilities, and the joint is the closed-form
       fit of the most probable type (source "fused"). If that type is STATIC - the geometry saw no
       motion - the network's joint is kept when the network predicts a movable joint (it can know
@@ -325,7 +332,7 @@ def fuse_joint(
         return network
     if cfg.fusion == "refined":
         return refined
-    if untrusted_reasons(refined, fits, pairs, cfg, noise_m=noise_m, motion_m=motion_m):
+    if untrusted_reasons(refined, fits, pairs, cfg, noise_m=noise_m, motion_m=motion_m, network_type=network.type):
         return network
     net_p = np.clip(np.asarray(network.type_probs, dtype=np.float64), 1e-6, None)
     p = np.asarray(refined.type_probs) * net_p
