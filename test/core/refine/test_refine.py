@@ -325,6 +325,19 @@ def test_gate_keeps_network_joint_of_a_part_that_holds_two_differently_moving_do
     assert refine_joints(sc.window, probs, 0, [net], old).joints[0].source == "fused"
 
 
+def test_explained_fraction_measures_the_part_against_the_windows_flow_noise():
+    from sim2art_core.refine.refine import _measure_parts
+
+    sc = _two_door_cabinet()
+    w, cfg = sc.window, RefineConfig()
+    pts, flow = w.points.reshape(-1, 3), w.flow.reshape(-1, 3)
+    clean, _ = _measure_parts(pts, flow, w.valid, onehot(sc.labels, 3), cfg, root=0)
+    merged, _ = _measure_parts(pts, flow, w.valid, onehot(np.where(sc.labels == 2, 1, sc.labels), 2), cfg, root=0)
+    np.testing.assert_allclose(clean.explained, 1.0)
+    # One rigid motion per pair cannot explain two doors: most points are off by more than 2.5 x the noise.
+    assert merged.explained[1] < 0.5 and merged.explained[0] == 1.0
+
+
 def test_gate_uses_the_refined_joint_of_a_clean_single_door_part():
     for noise in (0.0, 0.002):
         sc = _two_door_cabinet(noise=noise)
