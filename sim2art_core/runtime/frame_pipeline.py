@@ -28,9 +28,10 @@ What happens to one offered item (on the preprocessing thread, :meth:`FramePipel
    happens to a window that completes while the estimator is still busy is ``busy_policy``:
 
    * ``skip`` (default): it is not queued (counted ``windows_skipped_busy``); the estimator only
-     ever starts on a window the moment it completes, so no estimate starts on a window that
-     waited, and the rate timer never submits an old window. The next window completes one
-     keyframe period later (in ``motion`` keyframe mode at least every ``keyframe_max_period_s``).
+     starts on a window the moment it completes, so no estimate starts on a window that waited.
+     The next window completes one keyframe period later (in ``motion`` keyframe mode at least
+     every ``keyframe_max_period_s``). Only when the input pauses or stops (the end of a bag) does
+     the rate timer submit the newest window late (:meth:`FramePipeline.on_rate_timer`).
    * ``wait``: it waits in the inference worker's one-window slot (a newer one replaces it,
      counted ``windows_dropped``) and starts when the estimator frees, and the rate timer
      submits a window that completed too soon after the previous submission: more estimates
@@ -158,6 +159,7 @@ class FramePipeline:
         features: per-point image feature extractor for the window builder (or None).
         busy: ``() -> bool``, whether the estimator is running or has a window waiting
             (``busy_policy`` skip); None = never busy.
+        clock: monotonic seconds of the request policy (rate limit, paused input; tests pass a fake one).
     """
 
     def __init__(
@@ -170,6 +172,7 @@ class FramePipeline:
         warn: Callable[[str], None] = print,
         features=None,
         busy: Callable[[], bool] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ):
         if cfg.busy_policy not in ("skip", "wait"):
             raise ValueError(f"busy_policy must be 'skip' or 'wait', not {cfg.busy_policy!r}")
@@ -193,7 +196,11 @@ class FramePipeline:
         self._newest: tuple[int, Window, LatencyTrace] | None = None  # (builder version, window, trace)
         self._request_lock = threading.Lock()
         self._submitted_version = -1
+        self._skipped_version = -1
         self._last_submit = -1e9
+        self._clock = clock
+        self._completed_at: float | None = None  # clock() when the newest window completed
+        self._interval: float | None = None  # between the last two window completions (s)
         self._reset_requested = threading.Event()
         self._newest_stamp: int | None = None  # newest stamp seen (any frame), for time-jump detection
         self._camera_frame = ""
@@ -317,6 +324,9 @@ class FramePipeline:
         if result.completed and self.builder.ready:
             with self._window_lock:
                 self._newest = (self.builder.version, self.builder.window(), trace.mark("completed"))
+            now = self._clock()
+            self._interval = None if self._completed_at is None else now - self._completed_at
+            self._completed_at = now
             if self.rate_allows():  # continuous mode: start at once instead of waiting for the timer
                 self.request(forced=False)
 
@@ -366,13 +376,27 @@ class FramePipeline:
     def rate_allows(self) -> bool:
         """Continuous mode: at most rate_hz submissions a second (10 % slack for timer jitter)."""
         rate = self.cfg.rate_hz
-        return rate > 0 and time.monotonic() - self._last_submit >= 0.9 / rate
+        return rate > 0 and self._clock() - self._last_submit >= 0.9 / rate
 
     def on_rate_timer(self) -> None:
-        """The continuous-mode timer (``busy_policy`` wait): catches windows completed too soon after the
-        previous submission. With ``skip`` it does nothing: only a just-completed window is submitted."""
-        if self.cfg.busy_policy == "wait" and self.rate_allows():
+        """The continuous-mode timer.
+
+        ``wait``: catches windows completed too soon after the previous submission. ``skip``: only
+        when the input paused or stopped (the end of a bag): the newest window, skipped or rate-limited,
+        is submitted once the estimator is idle and no newer window has completed for 1.5 times the
+        last interval between completions -- a late estimate beats none, and none fresher is coming.
+        """
+        if not self.rate_allows():
+            return
+        if self.cfg.busy_policy == "wait" or (self._input_paused() and not self._busy()):
             self.request(forced=False)
+
+    def _input_paused(self) -> bool:
+        with self._window_lock:
+            newest = self._newest
+        if newest is None or newest[0] == self._submitted_version or self._completed_at is None:
+            return False
+        return self._clock() - self._completed_at > 1.5 * (self._interval or 0.0)
 
     def request(self, forced: bool) -> tuple[bool, str]:
         """Submit the newest window; ``forced`` (``~/trigger``) also re-submits the same window.
@@ -392,12 +416,14 @@ class FramePipeline:
             version, window, trace = newest
             if not forced and version == self._submitted_version:
                 return False, "no new keyframe since the last inference"
-            self._submitted_version = version
             if not forced and self.cfg.busy_policy == "skip" and self._busy():
-                self.stats.count("windows_skipped_busy")
+                if version != self._skipped_version:
+                    self._skipped_version = version
+                    self.stats.count("windows_skipped_busy")
                 return False, "the estimator is busy: window skipped (busy_policy skip)"
-            self._last_submit = time.monotonic()
-            if self._submit(window, trace.mark("submitted", self._last_submit)):
+            self._submitted_version = version
+            self._last_submit = self._clock()
+            if self._submit(window, trace.mark("submitted")):
                 self.stats.count("windows_dropped")
         return True, f"queued the window ending at {window.stamps_ns[-1]} ns ({window.num_frames} frames)"
 
@@ -418,7 +444,8 @@ class FramePipeline:
         with self._window_lock:
             self._newest = None
         with self._request_lock:
-            self._submitted_version = -1
+            self._submitted_version = self._skipped_version = -1
+            self._completed_at = self._interval = None
         for hook in list(self.on_reset):
             try:
                 hook(event)

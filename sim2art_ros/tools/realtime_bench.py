@@ -1,12 +1,19 @@
 """The node's real-time budget side by side (issue 14.5; docs/BENCHMARKS.md "Real-time budget").
 
-    python -m sim2art_ros.tools.realtime_bench --modes thread:1 process:2 --repeats 2 --seconds 20 --out rt.json
+    python -m sim2art_ros.tools.realtime_bench --repeats 2 --seconds 20 --out rt.json
+    python -m sim2art_ros.tools.realtime_bench --modes process:1,busy_policy=wait process:1 --seconds 10
 
 In one run, interleaved ``--repeats`` times so the machine's load hits every case alike: the
-Estimator alone in this process (1 and 2 torch threads, 4 distinct windows of the benchmark's
-frames: the Estimator caches the last window's network output), then the node at 30 Hz 640x480
-input (:func:`~sim2art_ros.tools.node_bench.latency`) once per ``inference_mode:torch_threads``;
-before that, idle CPU and RSS of node + estimator child per mode. Run under ``nice -n 10``.
+Estimator alone in this process (1 and 2 torch threads and every thread count of ``--modes``; 4
+distinct windows of the benchmark's frames: the Estimator caches the last window's network
+output), then the node at 30 Hz 640x480 input (:func:`~sim2art_ros.tools.node_bench.latency`)
+once per mode ``inference_mode:torch_threads[,param=value...]`` (extra node parameters per mode,
+e.g. the old behaviour ``process:1,busy_policy=wait,preprocess_niceness=0``); before that, idle
+CPU and RSS of node + estimator child per mode (``--idle-seconds``). It prints, per round and
+mode, the latency from the frame completing the window to ``/articulation`` over the estimator
+alone with the node's thread count and over the fastest alone time of any thread count; the
+node's own median per stage (``/diagnostics`` "latency breakdown", docs/NODE.md "Real-time
+budget"); CPU, RSS, estimates and skipped windows. Run under ``nice -n 10``.
 """
 
 from __future__ import annotations

@@ -211,6 +211,14 @@ def long_frames():
     return make_frames(T + 4, 160, 120, Scene(), max_amount=0.4, with_mask=True)[0]
 
 
+class FakeClock:
+    def __init__(self):
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
 def worker_rig(policy: str):
     """A Rig whose submissions go to a real InferenceWorker that blocks until ``gate`` is set."""
     gate, started, done = threading.Event(), threading.Event(), []
@@ -224,6 +232,7 @@ def worker_rig(policy: str):
     rig = Rig(rate_hz=1000.0, busy_policy=policy)
     rig.pipe._submit = lambda w, trace: worker.submit((w, trace))
     rig.pipe._busy = lambda: worker.busy or worker.pending > 0
+    rig.pipe._clock = rig.clock = FakeClock()
     return rig, worker, gate, started, done
 
 
@@ -232,14 +241,17 @@ def test_skip_policy_skips_a_window_completed_while_busy_and_sends_the_next_fres
     try:
         stamps = rig.feed(long_frames[: T + 1], 10**9)  # window 1 completes: the idle worker starts on it
         assert started.wait(5) and worker.busy
+        rig.clock.t += 0.1
         rig.feed(long_frames[T + 1 : T + 2], stamps[-1] + PERIOD_NS)  # window 2 completes while busy
         assert rig.count("windows_skipped_busy") == 1 and worker.pending == 0
-        rig.pipe.on_rate_timer()  # the timer never submits the skipped (now older) window
-        assert worker.pending == 0 and worker.submitted == 1
+        rig.pipe.on_rate_timer()  # busy: the timer does not queue it either
+        assert worker.pending == 0 and worker.submitted == 1 and rig.count("windows_skipped_busy") == 1
         gate.set()
         assert worker.wait_idle(5)
-        rig.pipe.on_rate_timer()
-        assert worker.submitted == 1  # still not: only a just-completed window is started
+        rig.clock.t += 0.05
+        rig.pipe.on_rate_timer()  # idle, but a fresher window is due (0.05 s < 1.5 x the 0.1 s interval)
+        assert worker.submitted == 1
+        rig.clock.t += 0.05
         rig.feed(long_frames[T + 2 : T + 3], stamps[-1] + 2 * PERIOD_NS)  # window 3 completes, worker idle
         assert worker.wait_idle(5)
         newest = [list(w.stamps_ns)[-1] for w, _ in done]
@@ -250,12 +262,38 @@ def test_skip_policy_skips_a_window_completed_while_busy_and_sends_the_next_fres
         worker.stop()
 
 
+def test_skip_policy_still_estimates_the_last_window_when_the_input_stops(long_frames):
+    rig, worker, gate, started, done = worker_rig("skip")
+    try:
+        stamps = rig.feed(long_frames[: T + 1], 10**9)
+        assert started.wait(5)
+        rig.clock.t += 0.1
+        rig.feed(long_frames[T + 1 : T + 2], stamps[-1] + PERIOD_NS)  # the last window: skipped (busy)
+        gate.set()
+        assert worker.wait_idle(5)
+        rig.clock.t += 0.1
+        rig.pipe.on_rate_timer()
+        assert worker.submitted == 1  # 0.1 s: the next window could still come
+        rig.clock.t += 0.1
+        rig.pipe.on_rate_timer()  # 0.2 s > 1.5 x 0.1 s: the input stopped, a late estimate beats none
+        assert worker.wait_idle(5) and worker.submitted == 2
+        assert [list(w.stamps_ns)[-1] for w, _ in done] == [stamps[T - 1], stamps[-1]]
+        rig.clock.t += 1.0
+        rig.pipe.on_rate_timer()  # never the same window twice
+        assert worker.submitted == 2
+    finally:
+        gate.set()
+        worker.stop()
+
+
 def test_wait_policy_keeps_the_newest_window_for_when_the_estimator_frees(long_frames):
     rig, worker, gate, started, done = worker_rig("wait")
     try:
         stamps = rig.feed(long_frames[: T + 1], 10**9)
         assert started.wait(5)
-        rig.feed(long_frames[T + 1 : T + 3], stamps[-1] + PERIOD_NS)  # windows 2 and 3 complete while busy
+        for k in (1, 2):  # windows 2 and 3 complete while busy
+            rig.clock.t += 0.1
+            rig.feed(long_frames[T + k : T + k + 1], stamps[-1] + k * PERIOD_NS)
         assert worker.pending == 1 and worker.dropped == 1  # 3 replaced 2 in the slot
         assert rig.count("windows_skipped_busy") == 0
         gate.set()
