@@ -94,7 +94,8 @@ class PipelineConfig:
     """Seed of point sampling and RANSAC."""
     preprocess_niceness: int = 0
     """Added to the preprocessing thread's nice value (Linux; 0 = unchanged): while the estimator runs,
-    the keyframes it is not waiting for yield the CPU to it (docs/NODE.md "Real-time budget")."""
+    the keyframes it is not waiting for yield the CPU to it -- but also to every other process of the
+    machine (docs/NODE.md "Real-time budget": opt-in)."""
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,9 @@ class FramePipeline:
         clock: monotonic seconds of the request policy (rate limit, paused input; tests pass a fake one).
     """
 
+    #: ``busy_policy`` skip: no frame for this long (s) means the input paused (:meth:`on_rate_timer`).
+    PAUSED_AFTER_S = 0.5
+
     def __init__(
         self,
         cfg: PipelineConfig,
@@ -199,8 +203,8 @@ class FramePipeline:
         self._skipped_version = -1
         self._last_submit = -1e9
         self._clock = clock
-        self._completed_at: float | None = None  # clock() when the newest window completed
-        self._interval: float | None = None  # between the last two window completions (s)
+        self._last_offer: float | None = None  # clock() of the newest offered item
+        self._offer_interval = 0.0  # between the last two offered items (s)
         self._reset_requested = threading.Event()
         self._newest_stamp: int | None = None  # newest stamp seen (any frame), for time-jump detection
         self._camera_frame = ""
@@ -211,6 +215,10 @@ class FramePipeline:
         self.rates["synced"].tick()
         dropped = False
         arrival = (time.monotonic(), time.time_ns())
+        now = self._clock()
+        if self._last_offer is not None:
+            self._offer_interval = now - self._last_offer
+        self._last_offer = now
         with self._queue_cond:
             if len(self._queue) >= self.cfg.queue_size:
                 self._queue.popleft()
@@ -324,9 +332,6 @@ class FramePipeline:
         if result.completed and self.builder.ready:
             with self._window_lock:
                 self._newest = (self.builder.version, self.builder.window(), trace.mark("completed"))
-            now = self._clock()
-            self._interval = None if self._completed_at is None else now - self._completed_at
-            self._completed_at = now
             if self.rate_allows():  # continuous mode: start at once instead of waiting for the timer
                 self.request(forced=False)
 
@@ -382,9 +387,11 @@ class FramePipeline:
         """The continuous-mode timer.
 
         ``wait``: catches windows completed too soon after the previous submission. ``skip``: only
-        when the input paused or stopped (the end of a bag): the newest window, skipped or rate-limited,
-        is submitted once the estimator is idle and no newer window has completed for 1.5 times the
-        last interval between completions -- a late estimate beats none, and none fresher is coming.
+        when the input paused or stopped (the end of a bag): the newest window, skipped or
+        rate-limited, is submitted once the estimator is idle, nothing is queued and no frame has
+        arrived for :attr:`PAUSED_AFTER_S` (or twice the last frame interval, if longer) -- a late
+        estimate beats none, and none fresher is coming. While frames keep arriving, a fresher
+        window is coming, however slow the preprocessing.
         """
         if not self.rate_allows():
             return
@@ -394,9 +401,9 @@ class FramePipeline:
     def _input_paused(self) -> bool:
         with self._window_lock:
             newest = self._newest
-        if newest is None or newest[0] == self._submitted_version or self._completed_at is None:
+        if newest is None or newest[0] == self._submitted_version or self._last_offer is None or self.queued:
             return False
-        return self._clock() - self._completed_at > 1.5 * (self._interval or 0.0)
+        return self._clock() - self._last_offer > max(self.PAUSED_AFTER_S, 2.0 * self._offer_interval)
 
     def request(self, forced: bool) -> tuple[bool, str]:
         """Submit the newest window; ``forced`` (``~/trigger``) also re-submits the same window.
@@ -445,7 +452,6 @@ class FramePipeline:
             self._newest = None
         with self._request_lock:
             self._submitted_version = self._skipped_version = -1
-            self._completed_at = self._interval = None
         for hook in list(self.on_reset):
             try:
                 hook(event)

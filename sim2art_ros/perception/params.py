@@ -149,7 +149,7 @@ PARAMETERS: tuple[Param, ...] = (
     Param("frame_queue_size", 4, "Synchronised frames waiting for preprocessing (older ones are dropped)", 1, 30),
     Param(
         "preprocess_niceness",
-        5,
+        0,
         "Added to the preprocessing thread's nice value (Linux) so the estimator gets the CPU first (0 = unchanged)",
         0,
         19,

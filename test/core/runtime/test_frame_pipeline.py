@@ -249,7 +249,7 @@ def test_skip_policy_skips_a_window_completed_while_busy_and_sends_the_next_fres
         gate.set()
         assert worker.wait_idle(5)
         rig.clock.t += 0.05
-        rig.pipe.on_rate_timer()  # idle, but a fresher window is due (0.05 s < 1.5 x the 0.1 s interval)
+        rig.pipe.on_rate_timer()  # idle, but frames still arrive (the last 0.05 s ago): a fresher window is due
         assert worker.submitted == 1
         rig.clock.t += 0.05
         rig.feed(long_frames[T + 2 : T + 3], stamps[-1] + 2 * PERIOD_NS)  # window 3 completes, worker idle
@@ -271,11 +271,17 @@ def test_skip_policy_still_estimates_the_last_window_when_the_input_stops(long_f
         rig.feed(long_frames[T + 1 : T + 2], stamps[-1] + PERIOD_NS)  # the last window: skipped (busy)
         gate.set()
         assert worker.wait_idle(5)
+        for _ in range(8):  # frames keep arriving, the preprocessing is behind: a fresher window is coming
+            rig.clock.t += 0.1
+            rig.pipe.offer(long_frames[0])
+            rig.pipe.on_rate_timer()
+        assert worker.submitted == 1 and rig.pipe.queued == rig.pipe.cfg.queue_size
+        rig.pipe._queue.clear()  # (those frames are not needed for the rest of the test)
         rig.clock.t += 0.1
         rig.pipe.on_rate_timer()
-        assert worker.submitted == 1  # 0.1 s: the next window could still come
-        rig.clock.t += 0.1
-        rig.pipe.on_rate_timer()  # 0.2 s > 1.5 x 0.1 s: the input stopped, a late estimate beats none
+        assert worker.submitted == 1  # no frame for 0.1 s: the next window could still come
+        rig.clock.t += 0.5
+        rig.pipe.on_rate_timer()  # no frame for 0.6 s > PAUSED_AFTER_S: the input stopped, a late estimate beats none
         assert worker.wait_idle(5) and worker.submitted == 2
         assert [list(w.stamps_ns)[-1] for w, _ in done] == [stamps[T - 1], stamps[-1]]
         rig.clock.t += 1.0
