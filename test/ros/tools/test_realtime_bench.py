@@ -52,15 +52,17 @@ def test_markdown_prints_ratios_breakdown_cpu_and_memory():
             "idle": {"process:1": {"cpu_percent": 1.6, "rss": {"node": 180.0, "children": 280.0}}},
             "own": own,
             "process:1": [x],
+            "thread:1": [{"estimates": 0, "error": "no /articulation received; node log:"}],
         },
     }
     text = markdown(result)
     for needle in (
-        "| 1 | 300 / 250 | 420 (470); **1.40x**, 1.68x |",
         "| keyframe | 41.0 |",
         "| estimate | 330.5 |",
         "| worker wait | - |",
         "| process:1, 30 Hz VGA | 80 | 270 + 380 | 12 | 9 | 0.31 | 41 |",
         "| process:1, idle | 1.6 | 180 + 280 |",
+        "| 1 | 300 / 250 | 420 (470); **1.40x**, 1.68x | no estimate (no /articulation received; node log:) |",
+        "| thread:1, 30 Hz VGA | - | - | 0 |",
     ):
         assert needle in text, needle
