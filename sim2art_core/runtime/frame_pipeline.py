@@ -161,6 +161,8 @@ class FramePipeline:
         busy: ``() -> bool``, whether the estimator is running or has a window waiting
             (``busy_policy`` skip); None = never busy.
         clock: monotonic seconds of the request policy (rate limit, paused input; tests pass a fake one).
+        stamp_clock: now in the clock of the frame stamps (ns; the node's ROS clock, sim time under
+            ``use_sim_time``), for the latency trace's transport time (camera stamp -> intake).
     """
 
     #: ``busy_policy`` skip: no frame for this long (s) means the input paused (:meth:`on_rate_timer`).
@@ -177,6 +179,7 @@ class FramePipeline:
         features=None,
         busy: Callable[[], bool] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        stamp_clock: Callable[[], int] = time.time_ns,
     ):
         if cfg.busy_policy not in ("skip", "wait"):
             raise ValueError(f"busy_policy must be 'skip' or 'wait', not {cfg.busy_policy!r}")
@@ -203,6 +206,7 @@ class FramePipeline:
         self._skipped_version = -1
         self._last_submit = -1e9
         self._clock = clock
+        self._stamp_clock = stamp_clock
         self._last_offer: float | None = None  # clock() of the newest offered item
         self._offer_interval = 0.0  # between the last two offered items (s)
         self._reset_requested = threading.Event()
@@ -214,7 +218,7 @@ class FramePipeline:
         """Queue one synchronised item for preprocessing (the oldest is dropped when the queue is full)."""
         self.rates["synced"].tick()
         dropped = False
-        arrival = (time.monotonic(), time.time_ns())
+        arrival = (time.monotonic(), self._stamp_clock())
         now = self._clock()
         if self._last_offer is not None:
             self._offer_interval = now - self._last_offer
@@ -268,23 +272,23 @@ class FramePipeline:
             if entry is None:
                 return n
             n += 1
-            item, (arrived, arrived_wall_ns) = entry
+            item, (arrived, arrived_stamp_ns) = entry
             try:
-                self.process(item, arrived, arrived_wall_ns)
+                self.process(item, arrived, arrived_stamp_ns)
             except Exception as e:  # a bug must not kill the thread: count it and go on
                 self.stats.count("preprocess_errors")
                 self.report("preprocess", f"preprocessing failed: {type(e).__name__}: {e}", traceback.format_exc())
 
-    def process(self, item, arrived: float | None = None, arrived_wall_ns: int | None = None) -> None:
+    def process(self, item, arrived: float | None = None, arrived_stamp_ns: int | None = None) -> None:
         """One item through steps 1-6 of the module doc.
 
-        ``arrived`` / ``arrived_wall_ns``: when :meth:`offer` took it (``time.monotonic()`` /
-        ``time.time_ns()``; default now), the start of the window's latency trace.
+        ``arrived`` / ``arrived_stamp_ns``: when :meth:`offer` took it (``time.monotonic()`` / the
+        stamp clock; default now), the start of the window's latency trace.
         """
         dequeued = time.monotonic()
         stamp, camera_frame = self._describe(item)
         stamp, camera_frame = int(stamp), camera_frame.lstrip("/")
-        wall = time.time_ns() if arrived_wall_ns is None else arrived_wall_ns
+        wall = self._stamp_clock() if arrived_stamp_ns is None else arrived_stamp_ns
         trace = LatencyTrace(stamp, (wall - stamp) * 1e-9)
         trace = trace.mark("arrived", dequeued if arrived is None else arrived).mark("dequeued", dequeued)
         if not camera_frame and self.poses is not None:

@@ -56,7 +56,8 @@ class LatencyTrace:
     stamp_ns: int = 0
     """Header stamp of the frame that completed the window (ns)."""
     transport_s: float = float("nan")
-    """Wall clock at arrival minus ``stamp_ns`` (s): camera/driver, DDS and synchroniser; NaN if unknown."""
+    """Arrival minus ``stamp_ns`` in the stamps' clock (the node's ROS clock: sim time under ``use_sim_time``)
+    (s): camera/driver, DDS and synchroniser; NaN if unknown."""
     times: tuple[tuple[str, float], ...] = ()
     """(event, ``time.monotonic()``) pairs in the order they were marked."""
 

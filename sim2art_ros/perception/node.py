@@ -117,6 +117,7 @@ class PerceiveNode(Node):
             cfg, self._describe, self._decode, lambda w, trace: self.worker.submit((w, trace)),
             poses=self.tf, warn=self.get_logger().warning, features=self.features,
             busy=lambda: self.worker.busy or self.worker.pending > 0,
+            stamp_clock=lambda: self.get_clock().now().nanoseconds,
         )  # fmt: skip
         if self.estimator is None:
             self.pipeline.blocked = f"no estimator: {self.estimator_error}"
