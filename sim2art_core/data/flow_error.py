@@ -1,22 +1,32 @@
 """A noise model of the run-time optical-flow path's scene-flow error, for training (issue 12.2).
 
-The node computes scene flow from OpenCV DIS optical flow and depth (sim2art_core.preprocess.flow). Its
-error against the true scene flow was measured at 640x480 on validation-seed renders of all 17
-categories (sim2art_core.benchmarks.bench_flow_error; docs/DATA.md "Run-time-like flow"). It is a mixture:
+The node computes scene flow from OpenCV DIS optical flow and depth (sim2art_core.preprocess.flow) and drops
+the points its masks reject (forward-backward check, depth-edge mask, no depth at the target). The error of
+the kept points against the true scene flow, and the share of dropped points, were measured at 640x480 on
+validation-seed renders of all 17 categories with the node's current flow masks
+(sim2art_core.benchmarks.bench_flow_error; docs/DATA.md "Run-time-like flow"). The model is a mixture:
 
-* **inliers**: isotropic Gaussian error, std per axis ``sigma = inlier_per_m * z + inlier_rel * |f|``
-  (z: depth in m, |f|: true motion in m per frame): sub-pixel optical-flow noise grows with depth,
-  and with the motion (DIS under-estimates large displacements);
+* **inliers**: isotropic Gaussian error, std per axis
+  ``sigma = inlier_per_m * z + inlier_rel * |f| + inlier_edge * exp(-d / edge_scale_px)`` times a
+  log-normal factor (z: depth in m, |f|: true motion in m per frame, d: distance to the nearest depth edge
+  in px of a 640x480 image): sub-pixel optical-flow noise grows with depth, with the motion (DIS
+  under-estimates large displacements) and near outlines;
 * **gross errors** (|e| > 10 mm) with probability
-  ``sigmoid(b0 + b_edge * exp(-d / edge_scale_px) + b_depth * z + b_motion * log1p(|f| in mm))``
-  (d: distance to the nearest depth edge in px of a 640x480 image): the flow lands across an outline,
-  occlusion or depth jump and the depth looked up at t + 1 belongs to another surface. Magnitude
-  ``10 mm * exp(E)`` with E exponential of mean ``gross_log_mean`` (the measured magnitudes follow this
-  closely: median 17, p75 29, p90 58 mm); direction mostly along the viewing ray (a fraction
-  ``gross_along_ray`` of the squared error), the rest perpendicular.
+  ``sigmoid(b0 + b_edge * exp(-d / edge_scale_px) + b_depth * log z + b_motion * m + b_motion2 * m^2)``
+  (m = log1p(|f| in mm)): the flow lands across an outline, occlusion or depth jump and the depth looked up
+  at t + 1 belongs to another surface. Magnitude ``10 mm * exp(E)`` with E exponential of mean
+  ``gross_log_mean`` (measured: median 15, p75 24, p90 40 mm); direction mostly along the viewing ray (a
+  fraction ``gross_along_ray`` of the squared error), the rest perpendicular;
+* **drops**: the probability that the masks give a point no flow (:meth:`FlowErrorModel.drop_probability`),
+  a step function of d plus depth and motion terms. The error terms above are those of the kept points.
 
 :func:`apply_flow_error` adds a sampled error to a data-engine sample's true flow
-(``RealismConfig.flow_error``: a scale; 1 = as measured). Pure NumPy; no library models DIS errors.
+(``RealismConfig.flow_error``: a scale; 1 = as measured); it does not drop points (a sample has no
+invalid points: dropping would mean refilling, as ``sources.optical_flow_sample`` does). The defaults are
+fitted to textured surfaces (what the data engine renders for training); on plain lacquer fronts the path
+fails differently (on fast-moving parts most kept points carry an error about as large as the motion itself)
+and this model family does not fit it (docs/DATA.md).
+Pure NumPy; no library models DIS errors.
 """
 
 from __future__ import annotations

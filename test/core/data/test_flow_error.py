@@ -82,7 +82,8 @@ def test_model_matches_the_measured_statistics():
 def test_the_tolerance_can_fail():
     # the model fitted before the flow masks changed (forward-backward 2 px, no depth-edge mask; it never
     # drops a point) misses the current measurement, and the textured model misses the lacquer one
-    assert _misfits(FORMER_MODEL, "textured")[0]
+    former = _misfits(FORMER_MODEL, "textured")[0]
+    assert any(kind != "drop points" for _, _, kind, _ in former), former  # not only because it never drops
     assert _misfits(FlowErrorModel(), "lacquer")[0]
 
 
