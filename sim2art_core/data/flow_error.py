@@ -56,7 +56,8 @@ class FlowErrorModel:
     Defaults: the refit of 2026-12-03 (issue 12) to the run-time flow path with the current masks
     (forward-backward check 1 px, depth-edge mask 2 %; docs/EVALUATION.md section 2.4), textured surfaces,
     640x480: 32 sequences with a window of 34 (the 17 ``broad`` categories x 2 validation objects, object
-    seeds 1e6 + 0, 1, sequence seeds 7, 8, T = 8, N = 1024), 117 848 part points, 82 631 kept, from
+    seeds 1e6 + 0, 1, sequence seeds 7, 8, preprocessing seed 0, T = 8, N = 1024; fit deterministic), 117 848
+    part points, 82 631 kept, from
 
         python -m sim2art_core.benchmarks.bench_flow_error --categories broad --per-category 2 --frames 8 \
             --points 1024 --surfaces textured,lacquer --former --npz records.npz
