@@ -1,16 +1,21 @@
 """Error of the run-time optical-flow path against the true scene flow, by distance to depth edges, by motion
-size and by depth; and the fit of the training-time noise model (sim2art_core.data.flow_error).
+size and by depth, the share of points its masks drop; and the fit of the training-time noise model
+(sim2art_core.data.flow_error).
 
-    sim2art-benchmark flow-error --per-category 1 --frames 8 --points 1024 --json runs/flow_error.json
-    # = python -m sim2art_core.benchmarks.bench_flow_error ...
+    sim2art-benchmark flow-error --per-category 2 --frames 8 --points 1024 --surfaces textured,lacquer \
+        --former --npz records.npz --json fit.json        # = python -m sim2art_core.benchmarks.bench_flow_error
+    sim2art-benchmark flow-error --from-npz records.npz --fixture ... --stats ... --plot ...   # refit only
 
 Every sequence is rendered at 640x480 (the node's resolution) with its T + 1 frames from validation seeds
-(object seed 1e6 + i: never the test split), the window is built by the run-time preprocessing (the
-optical-flow condition of sim2art_core.eval.conditions: DIS optical flow + depth, the node's defaults),
-and for every valid window point of a part the error vector ``observed flow - true flow`` is recorded with:
-its distance (px, 640x480) to the nearest depth edge of its frame (depth jump > 3 % between neighbours, the
-background counting as far), the size of its true motion (mm per frame) and its depth (m). The table gives,
-per bin, the median and 90th percentile of |error| and the share of gross errors (> GROSS_MM).
+(object seed 1e6 + i: never the test split) for each ``--surfaces`` option, the window is built by the
+run-time preprocessing (the optical-flow condition of sim2art_core.eval.conditions: DIS optical flow + depth,
+the node's defaults; with ``--former`` also with the flow masks before issue 11.4, from the same renders), and
+for every window point of a part lifted with depth it records whether the masks kept its flow and, if so, the
+error vector ``observed flow - true flow``, with: its distance (px, 640x480) to the nearest depth edge of its
+frame (depth jump > 3 % between neighbours, the background counting as far), the size of its true motion (mm
+per frame) and its depth (m). The tables give, per bin, the median and 90th percentile of |error| and the share
+of gross errors (> GROSS_MM) over the kept points, and the share of dropped points; beside the measurement,
+the former model and the refit simulated on the same covariates. The model is fitted per surface option.
 """
 
 from __future__ import annotations
