@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from sim2art_core.markdown import markdown_table
 from sim2art_core.types import JointType
 from sim2art_ros.tools.bag_compare import BagResult, EstimateScore
 
@@ -118,15 +119,6 @@ def joint_rows(result: BagResult) -> list[dict[str, str]]:
             "axis err [deg]": "–", "axis pos. err [cm]": "–", "motion err": "–",
         })  # fmt: skip
     return rows
-
-
-def markdown_table(rows: list[dict[str, str]]) -> str:
-    if not rows:
-        return "_(none)_\n"
-    cols = list(rows[0])
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
 
 
 def text_table(rows: list[dict[str, str]], cols: Sequence[str] | None = None) -> str:

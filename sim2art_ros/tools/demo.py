@@ -14,7 +14,8 @@ In one go, on this machine, no robot and no GPU needed:
 
 The node gets settings that suit a synthetic bag: every frame is a keyframe (the
 renderer already spaces frames like the training sequences) and an estimate up to
-five times per second of bag time (the newest window wins when inference is slower).
+five times per second of bag time (the newest window waits for a busy estimator,
+``busy_policy: wait``: a replay is about accuracy over the whole bag, not about latency).
 docs/BAGS.md explains the bag, the replay and the report.
 """
 
@@ -26,10 +27,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from sim2art_core.data.cli_args import add_object_arguments, add_size_arguments
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = Path("demo_output")
 #: Node settings for synthetic bags (see the module doc); the user's --node-arg come after them.
-DEMO_NODE_ARGS = ("-p", "keyframe_period_s:=0.0", "-p", "rate_hz:=5.0")
+DEMO_NODE_ARGS = ("-p", "keyframe_period_s:=0.0", "-p", "rate_hz:=5.0", "-p", "busy_policy:=wait")
 
 
 def say(step: str, text: str) -> None:
@@ -62,14 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="model checkpoint (default sim2art_core/checkpoints/default.pt)",
     )  # fmt: skip
     p.add_argument("--bag", type=Path, default=None, help="replay this bag instead of generating one")
-    p.add_argument("--category", default="Storage1", help="object category of the generated bag (default Storage1)")
-    p.add_argument("--object-seed", type=int, default=0, help="object instance seed")
-    p.add_argument("--sequence-seed", type=int, default=1, help="camera path / joint motion seed")
-    p.add_argument("--frames", type=int, default=0, help="frames in the bag (default: the model's T + 8)")
+    add_object_arguments(p, sequence_seed=1)  # of the generated bag
     # 640x480 (a RealSense's VGA): the node's DIS optical flow needs it on these small synthetic objects
     # (docs/BENCHMARKS.md, "Optical-flow conditions"; at 320x240 the demo misses a door)
-    p.add_argument("--width", type=int, default=640, help="image width (default 640)")
-    p.add_argument("--height", type=int, default=480, help="image height (default 480)")
+    add_size_arguments(p, 0, 640, 480, "frames in the bag (default: the model's T + 8)")
     p.add_argument("--depth-encoding", choices=("16UC1", "32FC1"), default="16UC1", help="depth encoding of the bag")
     p.add_argument("-r", "--rate", type=float, default=0.5, help="replay speed factor (default 0.5: CPU headroom)")
     p.add_argument("--node-arg", action="append", default=[], metavar="ARG", help="extra ROS argument for the node")
