@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 from sim2art_core import geometry as g
 from sim2art_core.estimate import JointEstimate
 from sim2art_core.eval.scenes import BoxPart, cabinet, make_scene
-from sim2art_core.refine import RefineConfig, refine_joints
+from sim2art_core.refine import STRICT_GATE, RefineConfig, refine_joints
 from sim2art_core.types import JointType
 from sim2art_core.window import Window
 
@@ -315,14 +316,12 @@ def test_gate_keeps_network_joint_of_a_part_that_holds_two_differently_moving_do
     merged = np.where(sc.labels == 2, 1, sc.labels)  # the network merged both doors into part 1
     probs = onehot(merged, 2)
     net = _network_joint(1, T, JointType.REVOLUTE, axis=(0.0, 0.0, 1.0))
-    res = refine_joints(sc.window, probs, 0, [net])
-    # The geometry alone fits one joint to the blend of two doors; the gate sees why not to trust it.
+    res = refine_joints(sc.window, probs, 0, [net], RefineConfig(**STRICT_GATE))
+    # The geometry alone fits one joint to the blend of two doors; the strict gate sees why not to trust it.
     assert res.refined[0].confidence >= RefineConfig().min_refined_confidence
     assert res.joints[0] is net  # network's type and axis kept
-    # The same scene with the old gate (residual and confidence only) took the refined blend.
-    old = RefineConfig(gate_min_explained=0.0, gate_max_residual_noise=float("inf"),
-                       gate_max_model_chi2=float("inf"), gate_min_motion_noise=0.0)  # fmt: skip
-    assert refine_joints(sc.window, probs, 0, [net], old).joints[0].source == "fused"
+    # The same scene with the default gate (residual and confidence only) takes the refined blend.
+    assert refine_joints(sc.window, probs, 0, [net]).joints[0].source == "fused"
 
 
 def test_explained_fraction_measures_the_part_against_the_windows_flow_noise():
@@ -339,10 +338,10 @@ def test_explained_fraction_measures_the_part_against_the_windows_flow_noise():
 
 
 def test_gate_uses_the_refined_joint_of_a_clean_single_door_part():
-    for noise in (0.0, 0.002):
+    for noise, cfg in itertools.product((0.0, 0.002), (RefineConfig(), RefineConfig(**STRICT_GATE))):
         sc = _two_door_cabinet(noise=noise)
         T = sc.window.num_frames
         nets = [_network_joint(1, T, JointType.REVOLUTE), _network_joint(2, T, JointType.REVOLUTE)]
-        left, right = refine_joints(sc.window, onehot(sc.labels, 3), 0, nets).joints
-        assert left.source == right.source == "fused", noise
+        left, right = refine_joints(sc.window, onehot(sc.labels, 3), 0, nets, cfg).joints
+        assert left.source == right.source == "fused", (noise, cfg)
         assert axis_err_deg(left.axis, [0, 0, 1]) < 2.0 and axis_err_deg(right.axis, [0, 0, 1]) < 2.0
