@@ -54,7 +54,9 @@ class EvalOptions:
         start_timeout_s: how long the node may take to subscribe to the camera topics.
         drain_quiet_s: after the replay, stop once no estimate arrived for this long ...
         drain_timeout_s: ... or after this long at most.
-        progress: tqdm progress bars.
+        progress: tqdm progress bars (the replay's, and one over the bags when there are several).
+        keep_going: a bag whose node fails (does not start, dies) is reported without estimates and the
+            next bag runs (default: stop with the error).
     """
 
     rate: float = 1.0
@@ -67,6 +69,7 @@ class EvalOptions:
     drain_quiet_s: float = 5.0
     drain_timeout_s: float = 60.0
     progress: bool = True
+    keep_going: bool = False
 
 
 @dataclass(frozen=True)
@@ -211,34 +214,48 @@ def _wait_for_node(player, node: NodeProcess, topics: Sequence[str], options: Ev
 
 def evaluate(bags: Sequence[Path], out: Path, options: EvalOptions):
     """Run and score every bag; write the report. Returns the :class:`~sim2art_ros.tools.bag_report.Report`."""
+    from tqdm import tqdm
+
     from sim2art_ros.tools.bag_compare import score_run
     from sim2art_ros.tools.bag_report import Report, write_report
 
     out.mkdir(parents=True, exist_ok=True)
     results = []
-    for bag in bags:
-        bag_io.check_bag(bag)
-        truth = read_ground_truth(bag, options.layout.ground_truth_topic)
-        name = bag.name if bag.is_dir() else bag.stem
-        run = run_bag(bag, out / name, options)
-        results.append(score_run(run, truth))
     report = Report(results=results, options=options, bags=[str(b) for b in bags])
+    bar = tqdm(bags, desc="bags", unit="bag", disable=not options.progress or len(bags) < 2)
+    for bag in bar:
+        bar.set_postfix_str(bag.name)
+        bag_io.check_bag(bag)
+        truth, object_id = read_ground_truth(bag, options.layout.ground_truth_topic, with_object_id=True)
+        name = bag.name if bag.is_dir() else bag.stem
+        try:
+            run = run_bag(bag, out / name, options)
+        except NodeProcessError as exc:
+            if not options.keep_going:
+                raise
+            print(f"sim2art-bag-eval: warning: {name}: {exc}", file=sys.stderr)  # scored as no estimate
+            run = RunRecord(bag, out / name, {}, [], [], 0.0, out / name / "node.log")
+        results.append(score_run(run, truth, object_id))
+        write_report(report, out)  # after every bag: a long run that is stopped keeps what it measured
     write_report(report, out)
     return report
 
 
-def read_ground_truth(bag: Path, topic: str):
-    """The newest ground-truth estimate on ``topic`` (ArticulationEstimate), or None when the bag has none."""
+def read_ground_truth(bag: Path, topic: str, with_object_id: bool = False):
+    """The newest ground-truth estimate on ``topic`` (ArticulationEstimate), or None when the bag has none.
+
+    With ``with_object_id``: (estimate or None, the message's ``object_id`` or "")."""
     from sim2art_ros.conversions.articulation import msg_to_estimate
 
+    last = None
     with bag_io.open_bag(bag) as reader:
         conns = [c for c in reader.connections if c.topic == topic]
-        if not conns:
-            return None
-        last = None
-        for conn, _, raw in bag_io.iter_raw(reader, conns, bag):
+        for conn, _, raw in bag_io.iter_raw(reader, conns, bag) if conns else ():
             last = reader.deserialize(raw, conn.msgtype)
-    return None if last is None else msg_to_estimate(last)
+    truth = None if last is None else msg_to_estimate(last)
+    if with_object_id:
+        return truth, "" if last is None else str(last.object_id)
+    return truth
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -260,6 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cloud-topic", default=CLOUD_TOPIC, help="the node's segmented cloud ('' = none)")
     p.add_argument("--start-timeout", type=float, default=120.0, help="seconds the node may take to start")
     p.add_argument("--drain-timeout", type=float, default=60.0, help="seconds to wait for the last estimates")
+    p.add_argument(
+        "--keep-going", action="store_true",
+        help="a bag whose node fails is reported without estimates and the next bag runs (default: stop)",
+    )  # fmt: skip
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -278,6 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         start_timeout_s=args.start_timeout,
         drain_timeout_s=args.drain_timeout,
         progress=not args.quiet,
+        keep_going=args.keep_going,
     )
     if args.checkpoint is not None and not args.checkpoint.is_file():
         print(f"sim2art-bag-eval: error: checkpoint {args.checkpoint} does not exist", file=sys.stderr)
