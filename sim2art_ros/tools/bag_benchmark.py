@@ -128,6 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--node-arg", action="append", default=[], metavar="ARG",
         help="extra ROS argument for the node, repeatable (default: none, the node's defaults)",
     )  # fmt: skip
+    p.add_argument(
+        "--domain-id", default="auto", metavar="ID|auto",
+        help="ROS domain of the node and the replay (default auto: a private one, so another replay on this "
+        "machine cannot mix its frames in)",
+    )  # fmt: skip
     p.add_argument("--render-only", action="store_true", help="only write the bags")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return p
@@ -138,8 +143,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     apply_safe_defaults()
     args = build_parser().parse_args(argv)
+    from sim2art_ros.tools.bag_eval import parse_domain_id
+
     try:
         jobs = select_jobs(args.categories, args.per_category, args.seed, split=args.split)
+        domain_id = parse_domain_id(args.domain_id)
     except (ValueError, KeyError) as exc:
         print(f"sim2art-bag-benchmark: error: {exc}", file=sys.stderr)
         return 2
@@ -161,6 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "size": [args.width, args.height],
                 "rate": args.rate,
                 "node_args": args.node_arg,
+                "domain_id": domain_id,
                 "bags": [j.__dict__ | {"name": j.name} for j in jobs],
             },
             indent=1,
@@ -184,6 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         node_args=tuple(args.node_arg),
         keep_going=True,
         progress=not args.quiet,
+        domain_id=domain_id,
     )
     try:
         report = evaluate(bags, args.out, options)

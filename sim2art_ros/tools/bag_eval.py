@@ -24,6 +24,7 @@ the latency report and the pictures. docs/BAGS.md describes the report.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import time
@@ -57,6 +58,10 @@ class EvalOptions:
         progress: tqdm progress bars (the replay's, and one over the bags when there are several).
         keep_going: a bag whose node fails (does not start, dies) is reported without estimates and the
             next bag runs (default: stop with the error).
+        domain_id: ROS domain of the node and the replay (None: ``ROS_DOMAIN_ID`` as set, else 0). Bags
+            from the data engine all start at the same stamp, so another replay on the same domain (a
+            second evaluation or demo on this machine) mixes its frames into the node's unnoticed; a
+            domain of their own keeps them apart (:func:`private_domain_id`).
     """
 
     rate: float = 1.0
@@ -70,6 +75,17 @@ class EvalOptions:
     drain_timeout_s: float = 60.0
     progress: bool = True
     keep_going: bool = False
+    domain_id: int | None = None
+
+
+def private_domain_id(seed: int | None = None) -> int:
+    """A ROS domain id for one evaluation run, drawn from 1..101 (the ids whose ports never collide with
+    Linux's ephemeral range), so two runs on one machine almost never share a domain. ``seed``: for
+    tests (default: the system's randomness)."""
+    import random
+
+    rng = random.SystemRandom() if seed is None else random.Random(seed)
+    return rng.randint(1, 101)
 
 
 @dataclass(frozen=True)
@@ -134,7 +150,10 @@ def run_bag(bag: Path, out_dir: Path, options: EvalOptions) -> RunRecord:
     if options.cloud_topic:
         topics[options.cloud_topic] = "sensor_msgs/msg/PointCloud2"
     context = Context()
-    rclpy.init(context=context, args=["sim2art-bag-eval"])  # not sys.argv: "--node-arg=a:=b" looks like a remap
+    domain = {} if options.domain_id is None else {"domain_id": int(options.domain_id)}
+    rclpy.init(
+        context=context, args=["sim2art-bag-eval"], **domain
+    )  # not sys.argv: "--node-arg=a:=b" looks like a remap
     recorder = Recorder(context, topics, node_name="sim2art_bag_eval_recorder")
     player_node = rclpy.create_node("sim2art_bag_eval_replay", context=context)
     image_sent: dict[int, float] = {}
@@ -145,7 +164,8 @@ def run_bag(bag: Path, out_dir: Path, options: EvalOptions) -> RunRecord:
 
     log = out_dir / "node.log"
     try:
-        with NodeProcess(node_command(node_ros_args(options)), log) as node:
+        env = None if options.domain_id is None else {**os.environ, "ROS_DOMAIN_ID": str(int(options.domain_id))}
+        with NodeProcess(node_command(node_ros_args(options)), log, env=env) as node:
             player = BagPlayer(
                 player_node,
                 bag,
@@ -281,8 +301,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep-going", action="store_true",
         help="a bag whose node fails is reported without estimates and the next bag runs (default: stop)",
     )  # fmt: skip
+    p.add_argument(
+        "--domain-id", default=None, metavar="ID|auto",
+        help="ROS domain of the node and the replay: a number, or 'auto' for a private one (default: "
+        "ROS_DOMAIN_ID); keeps other replays on this machine out of the node",
+    )  # fmt: skip
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return p
+
+
+def parse_domain_id(value: str | None) -> int | None:
+    """``--domain-id``: None, 'auto' (:func:`private_domain_id`) or an id in 0..232."""
+    if value is None:
+        return None
+    if value == "auto":
+        return private_domain_id()
+    if not value.isdigit() or not 0 <= int(value) <= 232:
+        raise ValueError(f"--domain-id must be 'auto' or an integer in 0..232, got {value!r}")
+    return int(value)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -290,6 +326,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     apply_safe_defaults()
     args = build_parser().parse_args(argv)
+    try:
+        domain_id = parse_domain_id(args.domain_id)
+    except ValueError as exc:
+        print(f"sim2art-bag-eval: error: {exc}", file=sys.stderr)
+        return 2
     options = EvalOptions(
         rate=args.rate,
         checkpoint=args.checkpoint,
@@ -300,6 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         drain_timeout_s=args.drain_timeout,
         progress=not args.quiet,
         keep_going=args.keep_going,
+        domain_id=domain_id,
     )
     if args.checkpoint is not None and not args.checkpoint.is_file():
         print(f"sim2art-bag-eval: error: checkpoint {args.checkpoint} does not exist", file=sys.stderr)
