@@ -169,7 +169,8 @@ def plot_category_summary(path: str | Path, summary: dict, title: str = "") -> P
     confirmed spurious joint.
 
     ``summary``: the bag report's by-category numbers (``categories``: name -> {"axis_angle_deg",
-    "axis_position_cm", "state_error_rad", "state_error_cm", "bags", "confirmed_spurious_bags"}, ``mean``,
+    "axis_position_cm", "state_error_rad", "state_error_cm", "bags", "confirmed_spurious_bags",
+    "no_estimate_bags"}, ``mean``,
     ``targets``, ``share_without_confirmed_spurious``). Missing values (NaN) leave a gap.
     """
     cats = sorted(summary.get("categories", {}))
@@ -197,9 +198,12 @@ def plot_category_summary(path: str | Path, summary: dict, title: str = "") -> P
             ax.axhline(target, ls="--", color="k", lw=1, label=f"target {target:g}")
             ax.legend(loc="upper right", fontsize=8)
         ax.set_ylabel(label, fontsize=8)
-    share = [1.0 - per[c].get("confirmed_spurious_bags", 0) / max(per[c].get("bags", 1), 1) for c in cats] + [
-        summary.get("share_without_confirmed_spurious", np.nan)
-    ]
+
+    def clean(p: dict) -> float:  # a bag without any estimate is not clean (as in the report's share)
+        bad = p.get("confirmed_spurious_bags", 0) + p.get("no_estimate_bags", 0)
+        return 1.0 - bad / max(p.get("bags", 1), 1)
+
+    share = [clean(per[c]) for c in cats] + [summary.get("share_without_confirmed_spurious", np.nan)]
     target = targets.get("no_confirmed_spurious")
     axes[-1].bar(
         x,

@@ -144,6 +144,7 @@ def category_table(results: Sequence[BagResult]) -> tuple[list[dict[str, str]], 
             "state rev. [rad]": fmt(p["state_error_rad"], 3), "state pris. [cm]": fmt(p["state_error_cm"]),
             "type acc.": fmt(p["type_accuracy"], 2), "missed joints": f"{p['missed']}/{p['joints']}",
             "bags w/ confirmed spurious": str(p["confirmed_spurious_bags"]),
+            "bags w/o estimate": str(p["no_estimate_bags"]),
         }  # fmt: skip
 
     rows = [row(c, per[c]) for c in sorted(per)]
@@ -152,6 +153,7 @@ def category_table(results: Sequence[BagResult]) -> tuple[list[dict[str, str]], 
             **mean, "bags": n_bags, "joints": sum(p["joints"] for p in per.values()),
             "missed": sum(p["missed"] for p in per.values()),
             "confirmed_spurious_bags": sum(p["confirmed_spurious_bags"] for p in per.values()),
+            "no_estimate_bags": sum(p["no_estimate_bags"] for p in per.values()),
         }  # fmt: skip
         rows.append({**row("**Mean**", total), "bags w/ confirmed spurious": f"{total['confirmed_spurious_bags']}"})
 
@@ -164,7 +166,7 @@ def category_table(results: Sequence[BagResult]) -> tuple[list[dict[str, str]], 
             "axis pos. [cm]": f"≤ {TARGETS['axis_position_cm']:g}: {ok('axis_position_cm')}",
             "state rev. [rad]": f"≤ {TARGETS['state_error_rad']:g}: {ok('state_error_rad')}",
             "state pris. [cm]": f"≤ {TARGETS['state_error_cm']:g}: {ok('state_error_cm')}",
-            "type acc.": "–", "missed joints": "–",
+            "type acc.": "–", "missed joints": "–", "bags w/o estimate": "–",
             "bags w/ confirmed spurious": f"clean {clean}/{n_bags} = {100 * share:.0f} % "
             f"(≥ {100 * TARGETS['no_confirmed_spurious']:.0f} %: {ok('no_confirmed_spurious')})",
         })  # fmt: skip

@@ -81,7 +81,8 @@ def test_category_table_means_per_category_then_over_categories_and_checks_the_t
 
 def test_a_bag_without_any_estimate_counts_as_missed_and_not_clean():
     results = [_result("a", "Fan-1", 1.0, 1.0, 0.0), _result("b", "Fan-2", 1.0, 1.0, 0.0, estimated=False)]
-    _, data = category_table(results)
+    rows, data = category_table(results)
+    assert rows[0]["bags w/o estimate"] == "1"
     assert data["categories"]["Fan"]["axis_angle_deg"] == pytest.approx((1.0 + 90.0) / 2)
     assert data["categories"]["Fan"]["missed"] == 1
     assert data["bags_without_confirmed_spurious"] == 1
