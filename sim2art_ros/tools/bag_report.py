@@ -319,6 +319,7 @@ class Report:
                 "joints": [
                     {k: (v.name if hasattr(v, "name") else v) for k, v in e.__dict__.items()} for e in s.errors
                 ],
+                "states_at_last_frame": [dict(st.__dict__) for st in s.states],
             }  # fmt: skip
 
         opts = self.options

@@ -121,3 +121,5 @@ def test_keep_going_reports_a_bag_whose_node_fails(tmp_path, monkeypatch):
     assert res["by_category"]["categories"]["Box"]["bags"] == 2
     assert res["by_category"]["categories"]["Box"]["no_estimate_bags"] == 2
     assert "## By category" in (tmp_path / "out" / "report.md").read_text()
+    b1 = res["bags"][0]
+    assert b1["estimates"] == [] and b1["final_accuracy"]["state_error_rad"] is None

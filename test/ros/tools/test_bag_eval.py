@@ -88,6 +88,9 @@ def test_bag_eval_reports_a_folder_of_bags(tmp_path, tiny_checkpoint):
         assert recorded["/articulation"] == len(b["estimates"])
     final = by_name["with_truth"]["estimates"][-1]
     assert len(final["joints"]) == moving  # one scored row per moving true joint
+    assert len(final["states_at_last_frame"]) == moving
+    assert all(s["error"] is None or s["error"] >= 0.0 for s in final["states_at_last_frame"])
+    assert "by_category" in res and (out / "by_category.png").stat().st_size > 10_000
     assert 0.0 <= final["accuracy_type_accuracy"] <= 1.0
     assert all(0.0 <= j["axis_angle_deg"] <= 90.0 for j in final["joints"])
     assert by_name["no_truth"]["estimates"][-1]["joints"] == []
