@@ -22,6 +22,7 @@ docs/BAGS.md explains the bag, the replay and the report.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -136,13 +137,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # 3. node + replay + recording ------------------------------------------------------------------
     from sim2art_ros.bags.node_process import NodeProcessError
-    from sim2art_ros.tools.bag_eval import EvalOptions, evaluate, read_ground_truth
+    from sim2art_ros.tools.bag_eval import EvalOptions, evaluate, private_domain_id, read_ground_truth
     from sim2art_ros.tools.bag_report import accuracy, fmt, joint_rows, stats, text_table
 
+    # A ROS domain of its own unless the user chose one: synthetic bags share stamps, so another demo or
+    # bag evaluation on this machine would otherwise feed its frames into this node.
+    domain = int(os.environ["ROS_DOMAIN_ID"]) if os.environ.get("ROS_DOMAIN_ID") else private_domain_id()
     options = EvalOptions(
-        rate=args.rate, checkpoint=ckpt, node_args=DEMO_NODE_ARGS + tuple(args.node_arg), progress=False
+        rate=args.rate,
+        checkpoint=ckpt,
+        node_args=DEMO_NODE_ARGS + tuple(args.node_arg),
+        progress=False,
+        domain_id=domain,
     )
-    say("3/4", f"starting the perception node, replaying at rate {args.rate}, recording /articulation")
+    say(
+        "3/4",
+        f"starting the perception node (ROS domain {domain}), replaying at rate {args.rate}, recording /articulation",
+    )
     try:
         report = evaluate([bag], out, options)
     except (bag_io.BagError, NodeProcessError) as exc:
