@@ -41,6 +41,7 @@ setup(
             "sim2art-bag-from-sim = sim2art_ros.bags.writer:main",
             "sim2art-replay = sim2art_ros.bags.replay:main",
             "sim2art-bag-eval = sim2art_ros.tools.bag_eval:main",
+            "sim2art-bag-benchmark = sim2art_ros.tools.bag_benchmark:main",
             "sim2art-demo = sim2art_ros.tools.demo:main",
             "sim2art-export-urdf = sim2art_ros.tools.export_urdf:main",
         ]

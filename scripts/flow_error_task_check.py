@@ -2,7 +2,7 @@
 (``sim2art-norefine``), on the same validation objects and sequences (object seeds 1e6 + 100 + i, one per paper
 category, T = 16, N = 1024) with three kinds of flow: true (160x120 render), the noise model
 (RealismConfig(flow_error=1), 160x120) and the node's real optical-flow path (640x480, DIS + depth,
-sim2art_core.train.sources.optical_flow_sample). About 4 minutes on one core.
+sim2art_core.train.sources.optical_flow_sample). About 4 minutes on one free core (10 on a loaded one).
 
     PYTHONPATH=$PWD OMP_NUM_THREADS=1 nice -n 10 python scripts/flow_error_task_check.py
 """

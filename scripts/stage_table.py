@@ -2,6 +2,10 @@
 """Issue 11's accuracy-per-stage table from ``sim2art-eval`` output folders, one folder per condition.
 
     python scripts/stage_table.py gt-flow=OUT/gt-flow realism=OUT/realism optical-flow=OUT/optical-flow
+    python scripts/stage_table.py --stage 'sim2art[gate_min_explained=0]=+ refinement, old gate' gt-flow=OUT/gt-flow
+
+``--stage METHOD=HEADING`` (repeatable) adds a method of the folders (e.g. a ``--refine-grid`` variant) as a
+column after the shipped refinement.
 
 Each folder holds one condition's table.csv, joints.csv and samples.csv (``sim2art-eval --conditions C --out
 DIR``). Per condition it prints (Markdown) the Mean over categories per stage, with every value that is worse
@@ -85,8 +89,10 @@ def fmt(spec: str, value: float) -> str:
     return "-" if value != value else spec.format(value)
 
 
-def condition_markdown(name: str, data: dict) -> str:
-    stages = [(m, h) for m, h in STAGES if m in data]
+def condition_markdown(name: str, data: dict, extra: list[tuple[str, str]] = ()) -> str:
+    named = {m for m, _ in extra}
+    order = [*STAGES[:2], *extra, *(s for s in STAGES[2:] if s[0] not in named)]
+    stages = [(m, h) for m, h in order if m in data]
     ref = data.get(REFERENCE, {})
     lines = [f"**{name}**, Mean over categories (bold: worse than network only at the printed precision)", ""]
     lines += ["| metric | " + " | ".join(h for _, h in stages) + " |", "|---" * (len(stages) + 1) + "|"]
@@ -124,12 +130,20 @@ def condition_markdown(name: str, data: dict) -> str:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or any("=" not in a for a in argv):
+    extra, folders = [], []
+    it = iter(argv)
+    for arg in it:
+        if arg == "--stage":
+            method, _, heading = next(it, "").rpartition("=")
+            extra.append((method, heading))
+        else:
+            folders.append(arg)
+    if not folders or any("=" not in a for a in folders) or any(not m for m, _ in extra):
         print(__doc__, file=sys.stderr)
         return 2
-    for arg in argv:
+    for arg in folders:
         name, _, folder = arg.partition("=")
-        print(condition_markdown(name, load(Path(folder))))
+        print(condition_markdown(name, load(Path(folder)), extra))
     return 0
 
 

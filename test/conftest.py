@@ -17,6 +17,10 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(ROOT / "config" / "fastdds_shm_large.xml")
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+# A ROS domain of this test session's own (1..101, ports clear of the ephemeral range): all synthetic bags and
+# replays share stamps, so a concurrent demo or test run on the same machine would otherwise feed its frames
+# into our nodes (seen: a twin test receiving another session's drawer URDF). Subprocesses inherit it.
+os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 101))
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sim2art_core.markdown import markdown_table
+
 
 def measure(samples, dataset_cfg, resolutions: list[tuple[int, int]], progress: bool = True) -> list[dict]:
     from tqdm import tqdm
@@ -59,19 +61,18 @@ def measure(samples, dataset_cfg, resolutions: list[tuple[int, int]], progress: 
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = [
-        "| rendered resolution | samples | scene-flow error, moving points (mm, median) | valid points (%) | "
-        "true seg. + refinement: axis error (°, mean / median) | axis position (cm, mean) | joints | "
-        "no window | s per window (render + preprocess) |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['resolution']} | {r['samples']} | {r['flow_error_moving_mm_median']:.2f} | "
-            f"{r['valid_percent']:.1f} | {r['oracle_axis_deg_mean']:.1f} / {r['oracle_axis_deg_median']:.1f} | "
-            f"{r['oracle_axis_pos_cm_mean']:.1f} | {r['joints']} | {r['no_window']} | {r['seconds_per_window']:.2f} |"
-        )
-    return "\n".join(lines) + "\n"
+    return markdown_table([{
+        "rendered resolution": r["resolution"],
+        "samples": r["samples"],
+        "scene-flow error, moving points (mm, median)": f"{r['flow_error_moving_mm_median']:.2f}",
+        "valid points (%)": f"{r['valid_percent']:.1f}",
+        "true seg. + refinement: axis error (°, mean / median)":
+            f"{r['oracle_axis_deg_mean']:.1f} / {r['oracle_axis_deg_median']:.1f}",
+        "axis position (cm, mean)": f"{r['oracle_axis_pos_cm_mean']:.1f}",
+        "joints": r["joints"],
+        "no window": r["no_window"],
+        "s per window (render + preprocess)": f"{r['seconds_per_window']:.2f}",
+    } for r in rows])  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

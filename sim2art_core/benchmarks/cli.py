@@ -4,7 +4,7 @@
     sim2art-benchmark infer-speed [--threads 2 1]            network / Estimator before vs after issue 12's forward
     sim2art-benchmark flow-resolution --data D [--split val]   which rendered resolution the optical-flow path needs
     sim2art-benchmark flow-methods --data D --out DIR   optical-flow methods and masks, textured and plain
-    sim2art-benchmark flow-error [--per-category 1]           the optical-flow path's error; fit of its noise model
+    sim2art-benchmark flow-error [--per-category 2]           flow-path error and drops; fit of its noise model
     sim2art-benchmark ablation --runs-dir runs/ablations --data D   Table 4 from the ablation checkpoints
     sim2art-benchmark export [--optical-flow]                  URDF export time, mesh sizes, round-trip distance
     sim2art-benchmark consecutive [--split val --windows 3]   fused over consecutive windows vs one window

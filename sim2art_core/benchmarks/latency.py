@@ -37,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sim2art_core.markdown import markdown_table
+
 NUM_WINDOWS = 4  # distinct windows cycled through by every case
 METHODS = ("sim2art-norefine", "sim2art", "featclust", "featclust-oracle-k")
 
@@ -319,36 +321,36 @@ def latency_markdown(result: dict) -> str:
     """Two tables: methods per window, preprocessing per frame."""
     rows = [r for r in result["results"] if r["case"] == "method"]
     fmt = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
-    lines = [
+    head = (
         f"Checkpoint: {result['checkpoint_kind']} (sha256 {result['checkpoint_sha256'][:16]}…); "
-        f"tcmalloc: {'yes' if result['machine']['tcmalloc'] else 'no'}; median of repeated calls after warm-up.",
-        "",
-        "| method | device | threads | window T×N | median ms/window | p90 ms | ms/frame | network ms | refine ms "
-        "| peak RSS MB | Python/NumPy peak MB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        env = r["environment"]
-        lines.append(
-            f"| {r['method']} | {r['device']} | {env['torch_threads']} | {r['T']}×{r['N']} | {r['median_ms']:.1f} | "
-            f"{r['p90_ms']:.1f} | {r['ms_per_frame']:.2f} | {fmt(r.get('network_ms'))} | {fmt(r.get('refine_ms'))} | "
-            f"{r['peak_rss_mb']:.0f} | {r['traced_peak_mb']:.1f} |"
-        )
+        f"tcmalloc: {'yes' if result['machine']['tcmalloc'] else 'no'}; median of repeated calls after warm-up.\n\n"
+    )
+    methods = markdown_table([{
+        "method": r["method"],
+        "device": r["device"],
+        "threads": r["environment"]["torch_threads"],
+        "window T×N": f"{r['T']}×{r['N']}",
+        "median ms/window": f"{r['median_ms']:.1f}",
+        "p90 ms": f"{r['p90_ms']:.1f}",
+        "ms/frame": f"{r['ms_per_frame']:.2f}",
+        "network ms": fmt(r.get("network_ms")),
+        "refine ms": fmt(r.get("refine_ms")),
+        "peak RSS MB": f"{r['peak_rss_mb']:.0f}",
+        "Python/NumPy peak MB": f"{r['traced_peak_mb']:.1f}",
+    } for r in rows])  # fmt: skip
     pre = [r for r in result["results"] if r["case"] == "preprocess"]
-    if pre:
-        lines += [
-            "",
-            "| preprocessing per frame | N | object selection (mask) ms | sampling + lifting ms | DIS optical flow "
-            "fwd+bwd ms | scene flow ms | whole keyframe ms (p90) | peak RSS MB |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
-        for r in pre:
-            lines.append(
-                f"| {r['resolution']} | {r['N']} | {r['select_ms']:.1f} | {r['sample_lift_ms']:.1f} | "
-                f"{r['optical_flow_ms']:.1f} | {r['scene_flow_ms']:.1f} | {r['keyframe_ms']:.1f} "
-                f"({r['keyframe_p90_ms']:.1f}) | {r['peak_rss_mb']:.0f} |"
-            )
-    return "\n".join(lines) + "\n"
+    if not pre:
+        return head + methods
+    return head + methods + "\n" + markdown_table([{
+        "preprocessing per frame": r["resolution"],
+        "N": r["N"],
+        "object selection (mask) ms": f"{r['select_ms']:.1f}",
+        "sampling + lifting ms": f"{r['sample_lift_ms']:.1f}",
+        "DIS optical flow fwd+bwd ms": f"{r['optical_flow_ms']:.1f}",
+        "scene flow ms": f"{r['scene_flow_ms']:.1f}",
+        "whole keyframe ms (p90)": f"{r['keyframe_ms']:.1f} ({r['keyframe_p90_ms']:.1f})",
+        "peak RSS MB": f"{r['peak_rss_mb']:.0f}",
+    } for r in pre])  # fmt: skip
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

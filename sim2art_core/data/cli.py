@@ -14,6 +14,7 @@ import argparse
 from pathlib import Path
 
 from sim2art_core.data.camera_path import CameraPathConfig
+from sim2art_core.data.cli_args import add_size_arguments
 from sim2art_core.data.dataset import read_index, write_dataset
 from sim2art_core.data.generator import SequenceConfig
 from sim2art_core.data.realism import RealismConfig
@@ -33,10 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     ap.add_argument("--objects-per-category", type=int, default=10, help="object instances per category")
     ap.add_argument("--sequences-per-object", type=int, default=5, help="sequences per instance")
-    ap.add_argument("--frames", type=int, default=16, help="T, frames per sequence")
+    add_size_arguments(ap, 16, 160, 120, "T, frames per sequence")
     ap.add_argument("--points", type=int, default=2048, help="N, points per frame")
-    ap.add_argument("--width", type=int, default=160, help="rendered image width (px)")
-    ap.add_argument("--height", type=int, default=120, help="rendered image height (px)")
     ap.add_argument("--arc-deg", type=float, nargs=2, default=CameraPathConfig().arc_deg, metavar=("LO", "HI"),
                     help="camera azimuth sweep range (deg)")  # fmt: skip
     ap.add_argument("--realism", choices=("none", "robustness"), default="none",

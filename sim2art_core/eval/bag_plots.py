@@ -161,3 +161,66 @@ def plot_latency(
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_category_summary(path: str | Path, summary: dict, title: str = "") -> Path:
+    """Bars per category of the final estimate's axis angle, axis position and joint state at the last
+    frame (revolute, prismatic), each against its target (dashed line), plus the share of bags without a
+    confirmed spurious joint.
+
+    ``summary``: the bag report's by-category numbers (``categories``: name -> {"axis_angle_deg",
+    "axis_position_cm", "state_error_rad", "state_error_cm", "bags", "confirmed_spurious_bags",
+    "no_estimate_bags"}, ``mean``,
+    ``targets``, ``share_without_confirmed_spurious``). Missing values (NaN) leave a gap.
+    """
+    cats = sorted(summary.get("categories", {}))
+    per = summary.get("categories", {})
+    mean = summary.get("mean", {})
+    targets = summary.get("targets", {})
+    names = [*cats, "Mean"]
+    panels = (
+        ("axis_angle_deg", "axis angle [deg]"),
+        ("axis_position_cm", "axis position [cm]"),
+        ("state_error_rad", "state at last frame, revolute [rad]"),
+        ("state_error_cm", "state at last frame, prismatic [cm]"),
+    )
+    fig, axes = plt.subplots(len(panels) + 1, 1, figsize=(max(6.0, 0.6 * len(names) + 2), 12), sharex=True)
+    x = np.arange(len(names))
+    for ax, (key, label) in zip(axes, panels, strict=False):
+        vals = np.array([per[c].get(key, np.nan) for c in cats] + [mean.get(key, np.nan)], dtype=np.float64)
+        target = targets.get(key)
+        colors = [
+            "#7f7f7f" if not np.isfinite(v) else (GT_COLOR if target is None or v <= target else EST_COLOR)
+            for v in vals
+        ]
+        ax.bar(x, np.nan_to_num(vals, nan=0.0), color=colors)
+        if target is not None:
+            ax.axhline(target, ls="--", color="k", lw=1, label=f"target {target:g}")
+            ax.legend(loc="upper right", fontsize=8)
+        ax.set_ylabel(label, fontsize=8)
+
+    def clean(p: dict) -> float:  # a bag without any estimate is not clean (as in the report's share)
+        bad = p.get("confirmed_spurious_bags", 0) + p.get("no_estimate_bags", 0)
+        return 1.0 - bad / max(p.get("bags", 1), 1)
+
+    share = [clean(per[c]) for c in cats] + [summary.get("share_without_confirmed_spurious", np.nan)]
+    target = targets.get("no_confirmed_spurious")
+    axes[-1].bar(
+        x,
+        np.nan_to_num(share, nan=0.0),
+        color=[GT_COLOR if target is None or s >= target else EST_COLOR for s in share],
+    )
+    if target is not None:
+        axes[-1].axhline(target, ls="--", color="k", lw=1, label=f"target {target:g}")
+        axes[-1].legend(loc="lower right", fontsize=8)
+    axes[-1].set_ylabel("bags without confirmed\nspurious joint", fontsize=8)
+    axes[-1].set_ylim(0, 1.05)
+    axes[-1].set_xticks(x)
+    axes[-1].set_xticklabels(names, rotation=45, ha="right")
+    fig.suptitle(title or "Final fused model per category (green: within target)")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -30,7 +30,6 @@ import numpy as np
 from tqdm import tqdm
 
 from sim2art_core.data.sequence import SequenceSample
-from sim2art_core.data.to_window import window_from_sample
 from sim2art_core.estimate import ArticulationEstimate
 from sim2art_core.eval.conditions import CONDITIONS, GT_FLOW, EvalItem, flow_errors_mm
 from sim2art_core.eval.methods import MethodOptions, RunFn, build_method, method_specs
@@ -78,18 +77,6 @@ def evaluate_items(
                 est, seconds = run_method(run, item.sample, item.window)
             out[name].append((evaluate_sample(item.sample, est, cfg, item.valid), seconds))
     return out
-
-
-def evaluate_methods(
-    samples: Iterable[SequenceSample],
-    methods: dict[str, RunFn],
-    cfg: EvalConfig = EvalConfig(),  # noqa: B008 - frozen, immutable default
-    total: int | None = None,
-    progress: bool = True,
-) -> Results:
-    """Run every method on every sample's ``window_from_sample`` (the gt-flow condition)."""
-    items = (EvalItem(GT_FLOW, s, window_from_sample(s), np.ones(s.labels.shape, bool)) for s in samples)
-    return evaluate_items(items, methods, cfg, total, progress)
 
 
 def select_samples(dataset, categories: Sequence[str] | None, per_category: int | None,

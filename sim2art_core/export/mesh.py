@@ -14,6 +14,8 @@ import numpy as np
 from scipy.cluster.vq import kmeans2
 from scipy.spatial import ConvexHull, QhullError
 
+from sim2art_core.export.config import ExportConfig
+
 
 @dataclass(frozen=True)
 class PartMesh:
@@ -123,36 +125,28 @@ def surface_distance(mesh: PartMesh, points: np.ndarray) -> np.ndarray:
     return np.abs(points @ n.T + offset).min(axis=1)
 
 
-def convex_pieces(
-    points: np.ndarray,
-    min_hull_points: int,
-    min_thickness: float,
-    empty_box_size: float,
-    towards: np.ndarray | None = None,
-    max_points: int = 20000,
-    max_pieces: int = 16,
-    tolerance: float = 0.004,
-) -> tuple[PartMesh, ...]:
+def convex_pieces(points: np.ndarray, cfg: ExportConfig, towards: np.ndarray | None = None) -> tuple[PartMesh, ...]:
     """A part as a union of convex pieces: one hull, or k-means clusters of its points (k = 2, 4, ... up
-    to ``max_pieces``) each with its own hull until the mean distance of the points to their piece's
-    surface is at most ``tolerance`` (m). A concave part (a cabinet body seen from inside, a drawer)
-    needs several; a door needs one. Deterministic (fixed k-means seed). Other args: :func:`part_mesh`.
+    to ``cfg.max_pieces``) each with its own hull until the mean distance of the points to their piece's
+    surface is at most ``cfg.piece_tolerance`` (m). A concave part (a cabinet body seen from inside, a
+    drawer) needs several; a door needs one. Deterministic (fixed k-means seed). Each piece is a
+    :func:`part_mesh` with the hull settings of ``cfg`` and ``towards``.
     """
     pts = np.asarray(points, dtype=np.float64)
-    if len(pts) > max_points:
-        pts = pts[:: int(np.ceil(len(pts) / max_points))]
+    if len(pts) > cfg.max_hull_points:
+        pts = pts[:: int(np.ceil(len(pts) / cfg.max_hull_points))]
 
     def mesh_of(p):
-        return part_mesh(p, min_hull_points, min_thickness, empty_box_size, towards, max_points)
+        return part_mesh(p, cfg.min_hull_points, cfg.min_thickness, cfg.empty_box_size, towards, cfg.max_hull_points)
 
     groups = [pts]
     pieces = (mesh_of(pts),)
     k = 1
-    while k < max_pieces and len(pts) >= 2 * min_hull_points:
+    while k < cfg.max_pieces and len(pts) >= 2 * cfg.min_hull_points:
         err = np.concatenate([surface_distance(m, g) for m, g in zip(pieces, groups, strict=True)]).mean()
-        if err <= tolerance:
+        if err <= cfg.piece_tolerance:
             break
-        k = min(2 * k, max_pieces)
+        k = min(2 * k, cfg.max_pieces)
         _, lab = kmeans2(pts, k, minit="++", seed=np.random.default_rng(0))
         groups = [pts[lab == i] for i in range(k) if (lab == i).any()]
         pieces = tuple(mesh_of(g) for g in groups)

@@ -192,9 +192,7 @@ def export_urdf(
     for k in [root.label, *movable]:
         pts, dropped = pts_of[k]
         towards = None if k == root.label else _towards(pts_of, root.label, origins[k])
-        meshes = convex_pieces(pts - origins[k], cfg.min_hull_points, cfg.min_thickness, cfg.empty_box_size,
-                               towards=towards, max_points=cfg.max_hull_points, max_pieces=cfg.max_pieces,
-                               tolerance=cfg.piece_tolerance)  # fmt: skip
+        meshes = convex_pieces(pts - origins[k], cfg, towards=towards)
         many = len(meshes) > 1
         links[k] = ExportedLink(
             name=names[k], parts=tuple(link_parts[k]), origin=origins[k], meshes=meshes,

@@ -77,6 +77,10 @@ class PartPairs:
         fit_residual: m, median robust RMS residual of the fitted pairs (NaN if none).
         support: median summed weight of the fitted pairs.
         valid_fraction: fraction of pairs fitted.
+        explained: median over the fitted pairs of the fraction of the part's weight that the pair's
+            rigid motion explains: residual within ``cauchy_scale`` x the pair's flow noise (the
+            root's robust RMS residual of that pair, at least ``min_noise_m``). A part that holds two
+            differently moving pieces leaves one of them unexplained. NaN if no pair was fitted.
         probe: (M, 3) up to 128 of the part's points at the first frame it was fitted.
         first: index of the first fitted pair.
     """
@@ -89,6 +93,7 @@ class PartPairs:
     fit_residual: float
     support: float
     valid_fraction: float
+    explained: float
     probe: np.ndarray
     first: int
 
@@ -103,6 +108,7 @@ class PartPairs:
             fit_residual=float(self.fit_residual[p]),
             support=float(self.support[p]),
             valid_fraction=float(self.valid_fraction[p]),
+            explained=float(self.explained[p]),
             probe=self.probe[p],
             first=int(self.first[p]),
         )
@@ -116,7 +122,7 @@ class PartPairs:
 
 
 _ARRAY_FIELDS = ("transforms", "fitted", "centroids", "rot_cov", "trans_var", "fit_residual", "support",
-                 "valid_fraction", "first")  # fmt: skip
+                 "valid_fraction", "explained", "first")  # fmt: skip
 
 
 def refine_joints(
@@ -162,7 +168,7 @@ def refine_joints(
     parents = _parents(P, root, net_by_child)
 
     points, flow = window.points.reshape(T * N, 3), window.flow.reshape(T * N, 3)
-    pairs, present = _measure_parts(points, flow, window.valid, probs, cfg)
+    pairs, present = _measure_parts(points, flow, window.valid, probs, cfg, root)
     supported = present & (pairs.valid_fraction >= cfg.min_valid_pair_fraction)
 
     root_chain = root_motion_chain(pairs.part(root), cfg) if supported[root] else np.tile(np.eye(4), (T, 1, 1))
@@ -177,6 +183,7 @@ def refine_joints(
     root_pose = lb.transforms[root] if lb is not None and lb.available[root] else root_chain
     fits_by_part: dict[int, dict[JointType, ModelFit]] = {}
     chosen: dict[int, ModelFit] = {}
+    motion_of: dict[int, float] = {}
     refined: dict[int, JointEstimate] = {}
     observed = 0.0
     articulation = False
@@ -211,10 +218,16 @@ def refine_joints(
             geo = _joint_from_fit(p, parents[p], fits, type_probabilities(fits), mp, "refined", cfg)
             fits_by_part[p], chosen[p], refined[p] = fits, fits[geo.type], geo
             moving = min((fits[JointType.REVOLUTE], fits[JointType.PRISMATIC]), key=lambda f: f.bic)
-            observed = max(observed, _largest_displacement(moving, mp))
+            motion_of[p] = _largest_displacement(moving, mp)
+            observed = max(observed, motion_of[p])
             articulation = articulation or geo.type != JointType.STATIC
     order = [p for p in range(P) if p != root]
-    fused = [fuse_joint(refined[p], fits_by_part.get(p), net_by_child.get(p), pairs.part(p), cfg) for p in order]
+    noise = window_flow_noise(pairs.fit_residual[root] if supported[root] else np.nan, cfg)
+    fused = [
+        fuse_joint(refined[p], fits_by_part.get(p), net_by_child.get(p), pairs.part(p), cfg,
+                   noise_m=noise, motion_m=motion_of.get(p, np.nan))
+        for p in order
+    ]  # fmt: skip
     return RefineResult(
         joints=tuple(fused),
         refined=tuple(refined[p] for p in order),
@@ -223,20 +236,89 @@ def refine_joints(
     )
 
 
+def window_flow_noise(root_residual: float, cfg: RefineConfig) -> float:
+    """m, the window's flow noise for the gate: the base's median robust pair residual (the base is
+    static and large, so its rigid fits leave only the flow's noise), at least ``min_noise_m``; the
+    floor alone when the base could not be fitted (NaN)."""
+    r = float(root_residual)
+    return max(r, cfg.min_noise_m) if np.isfinite(r) else cfg.min_noise_m
+
+
+def untrusted_reasons(
+    refined: JointEstimate,
+    fits: dict[JointType, ModelFit],
+    pairs: PartPairs,
+    cfg: RefineConfig,
+    *,
+    noise_m: float = float("nan"),
+    motion_m: float = float("nan"),
+    network_type: JointType | None = None,
+) -> tuple[str, ...]:
+    """Why the gate does not trust a refined joint (empty: trustworthy). General signals only:
+
+    * "residual": median pair residual above ``max_fit_residual_m``;
+    * "confidence": refined confidence below ``min_refined_confidence`` (type probability x support
+      x fraction of fitted pairs);
+    * "explained": the rigid motions explain less than ``gate_min_explained`` of the part's weight
+      (median over pairs): the part holds differently moving pieces (mis-segmented);
+    * "noise_ratio": median pair residual above ``gate_max_residual_noise`` x the window's flow noise
+      ``noise_m`` (:func:`window_flow_noise`): the part does not move rigidly as far as the flow can tell;
+    * "model_chi2": the best moving model's reduced chi^2 over the part's steps above
+      ``gate_max_model_chi2``: no single joint explains the steps (e.g. the fit follows one piece of
+      the part in some frames and another in others);
+    * "motion": the part's largest displacement ``motion_m`` under its best moving model below
+      ``gate_min_motion_noise`` x ``noise_m``: too little motion for the geometry to pin an axis;
+    * "axis_std": the refined axis' standard deviation (largest, from its covariance, which grows
+      with the model's misfit) above ``gate_max_axis_std_deg`` (a STATIC refined joint has no axis);
+    * "type_margin": the geometry's type differs from ``network_type`` and its BIC beats the network
+      type's model by less than ``gate_min_type_bic_margin``: the geometry does not decide the type.
+
+    A check whose input is NaN (not measured) does not fail.
+    """
+    out = []
+    if not pairs.fit_residual <= cfg.max_fit_residual_m:
+        out.append("residual")
+    if not refined.confidence >= cfg.min_refined_confidence:
+        out.append("confidence")
+    if pairs.explained < cfg.gate_min_explained:
+        out.append("explained")
+    if pairs.fit_residual > cfg.gate_max_residual_noise * noise_m:
+        out.append("noise_ratio")
+    moving = min((fits[JointType.REVOLUTE], fits[JointType.PRISMATIC]), key=lambda f: f.bic)
+    dof = max(6 * int(np.count_nonzero(pairs.fitted)) - moving.num_params, 1)
+    if moving.chi2 / dof > cfg.gate_max_model_chi2:
+        out.append("model_chi2")
+    if motion_m < cfg.gate_min_motion_noise * noise_m:
+        out.append("motion")
+    if refined.type != JointType.STATIC and refined.axis_cov is not None:
+        std_deg = np.degrees(np.sqrt(max(float(np.linalg.eigvalsh(refined.axis_cov)[-1]), 0.0)))
+        if std_deg > cfg.gate_max_axis_std_deg:
+            out.append("axis_std")
+    if network_type is not None and refined.type != network_type and network_type in fits and refined.type in fits:
+        if fits[network_type].bic - fits[refined.type].bic < cfg.gate_min_type_bic_margin:
+            out.append("type_margin")
+    return tuple(out)
+
+
 def fuse_joint(
     refined: JointEstimate,
     fits: dict[JointType, ModelFit] | None,
     network: JointEstimate | None,
     pairs: PartPairs | None,
     cfg: RefineConfig,
+    *,
+    noise_m: float = float("nan"),
+    motion_m: float = float("nan"),
 ) -> JointEstimate:
     """The fusion rule (cfg.fusion):
 
     * "network": the network's joint when there is one, else the refined joint.
     * "refined": the refined joint when the part is supported, else the network's.
-    * "gate" (default): the network's joint unless the fit is trustworthy (part supported,
-      median pair residual <= ``max_fit_residual_m``, refined confidence >=
-      ``min_refined_confidence``). When trustworthy, the type probabilities are the normalised
+    * "gate" (default): the network's joint (type and axis) unless the fit is trustworthy
+      (:func:`untrusted_reasons` finds nothing: residual, confidence, explained fraction, residual
+      relative to the window's flow noise ``noise_m``, reduced chi^2 of one joint over the steps, motion
+      ``motion_m`` relative to the noise, axis standard deviation, BIC margin of a type that differs from
+      the network's). When trustworthy, the type probabilities are the normalised
       product of the geometric (BIC) and network probabilities, and the joint is the closed-form
       fit of the most probable type (source "fused"). If that type is STATIC - the geometry saw no
       motion - the network's joint is kept when the network predicts a movable joint (it can know
@@ -250,8 +332,7 @@ def fuse_joint(
         return network
     if cfg.fusion == "refined":
         return refined
-    trustworthy = pairs.fit_residual <= cfg.max_fit_residual_m and refined.confidence >= cfg.min_refined_confidence
-    if not trustworthy:
+    if untrusted_reasons(refined, fits, pairs, cfg, noise_m=noise_m, motion_m=motion_m, network_type=network.type):
         return network
     net_p = np.clip(np.asarray(network.type_probs, dtype=np.float64), 1e-6, None)
     p = np.asarray(refined.type_probs) * net_p
@@ -353,7 +434,7 @@ def _levels(parents: dict[int, int], root: int) -> list[list[int]]:
 
 
 def _measure_parts(
-    points: np.ndarray, flow: np.ndarray, valid: np.ndarray, probs: np.ndarray, cfg: RefineConfig
+    points: np.ndarray, flow: np.ndarray, valid: np.ndarray, probs: np.ndarray, cfg: RefineConfig, root: int = 0
 ) -> tuple[PartPairs, np.ndarray]:
     """Pair fits of every part: a :class:`PartPairs` batch of all P parts, and which parts have any
     weighted point (P,) (the others have nothing fitted).
@@ -379,6 +460,7 @@ def _measure_parts(
         fit_residual=np.full(P, np.nan),
         support=np.zeros(P),
         valid_fraction=np.zeros(P),
+        explained=np.full(P, np.nan),
         probe=[np.zeros((0, 3))] * P,
         first=np.zeros(P, dtype=np.int64),
     )
@@ -408,8 +490,20 @@ def _measure_parts(
     out.centroids[parts] = fit.centroids.reshape(Q, K, 3)
     out.rot_cov[parts] = np.linalg.inv(lam + np.eye(3) / _MAX_ROT_VAR).reshape(Q, K, 3, 3)
     out.trans_var[parts] = (sigma2 / n_eff).reshape(Q, K)
-    residual, support = _row_medians(np.stack([fit.rms, fit.support]).reshape(2, Q, K), fitted)
+    # Fraction of each part's weight its pair motion explains at the window's flow noise (the root's
+    # residual of the same pair; the floor where the root was not fitted).
+    rms = fit.rms.reshape(Q, K)
+    root_row = np.flatnonzero(parts == root)
+    noise = np.full(K, cfg.min_noise_m)
+    if len(root_row):
+        noise = np.fmax(np.nan_to_num(rms[root_row[0]], nan=cfg.min_noise_m), cfg.min_noise_m)
+    tau2 = (cfg.cauchy_scale * np.tile(noise, Q)) ** 2
+    w0 = samples.weights
+    explained = (w0 * (fit.sq_residuals <= tau2[:, None])).sum(axis=1) / np.maximum(w0.sum(axis=1), 1e-300)
+    stats = np.stack([fit.rms, fit.support, explained]).reshape(3, Q, K)
+    residual, support, explained = _row_medians(stats, fitted)
     out.fit_residual[parts] = residual
+    out.explained[parts] = explained
     out.support[parts] = np.nan_to_num(support, nan=0.0)
     out.valid_fraction[parts] = fitted.mean(axis=1)
     out.first[parts] = np.argmax(fitted, axis=1)

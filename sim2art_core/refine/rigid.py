@@ -36,6 +36,8 @@ class PairMotions:
         centroids: (K, 3) m, weighted centroid of the source points (final weights).
         covariances: (K, 3, 3) m^2, their weighted covariance: with rms and support it gives the
             information of the fitted rotation (how well the point layout pins each rotation axis).
+        sq_residuals: (K, N) m^2, squared residual of every point against the final fit (the
+            caller measures which fraction of a part the motion explains at the noise it knows).
     """
 
     transforms: np.ndarray
@@ -44,6 +46,7 @@ class PairMotions:
     valid: np.ndarray
     centroids: np.ndarray
     covariances: np.ndarray
+    sq_residuals: np.ndarray
 
 
 def batched_weighted_kabsch(src: np.ndarray, dst: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -155,10 +158,12 @@ class PartSamples:
             first ``count[row]`` columns are its points (evenly spaced when the part had more than W),
             the rest repeat its last point with weight 0.
         count: (Q * K,) number of points of each row.
+        weights: (Q * K, W) the prior weights of the row's points (0 for padding).
     """
 
     points: np.ndarray
     count: np.ndarray
+    weights: np.ndarray
 
 
 def fit_part_pair_motions(
@@ -214,7 +219,7 @@ def fit_part_pair_motions(
         min_noise_m=min_noise_m,
         min_support=min_support,
     )
-    return fit, PartSamples(layouts[0][:, :3], count)
+    return fit, PartSamples(layouts[0][:, :3], count, w)
 
 
 def _fit(
@@ -267,7 +272,7 @@ def _fit(
     M = _moments(src_h, np.swapaxes(src_h, 1, 2), w)
     centroids = M[:, :3, 3] / safe[:, None]
     cov = M[:, :3, :3] / safe[:, None, None] - centroids[:, :, None] * centroids[:, None, :]
-    return PairMotions(T, rms, wsum, valid, centroids, cov)
+    return PairMotions(T, rms, wsum, valid, centroids, cov, res2)
 
 
 #: IRLS stops when no weight changes by more than this (weights are in [0, 1]).

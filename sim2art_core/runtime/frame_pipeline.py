@@ -24,8 +24,20 @@ What happens to one offered item (on the preprocessing thread, :meth:`FramePipel
    ``decode(item, stamp_ns, pose) -> RGBDFrame`` (a ``ValueError`` rejects it as
    ``decode_error``) and :meth:`WindowBuilder.add`.
 6. A completed window becomes "the newest window"; in continuous mode (``rate_hz`` > 0) it is
-   submitted at once unless the previous submission is less than ``1 / rate_hz`` old (the rate
-   timer catches it then).
+   submitted at once unless the previous submission is less than ``1 / rate_hz`` old. What
+   happens to a window that completes while the estimator is still busy is ``busy_policy``:
+
+   * ``skip`` (default): it is not queued (counted ``windows_skipped_busy``); the estimator only
+     starts on a window the moment it completes, so no estimate starts on a window that waited.
+     The next window completes one keyframe period later (in ``motion`` keyframe mode at least
+     every ``keyframe_max_period_s``). Only when the input pauses or stops (the end of a bag) does
+     the rate timer submit the newest window late (:meth:`FramePipeline.on_rate_timer`).
+   * ``wait``: it waits in the inference worker's one-window slot (a newer one replaces it,
+     counted ``windows_dropped``) and starts when the estimator frees, and the rate timer
+     submits a window that completed too soon after the previous submission: more estimates
+     per second, each up to a keyframe period (plus the rest of an inference) older.
+
+   ``~/trigger`` (``request(forced=True)``) always submits, busy or not.
 
 Every rejection is counted, remembered as the last error and logged at most every 5 s per
 reason; frames dropped from the full intake queue are counted and logged the same way.
@@ -33,6 +45,8 @@ reason; frames dropped from the full intake queue are counted and logged the sam
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 import traceback
@@ -47,6 +61,7 @@ from sim2art_core.estimate import ArticulationEstimate
 from sim2art_core.frames import RGBDFrame
 from sim2art_core.preprocess import PreprocessConfig, WindowBuilder
 from sim2art_core.preprocess import window_builder as wb
+from sim2art_core.runtime.latency import LatencyTrace
 from sim2art_core.runtime.stats import RateMeter, Stats, Throttle
 from sim2art_core.window import Window
 
@@ -63,6 +78,10 @@ class PipelineConfig:
     """Offered items waiting for preprocessing; the oldest is dropped (and counted) beyond it."""
     rate_hz: float = 1.0
     """Continuous inference: at most this many submissions a second (0 = only on request)."""
+    busy_policy: Literal["skip", "wait"] = "skip"
+    """Continuous inference, a window completed while the estimator is busy: ``skip`` it (the
+    estimator starts only on just-completed windows: lowest latency) or let it ``wait`` for the
+    estimator (more estimates, each older; module doc, step 6)."""
     tf_timeout_s: float = 0.3
     """How long a frame waits for its camera pose (s)."""
     time_jump_back_s: float = 1.0
@@ -73,6 +92,10 @@ class PipelineConfig:
     (10 s) no pose history joins the two sides."""
     seed: int = 0
     """Seed of point sampling and RANSAC."""
+    preprocess_niceness: int = 0
+    """Added to the preprocessing thread's nice value (Linux; 0 = unchanged): while the estimator runs,
+    the keyframes it is not waiting for yield the CPU to it -- but also to every other process of the
+    machine (docs/NODE.md "Real-time budget": opt-in)."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +130,21 @@ def run_estimator(estimator, window: Window) -> tuple[ArticulationEstimate, str]
         return failed, traceback.format_exc()
 
 
+def lower_thread_priority(niceness: int) -> int | None:
+    """Add ``niceness`` to the calling thread's nice value; returns the new value (None: not Linux).
+
+    On Linux ``setpriority(PRIO_PROCESS, tid)`` applies to one thread (the kernel schedules
+    threads); elsewhere it would renice the whole process, so nothing is done. Raising one's own
+    nice value needs no privilege.
+    """
+    if not sys.platform.startswith("linux") or niceness <= 0:
+        return None
+    tid = threading.get_native_id()
+    nice = min(19, os.getpriority(os.PRIO_PROCESS, tid) + int(niceness))
+    os.setpriority(os.PRIO_PROCESS, tid, nice)
+    return nice
+
+
 class FramePipeline:
     """Frames in, complete windows out to ``submit`` (module doc). Thread-safe where the node needs it.
 
@@ -114,23 +152,39 @@ class FramePipeline:
         cfg: see :class:`PipelineConfig`.
         describe: ``item -> (stamp_ns, camera_frame)``, cheap (no decoding).
         decode: ``(item, stamp_ns, world_from_cam) -> RGBDFrame``; raises ValueError for bad input.
-        submit: ``window -> bool`` hands a window to inference; True if it replaced a waiting one.
+        submit: ``(window, trace) -> bool`` hands a window to inference with its
+            :class:`~sim2art_core.runtime.latency.LatencyTrace` (the completing frame's, marked
+            ``submitted``); True if it replaced a waiting one.
         poses: camera poses; None = static camera (identity poses, output in the camera's frame).
         warn: where throttled warnings go (the node's logger).
         features: per-point image feature extractor for the window builder (or None).
+        busy: ``() -> bool``, whether the estimator is running or has a window waiting
+            (``busy_policy`` skip); None = never busy.
+        clock: monotonic seconds of the request policy (rate limit, paused input; tests pass a fake one).
+        stamp_clock: now in the clock of the frame stamps (ns; the node's ROS clock, sim time under
+            ``use_sim_time``), for the latency trace's transport time (camera stamp -> intake).
     """
+
+    #: ``busy_policy`` skip: no frame for this long (s) means the input paused (:meth:`on_rate_timer`).
+    PAUSED_AFTER_S = 0.5
 
     def __init__(
         self,
         cfg: PipelineConfig,
         describe: Callable[[Any], tuple[int, str]],
         decode: Callable[[Any, int, np.ndarray], RGBDFrame],
-        submit: Callable[[Window], bool],
+        submit: Callable[[Window, LatencyTrace], bool],
         poses: PoseSource | None = None,
         warn: Callable[[str], None] = print,
         features=None,
+        busy: Callable[[], bool] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        stamp_clock: Callable[[], int] = time.time_ns,
     ):
+        if cfg.busy_policy not in ("skip", "wait"):
+            raise ValueError(f"busy_policy must be 'skip' or 'wait', not {cfg.busy_policy!r}")
         self.cfg = cfg
+        self._busy = busy or (lambda: False)
         self._describe, self._decode, self._submit, self.poses = describe, decode, submit, poses
         self.warn = warn
         self.builder = WindowBuilder(cfg.preprocess, cfg.fixed_frame, rng=cfg.seed, features=features)
@@ -146,10 +200,15 @@ class FramePipeline:
         self._queue: deque = deque()
         self._queue_cond = threading.Condition()
         self._window_lock = threading.Lock()
-        self._newest: tuple[int, Window] | None = None  # (builder version, window)
+        self._newest: tuple[int, Window, LatencyTrace] | None = None  # (builder version, window, trace)
         self._request_lock = threading.Lock()
         self._submitted_version = -1
+        self._skipped_version = -1
         self._last_submit = -1e9
+        self._clock = clock
+        self._stamp_clock = stamp_clock
+        self._last_offer: float | None = None  # clock() of the newest offered item
+        self._offer_interval = 0.0  # between the last two offered items (s)
         self._reset_requested = threading.Event()
         self._newest_stamp: int | None = None  # newest stamp seen (any frame), for time-jump detection
         self._camera_frame = ""
@@ -159,11 +218,16 @@ class FramePipeline:
         """Queue one synchronised item for preprocessing (the oldest is dropped when the queue is full)."""
         self.rates["synced"].tick()
         dropped = False
+        arrival = (time.monotonic(), self._stamp_clock())
+        now = self._clock()
+        if self._last_offer is not None:
+            self._offer_interval = now - self._last_offer
+        self._last_offer = now
         with self._queue_cond:
             if len(self._queue) >= self.cfg.queue_size:
                 self._queue.popleft()
                 dropped = True
-            self._queue.append(item)
+            self._queue.append((item, arrival))
             self._queue_cond.notify()
         if dropped:
             self.stats.count("frames_dropped_queue")
@@ -182,6 +246,12 @@ class FramePipeline:
     # ------------------------------------------------------------------ preprocessing thread
     def run(self, stop: threading.Event) -> None:
         """The preprocessing thread's loop: process queued items until ``stop`` is set."""
+        if self.cfg.preprocess_niceness > 0:
+            nice = lower_thread_priority(self.cfg.preprocess_niceness)
+            if nice is None:
+                self.warn("preprocess_niceness is ignored: per-thread priorities need Linux")
+            else:
+                self.stats.set("preprocess_nice", nice)
         while not stop.is_set():
             with self._queue_cond:
                 self._queue_cond.wait_for(lambda: self._queue or stop.is_set(), timeout=0.5)
@@ -198,20 +268,29 @@ class FramePipeline:
         while True:
             self._apply_reset()
             with self._queue_cond:
-                item = self._queue.popleft() if self._queue else None
-            if item is None:
+                entry = self._queue.popleft() if self._queue else None
+            if entry is None:
                 return n
             n += 1
+            item, (arrived, arrived_stamp_ns) = entry
             try:
-                self.process(item)
+                self.process(item, arrived, arrived_stamp_ns)
             except Exception as e:  # a bug must not kill the thread: count it and go on
                 self.stats.count("preprocess_errors")
                 self.report("preprocess", f"preprocessing failed: {type(e).__name__}: {e}", traceback.format_exc())
 
-    def process(self, item) -> None:
-        """One item through steps 1-6 of the module doc."""
+    def process(self, item, arrived: float | None = None, arrived_stamp_ns: int | None = None) -> None:
+        """One item through steps 1-6 of the module doc.
+
+        ``arrived`` / ``arrived_stamp_ns``: when :meth:`offer` took it (``time.monotonic()`` / the
+        stamp clock; default now), the start of the window's latency trace.
+        """
+        dequeued = time.monotonic()
         stamp, camera_frame = self._describe(item)
         stamp, camera_frame = int(stamp), camera_frame.lstrip("/")
+        wall = self._stamp_clock() if arrived_stamp_ns is None else arrived_stamp_ns
+        trace = LatencyTrace(stamp, (wall - stamp) * 1e-9)
+        trace = trace.mark("arrived", dequeued if arrived is None else arrived).mark("dequeued", dequeued)
         if not camera_frame and self.poses is not None:
             self._refuse("no_frame_id", "colour image without header.frame_id: cannot look up its pose")
             return
@@ -239,6 +318,7 @@ class FramePipeline:
         except ValueError as e:
             self._refuse("decode_error", str(e))
             return
+        trace = trace.mark("decoded")
         t0 = time.perf_counter()
         result = self.builder.add(frame)
         dt = time.perf_counter() - t0
@@ -255,7 +335,7 @@ class FramePipeline:
             self.stats.count(f"frames_{result.outcome}")
         if result.completed and self.builder.ready:
             with self._window_lock:
-                self._newest = (self.builder.version, self.builder.window())
+                self._newest = (self.builder.version, self.builder.window(), trace.mark("completed"))
             if self.rate_allows():  # continuous mode: start at once instead of waiting for the timer
                 self.request(forced=False)
 
@@ -305,12 +385,29 @@ class FramePipeline:
     def rate_allows(self) -> bool:
         """Continuous mode: at most rate_hz submissions a second (10 % slack for timer jitter)."""
         rate = self.cfg.rate_hz
-        return rate > 0 and time.monotonic() - self._last_submit >= 0.9 / rate
+        return rate > 0 and self._clock() - self._last_submit >= 0.9 / rate
 
     def on_rate_timer(self) -> None:
-        """The continuous-mode timer: catches windows completed too soon after the previous submission."""
-        if self.rate_allows():
+        """The continuous-mode timer.
+
+        ``wait``: catches windows completed too soon after the previous submission. ``skip``: only
+        when the input paused or stopped (the end of a bag): the newest window, skipped or
+        rate-limited, is submitted once the estimator is idle, nothing is queued and no frame has
+        arrived for :attr:`PAUSED_AFTER_S` (or twice the last frame interval, if longer) -- a late
+        estimate beats none, and none fresher is coming. While frames keep arriving, a fresher
+        window is coming, however slow the preprocessing.
+        """
+        if not self.rate_allows():
+            return
+        if self.cfg.busy_policy == "wait" or (self._input_paused() and not self._busy()):
             self.request(forced=False)
+
+    def _input_paused(self) -> bool:
+        with self._window_lock:
+            newest = self._newest
+        if newest is None or newest[0] == self._submitted_version or self._last_offer is None or self.queued:
+            return False
+        return self._clock() - self._last_offer > max(self.PAUSED_AFTER_S, 2.0 * self._offer_interval)
 
     def request(self, forced: bool) -> tuple[bool, str]:
         """Submit the newest window; ``forced`` (``~/trigger``) also re-submits the same window.
@@ -327,12 +424,17 @@ class FramePipeline:
                     f"window not full yet: {self.builder.num_entries}/{self.cfg.preprocess.num_frames} frames "
                     f"(+1 for the last flow)"
                 )
-            version, window = newest
+            version, window, trace = newest
             if not forced and version == self._submitted_version:
                 return False, "no new keyframe since the last inference"
+            if not forced and self.cfg.busy_policy == "skip" and self._busy():
+                if version != self._skipped_version:
+                    self._skipped_version = version
+                    self.stats.count("windows_skipped_busy")
+                return False, "the estimator is busy: window skipped (busy_policy skip)"
             self._submitted_version = version
-            self._last_submit = time.monotonic()
-            if self._submit(window):
+            self._last_submit = self._clock()
+            if self._submit(window, trace.mark("submitted")):
                 self.stats.count("windows_dropped")
         return True, f"queued the window ending at {window.stamps_ns[-1]} ns ({window.num_frames} frames)"
 
@@ -353,7 +455,7 @@ class FramePipeline:
         with self._window_lock:
             self._newest = None
         with self._request_lock:
-            self._submitted_version = -1
+            self._submitted_version = self._skipped_version = -1
         for hook in list(self.on_reset):
             try:
                 hook(event)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from sim2art_core.runtime.latency import format_breakdown
+
 OK, WARN, ERROR = 0, 1, 2
 
 #: Without synchronised frames (or with refusals only) for this long, the statuses warn (s).
@@ -68,6 +70,9 @@ class HealthSnapshot:
     """Estimator child processes that died or timed out (process mode)."""
     estimator_restarts: int = 0
     """Estimator child processes started after one died (process mode)."""
+    timings: Mapping[str, float] = field(default_factory=dict)
+    """Median seconds per latency stage of the recent estimates (``Stats.timing_medians``,
+    stages of :data:`sim2art_core.runtime.latency.STAGES` plus transport and node total)."""
 
 
 def _stale(age: float | None, stall_s: float) -> bool:
@@ -137,12 +142,14 @@ def inference_status(s: HealthSnapshot) -> HealthStatus:
         "inferences": s.inferences,
         "pending inferences": s.pending_inferences,
         "windows dropped (busy)": s.windows_dropped,
+        "windows skipped (busy)": s.counts.get("windows_skipped_busy", 0),
         "inference errors": s.counts.get("inference_errors", 0),
         "inference mode": s.inference_mode,
         "estimator process deaths": s.estimator_deaths,
         "estimator process restarts": s.estimator_restarts,
         "inference time (s)": float(s.values.get("inference_s", 0.0)),
         "end-to-end latency (s)": float(s.values.get("latency_s", 0.0)),
+        "latency breakdown (ms, median)": format_breakdown(dict(s.timings)),
         "last status": s.values.get("last_status", "none"),
         "last error": s.last_error,
     }

@@ -89,10 +89,11 @@ def _child_main(conn, spec: EstimatorSpec) -> None:
             return
         if window is None:
             return
-        t0 = time.perf_counter()
+        received, t0 = time.monotonic(), time.perf_counter()
         try:
             result = est.estimate(window)
-            reply = ("ok", result, time.perf_counter() - t0)
+            # monotonic stamps: one clock for every process of the machine (the node's latency trace)
+            reply = ("ok", result, time.perf_counter() - t0, received, time.monotonic())
         except Exception as e:
             reply = ("error", f"{type(e).__name__}: {e}", traceback.format_exc())
         try:
@@ -165,6 +166,8 @@ class ProcessEstimator:
         self.deaths = 0
         self.restarts = 0
         self.last_estimate_s = 0.0
+        self.last_times: tuple[float, float] | None = None
+        """``time.monotonic()`` in the child when it had the last window and when its estimate was done."""
         self.estimator_name = ""
         """Class name of the estimator in the child (diagnostics)."""
         self.num_frames = self.num_points = 0
@@ -231,6 +234,7 @@ class ProcessEstimator:
                 self._start()
                 self.restarts += 1
             proc, conn = self._proc, self._conn
+            self.last_times = None
             try:
                 conn.send(window)
             except (OSError, ValueError) as e:  # broken pipe: the child just died
@@ -259,6 +263,7 @@ class ProcessEstimator:
             if reply[0] == "error":
                 raise RemoteEstimateError(reply[1] + (f"\n{reply[2]}" if reply[2] else ""))
             self.last_estimate_s = float(reply[2])
+            self.last_times = (float(reply[3]), float(reply[4]))
             return reply[1]
 
     def close(self, timeout: float = 5.0) -> None:

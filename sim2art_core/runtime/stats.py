@@ -46,12 +46,18 @@ class RateMeter:
 
 
 class Stats:
-    """Thread-safe event counters plus the last error and a few latest values."""
+    """Thread-safe event counters plus the last error, a few latest values and recent durations.
 
-    def __init__(self):
+    Args:
+        timing_window: how many recent durations per key :meth:`timing_medians` covers.
+    """
+
+    def __init__(self, timing_window: int = 64):
         self._lock = threading.Lock()
         self.counts: Counter[str] = Counter()
         self.values: dict[str, float | str] = {}
+        self._timings: dict[str, deque[float]] = {}
+        self._timing_window = int(timing_window)
         self.last_error = ""
         self.last_error_time: float | None = None
 
@@ -62,6 +68,17 @@ class Stats:
     def set(self, key: str, value: float | str) -> None:
         with self._lock:
             self.values[key] = value
+
+    def timing(self, key: str, seconds: float) -> None:
+        """Remember one duration of ``key`` (the last ``timing_window`` are kept)."""
+        with self._lock:
+            self._timings.setdefault(key, deque(maxlen=self._timing_window)).append(float(seconds))
+
+    def timing_medians(self) -> dict[str, float]:
+        """Median of the recent durations per key (s)."""
+        with self._lock:
+            recent = {k: sorted(v) for k, v in self._timings.items() if v}
+        return {k: (v[(len(v) - 1) // 2] + v[len(v) // 2]) / 2 for k, v in recent.items()}
 
     def error(self, message: str) -> None:
         with self._lock:

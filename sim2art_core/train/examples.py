@@ -136,34 +136,28 @@ def example_from_sample(
     )
 
 
+def _pad_parts(arrays: list[np.ndarray], num_parts: int, fill: object, dtype: type) -> torch.Tensor:
+    """(B, P, ...) tensor of the per-example (p_b, ...) ``arrays``; rows p_b .. P-1 hold ``fill``
+    (a scalar or one row)."""
+    out = np.empty((len(arrays), num_parts, *arrays[0].shape[1:]), dtype=dtype)
+    out[:] = fill
+    for b, a in enumerate(arrays):
+        out[b, : len(a)] = a
+    return torch.from_numpy(out)
+
+
 def collate(examples: list[Example]) -> tuple[torch.Tensor, torch.Tensor, Targets, torch.Tensor]:
-    """Stack examples: (points, flow, targets, scales). Parts are padded to the batch maximum."""
-    B = len(examples)
+    """Stack examples: (points, flow, targets, scales). Parts are padded to the batch maximum (padding:
+    invalid, static, axis +z, pivot 0, amounts 0, not moving)."""
     P = max(len(e.types) for e in examples)
-    T = examples[0].points.shape[0]
-    valid = torch.zeros(B, P, dtype=torch.bool)
-    types = torch.full((B, P), int(JointType.STATIC), dtype=torch.long)
-    axes = torch.zeros(B, P, 3)
-    axes[..., 2] = 1.0
-    pivots = torch.zeros(B, P, 3)
-    amounts = torch.zeros(B, P, T)
-    moving = torch.zeros(B, P, dtype=torch.bool)
-    for b, e in enumerate(examples):
-        p = len(e.types)
-        valid[b, :p] = True
-        types[b, :p] = torch.from_numpy(e.types)
-        axes[b, :p] = torch.from_numpy(e.axes)
-        pivots[b, :p] = torch.from_numpy(e.pivots)
-        amounts[b, :p] = torch.from_numpy(e.amounts)
-        moving[b, :p] = torch.from_numpy(e.moving)
     targets = Targets(
         labels=torch.from_numpy(np.stack([e.labels for e in examples])),
-        part_valid=valid,
-        types=types,
-        axes=axes,
-        pivots=pivots,
-        amounts=amounts,
-        moving=moving,
+        part_valid=_pad_parts([np.ones(len(e.types), dtype=bool) for e in examples], P, False, np.bool_),
+        types=_pad_parts([e.types for e in examples], P, int(JointType.STATIC), np.int64),
+        axes=_pad_parts([e.axes for e in examples], P, (0.0, 0.0, 1.0), np.float32),
+        pivots=_pad_parts([e.pivots for e in examples], P, 0.0, np.float32),
+        amounts=_pad_parts([e.amounts for e in examples], P, 0.0, np.float32),
+        moving=_pad_parts([e.moving for e in examples], P, False, np.bool_),
     )
     points = torch.from_numpy(np.stack([e.points for e in examples]))
     flow = torch.from_numpy(np.stack([e.flow for e in examples]))

@@ -33,6 +33,7 @@ import numpy as np
 from rclpy.serialization import serialize_message
 from rosbags.rosbag2 import StoragePlugin, Writer
 
+from sim2art_core.data.cli_args import add_object_arguments, add_size_arguments
 from sim2art_core.estimate import ArticulationEstimate, JointEstimate, PartEstimate
 from sim2art_core.frames import RGBDFrame
 from sim2art_core.geometry import (
@@ -288,13 +289,9 @@ def build_parser(realism_fields=()) -> argparse.ArgumentParser:
         "colour, depth, camera_info, /tf, /tf_static and /articulation_ground_truth (docs/BAGS.md).",
     )
     p.add_argument("out", type=Path, help="bag directory to create (with --count > 1: a folder of bags)")
-    p.add_argument("--category", default="Storage1", help="object category (sim2art_core.data.sequence.CATEGORIES)")
-    p.add_argument("--object-seed", type=int, default=0, help="object instance seed")
-    p.add_argument("--sequence-seed", type=int, default=0, help="camera path / joint motion seed")
+    add_object_arguments(p)
     p.add_argument("--count", type=int, default=1, help="number of bags (sequence seeds seed, seed+1, ...)")
-    p.add_argument("--frames", type=int, default=16, help="frames T of the sample (the bag holds T + 1 images)")
-    p.add_argument("--width", type=int, default=320, help="image width in pixels")
-    p.add_argument("--height", type=int, default=240, help="image height in pixels")
+    add_size_arguments(p, 16, 320, 240, "frames T of the sample (the bag holds T + 1 images)")
     p.add_argument("--storage", choices=sorted(STORAGES), default="mcap", help="rosbag2 storage (default mcap)")
     p.add_argument("--depth-encoding", choices=DEPTH_ENCODINGS, default="16UC1", help="16UC1 mm or 32FC1 m")
     p.add_argument(

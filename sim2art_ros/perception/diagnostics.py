@@ -69,4 +69,5 @@ def snapshot_of(node) -> HealthSnapshot:
         inference_busy=node.worker.busy, inference_mode="process" if remote else "thread",
         estimator_deaths=node.estimator.deaths if remote else 0,
         estimator_restarts=node.estimator.restarts if remote else 0,
+        timings=node.stats.timing_medians(),
     )  # fmt: skip

@@ -45,6 +45,7 @@ from sim2art_core.runtime.estimator_loader import setup_model
 from sim2art_core.runtime.frame_pipeline import FramePipeline, PipelineConfig, ResetEvent, run_estimator
 from sim2art_core.runtime.health import HealthSnapshot, node_health
 from sim2art_core.runtime.inference_worker import InferenceWorker
+from sim2art_core.runtime.latency import LatencyTrace
 from sim2art_core.tracking import ObjectModel
 from sim2art_core.types import EstimateStatus
 from sim2art_core.window import Window
@@ -108,12 +109,15 @@ class PerceiveNode(Node):
         self.worker = InferenceWorker(self._infer, self._on_worker_error, name="sim2art_inference")
         cfg = PipelineConfig(
             preprocess=self.pre_cfg, fixed_frame=self.fixed_frame, queue_size=p["frame_queue_size"],
-            rate_hz=p["rate_hz"], tf_timeout_s=p["tf_timeout_s"], time_jump_back_s=p["time_jump_back_s"],
-            time_jump_forward_s=p["time_jump_forward_s"], seed=p["seed"],
+            rate_hz=p["rate_hz"], busy_policy=p["busy_policy"], tf_timeout_s=p["tf_timeout_s"],
+            time_jump_back_s=p["time_jump_back_s"], time_jump_forward_s=p["time_jump_forward_s"], seed=p["seed"],
+            preprocess_niceness=p["preprocess_niceness"],
         )  # fmt: skip
         self.pipeline = FramePipeline(
-            cfg, self._describe, self._decode, lambda w: self.worker.submit((w, time.monotonic())),
+            cfg, self._describe, self._decode, lambda w, trace: self.worker.submit((w, trace)),
             poses=self.tf, warn=self.get_logger().warning, features=self.features,
+            busy=lambda: self.worker.busy or self.worker.pending > 0,
+            stamp_clock=lambda: self.get_clock().now().nanoseconds,
         )  # fmt: skip
         if self.estimator is None:
             self.pipeline.blocked = f"no estimator: {self.estimator_error}"
@@ -202,16 +206,20 @@ class PerceiveNode(Node):
 
     # ------------------------------------------------------------------ inference thread
     def _infer(self, job) -> None:
-        window, submitted = job
-        t0 = time.perf_counter()
+        window, timing = job
+        started = time.monotonic()
         est, trace = run_estimator(self.estimator, window)
+        returned = time.monotonic()
         if trace:
             self.stats.count("inference_errors")
             why = est.message.removeprefix("inference error: ")
             self.pipeline.report("inference", f"inference failed: {why}", trace)
-        self.stats.set("inference_s", time.perf_counter() - t0)
-        self.stats.set("queue_wait_s", max(0.0, time.monotonic() - submitted - (time.perf_counter() - t0)))
-        self._results.append((window, est))
+        # a child process says when it had the window and when its estimate was done; in a thread: now
+        received, estimated = getattr(self.estimator, "last_times", None) or (started, returned)
+        timing = timing.mark("started", started).mark("received", received).mark("estimated", estimated)
+        self.stats.set("inference_s", returned - started)
+        self.stats.set("queue_wait_s", started - (timing.time_of("submitted") or started))
+        self._results.append((window, est, timing.mark("returned", returned)))
         self._results_gc.trigger()
 
     def _on_worker_error(self, e: BaseException) -> None:
@@ -223,7 +231,8 @@ class PerceiveNode(Node):
         while self._results:
             self._publish(*self._results.popleft())
 
-    def _publish(self, window: Window, est) -> None:
+    def _publish(self, window: Window, est, timing: LatencyTrace | None = None) -> None:
+        timing = (timing or LatencyTrace()).mark("handed")
         self.stats.count(f"estimates_{est.status.name.lower()}")
         if est.status == EstimateStatus.FAILED and est.message:
             self.stats.error(est.message)
@@ -232,14 +241,23 @@ class PerceiveNode(Node):
             # never raises; a FAILED window stays FAILED on /articulation (status says why) and leaves the model
             with self._model_lock:
                 est = self.object_model.update(est)
+        timing = timing.mark("fused")
         header = Header(stamp=ns_to_stamp(int(window.stamps_ns[-1])), frame_id=est.frame_id)
         sent = self.outputs.publish(PublishContext(est, window, self.object_id, header, self.p))
+        self._record(timing.mark("published"))
         self.stats.set("latency_s", (self.get_clock().now().nanoseconds - int(window.stamps_ns[-1])) * 1e-9)
         self.stats.set("last_status", est.status.name)
         if est.status != EstimateStatus.FAILED:  # a FAILED estimate keeps the last good joint frames
             self._last_tf = list(sent["tf"].transforms) if "tf" in sent else []
         if self.twin is not None:
             self.twin.update(window, est)  # ignores FAILED (the last good URDF stays)
+
+    def _record(self, timing: LatencyTrace) -> None:
+        """The window's stage durations into the rolling medians of ``/diagnostics`` ("latency breakdown")."""
+        for stage, seconds in timing.durations().items():
+            self.stats.timing(stage, seconds)
+        if timing.transport_s == timing.transport_s:  # not NaN
+            self.stats.timing("transport", timing.transport_s)
 
     def _republish_tf(self) -> None:
         if not self._last_tf:

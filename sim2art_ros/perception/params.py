@@ -104,6 +104,12 @@ PARAMETERS: tuple[Param, ...] = (
     # triggers and outputs
     Param("rate_hz", 1.0, "Continuous inference rate on the newest window (0 = only on ~/trigger)", 0.0, 30.0),
     Param(
+        "busy_policy",
+        "skip",
+        "Window completed while the estimator is busy: skip it (lowest latency) or let it wait (more, older estimates)",
+        choices=("skip", "wait"),
+    ),
+    Param(
         "publish_mode",
         "fused",
         "What /articulation carries: the object model fused over windows, or each window's estimate",
@@ -141,6 +147,13 @@ PARAMETERS: tuple[Param, ...] = (
     Param("sync_queue_size", 10, "Messages per input kept while waiting for partners", 1, 200),
     Param("use_message_filters", True, "Use message_filters' ApproximateTimeSynchronizer when it is installed"),
     Param("frame_queue_size", 4, "Synchronised frames waiting for preprocessing (older ones are dropped)", 1, 30),
+    Param(
+        "preprocess_niceness",
+        0,
+        "Added to the preprocessing thread's nice value (Linux) so the estimator gets the CPU first (0 = unchanged)",
+        0,
+        19,
+    ),
     Param("use_tf2_ros", True, "Use tf2_ros when installed (else the built-in buffer fed from /tf, /tf_static)"),
     Param("tf_timeout_s", 0.3, "How long a frame waits for its camera pose on TF before it is dropped (s)", 0.0, 5.0),
     # time jumps (docs/NODE.md "Time jumps and reset"): window, poses and models are cleared

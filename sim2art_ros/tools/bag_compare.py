@@ -17,6 +17,14 @@ and re-based on the window's first stamp before comparing. The node's fused mode
 amounts start at the state already reached: they are re-based on the window's first stamp
 too, i.e. both modes are scored on the motion over the newest window.
 
+Joint state at the last frame (:class:`StateAtLastFrame`): the estimated state at the estimate's newest
+stamp against the true one, both relative to the same *reference* stamp. A per-window estimate's states are
+relative to its window's first frame; the fused model's to the first frame its joint was ever observed in,
+which the message does not carry. It is found in the recording (:func:`state_reference_ns`): walking back
+through the estimates that hold the joint (same child part, i.e. the fused model's stable track id), the newest
+one whose state trajectory starts at exactly 0 (a track's first window, or any per-window estimate). The
+estimated state is put in the true axis' sign; a missed joint counts as no motion (error = |true state|).
+
 Spurious joints: ``extra_joints`` counts every estimated movable joint matched to no true
 joint, ``extra_confirmed`` only those the fused model presents as facts (``confirmed``).
 
@@ -28,6 +36,7 @@ that never moves cannot be seen in the video (EvalConfig.joint_parts="moving").
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,13 +46,31 @@ from scipy.optimize import linear_sum_assignment
 from sim2art_core.data.motion import MOVING_THRESHOLD
 from sim2art_core.estimate import ArticulationEstimate, JointEstimate
 from sim2art_core.geometry import point_line_distance
-from sim2art_core.metrics.joint_metrics import JointErrors, JointParams, axis_angle_error_deg, evaluate_joint
+from sim2art_core.metrics.joint_metrics import JointErrors, JointParams, axis_angle_error_deg, axis_sign, evaluate_joint
 from sim2art_core.types import EstimateStatus, JointType
 
 MAX_MATCH_COST = 1.2
 POSITION_SCALE_M = 0.5
 #: An estimate's stamp is matched to the colour image sent with the same stamp within this tolerance.
 STAMP_TOLERANCE_NS = 2_000_000
+
+
+@dataclass(frozen=True)
+class StateAtLastFrame:
+    """One scored true joint's state at an estimate's newest stamp (rad for revolute, m for prismatic).
+
+    Attributes:
+        true: the true state at the newest stamp relative to ``reference_ns``.
+        estimated: the estimated state (sign of the true axis); 0 for a missed joint (no motion).
+        error: ``|estimated - true|``; NaN when the reference is unknown (the joint's first window
+            was not recorded).
+        reference_ns: the stamp both states are relative to (see the module doc).
+    """
+
+    true: float
+    estimated: float
+    error: float
+    reference_ns: int
 
 
 @dataclass(frozen=True)
@@ -61,6 +88,7 @@ class EstimateScore:
         matches: estimated joint index per scored ground-truth joint (None = missed).
         extra_joints: estimated movable joints matched to no ground-truth joint.
         extra_confirmed: those of them that are confirmed (the fused model's facts).
+        states: the state at the newest stamp per scored ground-truth joint (empty without ground truth).
     """
 
     stamp_ns: int
@@ -73,6 +101,12 @@ class EstimateScore:
     matches: tuple[int | None, ...] = ()
     extra_joints: int = 0
     extra_confirmed: int = 0
+    states: tuple[StateAtLastFrame, ...] = ()
+
+    @property
+    def missed(self) -> int:
+        """Scored ground-truth joints that no estimated joint matched."""
+        return sum(m is None for m in self.matches)
 
 
 @dataclass(frozen=True)
@@ -90,6 +124,7 @@ class BagResult:
         plots: name -> PNG path (relative to the report folder's parent of ``out_dir``).
         replay_s: wall time of the replay.
         node_log: the node's log.
+        object_id: the ground truth's object id ("" without one; the data engine's ``<category>-<seed>``).
     """
 
     bag: str
@@ -104,6 +139,7 @@ class BagResult:
     plots: dict[str, Path] = field(default_factory=dict)
     replay_s: float = 0.0
     node_log: Path | None = None
+    object_id: str = ""
 
     @property
     def final(self) -> EstimateScore | None:
@@ -172,13 +208,67 @@ def match_joints(pred: list[JointEstimate], gts: list[JointParams]) -> list[int 
     return out
 
 
+def _starts_at_zero(joint: JointEstimate) -> bool:
+    amounts = np.asarray(joint.amounts, dtype=np.float64).reshape(-1)
+    return bool(amounts.size) and amounts[0] == 0.0
+
+
+def state_reference_ns(estimate: ArticulationEstimate, child: int, history: Sequence[ArticulationEstimate] = ()):
+    """The stamp the states of ``estimate``'s joint with child part ``child`` are relative to, or None.
+
+    ``history``: the estimates recorded before ``estimate`` (oldest first). Walks back from ``estimate``
+    through the estimates holding a joint with that child part (others, e.g. FAILED windows, are skipped)
+    and returns the first window stamp of the newest one whose state trajectory starts at exactly 0
+    (module doc). None when there is none.
+    """
+    for est in (estimate, *reversed(tuple(history))):
+        joint = next((j for j in est.joints if j.child == child), None)
+        if joint is None or not len(est.stamps_ns):
+            continue
+        if _starts_at_zero(joint):
+            return int(est.stamps_ns[0])
+    return None
+
+
+def state_at_last_frame(
+    estimate: ArticulationEstimate,
+    joint: JointEstimate | None,
+    truth_joint: JointEstimate,
+    truth_stamps: np.ndarray,
+    history: Sequence[ArticulationEstimate] = (),
+) -> StateAtLastFrame:
+    """Estimated vs true state of ``truth_joint`` at ``estimate``'s newest stamp (``joint`` None: missed)."""
+    t = np.asarray(truth_stamps, dtype=np.float64)
+    amounts = np.asarray(truth_joint.amounts, dtype=np.float64)
+    last = float(estimate.stamps_ns[-1]) if len(estimate.stamps_ns) else float(t[-1])
+
+    def true_since(ref_ns: float) -> float:
+        return float(np.interp(last, t, amounts) - np.interp(ref_ns, t, amounts))
+
+    if joint is None:  # no motion estimated, relative to the bag's first frame
+        true = true_since(t[0])
+        return StateAtLastFrame(true=true, estimated=0.0, error=abs(true), reference_ns=int(t[0]))
+    ref = state_reference_ns(estimate, joint.child, history)
+    sign = axis_sign(np.asarray(joint.axis, float), np.asarray(truth_joint.axis, float))
+    est_state = sign * float(np.asarray(joint.amounts, float).reshape(-1)[-1]) if len(joint.amounts) else np.nan
+    if ref is None:
+        return StateAtLastFrame(true=np.nan, estimated=est_state, error=np.nan, reference_ns=-1)
+    true = true_since(ref)
+    return StateAtLastFrame(true=true, estimated=est_state, error=abs(est_state - true), reference_ns=ref)
+
+
 def score_estimate(
     estimate: ArticulationEstimate,
     truth: ArticulationEstimate | None,
     truth_joints: tuple[int, ...],
     latency_s: float,
+    history: Sequence[ArticulationEstimate] = (),
 ) -> tuple[EstimateScore, tuple[JointParams, ...]]:
-    """Score one estimate; also returns the ground truth over its window (for printing)."""
+    """Score one estimate; also returns the ground truth over its window (for printing).
+
+    ``history``: the estimates recorded before this one, oldest first (for the fused model's joint
+    state reference, :func:`state_reference_ns`).
+    """
     base = EstimateScore(
         stamp_ns=int(estimate.stamps_ns[-1]) if len(estimate.stamps_ns) else 0,
         status=EstimateStatus(estimate.status).name,
@@ -210,8 +300,17 @@ def score_estimate(
     extra = len(movable) - sum(m is not None for m in matches)
     used = {m for m in matches if m is not None}
     extra_confirmed = sum(1 for k, j in enumerate(movable) if k not in used and j.confirmed)
+    states = tuple(
+        state_at_last_frame(estimate, None if m is None else movable[m], truth.joints[i], truth.stamps_ns, history)
+        for i, m in zip(truth_joints, matches, strict=True)
+    )
     score = dataclasses.replace(
-        base, errors=tuple(errors), matches=matched, extra_joints=extra, extra_confirmed=extra_confirmed
+        base,
+        errors=tuple(errors),
+        matches=matched,
+        extra_joints=extra,
+        extra_confirmed=extra_confirmed,
+        states=states,
     )
     return score, tuple(gts)
 
@@ -228,7 +327,7 @@ def latency_of(stamp_ns: int, arrival_wall: float, image_sent: dict[int, float])
     return float("nan")
 
 
-def score_run(run, truth: ArticulationEstimate | None) -> BagResult:
+def score_run(run, truth: ArticulationEstimate | None, object_id: str = "") -> BagResult:
     """Score a :class:`~sim2art_ros.tools.bag_eval.RunRecord` and draw its pictures."""
     from sim2art_core.eval.bag_plots import plot_axes_over_cloud, plot_latency
     from sim2art_ros.conversions.articulation import msg_to_estimate
@@ -236,15 +335,16 @@ def score_run(run, truth: ArticulationEstimate | None) -> BagResult:
     from sim2art_ros.conversions.markers import cloud_to_array
 
     truth_joints = moving_truth_joints(truth) if truth is not None else ()
-    scores, final_truth, final_est = [], (), None
+    scores, final_truth, final_est, history = [], (), None, []
     for wall, msg in run.estimates:
         try:
             est = msg_to_estimate(msg)
         except (ValueError, TypeError) as exc:  # a malformed message is scored as FAILED
             est = ArticulationEstimate.failed(f"undecodable message: {exc}", "", np.zeros(0, np.int64), (0, 0))
         stamp = stamp_to_ns(msg.header.stamp)
-        score, gts = score_estimate(est, truth, truth_joints, latency_of(stamp, wall, run.image_sent))
+        score, gts = score_estimate(est, truth, truth_joints, latency_of(stamp, wall, run.image_sent), history)
         scores.append(score)
+        history.append(est)
         final_truth, final_est = gts, est
     result = BagResult(
         bag=str(run.bag),
@@ -258,6 +358,7 @@ def score_run(run, truth: ArticulationEstimate | None) -> BagResult:
         final_truth=final_truth,
         replay_s=run.replay_s,
         node_log=run.node_log,
+        object_id=object_id,
     )
     plots = {}
     # axes over the segmented cloud of the final estimate (the cloud with the nearest stamp)

@@ -24,6 +24,7 @@ the latency report and the pictures. docs/BAGS.md describes the report.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import time
@@ -54,7 +55,13 @@ class EvalOptions:
         start_timeout_s: how long the node may take to subscribe to the camera topics.
         drain_quiet_s: after the replay, stop once no estimate arrived for this long ...
         drain_timeout_s: ... or after this long at most.
-        progress: tqdm progress bars.
+        progress: tqdm progress bars (the replay's, and one over the bags when there are several).
+        keep_going: a bag whose node fails (does not start, dies) is reported without estimates and the
+            next bag runs (default: stop with the error).
+        domain_id: ROS domain of the node and the replay (None: ``ROS_DOMAIN_ID`` as set, else 0). Bags
+            from the data engine all start at the same stamp, so another replay on the same domain (a
+            second evaluation or demo on this machine) mixes its frames into the node's unnoticed; a
+            domain of their own keeps them apart (:func:`private_domain_id`).
     """
 
     rate: float = 1.0
@@ -67,6 +74,18 @@ class EvalOptions:
     drain_quiet_s: float = 5.0
     drain_timeout_s: float = 60.0
     progress: bool = True
+    keep_going: bool = False
+    domain_id: int | None = None
+
+
+def private_domain_id(seed: int | None = None) -> int:
+    """A ROS domain id for one evaluation run, drawn from 1..101 (the ids whose ports never collide with
+    Linux's ephemeral range), so two runs on one machine almost never share a domain. ``seed``: for
+    tests (default: the system's randomness)."""
+    import random
+
+    rng = random.SystemRandom() if seed is None else random.Random(seed)
+    return rng.randint(1, 101)
 
 
 @dataclass(frozen=True)
@@ -131,7 +150,10 @@ def run_bag(bag: Path, out_dir: Path, options: EvalOptions) -> RunRecord:
     if options.cloud_topic:
         topics[options.cloud_topic] = "sensor_msgs/msg/PointCloud2"
     context = Context()
-    rclpy.init(context=context, args=["sim2art-bag-eval"])  # not sys.argv: "--node-arg=a:=b" looks like a remap
+    domain = {} if options.domain_id is None else {"domain_id": int(options.domain_id)}
+    rclpy.init(
+        context=context, args=["sim2art-bag-eval"], **domain
+    )  # not sys.argv: "--node-arg=a:=b" looks like a remap
     recorder = Recorder(context, topics, node_name="sim2art_bag_eval_recorder")
     player_node = rclpy.create_node("sim2art_bag_eval_replay", context=context)
     image_sent: dict[int, float] = {}
@@ -142,7 +164,8 @@ def run_bag(bag: Path, out_dir: Path, options: EvalOptions) -> RunRecord:
 
     log = out_dir / "node.log"
     try:
-        with NodeProcess(node_command(node_ros_args(options)), log) as node:
+        env = None if options.domain_id is None else {**os.environ, "ROS_DOMAIN_ID": str(int(options.domain_id))}
+        with NodeProcess(node_command(node_ros_args(options)), log, env=env) as node:
             player = BagPlayer(
                 player_node,
                 bag,
@@ -211,34 +234,48 @@ def _wait_for_node(player, node: NodeProcess, topics: Sequence[str], options: Ev
 
 def evaluate(bags: Sequence[Path], out: Path, options: EvalOptions):
     """Run and score every bag; write the report. Returns the :class:`~sim2art_ros.tools.bag_report.Report`."""
+    from tqdm import tqdm
+
     from sim2art_ros.tools.bag_compare import score_run
     from sim2art_ros.tools.bag_report import Report, write_report
 
     out.mkdir(parents=True, exist_ok=True)
     results = []
-    for bag in bags:
-        bag_io.check_bag(bag)
-        truth = read_ground_truth(bag, options.layout.ground_truth_topic)
-        name = bag.name if bag.is_dir() else bag.stem
-        run = run_bag(bag, out / name, options)
-        results.append(score_run(run, truth))
     report = Report(results=results, options=options, bags=[str(b) for b in bags])
+    bar = tqdm(bags, desc="bags", unit="bag", disable=not options.progress or len(bags) < 2)
+    for bag in bar:
+        bar.set_postfix_str(bag.name)
+        bag_io.check_bag(bag)
+        truth, object_id = read_ground_truth(bag, options.layout.ground_truth_topic, with_object_id=True)
+        name = bag.name if bag.is_dir() else bag.stem
+        try:
+            run = run_bag(bag, out / name, options)
+        except NodeProcessError as exc:
+            if not options.keep_going:
+                raise
+            print(f"sim2art-bag-eval: warning: {name}: {exc}", file=sys.stderr)  # scored as no estimate
+            run = RunRecord(bag, out / name, {}, [], [], 0.0, out / name / "node.log")
+        results.append(score_run(run, truth, object_id))
+        write_report(report, out)  # after every bag: a long run that is stopped keeps what it measured
     write_report(report, out)
     return report
 
 
-def read_ground_truth(bag: Path, topic: str):
-    """The newest ground-truth estimate on ``topic`` (ArticulationEstimate), or None when the bag has none."""
+def read_ground_truth(bag: Path, topic: str, with_object_id: bool = False):
+    """The newest ground-truth estimate on ``topic`` (ArticulationEstimate), or None when the bag has none.
+
+    With ``with_object_id``: (estimate or None, the message's ``object_id`` or "")."""
     from sim2art_ros.conversions.articulation import msg_to_estimate
 
+    last = None
     with bag_io.open_bag(bag) as reader:
         conns = [c for c in reader.connections if c.topic == topic]
-        if not conns:
-            return None
-        last = None
-        for conn, _, raw in bag_io.iter_raw(reader, conns, bag):
+        for conn, _, raw in bag_io.iter_raw(reader, conns, bag) if conns else ():
             last = reader.deserialize(raw, conn.msgtype)
-    return None if last is None else msg_to_estimate(last)
+    truth = None if last is None else msg_to_estimate(last)
+    if with_object_id:
+        return truth, "" if last is None else str(last.object_id)
+    return truth
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -260,8 +297,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cloud-topic", default=CLOUD_TOPIC, help="the node's segmented cloud ('' = none)")
     p.add_argument("--start-timeout", type=float, default=120.0, help="seconds the node may take to start")
     p.add_argument("--drain-timeout", type=float, default=60.0, help="seconds to wait for the last estimates")
+    p.add_argument(
+        "--keep-going", action="store_true",
+        help="a bag whose node fails is reported without estimates and the next bag runs (default: stop)",
+    )  # fmt: skip
+    p.add_argument(
+        "--domain-id", default=None, metavar="ID|auto",
+        help="ROS domain of the node and the replay: a number, or 'auto' for a private one (default: "
+        "ROS_DOMAIN_ID); keeps other replays on this machine out of the node",
+    )  # fmt: skip
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return p
+
+
+def parse_domain_id(value: str | None) -> int | None:
+    """``--domain-id``: None, 'auto' (:func:`private_domain_id`) or an id in 0..232."""
+    if value is None:
+        return None
+    if value == "auto":
+        return private_domain_id()
+    if not value.isdigit() or not 0 <= int(value) <= 232:
+        raise ValueError(f"--domain-id must be 'auto' or an integer in 0..232, got {value!r}")
+    return int(value)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -269,6 +326,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     apply_safe_defaults()
     args = build_parser().parse_args(argv)
+    try:
+        domain_id = parse_domain_id(args.domain_id)
+    except ValueError as exc:
+        print(f"sim2art-bag-eval: error: {exc}", file=sys.stderr)
+        return 2
     options = EvalOptions(
         rate=args.rate,
         checkpoint=args.checkpoint,
@@ -278,6 +340,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         start_timeout_s=args.start_timeout,
         drain_timeout_s=args.drain_timeout,
         progress=not args.quiet,
+        keep_going=args.keep_going,
+        domain_id=domain_id,
     )
     if args.checkpoint is not None and not args.checkpoint.is_file():
         print(f"sim2art-bag-eval: error: checkpoint {args.checkpoint} does not exist", file=sys.stderr)

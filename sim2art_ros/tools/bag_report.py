@@ -16,6 +16,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from sim2art_core.markdown import markdown_table
 from sim2art_core.types import JointType
 from sim2art_ros.tools.bag_compare import BagResult, EstimateScore
 
@@ -42,17 +44,136 @@ def stats(values: Sequence[float]) -> dict[str, float]:
     }
 
 
+#: Issue 11's targets for bags through the node (the final fused model): mean axis angle, mean axis
+#: position, joint state at the last frame (revolute rad, prismatic cm), share of bags without a confirmed
+#: spurious joint.
+TARGETS = {
+    "axis_angle_deg": 6.0,
+    "axis_position_cm": 4.0,
+    "state_error_rad": 0.1,
+    "state_error_cm": 2.0,
+    "no_confirmed_spurious": 0.9,
+}
+ACCURACY_KEYS = (
+    "type_accuracy", "axis_angle_deg", "axis_position_cm", "part_rotation_deg", "part_translation_cm",
+    "state_error_rad", "state_error_cm",
+)  # fmt: skip
+
+
 def accuracy(score: EstimateScore | None) -> dict[str, float]:
-    """Joint metrics of one estimate, averaged over its scored ground-truth joints (NaN where none apply)."""
+    """Joint metrics of one estimate, averaged over its scored ground-truth joints (NaN where none apply).
+
+    ``state_error_rad`` / ``state_error_cm``: joint state at the estimate's newest stamp (bag_compare's
+    :class:`~sim2art_ros.tools.bag_compare.StateAtLastFrame`) of the revolute / prismatic joints.
+    """
     keys = ("axis_angle_deg", "axis_position_cm", "part_rotation_deg", "part_translation_cm")
     if score is None or not score.errors:
-        return {"type_accuracy": float("nan"), **dict.fromkeys(keys, float("nan"))}
+        return dict.fromkeys(ACCURACY_KEYS, float("nan"))
     out = {"type_accuracy": float(np.mean([e.type_correct for e in score.errors]))}
     for k in keys:
         v = np.array([getattr(e, k) for e in score.errors], dtype=np.float64)
         v = v[np.isfinite(v)]
         out[k] = float(v.mean()) if len(v) else float("nan")
+    for key, jtype, scale in (
+        ("state_error_rad", JointType.REVOLUTE, 1.0),
+        ("state_error_cm", JointType.PRISMATIC, 100.0),
+    ):
+        v = np.array(
+            [st.error * scale for e, st in zip(score.errors, score.states, strict=False) if e.gt_type == jtype],
+            dtype=np.float64,
+        )
+        out[key] = float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
     return out
+
+
+#: A bag with moving true joints but no estimate at all: every joint missed (docs/EVALUATION.md's worst case).
+NO_ESTIMATE = {**dict.fromkeys(ACCURACY_KEYS, float("nan")), "axis_angle_deg": 90.0, "axis_position_cm": 100.0,
+               "type_accuracy": 0.0}  # fmt: skip
+
+
+def category_of(result: BagResult) -> str:
+    """The object category of a bag: its ground truth's object id (the data engine's
+    ``<category>-<object seed>``) or its name, without trailing ``-<number>`` parts."""
+    name = result.object_id or result.name
+    return re.sub(r"(-\d+)+$", "", name) or name
+
+
+def _mean(values) -> float:
+    v = np.asarray(list(values), dtype=np.float64)
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if len(v) else float("nan")
+
+
+def category_table(results: Sequence[BagResult]) -> tuple[list[dict[str, str]], dict[str, Any]]:
+    """Bags with ground truth grouped by category: the final estimate's accuracy averaged over the category's
+    bags, missed joints, bags with a confirmed spurious joint; then the Mean over categories and issue 11's
+    targets. Returns (Markdown rows, the same numbers as a dict for results.json and the plot)."""
+    groups: dict[str, list[BagResult]] = {}
+    for r in results:
+        if r.truth is not None:
+            groups.setdefault(category_of(r), []).append(r)
+    keys = ("axis_angle_deg", "axis_position_cm", "state_error_rad", "state_error_cm", "type_accuracy")
+    per: dict[str, dict[str, float]] = {}
+    for cat, rs in groups.items():
+        accs = [accuracy(r.final) if r.final is not None or not r.truth_joints else NO_ESTIMATE for r in rs]
+        finals = [r.final for r in rs]
+        per[cat] = {k: _mean(a[k] for a in accs) for k in keys}
+        per[cat]["bags"] = len(rs)
+        per[cat]["joints"] = sum(len(r.truth_joints) for r in rs)
+        per[cat]["missed"] = sum(
+            len(r.truth_joints) if f is None else f.missed for r, f in zip(rs, finals, strict=True)
+        )
+        per[cat]["confirmed_spurious_bags"] = sum(1 for f in finals if f is not None and f.extra_confirmed > 0)
+        per[cat]["no_estimate_bags"] = sum(1 for f in finals if f is None)
+    mean = {k: _mean(p[k] for p in per.values()) for k in keys}
+    n_bags = sum(p["bags"] for p in per.values())
+    clean = sum(p["bags"] - p["confirmed_spurious_bags"] - p["no_estimate_bags"] for p in per.values())
+    share = clean / n_bags if n_bags else float("nan")
+    met = {
+        "axis_angle_deg": mean["axis_angle_deg"] <= TARGETS["axis_angle_deg"],
+        "axis_position_cm": mean["axis_position_cm"] <= TARGETS["axis_position_cm"],
+        "state_error_rad": mean["state_error_rad"] <= TARGETS["state_error_rad"],
+        "state_error_cm": not np.isfinite(mean["state_error_cm"])
+        or mean["state_error_cm"] <= TARGETS["state_error_cm"],
+        "no_confirmed_spurious": share >= TARGETS["no_confirmed_spurious"],
+    }
+
+    def row(cat: str, p: dict[str, float]) -> dict[str, str]:
+        return {
+            "category": cat, "bags": str(p["bags"]),
+            "axis [deg]": fmt(p["axis_angle_deg"]), "axis pos. [cm]": fmt(p["axis_position_cm"]),
+            "state rev. [rad]": fmt(p["state_error_rad"], 3), "state pris. [cm]": fmt(p["state_error_cm"]),
+            "type acc.": fmt(p["type_accuracy"], 2), "missed joints": f"{p['missed']}/{p['joints']}",
+            "bags w/ confirmed spurious": str(p["confirmed_spurious_bags"]),
+            "bags w/o estimate": str(p["no_estimate_bags"]),
+        }  # fmt: skip
+
+    rows = [row(c, per[c]) for c in sorted(per)]
+    if per:
+        total = {
+            **mean, "bags": n_bags, "joints": sum(p["joints"] for p in per.values()),
+            "missed": sum(p["missed"] for p in per.values()),
+            "confirmed_spurious_bags": sum(p["confirmed_spurious_bags"] for p in per.values()),
+            "no_estimate_bags": sum(p["no_estimate_bags"] for p in per.values()),
+        }  # fmt: skip
+        rows.append({**row("**Mean**", total), "bags w/ confirmed spurious": f"{total['confirmed_spurious_bags']}"})
+
+        def ok(k: str) -> str:
+            return "met" if met[k] else "**not met**"
+
+        rows.append({
+            "category": "target (issue 11)", "bags": "≥ 2 per category",
+            "axis [deg]": f"≤ {TARGETS['axis_angle_deg']:g}: {ok('axis_angle_deg')}",
+            "axis pos. [cm]": f"≤ {TARGETS['axis_position_cm']:g}: {ok('axis_position_cm')}",
+            "state rev. [rad]": f"≤ {TARGETS['state_error_rad']:g}: {ok('state_error_rad')}",
+            "state pris. [cm]": f"≤ {TARGETS['state_error_cm']:g}: {ok('state_error_cm')}",
+            "type acc.": "–", "missed joints": "–", "bags w/o estimate": "–",
+            "bags w/ confirmed spurious": f"clean {clean}/{n_bags} = {100 * share:.0f} % "
+            f"(≥ {100 * TARGETS['no_confirmed_spurious']:.0f} %: {ok('no_confirmed_spurious')})",
+        })  # fmt: skip
+    data = {"categories": per, "mean": mean, "bags": n_bags, "bags_without_confirmed_spurious": clean,
+            "share_without_confirmed_spurious": share, "targets": TARGETS, "targets_met": met}  # fmt: skip
+    return rows, data
 
 
 def fmt(x: float, digits: int = 1) -> str:
@@ -89,6 +210,7 @@ def joint_rows(result: BagResult) -> list[dict[str, str]]:
             m = final.matches[k] if k < len(final.matches) else None
             ej = est.joints[m] if (m is not None and est is not None) else None
             unit = _unit(gt.type)
+            st = final.states[k] if k < len(final.states) else None
             rows.append({
                 "true joint": f"{tj.name} ({JointType(gt.type).name.lower()})",
                 "estimated": "missed" if ej is None else _joint_label(ej),
@@ -104,6 +226,9 @@ def joint_rows(result: BagResult) -> list[dict[str, str]]:
                     f"{fmt(err.part_rotation_deg)} deg" if gt.type == JointType.REVOLUTE
                     else f"{fmt(err.part_translation_cm)} cm"
                 ),
+                "state true": "–" if st is None else f"{fmt(st.true, 3)} {unit}",
+                "state est.": "–" if st is None or ej is None else f"{fmt(st.estimated, 3)} {unit}",
+                "state err": "–" if st is None else f"{fmt(st.error, 3)} {unit}",
             })  # fmt: skip
     matched = set(final.matches) if final is not None else set()
     for i, ej in enumerate(est.joints if est is not None else ()):
@@ -116,17 +241,9 @@ def joint_rows(result: BagResult) -> list[dict[str, str]]:
             "axis true": "–", "axis est.": _vec(ej.axis), "pivot true": "–", "origin est.": _vec(ej.origin),
             "motion true": "–", "motion est.": f"{_window_motion(ej):+.3f} {unit}",
             "axis err [deg]": "–", "axis pos. err [cm]": "–", "motion err": "–",
+            "state true": "–", "state est.": f"{ej.state:+.3f} {unit}", "state err": "–",
         })  # fmt: skip
     return rows
-
-
-def markdown_table(rows: list[dict[str, str]]) -> str:
-    if not rows:
-        return "_(none)_\n"
-    cols = list(rows[0])
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
 
 
 def text_table(rows: list[dict[str, str]], cols: Sequence[str] | None = None) -> str:
@@ -164,6 +281,9 @@ class Report:
                 "axis pos. [cm]": fmt(acc["axis_position_cm"]),
                 "rotation [deg]": fmt(acc["part_rotation_deg"]),
                 "translation [cm]": fmt(acc["part_translation_cm"]),
+                "state rev. [rad]": fmt(acc["state_error_rad"], 3),
+                "state pris. [cm]": fmt(acc["state_error_cm"]),
+                "missed": "–" if r.truth is None or f is None else f"{f.missed}/{len(r.truth_joints)}",
                 "spurious (confirmed)": "–" if r.final is None else f"{f.extra_joints} ({f.extra_confirmed})",
                 "latency median/p90 [ms]": f"{fmt(lat['median'], 0)} / {fmt(lat['p90'], 0)}",
                 "inference median [ms]": fmt(inf["median"], 0),
@@ -171,7 +291,11 @@ class Report:
         return rows
 
     def summary_text(self) -> str:
-        return text_table(self.summary_rows())
+        text = text_table(self.summary_rows())
+        rows, data = category_table(self.results)
+        if data["bags"]:
+            text += "\n\nBy category (final estimate):\n" + text_table(rows)
+        return text
 
     def estimator(self) -> str:
         ids = sorted({r.final_estimate.estimator_id for r in self.results if r.final_estimate is not None})
@@ -187,12 +311,14 @@ class Report:
                 "joints": [
                     {k: (v.name if hasattr(v, "name") else v) for k, v in e.__dict__.items()} for e in s.errors
                 ],
+                "states_at_last_frame": [dict(st.__dict__) for st in s.states],
             }  # fmt: skip
 
         opts = self.options
         return {
             "created": self.created,
             "machine": machine(),
+            "by_category": category_table(self.results)[1],
             "estimator": self.estimator(),
             "options": {k: str(v) for k, v in (opts.__dict__.items() if opts is not None else ())},
             "bags": [
@@ -231,6 +357,9 @@ def write_report(report: Report, out: Path) -> Path:
         "",
         "## Summary",
         "",
+        "Joint state at the last frame: the final estimate's state at its newest stamp against the true "
+        "one, both relative to the first frame the joint was observed in (revolute rad, prismatic cm).",
+        "",
         "Accuracy of the final estimate of each bag (the node's fused object model after the last window, or the "
         "newest window with publish_mode window), averaged over the joints that move in the "
         "bag; motion = over the newest window; spurious = estimated joints matching no true joint (in brackets: "
@@ -241,6 +370,22 @@ def write_report(report: Report, out: Path) -> Path:
         "",
         markdown_table(report.summary_rows()),
     ]
+    cat_rows, cat_data = category_table(report.results)
+    if cat_data["bags"]:
+        from sim2art_core.eval.bag_plots import plot_category_summary
+
+        plot = plot_category_summary(out / "by_category.png", cat_data)
+        lines += [
+            "## By category",
+            "",
+            "The final estimate per bag, averaged over the category's bags; Mean = mean of the categories; a bag "
+            "without any estimate counts as every joint missed and as not clean. Targets: issue 11 (bags through "
+            "the node).",
+            "",
+            markdown_table(cat_rows),
+            f"![by category]({plot.relative_to(out)})",
+            "",
+        ]
     for r in report.results:
         rel = r.out_dir.relative_to(out) if r.out_dir.is_relative_to(out) else r.out_dir
         lines += [f"## {r.name}", "", f"Bag `{r.bag}`; node log `{rel}/node.log`; recording `{rel}/recorded`.", ""]

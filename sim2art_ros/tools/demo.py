@@ -14,22 +14,26 @@ In one go, on this machine, no robot and no GPU needed:
 
 The node gets settings that suit a synthetic bag: every frame is a keyframe (the
 renderer already spaces frames like the training sequences) and an estimate up to
-five times per second of bag time (the newest window wins when inference is slower).
+five times per second of bag time (the newest window waits for a busy estimator,
+``busy_policy: wait``: a replay is about accuracy over the whole bag, not about latency).
 docs/BAGS.md explains the bag, the replay and the report.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from sim2art_core.data.cli_args import add_object_arguments, add_size_arguments
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = Path("demo_output")
 #: Node settings for synthetic bags (see the module doc); the user's --node-arg come after them.
-DEMO_NODE_ARGS = ("-p", "keyframe_period_s:=0.0", "-p", "rate_hz:=5.0")
+DEMO_NODE_ARGS = ("-p", "keyframe_period_s:=0.0", "-p", "rate_hz:=5.0", "-p", "busy_policy:=wait")
 
 
 def say(step: str, text: str) -> None:
@@ -62,14 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="model checkpoint (default sim2art_core/checkpoints/default.pt)",
     )  # fmt: skip
     p.add_argument("--bag", type=Path, default=None, help="replay this bag instead of generating one")
-    p.add_argument("--category", default="Storage1", help="object category of the generated bag (default Storage1)")
-    p.add_argument("--object-seed", type=int, default=0, help="object instance seed")
-    p.add_argument("--sequence-seed", type=int, default=1, help="camera path / joint motion seed")
-    p.add_argument("--frames", type=int, default=0, help="frames in the bag (default: the model's T + 8)")
+    add_object_arguments(p, sequence_seed=1)  # of the generated bag
     # 640x480 (a RealSense's VGA): the node's DIS optical flow needs it on these small synthetic objects
     # (docs/BENCHMARKS.md, "Optical-flow conditions"; at 320x240 the demo misses a door)
-    p.add_argument("--width", type=int, default=640, help="image width (default 640)")
-    p.add_argument("--height", type=int, default=480, help="image height (default 480)")
+    add_size_arguments(p, 0, 640, 480, "frames in the bag (default: the model's T + 8)")
     p.add_argument("--depth-encoding", choices=("16UC1", "32FC1"), default="16UC1", help="depth encoding of the bag")
     p.add_argument("-r", "--rate", type=float, default=0.5, help="replay speed factor (default 0.5: CPU headroom)")
     p.add_argument("--node-arg", action="append", default=[], metavar="ARG", help="extra ROS argument for the node")
@@ -137,13 +137,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # 3. node + replay + recording ------------------------------------------------------------------
     from sim2art_ros.bags.node_process import NodeProcessError
-    from sim2art_ros.tools.bag_eval import EvalOptions, evaluate, read_ground_truth
+    from sim2art_ros.tools.bag_eval import EvalOptions, evaluate, private_domain_id, read_ground_truth
     from sim2art_ros.tools.bag_report import accuracy, fmt, joint_rows, stats, text_table
 
+    # A ROS domain of its own unless the user chose one: synthetic bags share stamps, so another demo or
+    # bag evaluation on this machine would otherwise feed its frames into this node.
+    domain = int(os.environ["ROS_DOMAIN_ID"]) if os.environ.get("ROS_DOMAIN_ID") else private_domain_id()
     options = EvalOptions(
-        rate=args.rate, checkpoint=ckpt, node_args=DEMO_NODE_ARGS + tuple(args.node_arg), progress=False
+        rate=args.rate,
+        checkpoint=ckpt,
+        node_args=DEMO_NODE_ARGS + tuple(args.node_arg),
+        progress=False,
+        domain_id=domain,
     )
-    say("3/4", f"starting the perception node, replaying at rate {args.rate}, recording /articulation")
+    say(
+        "3/4",
+        f"starting the perception node (ROS domain {domain}), replaying at rate {args.rate}, recording /articulation",
+    )
     try:
         report = evaluate([bag], out, options)
     except (bag_io.BagError, NodeProcessError) as exc:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sim2art_core.runtime.latency import parse_breakdown
 from sim2art_ros.bags.writer import transform_message
 from sim2art_ros.conversions.image_codec import stamp_to_ns
 
@@ -229,6 +230,10 @@ def latency(frames, params: dict, domain: int, log: Path, seconds: float, period
         "rss_mb": rss,
         "inference_time_s": bench.diag.get("inference time (s)"),
         "preprocess_per_keyframe_ms": bench.diag.get("preprocess per keyframe (ms)"),
+        # the node's own medians per stage (sim2art_core.runtime.latency), from /diagnostics
+        "breakdown_ms": parse_breakdown(bench.diag.get("latency breakdown (ms, median)", "")),
+        "windows_dropped": int(float(bench.diag.get("windows dropped (busy)", 0))),
+        "windows_skipped": int(float(bench.diag.get("windows skipped (busy)", 0))),
         "synchronised_fraction": synced / max(1, len(sent["sent"])),
     }
 

@@ -3,21 +3,35 @@ recovers known parameters, and the data engine applies it as a realism option wi
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from sim2art_core.data.flow_error import GROSS_M, FlowErrorModel, depth_edge_distance_px, fit_flow_error_model
+from sim2art_core.data.flow_error import (
+    FORMER_MODEL,
+    GROSS_M,
+    FlowErrorModel,
+    depth_edge_distance_px,
+    fit_flow_error_model,
+)
 from sim2art_core.data.generator import SequenceConfig, generate_sequence
 from sim2art_core.data.realism import RealismConfig
 
-MEASURED = Path(__file__).parent / "fixtures" / "flow_error_measured.npz"
-#: Stated tolerance (docs/DATA.md "Run-time-like flow"): in every bin holding >= 5 % of the points, the
-#: model's median |error| within a factor 1.5 of the measured one and its share of gross errors (> 10 mm)
-#: within 4 percentage points.
-MEDIAN_FACTOR, GROSS_POINTS, MIN_SHARE = 1.5, 4.0, 0.05
+FIXTURES = Path(__file__).parent / "fixtures"
+#: The measurement of docs/DATA.md "Run-time-like flow" (current flow masks, 640x480), written by
+#: ``sim2art-benchmark flow-error --from-npz records.npz --stats ... --fixture ...``: its per-bin statistics
+#: over all points (the reference), and a 10 000-point random subsample per surface option (covariates,
+#: ``valid``, |error| in mm, NaN where dropped) whose covariates the model is simulated on.
+STATS = json.loads((FIXTURES / "flow_error_measured_stats.json").read_text())
+MEASURED = {s: FIXTURES / f"flow_error_measured_{s}.npz" for s in ("textured", "lacquer")}
+#: Stated tolerance (docs/DATA.md "Run-time-like flow"): in every bin holding >= 5 % of the points, over
+#: the kept points the model's median |error| within a factor 1.5 of the measured one, its p90 within a
+#: factor 2, its share of gross errors (> 10 mm) within 4 percentage points; over all points its share of
+#: dropped points within 6 percentage points.
+MEDIAN_FACTOR, P90_FACTOR, GROSS_POINTS, DROP_POINTS, MIN_SHARE = 1.5, 2.0, 4.0, 6.0, 0.05
 BINS = {
     "edge_px": (0.0, 2.0, 4.0, 8.0, 16.0, np.inf),
     "motion_mm": (0.0, 1.0, 3.0, 10.0, np.inf),
@@ -25,34 +39,69 @@ BINS = {
 }
 
 
-def test_default_model_matches_the_measured_statistics():
-    m = dict(np.load(MEASURED))
-    cov = {k: m[k].astype(np.float64) for k in BINS}
-    sim = 1000.0 * np.linalg.norm(
-        FlowErrorModel().sample_records(cov["edge_px"], cov["motion_mm"], cov["depth_m"], np.random.default_rng(3)),
-        axis=1,
-    )
-    checked = 0
+def _misfits(model: FlowErrorModel, surfaces: str) -> tuple[list, int]:
+    """The bins where ``model``, simulated on the fixture's covariates (4 draws each), misses the measured
+    statistics of ``surfaces`` by more than the tolerance; and how many bins were checked."""
+    m, ref = dict(np.load(MEASURED[surfaces])), STATS[surfaces]
+    cov = {k: np.tile(m[k].astype(np.float64), 4) for k in BINS}
+    rng = np.random.default_rng(3)
+    sim = 1000.0 * np.linalg.norm(model.sample_records(cov["edge_px"], cov["motion_mm"], cov["depth_m"], rng), axis=1)
+    drop = rng.random(len(sim)) < model.drop_probability(cov["edge_px"], cov["motion_mm"], cov["depth_m"])
+    bad, checked = [], 0
     for key, bins in BINS.items():
+        rows = {r["bin"]: r for r in ref[key]}
         for lo, hi in zip(bins[:-1], bins[1:], strict=True):
-            sel = (cov[key] >= lo) & (cov[key] < hi)
-            if sel.mean() < MIN_SHARE:
+            r = rows.get(f"{lo:g}-{hi:g}")
+            if r is None or r["points"] < MIN_SHARE * ref["summary"]["points"]:
                 continue
-            meas, model = m["error_mm"][sel], sim[sel]
-            ratio = np.median(model) / np.median(meas)
-            assert 1 / MEDIAN_FACTOR <= ratio <= MEDIAN_FACTOR, (key, lo, hi, np.median(meas), np.median(model))
-            gross_m, gross_s = 100 * np.mean(meas > 10.0), 100 * np.mean(model > 10.0)
-            assert abs(gross_s - gross_m) <= GROSS_POINTS, (key, lo, hi, gross_m, gross_s)
+            sel = (cov[key] >= lo) & (cov[key] < hi)
+            mod = sim[sel & ~drop]
             checked += 1
+            r_med = np.median(mod) / r["median_mm"]
+            r_p90 = np.percentile(mod, 90) / r["p90_mm"]
+            gross = 100 * np.mean(mod > 10.0) - r["gross_percent"]
+            dropped = 100 * drop[sel].mean() - r["drop_percent"]
+            if not 1 / MEDIAN_FACTOR <= r_med <= MEDIAN_FACTOR:
+                bad.append((key, lo, "median ratio", round(r_med, 2)))
+            if not 1 / P90_FACTOR <= r_p90 <= P90_FACTOR:
+                bad.append((key, lo, "p90 ratio", round(r_p90, 2)))
+            if abs(gross) > GROSS_POINTS:
+                bad.append((key, lo, "gross points", round(gross, 1)))
+            if abs(dropped) > DROP_POINTS:
+                bad.append((key, lo, "drop points", round(dropped, 1)))
+    return bad, checked
+
+
+def test_model_matches_the_measured_statistics():
+    # textured surfaces (what the data engine renders for training); lacquer has no model that fits (docs)
+    bad, checked = _misfits(FlowErrorModel(), "textured")
+    assert not bad, bad
     assert checked >= 12
-    # and the measurement itself says what the model encodes: edges are where gross errors live
-    near = m["edge_px"] < 2
-    assert np.mean(m["error_mm"][near] > 10) > 3 * np.mean(m["error_mm"][~near] > 10)
+
+
+def test_the_tolerance_can_fail():
+    # the model fitted before the flow masks changed (forward-backward 2 px, no depth-edge mask; it never
+    # drops a point) misses the current measurement, and the textured model misses the lacquer one
+    former = _misfits(FORMER_MODEL, "textured")[0]
+    assert any(kind != "drop points" for _, _, kind, _ in former), former  # not only because it never drops
+    assert _misfits(FlowErrorModel(), "lacquer")[0]
+
+
+def test_the_measurement_shows_what_the_model_encodes():
+    m = dict(np.load(MEASURED["textured"]))
+    e, valid, near = m["error_mm"], m["valid"], m["edge_px"] < 2
+    # the masks drop points at depth edges far more often than inside a surface
+    assert (1 - valid[near].mean()) > 2 * (1 - valid[~near].mean())
+    # and the kept points' errors are mm-small on textured surfaces, larger on lacquer
+    lac = dict(np.load(MEASURED["lacquer"]))
+    assert np.median(e[valid]) < 2.0 < np.median(lac["error_mm"][lac["valid"]])
+    assert np.all(np.isnan(e[~valid])) and np.all(np.isfinite(e[valid]))
 
 
 def test_fit_recovers_a_known_model():
     truth = FlowErrorModel(inlier_per_m=0.0004, inlier_rel=0.01, inlier_edge=0.001, b0=-4.5, b_edge=3.0,
-                           edge_scale_px=4.0, b_depth=1.0, b_motion=0.3)  # fmt: skip
+                           edge_scale_px=4.0, b_depth=1.0, b_motion=0.3, drop_b0=-2.0,
+                           drop_edge_bins=(4.0, 2.0, 1.0, 0.5, 0.2), drop_depth=0.5, drop_motion=0.4)  # fmt: skip
     rng = np.random.default_rng(0)
     n = 40_000
     edge, motion_mm, depth = rng.exponential(15.0, n), rng.exponential(8.0, n), rng.uniform(0.4, 2.5, n)
@@ -61,7 +110,10 @@ def test_fit_recovers_a_known_model():
     rays = rng.standard_normal((n, 3))
     rays /= np.linalg.norm(rays, axis=1, keepdims=True)
     err = truth.sample(motion, rays, edge, depth, rng)
-    fit = fit_flow_error_model(err, np.sum(err * rays, axis=1), edge, motion_mm, depth)
+    dropped = rng.random(n) < truth.drop_probability(edge, motion_mm, depth)
+    k = ~dropped
+    fit = fit_flow_error_model(err[k], np.sum(err * rays, axis=1)[k], edge[k], motion_mm[k], depth[k],
+                               dropped=dropped, all_covariates=(edge, motion_mm, depth))  # fmt: skip
     assert fit.edge_scale_px == 4.0
     assert abs(fit.b_edge - truth.b_edge) < 0.4 and abs(fit.b0 - truth.b0) < 0.4
     assert abs(fit.gross_log_mean - truth.gross_log_mean) < 0.05
@@ -69,6 +121,12 @@ def test_fit_recovers_a_known_model():
     p_true = truth.gross_probability(edge, motion_mm, depth).mean()
     p_fit = fit.gross_probability(edge, motion_mm, depth).mean()
     assert abs(p_fit - p_true) < 0.01
+    assert abs(fit.drop_b0 - truth.drop_b0) < 0.2
+    np.testing.assert_allclose(fit.drop_edge_bins, truth.drop_edge_bins, atol=0.3)
+    assert abs(fit.drop_motion - truth.drop_motion) < 0.1
+    # without drop data the model drops nothing
+    plain = fit_flow_error_model(err, np.sum(err * rays, axis=1), edge, motion_mm, depth)
+    assert plain.drop_probability(edge, motion_mm, depth).max() < 1e-9
 
 
 def test_edge_distance_is_zero_on_outlines_and_grows_inside():

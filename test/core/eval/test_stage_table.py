@@ -69,3 +69,13 @@ def test_values_worse_than_network_only_are_bold_and_counted(mod, tmp_path):
 def test_bad_arguments_print_the_usage(mod, capsys):
     assert mod["main"](["no-equals-sign"]) == 2
     assert "stage_table.py" in capsys.readouterr().err
+
+
+def test_extra_stage_is_a_column_after_the_shipped_refinement(mod, tmp_path, capsys):
+    _write(tmp_path / "c")
+    # the motionseg rows stand for a --refine-grid variant here: any method of the folder can be a column
+    assert mod["main"](["--stage", "sim2art-motionseg=+ refinement, old gate", f"gt-flow={tmp_path / 'c'}"]) == 0
+    md = capsys.readouterr().out
+    head = next(ln for ln in md.splitlines() if ln.startswith("| metric |"))
+    assert head == "| metric | network only | + refinement (shipped) | + refinement, old gate |"
+    assert mod["main"](["--stage", "no-heading", f"gt-flow={tmp_path / 'c'}"]) == 2

@@ -7,6 +7,7 @@ import struct
 import numpy as np
 import pytest
 
+from sim2art_core.export.config import ExportConfig
 from sim2art_core.export.mesh import (
     box_mesh,
     combined_mass_properties,
@@ -76,8 +77,8 @@ def test_concave_part_gets_several_pieces_that_follow_its_surface():
     walls = [np.c_[u, lo], np.c_[lo, u], np.c_[hi, u], np.c_[u[:, 0], lo, u[:, 1]], np.c_[u[:, 0], hi, u[:, 1]],
              np.c_[u, np.zeros(6000)]]  # fmt: skip
     pts = np.concatenate(walls)
-    one = convex_pieces(pts, 8, 0.01, 0.02, max_pieces=1)
-    many = convex_pieces(pts, 8, 0.01, 0.02, max_pieces=16, tolerance=0.004)
+    one = convex_pieces(pts, ExportConfig(max_pieces=1))
+    many = convex_pieces(pts, ExportConfig(max_pieces=16, piece_tolerance=0.004))
     assert len(one) == 1 and len(many) > 1
     import trimesh
 
@@ -86,7 +87,7 @@ def test_concave_part_gets_several_pieces_that_follow_its_surface():
         return trimesh.proximity.closest_point(mesh, pts[::10])[1].mean()
 
     assert dist(one) > 0.008 and dist(many) < 0.005
-    assert convex_pieces(pts, 8, 0.01, 0.02, max_pieces=16)[0].vertices.tobytes() == many[0].vertices.tobytes()
+    assert convex_pieces(pts, ExportConfig(max_pieces=16))[0].vertices.tobytes() == many[0].vertices.tobytes()
 
 
 def test_combined_mass_of_two_boxes_is_one_box():

@@ -167,6 +167,26 @@ def fit_static(d: StepData) -> ModelFit:
     )
 
 
+def _moving_fit(
+    jtype: JointType, axis: np.ndarray, origin: np.ndarray, step_amounts: np.ndarray, chi2: float, k: int,
+    d: StepData, infl: float, axis_info: np.ndarray, origin_cov: np.ndarray, var_steps: np.ndarray,
+) -> ModelFit:  # fmt: skip
+    """The ModelFit of a prismatic or revolute fit: covariances and state variance inflated by ``infl``."""
+    return ModelFit(
+        type=jtype,
+        axis=axis,
+        origin=origin,
+        amounts=_amounts(step_amounts),
+        step_amounts=step_amounts,
+        chi2=chi2,
+        num_params=k,
+        bic=_bic(chi2, k, d),
+        axis_cov=infl * _safe_inv2(axis_info, UNINFORMATIVE_AXIS_VAR / infl),
+        origin_cov=infl * origin_cov,
+        state_variance=float(infl * np.sum(var_steps)),
+    )
+
+
 def fit_prismatic(d: StepData) -> ModelFit:
     """Weighted least squares: u_t = dd_t a (alternating between a and the dd_t)."""
     K = len(d.steps)
@@ -197,19 +217,9 @@ def fit_prismatic(d: StepData) -> ModelFit:
     axis_info = np.einsum("k,ai,kij,jb->ab", dd**2, E.T, W, E)
     var_steps = np.where(den > 0, 1.0 / np.maximum(den, 1e-300), 0.0)
     first = np.flatnonzero(d.fitted)
-    return ModelFit(
-        type=JointType.PRISMATIC,
-        axis=axis,
-        origin=d.origin_ref.copy(),
-        amounts=_amounts(dd_filled),
-        step_amounts=dd_filled,
-        chi2=chi2,
-        num_params=k,
-        bic=_bic(chi2, k, d),
-        axis_cov=infl * _safe_inv2(axis_info, UNINFORMATIVE_AXIS_VAR / infl),
-        origin_cov=infl * (np.linalg.inv(W[first[0]]) if len(first) else np.eye(3)),
-        state_variance=float(infl * np.sum(var_steps)),
-    )
+    origin_cov = np.linalg.inv(W[first[0]]) if len(first) else np.eye(3)
+    return _moving_fit(JointType.PRISMATIC, axis, d.origin_ref.copy(), dd_filled, chi2, k, d, infl, axis_info,
+                       origin_cov, var_steps)  # fmt: skip
 
 
 def fit_revolute(d: StepData) -> ModelFit:
@@ -260,20 +270,9 @@ def fit_revolute(d: StepData) -> ModelFit:
     axis, theta_filled = _orient(axis, _fill_steps(theta, d.fitted))
     E = np.stack(tangent_basis(axis), axis=1)
     axis_info = np.einsum("k,ai,kij,jb->ab", theta**2, E.T, w_rot, E)
-    return ModelFit(
-        type=JointType.REVOLUTE,
-        axis=axis,
-        origin=origin,
-        amounts=_amounts(theta_filled),
-        step_amounts=theta_filled,
-        chi2=chi2,
-        num_params=k,
-        bic=_bic(chi2, k, d),
-        axis_cov=infl * _safe_inv2(axis_info, UNINFORMATIVE_AXIS_VAR / infl),
-        # Along the axis the origin is fixed by definition (foot of the perpendicular from origin_ref).
-        origin_cov=infl * origin_cov,
-        state_variance=float(infl * np.sum(var_steps)),
-    )
+    # Along the axis the origin is fixed by definition (foot of the perpendicular from origin_ref).
+    return _moving_fit(JointType.REVOLUTE, axis, origin, theta_filled, chi2, k, d, infl, axis_info, origin_cov,
+                       var_steps)  # fmt: skip
 
 
 def _step_angles(axis: np.ndarray, origin: np.ndarray, theta: np.ndarray, d: StepData) -> np.ndarray:

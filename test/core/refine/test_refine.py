@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 from sim2art_core import geometry as g
 from sim2art_core.estimate import JointEstimate
 from sim2art_core.eval.scenes import BoxPart, cabinet, make_scene
-from sim2art_core.refine import RefineConfig, refine_joints
+from sim2art_core.refine import STRICT_GATE, RefineConfig, refine_joints
 from sim2art_core.types import JointType
 from sim2art_core.window import Window
 
@@ -297,3 +298,50 @@ def test_part_whose_parent_is_another_part_is_fitted_in_its_parents_frame():
     # Relative to the base the handle's motion is neither revolute nor prismatic about one fixed axis.
     flat = refine_joints(window, onehot(labels, 3), 0, [], RefineConfig(fusion="refined")).joints[1]
     assert flat.parent == 0 and not np.allclose(flat.amounts, slide, atol=1e-3)
+
+
+def _two_door_cabinet(T: int = 16, noise: float = 0.0):
+    """A base with two doors hinged at its outer edges, opening at different speeds (a wardrobe)."""
+    base = BoxPart(center=(0, 0, 0.4), size=(0.6, 0.4, 0.8))
+    left = BoxPart(center=(-0.15, 0.21, 0.4), size=(0.3, 0.02, 0.7), type=JointType.REVOLUTE, axis=(0, 0, 1),
+                   pivot=(-0.3, 0.21, 0.4), amounts=np.linspace(0, 0.9, T))  # fmt: skip
+    right = BoxPart(center=(0.15, 0.21, 0.4), size=(0.3, 0.02, 0.7), type=JointType.REVOLUTE, axis=(0, 0, -1),
+                    pivot=(0.3, 0.21, 0.4), amounts=np.linspace(0, 0.5, T))  # fmt: skip
+    return make_scene([base, left, right], T, [500, 300, 200], flow_noise_m=noise, seed=3)
+
+
+def test_gate_keeps_network_joint_of_a_part_that_holds_two_differently_moving_doors():
+    sc = _two_door_cabinet()
+    T = sc.window.num_frames
+    merged = np.where(sc.labels == 2, 1, sc.labels)  # the network merged both doors into part 1
+    probs = onehot(merged, 2)
+    net = _network_joint(1, T, JointType.REVOLUTE, axis=(0.0, 0.0, 1.0))
+    res = refine_joints(sc.window, probs, 0, [net], RefineConfig(**STRICT_GATE))
+    # The geometry alone fits one joint to the blend of two doors; the strict gate sees why not to trust it.
+    assert res.refined[0].confidence >= RefineConfig().min_refined_confidence
+    assert res.joints[0] is net  # network's type and axis kept
+    # The same scene with the default gate (residual and confidence only) takes the refined blend.
+    assert refine_joints(sc.window, probs, 0, [net]).joints[0].source == "fused"
+
+
+def test_explained_fraction_measures_the_part_against_the_windows_flow_noise():
+    from sim2art_core.refine.refine import _measure_parts
+
+    sc = _two_door_cabinet()
+    w, cfg = sc.window, RefineConfig()
+    pts, flow = w.points.reshape(-1, 3), w.flow.reshape(-1, 3)
+    clean, _ = _measure_parts(pts, flow, w.valid, onehot(sc.labels, 3), cfg, root=0)
+    merged, _ = _measure_parts(pts, flow, w.valid, onehot(np.where(sc.labels == 2, 1, sc.labels), 2), cfg, root=0)
+    np.testing.assert_allclose(clean.explained, 1.0)
+    # One rigid motion per pair cannot explain two doors: most points are off by more than 2.5 x the noise.
+    assert merged.explained[1] < 0.5 and merged.explained[0] == 1.0
+
+
+def test_gate_uses_the_refined_joint_of_a_clean_single_door_part():
+    for noise, cfg in itertools.product((0.0, 0.002), (RefineConfig(), RefineConfig(**STRICT_GATE))):
+        sc = _two_door_cabinet(noise=noise)
+        T = sc.window.num_frames
+        nets = [_network_joint(1, T, JointType.REVOLUTE), _network_joint(2, T, JointType.REVOLUTE)]
+        left, right = refine_joints(sc.window, onehot(sc.labels, 3), 0, nets, cfg).joints
+        assert left.source == right.source == "fused", (noise, cfg)
+        assert axis_err_deg(left.axis, [0, 0, 1]) < 2.0 and axis_err_deg(right.axis, [0, 0, 1]) < 2.0

@@ -6,7 +6,10 @@ pose source is a dict of camera poses by stamp, like a TF buffer that only knows
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,7 +17,14 @@ import numpy as np
 import pytest
 
 from sim2art_core.preprocess import KeyframeConfig, ObjectSelectionConfig, PreprocessConfig
-from sim2art_core.runtime.frame_pipeline import FramePipeline, PipelineConfig, ResetEvent, run_estimator
+from sim2art_core.runtime.frame_pipeline import (
+    FramePipeline,
+    PipelineConfig,
+    ResetEvent,
+    lower_thread_priority,
+    run_estimator,
+)
+from sim2art_core.runtime.inference_worker import InferenceWorker
 from sim2art_core.types import EstimateStatus
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "preprocess"))
@@ -55,7 +65,7 @@ class Rig:
             PipelineConfig(preprocess=PRE, fixed_frame="odom", **cfg),
             describe=lambda f: (f.stamp_ns, "camera"),
             decode=lambda f, stamp, pose: replace(f, stamp_ns=stamp, world_from_cam=pose),
-            submit=lambda w: self.windows.append(w) or False,
+            submit=lambda w, _trace: self.windows.append(w) or False,
             poses=self.poses,
             warn=self.warnings.append,
         )
@@ -193,3 +203,159 @@ def test_run_estimator_turns_exceptions_into_failed_estimates(frames):
 
     est, trace = run_estimator(Broken(), rig.windows[-1])
     assert est.status == EstimateStatus.FAILED and "RuntimeError: boom" in est.message and "Traceback" in trace
+
+
+# ---------------------------------------------------------------- busy policy and latency trace (issue 14.5)
+@pytest.fixture(scope="module")
+def long_frames():
+    return make_frames(T + 4, 160, 120, Scene(), max_amount=0.4, with_mask=True)[0]
+
+
+class FakeClock:
+    def __init__(self):
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def worker_rig(policy: str):
+    """A Rig whose submissions go to a real InferenceWorker that blocks until ``gate`` is set."""
+    gate, started, done = threading.Event(), threading.Event(), []
+
+    def run(job):
+        started.set()
+        gate.wait(10)
+        done.append(job)
+
+    worker = InferenceWorker(run, lambda e: None, "test_inference")
+    rig = Rig(rate_hz=1000.0, busy_policy=policy)
+    rig.pipe._submit = lambda w, trace: worker.submit((w, trace))
+    rig.pipe._busy = lambda: worker.busy or worker.pending > 0
+    rig.pipe._clock = rig.clock = FakeClock()
+    return rig, worker, gate, started, done
+
+
+def test_skip_policy_skips_a_window_completed_while_busy_and_sends_the_next_fresh_one(long_frames):
+    rig, worker, gate, started, done = worker_rig("skip")
+    try:
+        stamps = rig.feed(long_frames[: T + 1], 10**9)  # window 1 completes: the idle worker starts on it
+        assert started.wait(5) and worker.busy
+        rig.clock.t += 0.1
+        rig.feed(long_frames[T + 1 : T + 2], stamps[-1] + PERIOD_NS)  # window 2 completes while busy
+        assert rig.count("windows_skipped_busy") == 1 and worker.pending == 0
+        rig.pipe.on_rate_timer()  # busy: the timer does not queue it either
+        assert worker.pending == 0 and worker.submitted == 1 and rig.count("windows_skipped_busy") == 1
+        gate.set()
+        assert worker.wait_idle(5)
+        rig.clock.t += 0.05
+        rig.pipe.on_rate_timer()  # idle, but frames still arrive (the last 0.05 s ago): a fresher window is due
+        assert worker.submitted == 1
+        rig.clock.t += 0.05
+        rig.feed(long_frames[T + 2 : T + 3], stamps[-1] + 2 * PERIOD_NS)  # window 3 completes, worker idle
+        assert worker.wait_idle(5)
+        newest = [list(w.stamps_ns)[-1] for w, _ in done]
+        assert newest == [stamps[T - 1], stamps[-1] + PERIOD_NS]  # windows 1 and 3; 2 never ran
+        assert worker.dropped == 0 and rig.count("windows_skipped_busy") == 1
+    finally:
+        gate.set()
+        worker.stop()
+
+
+def test_skip_policy_still_estimates_the_last_window_when_the_input_stops(long_frames):
+    rig, worker, gate, started, done = worker_rig("skip")
+    try:
+        stamps = rig.feed(long_frames[: T + 1], 10**9)
+        assert started.wait(5)
+        rig.clock.t += 0.1
+        rig.feed(long_frames[T + 1 : T + 2], stamps[-1] + PERIOD_NS)  # the last window: skipped (busy)
+        gate.set()
+        assert worker.wait_idle(5)
+        for _ in range(8):  # frames keep arriving, the preprocessing is behind: a fresher window is coming
+            rig.clock.t += 0.1
+            rig.pipe.offer(long_frames[0])
+            rig.pipe.on_rate_timer()
+        assert worker.submitted == 1 and rig.pipe.queued == rig.pipe.cfg.queue_size
+        rig.pipe._queue.clear()  # (those frames are not needed for the rest of the test)
+        rig.clock.t += 0.1
+        rig.pipe.on_rate_timer()
+        assert worker.submitted == 1  # no frame for 0.1 s: the next window could still come
+        rig.clock.t += 0.5
+        rig.pipe.on_rate_timer()  # no frame for 0.6 s > PAUSED_AFTER_S: the input stopped, a late estimate beats none
+        assert worker.wait_idle(5) and worker.submitted == 2
+        assert [list(w.stamps_ns)[-1] for w, _ in done] == [stamps[T - 1], stamps[-1]]
+        rig.clock.t += 1.0
+        rig.pipe.on_rate_timer()  # never the same window twice
+        assert worker.submitted == 2
+    finally:
+        gate.set()
+        worker.stop()
+
+
+def test_wait_policy_keeps_the_newest_window_for_when_the_estimator_frees(long_frames):
+    rig, worker, gate, started, done = worker_rig("wait")
+    try:
+        stamps = rig.feed(long_frames[: T + 1], 10**9)
+        assert started.wait(5)
+        for k in (1, 2):  # windows 2 and 3 complete while busy
+            rig.clock.t += 0.1
+            rig.feed(long_frames[T + k : T + k + 1], stamps[-1] + k * PERIOD_NS)
+        assert worker.pending == 1 and worker.dropped == 1  # 3 replaced 2 in the slot
+        assert rig.count("windows_skipped_busy") == 0
+        gate.set()
+        assert worker.wait_idle(5)
+        newest = [list(w.stamps_ns)[-1] for w, _ in done]
+        assert newest == [stamps[T - 1], stamps[-1] + PERIOD_NS]  # window 3 ran after window 1, 2 never
+    finally:
+        gate.set()
+        worker.stop()
+
+
+def test_trigger_submits_even_when_busy_under_skip(frames):
+    rig = Rig(rate_hz=0.0, busy_policy="skip")
+    rig.pipe._busy = lambda: True
+    rig.feed(frames[: T + 1], 10**9)
+    assert rig.pipe.request(forced=False) == (False, "the estimator is busy: window skipped (busy_policy skip)")
+    assert rig.pipe.request(forced=True)[0] and len(rig.windows) == 1
+    with pytest.raises(ValueError, match="busy_policy"):
+        Rig(busy_policy="queue")
+
+
+def test_submitted_windows_carry_the_completing_frames_latency_trace(frames):
+    traces = []
+    rig = Rig(rate_hz=1000.0)
+    rig.pipe._submit = lambda w, trace: traces.append(trace) or False
+    rig.pipe._stamp_clock = lambda: 10**9 + T * PERIOD_NS + 50_000_000  # the stamps' clock (ROS / sim time)
+    before = time.monotonic()
+    stamps = rig.feed(frames[: T + 1], 10**9)
+    assert len(traces) == 1
+    trace = traces[0]
+    assert trace.stamp_ns == stamps[-1]  # the frame whose flow completed the window, not the window's last
+    times = [trace.time_of(e) for e in ("arrived", "dequeued", "decoded", "completed", "submitted")]
+    assert before <= times[0] and times == sorted(times) and times[-1] <= time.monotonic()
+    d = trace.durations()
+    assert set(d) == {"intake queue", "pose + decode", "keyframe", "rate wait"}
+    assert d["keyframe"] > 0 and trace.transport_s == pytest.approx(0.05)  # stamp -> intake in that clock
+
+
+def test_preprocess_niceness_lowers_only_the_preprocessing_thread(frames):
+    if not sys.platform.startswith("linux"):
+        pytest.skip("per-thread priorities are a Linux feature")
+    tid = threading.get_native_id()
+    mine = os.getpriority(os.PRIO_PROCESS, tid)
+    rig = Rig(rate_hz=0.0, preprocess_niceness=3)
+    seen, stop = [], threading.Event()
+
+    def describe(f):
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        stop.set()
+        return f.stamp_ns, "camera"
+
+    rig.pipe._describe = describe
+    thread = threading.Thread(target=rig.pipe.run, args=(stop,))
+    thread.start()
+    rig.pipe.offer(frames[0])
+    thread.join(10)
+    assert seen == [min(19, mine + 3)] and rig.pipe.stats.snapshot()[1]["preprocess_nice"] == min(19, mine + 3)
+    assert os.getpriority(os.PRIO_PROCESS, tid) == mine  # the calling thread (executor, inference) unchanged
+    assert lower_thread_priority(0) is None

@@ -83,6 +83,19 @@ def test_same_estimate_as_in_process(remote):
     assert remote.deaths == remote.restarts == 0
 
 
+def test_the_child_reports_when_it_had_the_window_and_when_it_was_done(remote):
+    """One machine-wide monotonic clock: the child's stamps fall inside the parent's call (latency trace)."""
+    before = time.monotonic()
+    remote.estimate(door_window())
+    after = time.monotonic()
+    received, estimated = remote.last_times
+    assert before <= received <= estimated <= after
+    assert estimated - received == pytest.approx(remote.last_estimate_s, abs=0.01)
+    with pytest.raises(RemoteEstimateError):
+        remote.estimate(door_window(23))
+    assert remote.last_times is None  # no stale stamps after a failed estimate
+
+
 def test_an_estimator_error_is_raised_here_and_the_child_lives_on(remote):
     pid = remote.pid
     with pytest.raises(RemoteEstimateError, match="stand-in refuses this window"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from sim2art_core.geometry import point_line_distance
 from sim2art_core.model import preset
@@ -70,3 +71,22 @@ def test_collate_pads_parts():
     points, flow, targets, scales = collate(exs)
     assert points.shape == (2, 6, 50, 3) and targets.part_valid.tolist() == [[True, False], [True, True]]
     assert targets.types[0, 1] == JointType.STATIC and scales.shape == (2,)
+
+
+def test_collate_copies_each_part_and_pads_with_static_defaults():
+    rng = np.random.default_rng(1)
+    exs = [example_from_sample(analytic_sample(k, 1, 6, 50), CFG, rng) for k in ("static", "revolute")]
+    _, _, targets, _ = collate(exs)
+    for b, e in enumerate(exs):
+        p = len(e.types)
+        np.testing.assert_array_equal(targets.types[b, :p].numpy(), e.types)
+        np.testing.assert_array_equal(targets.axes[b, :p].numpy(), e.axes)
+        np.testing.assert_array_equal(targets.pivots[b, :p].numpy(), e.pivots)
+        np.testing.assert_array_equal(targets.amounts[b, :p].numpy(), e.amounts)
+        np.testing.assert_array_equal(targets.moving[b, :p].numpy(), e.moving)
+    p0 = len(exs[0].types)
+    assert p0 < targets.types.shape[1]
+    assert targets.axes[0, p0:].tolist() == [[0.0, 0.0, 1.0]] * (targets.types.shape[1] - p0)
+    assert not targets.pivots[0, p0:].any() and not targets.amounts[0, p0:].any() and not targets.moving[0, p0:].any()
+    assert targets.types.dtype == torch.long and targets.axes.dtype == torch.float32
+    assert targets.part_valid.dtype == torch.bool and targets.moving.dtype == torch.bool

@@ -19,6 +19,7 @@ from visualization_msgs.msg import Marker
 
 from sim2art_core.export.kinematics import UrdfKinematics
 from sim2art_core.geometry import make_transform, matrix_from_quaternion, point_line_distance, rotation_about_axis
+from sim2art_core.runtime.latency import STAGES, parse_breakdown
 from sim2art_ros.conversions.image_codec import stamp_to_ns
 from sim2art_ros.conversions.markers import cloud_to_array
 from sim2art_ros.msg import Articulation, ArticulationJoint
@@ -290,3 +291,7 @@ def test_diagnostics_report_inputs_window_and_inference(system, first_estimate):
         assert key in d, (key, d)
     assert d["estimator"] == "FlowSplitEstimator" and d["pose source"] == "builtin"
     assert int(d["inferences"]) >= 1 and float(d["end-to-end latency (s)"]) > 0
+    # the node's own latency trace: every stage from intake to publishing, adding up to its total
+    stages = parse_breakdown(d["latency breakdown (ms, median)"])
+    assert {s[0] for s in STAGES} <= set(stages) and stages["node total"] > 0, d
+    assert stages["estimate"] >= 0 and stages["transport"] >= 0

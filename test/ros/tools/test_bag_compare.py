@@ -9,7 +9,13 @@ import pytest
 
 from sim2art_core.estimate import ArticulationEstimate, JointEstimate, PartEstimate
 from sim2art_core.types import EstimateStatus, JointType
-from sim2art_ros.tools.bag_compare import latency_of, moving_truth_joints, score_estimate, truth_over_window
+from sim2art_ros.tools.bag_compare import (
+    latency_of,
+    moving_truth_joints,
+    score_estimate,
+    state_reference_ns,
+    truth_over_window,
+)
 from sim2art_ros.tools.bag_report import accuracy
 
 STAMPS = 1_700_000_000 * 10**9 + np.arange(12, dtype=np.int64) * 66_666_667
@@ -134,3 +140,59 @@ def test_fused_model_is_scored_on_the_newest_window_and_counts_confirmed_spuriou
     assert acc["part_rotation_deg"] == pytest.approx(0.0, abs=1e-6)  # not off by the 0.25 rad already reached
     assert acc["axis_angle_deg"] == pytest.approx(0.0, abs=1e-6)
     assert (score.extra_joints, score.extra_confirmed) == (2, 1)
+
+
+def _fused_windows(gt, windows, door_scale=1.0, flip=False):
+    """What the fused model publishes for consecutive windows: the door track created in the first window
+    (states from 0 there), then continued (states relative to that first frame); ``door_scale`` scales the
+    estimated motion, ``flip`` reports the door with the opposite axis (and states)."""
+    door = gt.joints[0]
+    first = windows[0][0]
+    out = []
+    for k, (a, b) in enumerate(windows):
+        states = (np.asarray(door.amounts)[a : b + 1] - door.amounts[first]) * door_scale
+        axis = np.asarray(door.axis, float)
+        if flip:
+            axis, states = -axis, -states
+        j = dataclasses.replace(door, child=7, axis=axis, amounts=states, support_windows=k + 1, confirmed=k >= 1)
+        stamps = gt.stamps_ns[a : b + 1]
+        out.append(dataclasses.replace(gt, stamps_ns=stamps, labels=np.zeros((len(stamps), 0), np.int16), joints=(j,)))
+    return out
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_fused_state_at_the_last_frame_is_scored_against_the_first_observed_frame(flip):
+    """The fused model's door was first seen in the window starting at frame 2; its state at the newest frame
+    (frame 11) is relative to frame 2. A FAILED estimate between windows does not break the chain."""
+    gt = truth()
+    ests = _fused_windows(gt, [(2, 7), (4, 9), (6, 11)], flip=flip)
+    failed = ArticulationEstimate.failed("no flow", "odom", gt.stamps_ns[5:10], (5, 0))
+    history = [ests[0], failed, ests[1]]
+    assert state_reference_ns(ests[2], 7, history) == gt.stamps_ns[2]
+    score, _ = score_estimate(ests[2], gt, moving_truth_joints(gt), latency_s=0.0, history=history)
+    door = score.states[0]
+    expected = float(gt.joints[0].amounts[11] - gt.joints[0].amounts[2])
+    assert door.true == pytest.approx(expected) and door.estimated == pytest.approx(expected)
+    assert door.error == pytest.approx(0.0, abs=1e-9) and door.reference_ns == gt.stamps_ns[2]
+    # the drawer is missed: no motion estimated, error = its whole motion since the bag's first frame
+    drawer = score.states[1]
+    assert drawer.estimated == 0.0 and drawer.error == pytest.approx(float(gt.joints[1].amounts[11]))
+    assert score.missed == 1
+    acc = accuracy(score)
+    assert acc["state_error_rad"] == pytest.approx(0.0, abs=1e-9)
+    assert acc["state_error_cm"] == pytest.approx(100 * float(gt.joints[1].amounts[11]))
+
+
+def test_a_state_that_drifts_is_scored_with_its_error_and_a_window_estimate_uses_its_own_start():
+    gt = truth()
+    ests = _fused_windows(gt, [(0, 5), (3, 8), (6, 11)], door_scale=1.2)
+    score, _ = score_estimate(ests[2], gt, moving_truth_joints(gt), latency_s=0.0, history=ests[:2])
+    assert score.states[0].error == pytest.approx(0.2 * float(gt.joints[0].amounts[11]))
+    # without the recorded start of the track the reference is unknown: NaN, not a made-up number
+    unknown, _ = score_estimate(ests[2], gt, moving_truth_joints(gt), latency_s=0.0, history=())
+    assert np.isnan(unknown.states[0].error) and unknown.states[0].reference_ns == -1
+    # a per-window estimate: states start at 0 in its own window, so that is the reference
+    win = window_estimate(gt, 6, 11)
+    score, _ = score_estimate(win, gt, moving_truth_joints(gt), latency_s=0.0, history=ests)
+    assert all(s.reference_ns == gt.stamps_ns[6] for s in score.states)
+    assert all(s.error == pytest.approx(0.0, abs=1e-9) for s in score.states)

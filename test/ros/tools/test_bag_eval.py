@@ -65,6 +65,7 @@ def test_bag_eval_reports_a_folder_of_bags(tmp_path, tiny_checkpoint):
     out = tmp_path / "report"
     rc = main([
         str(bags), "--out", str(out), "--checkpoint", str(tiny_checkpoint), "-q", "--drain-timeout", "30",
+        "--domain-id", "auto",  # node and replay on a private domain: still finds each other
         "--node-arg=-p", "--node-arg=keyframe_period_s:=0.0", "--node-arg=-p", "--node-arg=rate_hz:=5.0",
     ])  # fmt: skip
     assert rc == 0
@@ -87,6 +88,9 @@ def test_bag_eval_reports_a_folder_of_bags(tmp_path, tiny_checkpoint):
         assert recorded["/articulation"] == len(b["estimates"])
     final = by_name["with_truth"]["estimates"][-1]
     assert len(final["joints"]) == moving  # one scored row per moving true joint
+    assert len(final["states_at_last_frame"]) == moving
+    assert all(s["error"] is None or s["error"] >= 0.0 for s in final["states_at_last_frame"])
+    assert "by_category" in res and (out / "by_category.png").stat().st_size > 10_000
     assert 0.0 <= final["accuracy_type_accuracy"] <= 1.0
     assert all(0.0 <= j["axis_angle_deg"] <= 90.0 for j in final["joints"])
     assert by_name["no_truth"]["estimates"][-1]["joints"] == []
@@ -95,3 +99,12 @@ def test_bag_eval_reports_a_folder_of_bags(tmp_path, tiny_checkpoint):
 def test_bag_eval_names_a_missing_bag(tmp_path, capsys):
     assert main([str(tmp_path / "nope"), "--out", str(tmp_path / "o"), "-q"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_domain_id_option_is_checked(tmp_path, capsys):
+    from sim2art_ros.tools.bag_eval import parse_domain_id, private_domain_id
+
+    assert parse_domain_id(None) is None and parse_domain_id("7") == 7 and 1 <= parse_domain_id("auto") <= 101
+    assert private_domain_id(3) == private_domain_id(3)
+    assert main([str(tmp_path), "--out", str(tmp_path / "o"), "-q", "--domain-id", "999"]) == 2
+    assert "--domain-id must be" in capsys.readouterr().err
