@@ -92,14 +92,22 @@ class ObjectModelConfig:
     below the chi-square quantile of this probability. Windows beyond it are outliers: excluded from the fused
     geometry and from confirmation, the worst first, until the rest agree (robust re-fit over the kept
     windows). Two tracks merge only when their axes and lines pass the same gate (covariances summed)."""
-    min_motion_m: float = 0.02
+    min_motion_m: float = 0.005
     """A window's joint moved significantly when its child moved at least this far during the window (m): a
     revolute joint's angular range times the distance of the child's centroid from the axis, a prismatic
-    joint's range. Flow noise on a static body "moves" by less; below it a window does not confirm."""
+    joint's range (5 mm: the data engine's threshold for a moving prismatic joint). An absolute floor only:
+    the noise test is ``min_motion_snr`` (on the val split 1 cm and 2 cm already lost true joints of small
+    objects and slow doors, docs/EVALUATION.md §9)."""
     min_motion_snr: float = 3.0
     """Also required for significant motion: that displacement >= this times the window's rigid-fit residual
     (``fit_residual``, m), and the range >= this times the state's standard deviation where the window gives
     them (a part whose motion is not larger than the noise of its own fit is not confirmed)."""
+    consistency_min_axis_std_deg: float = 2.0
+    """Floor of a window's axis standard deviation in the consistency gate only: a window's covariance
+    describes its flow noise, not how its segmentation differs from the next window's (which moves the axis
+    by about a degree even on exact flow); without it exact-flow windows 1 deg apart would contradict."""
+    consistency_min_origin_std_m: float = 0.02
+    """Floor of a window's line-position standard deviation in the consistency gate only (m), as above."""
     same_motion_tol: float = 0.25
     """Two joints of one window (or two tracks) are the same physical joint (a part split in two) when they
     are of one type, within the matching gates, their children overlap along the axis and their states agree:
@@ -138,7 +146,8 @@ class ObjectModelConfig:
             raise ValueError(f"min_overlap_weight must be in (0, 1], got {self.min_overlap_weight}")
         if not 0.0 < float(self.consistency_prob) < 1.0:
             raise ValueError(f"consistency_prob must be in (0, 1), got {self.consistency_prob}")
-        for name in ("min_motion_m", "min_motion_snr", "same_motion_tol"):
+        for name in ("min_motion_m", "min_motion_snr", "same_motion_tol", "consistency_min_axis_std_deg",
+                     "consistency_min_origin_std_m"):  # fmt: skip
             v = float(getattr(self, name))
             if not (math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {v}")
@@ -666,19 +675,19 @@ class ObjectModel:
         sign = 1.0 if float(a.axis @ b.axis) >= 0 else -1.0
         return _same_motion(a.states[ia], sign * b.states[ib], cfg.same_motion_tol)
 
-    @staticmethod
-    def _pair_d2(a: _Track, b: _Track) -> float:
+    def _pair_d2(self, a: _Track, b: _Track) -> float:
         """Mahalanobis distance of two tracks' axes or lines (the larger) with both fused covariances."""
         bx = b.axis if float(a.axis @ b.axis) >= 0 else -b.axis
         J = _basis_change(bx, a.axis)
         ca = np.linalg.inv(a.axis_info)
         cb = J @ np.linalg.inv(b.axis_info) @ J.T
         r = _log_tangent(a.axis, bx)
-        d2 = float(r @ np.linalg.solve(ca + cb, r))
+        floor = np.eye(2) * 2 * math.radians(self.config.consistency_min_axis_std_deg) ** 2
+        d2 = float(r @ np.linalg.solve(ca + cb + floor, r))
         if a.type == JointType.REVOLUTE:
             P = np.stack(tangent_basis(a.axis))
             y = P @ (_on_plane(b.origin, bx, a.origin, a.axis) - a.origin)
-            S = P @ (a.origin_cov + b.origin_cov) @ P.T + np.eye(2) * 1e-12
+            S = P @ (a.origin_cov + b.origin_cov) @ P.T + np.eye(2) * 2 * self.config.consistency_min_origin_std_m**2
             d2 = max(d2, float(y @ np.linalg.solve(S, y)))
         return d2
 
@@ -867,14 +876,18 @@ class ObjectModel:
         cfg = self.config
         idx = np.arange(len(X.W))
         r = _log_batch(axis, X.B)
-        S = np.linalg.inv(self._axis_info_n(X, idx, axis)) - np.linalg.inv(info)
-        S = _spd_batch(S, math.radians(cfg.min_axis_std_deg) ** 2 * 1e-2)
+        S_obs = _spd_batch(
+            np.linalg.inv(self._axis_info_n(X, idx, axis)), math.radians(cfg.consistency_min_axis_std_deg) ** 2
+        )
+        S = _spd_batch(S_obs - np.linalg.inv(info), math.radians(cfg.min_axis_std_deg) ** 2 * 1e-2)
         d2 = np.einsum("ni,ni->n", r, np.linalg.solve(S, r[..., None])[..., 0])
         if jtype == JointType.REVOLUTE:
             P = np.stack(tangent_basis(axis))
             y = (_on_plane_batch(X.O, X.B, origin, axis) - origin) @ P.T
-            S = np.einsum("ij,njk,lk->nil", P, X.OC / X.W[:, None, None] - origin_cov, P)
-            S = _spd_batch(S, cfg.min_origin_std_m**2 * 1e-2)
+            S_obs = _spd_batch(
+                np.einsum("ij,njk,lk->nil", P, X.OC / X.W[:, None, None], P), cfg.consistency_min_origin_std_m**2
+            )
+            S = _spd_batch(S_obs - P @ origin_cov @ P.T, cfg.min_origin_std_m**2 * 1e-2)
             d2 = np.maximum(d2, np.einsum("ni,ni->n", y, np.linalg.solve(S, y[..., None])[..., 0]))
         return d2 / _chi2(cfg.consistency_prob, 2)
 
