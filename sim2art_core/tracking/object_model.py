@@ -58,7 +58,6 @@ of axes with covariances is hand-written (no well-kept library does it; SciPy gi
 
 from __future__ import annotations
 
-import functools
 import math
 import time
 from dataclasses import dataclass, field, replace
@@ -92,12 +91,12 @@ class ObjectModelConfig:
     below the chi-square quantile of this probability. Windows beyond it are outliers: excluded from the fused
     geometry and from confirmation, the worst first, until the rest agree (robust re-fit over the kept
     windows). Two tracks merge only when their axes and lines pass the same gate (covariances summed)."""
-    min_motion_m: float = 0.005
-    """A window's joint moved significantly when its child moved at least this far during the window (m): a
+    min_motion_m: float = 0.0
+    """Absolute floor (m) of a window's motion for it to confirm: how far its child moved during the window (a
     revolute joint's angular range times the distance of the child's centroid from the axis, a prismatic
-    joint's range (5 mm: the data engine's threshold for a moving prismatic joint). An absolute floor only:
-    the noise test is ``min_motion_snr`` (on the val split 1 cm and 2 cm already lost true joints of small
-    objects and slow doors, docs/EVALUATION.md §9)."""
+    joint's range) must exceed it. Off by default: on the val split (docs/EVALUATION.md §9) floors of 5 mm,
+    1 cm and 2 cm lost true joints of small objects and slow doors and 5 mm removed no spurious joint; the
+    noise test is ``min_motion_snr``. Raise it for a sensor whose fits report no residual."""
     min_motion_snr: float = 3.0
     """Also required for significant motion: that displacement >= this times the window's rigid-fit residual
     (``fit_residual``, m), and the range >= this times the state's standard deviation where the window gives
@@ -375,12 +374,11 @@ def _on_plane(o: np.ndarray, b: np.ndarray, ref: np.ndarray, a: np.ndarray) -> n
     return o + b * (float((ref - o) @ a) / c)
 
 
-@functools.lru_cache(maxsize=16)
 def _chi2(prob: float, dof: int) -> float:
-    """Chi-square quantile (scipy.stats.chi2)."""
-    from scipy.stats import chi2
-
-    return float(chi2.ppf(prob, dof))
+    """Chi-square quantile for 2 degrees of freedom, closed form (the CDF is 1 - exp(-x / 2))."""
+    if dof != 2:
+        raise ValueError("only the 2-dof quantile is needed")
+    return -2.0 * math.log1p(-prob)
 
 
 def _line_distance(c1: np.ndarray, a1: np.ndarray, c2: np.ndarray, a2: np.ndarray) -> float:

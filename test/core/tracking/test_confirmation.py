@@ -72,10 +72,12 @@ def test_a_consistent_moving_joint_is_confirmed_and_one_window_is_not():
 
 def test_a_recurring_joint_that_moves_by_noise_is_never_confirmed():
     """Flow noise on the static body: the same small part 'rotates' by 0.3 deg in every window (1.6 mm at the
-    centroid), at a consistent place: seen 6 times, never a fact. The door next to it is confirmed."""
+    centroid, below 3x its 3 mm fit residual), at a consistent place: seen 6 times, never a fact. The door
+    next to it (9 cm, the same residual) is confirmed."""
     model = ObjectModel()
-    door = dict(child=1)
-    noise = dict(child=2, axis=[1.0, 0.0, 0.0], origin=[0.0, 0.0, 0.0], amounts=np.linspace(0, 0.005, T))
+    door = dict(child=1, fit_residual=0.003)
+    noise = dict(child=2, axis=[1.0, 0.0, 0.0], origin=[0.0, 0.0, 0.0], amounts=np.linspace(0, 0.005, T),
+                 fit_residual=0.003)  # fmt: skip
     parts = [_part(0, [0.5, 0.5, 0.5], True), _part(1, CENTROID), _part(2, [0.0, 0.3, 0.0])]
     for k in range(6):
         fused = model.update(_window([_joint(**door), _joint(**noise)], k, parts))
@@ -259,3 +261,13 @@ def test_two_stacked_drawers_opening_together_stay_apart_and_a_split_drawer_is_o
     assert len(moving) == 2 and all(j.confirmed for j in moving)
     labels = fused.labels[0]
     assert labels[3] == labels[5] != labels[4]  # part 3 (a piece of drawer 1) carries drawer 1's label
+
+
+def test_an_absolute_motion_floor_can_be_set():
+    """min_motion_m (off by default): a window whose child moved 1.6 mm confirms nothing with a 5 mm floor."""
+    small = _joint(amounts=np.linspace(0.0, 0.0053, T))  # x 0.3 m lever = 1.6 mm
+    for floor, expected in ((0.0, True), (0.005, False)):
+        model = ObjectModel(ObjectModelConfig(min_motion_m=floor))
+        for k in range(3):
+            fused = model.update(_window([small], k))
+        assert fused.joints[0].confirmed is expected, floor
