@@ -110,8 +110,10 @@ class ObjectModelConfig:
     same_motion_tol: float = 0.25
     """Two joints of one window (or two tracks) are the same physical joint (a part split in two) when they
     are of one type, within the matching gates, their children overlap along the axis and their states agree:
-    RMS difference <= this fraction of their larger range; they are then merged (the more confident one
-    gives the geometry of that window)."""
+    RMS difference <= this fraction of their larger range (within one window up to the sense of the motion,
+    which a window's network amounts can get wrong: two real parts side by side on one hinge line cannot
+    turn by the same amount in opposite senses); they are then merged (the more confident one gives the
+    geometry of that window)."""
     max_axis_angle_deg: float = 25.0
     """Gate: largest angle between a window's axis and a track's axis (sign-agnostic) to match."""
     max_line_distance_m: float = 0.15
@@ -601,8 +603,10 @@ class ObjectModel:
             return False
         if not _overlap_along(pa, pb, a, JointType(ja.type)):
             return False
-        sign = 1.0 if float(a @ b) >= 0 else -1.0
-        return _same_motion(np.asarray(ja.amounts, float), sign * np.asarray(jb.amounts, float), cfg.same_motion_tol)
+        # the same motion up to its sense: two real parts on one hinge line, side by side along it, cannot
+        # turn the same amount in opposite senses, but a window's network amounts can get the sense wrong
+        aa, ab = np.asarray(ja.amounts, float), np.asarray(jb.amounts, float)
+        return _same_motion(aa, ab, cfg.same_motion_tol) or _same_motion(aa, -ab, cfg.same_motion_tol)
 
     def _collapse_duplicates(self, obs: list, parts: dict) -> tuple[list, dict[int, int]]:
         """Fold joints of one window that are the same physical joint into the most confident of them;
