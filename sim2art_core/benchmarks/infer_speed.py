@@ -24,26 +24,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from sim2art_core.benchmarks.latency import _rss_mb, _stats  # one RSS probe and one timing summary
+
 OUTPUTS = ("part_logits", "moving_logits", "type_logits", "revolute_axis", "pivot", "prismatic_axis",
            "revolute_amounts", "prismatic_amounts")  # fmt: skip
-
-
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def _stats(times: list[float], frames: int) -> dict:
-    import numpy as np
-
-    med = float(np.median(times))
-    return {"median_ms": 1e3 * med, "p90_ms": 1e3 * float(np.percentile(times, 90)), "ms_per_frame": 1e3 * med / frames,
-            "calls": len(times)}  # fmt: skip
 
 
 def _estimators(checkpoint: str | None):
