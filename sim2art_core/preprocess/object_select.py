@@ -5,7 +5,8 @@ Two sources (:class:`~sim2art_core.preprocess.config.ObjectSelectionConfig`):
 * a mask from a segmenter (``RGBDFrame.mask``), restricted to pixels with usable depth;
 * a region of interest: an axis-aligned box in the FIXED frame. The pixels are lifted
   with depth, moved into the fixed frame, kept when inside the box and above the
-  supporting plane (RANSAC), split at depth discontinuities, and the largest
+  supporting plane (RANSAC) by more than a band set from the plane's measured depth
+  noise (so flat objects stay), split at depth discontinuities, and the largest
   connected region in the image is the object (the documented choice when several
   objects stand in the box).
 
