@@ -102,7 +102,8 @@ class JointEstimate:
         fit_residual: m, RMS residual of the rigid-motion fit, NaN when not fitted.
         support_windows: windows whose estimate supports this joint: 1 for a per-window estimate,
             the number of matched windows in the fused model (sim2art_core.tracking.object_model).
-        confirmed: True once the fused model has seen the joint in enough windows to present it as
+        confirmed: True once enough of the fused model's windows agree on the joint and show it moving (see
+            sim2art_core.tracking.ObjectModelConfig.confirm_windows) to present it as
             a fact; always False for a per-window estimate (one window is a hypothesis).
     """
 

@@ -93,3 +93,13 @@ def test_tests_mirror_the_packages():
     assert (ROOT / "test" / "core" / "runtime").is_dir()
     flat = sorted(p.name for p in (ROOT / "test" / "ros").glob("test_*.py"))
     assert flat == ["test_spin.py"], f"test/ros/ mirrors sim2art_ros/: put {flat} in its role folder"
+
+
+def test_no_ros_layer_module_over_400_lines():
+    """Issue 14's check: the ROS layer stays thin; a module that grows past 400 lines is split by concern."""
+    long = {
+        str(p.relative_to(ROOT)): n
+        for p in (ROOT / "sim2art_ros").rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > 400
+    }
+    assert not long, f"split these modules by concern: {long}"

@@ -1,6 +1,7 @@
 """sim2art-benchmark: the benchmarks behind docs/BENCHMARKS.md, one sub-command each.
 
     sim2art-benchmark latency [--checkpoint CK] ...            every method per window, preprocessing per frame
+    sim2art-benchmark infer-speed [--threads 2 1]            network / Estimator before vs after issue 12's forward
     sim2art-benchmark flow-resolution --data D [--split val]   which rendered resolution the optical-flow path needs
     sim2art-benchmark flow-methods --data D --out DIR   optical-flow methods and masks, textured and plain
     sim2art-benchmark flow-error [--per-category 2]           flow-path error and drops; fit of its noise model
@@ -18,6 +19,7 @@ import sys
 
 COMMANDS = {
     "latency": "sim2art_core.benchmarks.latency",
+    "infer-speed": "sim2art_core.benchmarks.infer_speed",
     "flow-resolution": "sim2art_core.benchmarks.bench_flow",
     "flow-methods": "sim2art_core.benchmarks.bench_flow_methods",
     "flow-error": "sim2art_core.benchmarks.bench_flow_error",

@@ -53,6 +53,8 @@ SINGLE_MEAN = "single (mean of windows)"
 FUSED = "fused"
 FUSED_CONFIRMED = "fused (confirmed)"
 COLUMNS = (SINGLE_LAST, SINGLE_MEAN, FUSED, FUSED_CONFIRMED)
+#: extra column: confirmation by window count only (the rule before the geometric checks), same estimates
+COUNT_ONLY = "fused, count-only confirmation"
 
 
 def slice_sample(sample: SequenceSample, start: int, stop: int) -> SequenceSample:
@@ -139,6 +141,15 @@ def rebased(model: ArticulationEstimate, confirmed_only: bool = False) -> Articu
     return replace(model, joints=joints)
 
 
+def spurious_confirmed(model: ArticulationEstimate, confirmed_metrics: SampleMetrics) -> int:
+    """Confirmed moving joints of ``model`` that no scored true joint was matched to (``confirmed_metrics``:
+    the model's confirmed joints scored with evaluate_sample); what a planner would act on wrongly."""
+    if model.status != EstimateStatus.OK:
+        return 0
+    confirmed = sum(j.confirmed and j.type != JointType.STATIC for j in model.joints)
+    return max(0, confirmed - sum(e.status != "missed" for e in confirmed_metrics.joints))
+
+
 def evaluate_sequence(
     sample: SequenceSample,
     run,
@@ -187,13 +198,18 @@ def evaluate_sequence(
     for name, f in others_out.items():
         out[name] = evaluate_sample(last, rebased(f), cfg, last_valid)
         out[f"{name} (confirmed)"] = evaluate_sample(last, rebased(f, confirmed_only=True), cfg, last_valid)
+    ok = fused.status == EstimateStatus.OK
     facts = {
         "windows": len(pieces),
-        "fused_joints": len(fused.joints) if fused.status == EstimateStatus.OK else 0,
-        "confirmed_joints": sum(j.confirmed for j in fused.joints) if fused.status == EstimateStatus.OK else 0,
+        "fused_joints": len(fused.joints) if ok else 0,
+        "confirmed_joints": sum(j.confirmed for j in fused.joints) if ok else 0,
+        # confirmed moving joints that no scored true joint is matched to (what a planner would act on wrongly)
+        "spurious_confirmed": spurious_confirmed(fused, out[FUSED_CONFIRMED]),
         "estimator_s": seconds,
         "fuse_ms_per_window": 1e3 * fuse_s / len(pieces),
     }
+    for name, f in others_out.items():
+        facts[f"spurious_confirmed {name}"] = spurious_confirmed(f, out[f"{name} (confirmed)"])
     return out, facts
 
 
@@ -234,8 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--model-grid",
         default="",
-        metavar="DEG:M,...",
-        help="more fused columns from the same estimates, one per axis-angle:line-distance gate pair",
+        metavar="DEG:M[:MOTION_M],...",
+        help="more fused columns from the same estimates, one per axis-angle:line-distance gate pair "
+        "(optionally with a min_motion_m)",
     )
     p.add_argument("--out", type=Path, default=Path("consecutive_eval"))
     p.add_argument("--no-progress", action="store_true")
@@ -262,10 +279,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = EvalConfig()
     cats = [c for c in args.categories.split(",") if c]
     jobs = _val_jobs(args.split, args.per_category, cats, args.seed)
-    variants = {}
+    # the confirmation rule before issue 11.3's geometric checks, from the same estimates: a joint is confirmed
+    # once confirm_windows windows matched it (no consistency gate, no motion significance, no merging)
+    variants = {
+        COUNT_ONLY: replace(
+            model_cfg, consistency_prob=1.0 - 1e-12, min_motion_m=0.0, min_motion_snr=0.0, same_motion_tol=0.0
+        )
+    }
     for item in filter(None, args.model_grid.split(",")):
-        deg, dist = (float(v) for v in item.split(":"))
-        variants[f"fused {deg:g}deg/{dist:g}m"] = replace(model_cfg, max_axis_angle_deg=deg, max_line_distance_m=dist)
+        vals = [float(v) for v in item.split(":")]
+        deg, dist = vals[:2]
+        name = f"fused {deg:g}deg/{dist:g}m"
+        cfg_v = replace(model_cfg, max_axis_angle_deg=deg, max_line_distance_m=dist)
+        if len(vals) > 2:  # DEG:M:MOTION_M also varies the significant-motion threshold
+            name += f"/motion {vals[2]:g}m"
+            cfg_v = replace(cfg_v, min_motion_m=vals[2])
+        variants[name] = cfg_v
     names = [*COLUMNS, *(n for v in variants for n in (v, f"{v} (confirmed)"))]
     columns: dict[str, list[SampleMetrics]] = {c: [] for c in names}
     rows = []
@@ -300,6 +329,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "mean_fuse_ms_per_window": float(np.mean([r["fuse_ms_per_window"] for r in rows])) if rows else None,
         "mean_fused_joints": float(np.mean([r["fused_joints"] for r in rows])) if rows else None,
         "mean_confirmed_joints": float(np.mean([r["confirmed_joints"] for r in rows])) if rows else None,
+        "spurious_confirmed": {
+            k.removeprefix("spurious_confirmed").strip() or "fused": {
+                "mean_per_sequence": float(np.mean([r[k] for r in rows])),
+                "sequences_without": float(np.mean([r[k] == 0 for r in rows])),
+            }
+            for k in (rows[0] if rows else {})
+            if k.startswith("spurious_confirmed")
+        },
         "wall_s": time.perf_counter() - t_start,
     }  # fmt: skip
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -39,18 +39,32 @@ class RigidVelocity:
     omega: torch.Tensor  # (B, M, T, 3) angular velocity (rad per frame), right-handed
 
 
-def _weighted_fit(points: torch.Tensor, flow: torch.Tensor, weights: torch.Tensor, eps: float) -> RigidVelocity:
+def _products(points: torch.Tensor, flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-point p p^T (B, T, N, 3, 3) and p x v (B, T, N, 3). They do not depend on the weights,
+    so :func:`rigid_velocity` builds them once for all its reweighted fits."""
+    return points.unsqueeze(-1) * points.unsqueeze(-2), torch.cross(points, flow, dim=-1)
+
+
+def _weighted_fit(
+    points: torch.Tensor,
+    flow: torch.Tensor,
+    weights: torch.Tensor,
+    eps: float,
+    products: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> RigidVelocity:
+    # The fit is ill-conditioned for small parts (cov = E[pp^T] - c c^T); its einsums are kept as
+    # they are (fusing them into one matmul changed outputs by up to 1e-2 through rounding).
+    outer, p_cross_v = _products(points, flow) if products is None else products
     mass = weights.sum(dim=2).permute(0, 2, 1)  # (B, M, T)
     inv = 1.0 / mass.clamp_min(eps)
     centroid = torch.einsum("btnm,btni->bmti", weights, points) * inv[..., None]
     mean_flow = torch.einsum("btnm,btni->bmti", weights, flow) * inv[..., None]
-    outer = points.unsqueeze(-1) * points.unsqueeze(-2)  # (B, T, N, 3, 3)
     second = torch.einsum("btnm,btnij->bmtij", weights, outer) * inv[..., None, None]
     cov = second - centroid.unsqueeze(-1) * centroid.unsqueeze(-2)
     eye = torch.eye(3, dtype=points.dtype, device=points.device)
     trace = cov.diagonal(dim1=-2, dim2=-1).sum(-1)
     inertia = trace[..., None, None] * eye - cov
-    momentum = torch.einsum("btnm,btni->bmti", weights, torch.cross(points, flow, dim=-1)) * inv[..., None]
+    momentum = torch.einsum("btnm,btni->bmti", weights, p_cross_v) * inv[..., None]
     momentum = momentum - torch.cross(centroid, mean_flow, dim=-1)
     # Ridge term: a part reduced to a point or a line has no (or a 1-D) rotation; the fit
     # then returns the minimum-norm angular velocity instead of blowing up.
@@ -77,8 +91,10 @@ def _residual_sq(points: torch.Tensor, flow: torch.Tensor, fit: RigidVelocity) -
     offset = fit.mean_flow - torch.cross(fit.omega, fit.centroid, dim=-1)  # (B, M, T, 3)
     N = points.shape[2]
     pred = torch.bmm(points.reshape(B * T, N, 3), S).view(B, T, N, M, 3)
-    pred = pred + offset.permute(0, 2, 1, 3).unsqueeze(2)
-    return (flow.unsqueeze(3) - pred).square().sum(-1)
+    # In place on the fresh (B, T, N, M, 3) buffer; (pred - v)^2 == (v - pred)^2 exactly. The sum
+    # over xyz is written out: the same (x + y) + z as .sum(-1), ~30x faster on CPU for this shape.
+    sq = pred.add_(offset.permute(0, 2, 1, 3).unsqueeze(2)).sub_(flow.unsqueeze(3)).square_()
+    return torch.add(sq[..., 0], sq[..., 1]).add_(sq[..., 2])
 
 
 @torch.no_grad()
@@ -93,12 +109,13 @@ def rigid_velocity(
             part's RMS flow residual in that frame, so a few gross flow errors (outliers of a real
             flow estimator) do not tilt the fit.
     """
-    fit = _weighted_fit(points, flow, weights, eps)
+    products = _products(points, flow)
+    fit = _weighted_fit(points, flow, weights, eps, products)
+    mass = weights.sum(dim=2, keepdim=True).clamp_min(eps)  # (B, T, 1, M)
     for _ in range(robust_iters):
         r2 = _residual_sq(points, flow, fit)  # (B, T, N, M)
-        mass = weights.sum(dim=2, keepdim=True).clamp_min(eps)
         s2 = (weights * r2).sum(dim=2, keepdim=True) / mass + 1e-8  # (B, T, 1, M)
-        fit = _weighted_fit(points, flow, weights / (1.0 + r2 / s2), eps)
+        fit = _weighted_fit(points, flow, weights / r2.div_(s2).add_(1.0), eps, products)
     return fit
 
 

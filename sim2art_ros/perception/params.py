@@ -115,7 +115,13 @@ PARAMETERS: tuple[Param, ...] = (
         "What /articulation carries: the object model fused over windows, or each window's estimate",
         choices=("fused", "window"),
     ),
-    Param("confirm_windows", 2, "Fused model: a joint is confirmed once this many windows matched it", 1, 100),
+    Param(
+        "confirm_windows",
+        2,
+        "Fused model: a joint is confirmed once this many windows agree on it and show it moving",
+        1,
+        100,
+    ),
     Param("model_max_axis_angle_deg", 25.0, "Fused model: largest axis angle to match a joint (deg)", 1.0, 90.0),
     Param(
         "model_max_line_distance_m", 0.15, "Fused model: largest axis-line distance to match a joint (m)", 0.005, 2.0

@@ -248,3 +248,31 @@ def test_image_features_follow_the_points(door_frames):
     assert w.features.shape == (3, 400, 3) and calls == [(1, 240, 320, 3)] * 4  # once per frame
     np.testing.assert_array_equal(w.features[w.valid], w.colors[w.valid].astype(np.float32))
     assert build_window(frames[:4], CFG, rng=0).features is None
+
+
+def test_window_is_identical_with_one_or_many_opencv_threads(door_frames):
+    """The window does not depend on the machine's core count: OpenCV's DIS splits its work over
+    threads (docs/BENCHMARKS.md "The keyframe that completes a window" timed 1 against 2), and no
+    thread count may change a value of the window handed to the estimator."""
+    import cv2
+
+    frames = door_frames[0]
+    before = cv2.getNumThreads()
+    cfg = replace(CFG, num_frames=len(frames) - 2, keyframes=KeyframeConfig(period_s=0.0))
+    windows = {}
+    try:
+        for threads in (4, 1):
+            cv2.setNumThreads(threads)
+            b = WindowBuilder(cfg, "world", rng=7)
+            windows[threads] = []
+            for f in frames:
+                b.add(f)
+                if b.window() is not None:
+                    windows[threads].append(b.window())
+    finally:
+        cv2.setNumThreads(before)
+    assert len(windows[1]) == len(windows[4]) == 2  # the window slid once
+    for a, b in zip(windows[4], windows[1], strict=True):
+        assert a.valid.sum() > 0.5 * a.valid.size
+        for k in ("points", "flow", "valid", "colors", "stamps_ns", "world_from_cam"):
+            np.testing.assert_array_equal(getattr(a, k), getattr(b, k), err_msg=k)

@@ -17,8 +17,8 @@ from sim2art_core.types import JointType
 from sim2art_ros.bags.node_process import NodeProcessError
 from sim2art_ros.tools import bag_eval
 from sim2art_ros.tools.bag_benchmark import select_jobs
+from sim2art_ros.tools.bag_categories import category_of, category_table
 from sim2art_ros.tools.bag_compare import BagResult, EstimateScore, StateAtLastFrame
-from sim2art_ros.tools.bag_report import category_of, category_table
 
 CATS = ("Storage1", "Laptop", "Fan")
 
