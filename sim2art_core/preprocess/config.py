@@ -29,7 +29,14 @@ class ObjectSelectionConfig:
         max_depth_m: pixels farther than this are ignored (far background, noisy depth).
         remove_support_plane: fit the supporting plane (table, floor) in the box with RANSAC and keep
             only what lies above it.
-        plane_distance_m: points within this distance of (or below) the plane belong to it.
+        plane_distance_m: RANSAC inlier distance of the plane fit, and the widest band removed with the
+            plane: points below the plane or less than the band above it belong to it.
+        plane_noise_sigmas: the band removed with the plane is this many times the plane's measured depth
+            noise (robust RMS of the heights of the plane's points below it, which no object can hold),
+            at least ``plane_min_distance_m`` and at most ``plane_distance_m``: a flat object (scissors, a closed
+            laptop, 5-9 mm thick) stands above a table that is measured to ~0.2 mm, but not above a fixed
+            1.5 cm band. 0 = always the fixed band ``plane_distance_m``.
+        plane_min_distance_m: narrowest band (m): 16UC1 depth has 1 mm steps, so 2 mm.
         plane_up: (x, y, z) "up" direction in the fixed frame; the supporting plane's normal must lie
             within ``plane_max_tilt_deg`` of it. z is up in REP 103 frames (odom, map, base_link); with
             a static camera the fixed frame is the optical frame, where up is about (0, -1, 0).
@@ -53,6 +60,8 @@ class ObjectSelectionConfig:
     max_depth_m: float = 4.0
     remove_support_plane: bool = True
     plane_distance_m: float = 0.015
+    plane_noise_sigmas: float = 5.0
+    plane_min_distance_m: float = 0.002
     plane_up: tuple[float, float, float] = (0.0, 0.0, 1.0)
     plane_max_tilt_deg: float = 25.0
     plane_min_inliers: float = 0.1
@@ -181,6 +190,11 @@ class PreprocessConfig:
             raise ValueError(f"object.roi_min {o.roi_min} must be below roi_max {o.roi_max} on every axis")
         if not 0 < o.min_depth_m < o.max_depth_m:
             raise ValueError(f"need 0 < min_depth_m < max_depth_m, got {o.min_depth_m}, {o.max_depth_m}")
+        if o.plane_noise_sigmas < 0 or o.plane_min_distance_m <= 0 or o.plane_distance_m <= 0:
+            raise ValueError(
+                "need object.plane_noise_sigmas >= 0, plane_min_distance_m > 0 and plane_distance_m > 0, got "
+                f"{o.plane_noise_sigmas}, {o.plane_min_distance_m}, {o.plane_distance_m}"
+            )
         if o.stride < 1:
             raise ValueError(f"object.stride must be >= 1, got {o.stride}")
         if f.method not in FLOW_REGISTRY:

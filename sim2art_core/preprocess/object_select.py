@@ -5,7 +5,8 @@ Two sources (:class:`~sim2art_core.preprocess.config.ObjectSelectionConfig`):
 * a mask from a segmenter (``RGBDFrame.mask``), restricted to pixels with usable depth;
 * a region of interest: an axis-aligned box in the FIXED frame. The pixels are lifted
   with depth, moved into the fixed frame, kept when inside the box and above the
-  supporting plane (RANSAC), split at depth discontinuities, and the largest
+  supporting plane (RANSAC) by more than a band set from the plane's measured depth
+  noise (so flat objects stay), split at depth discontinuities, and the largest
   connected region in the image is the object (the documented choice when several
   objects stand in the box).
 
@@ -29,17 +30,30 @@ from sim2art_core.preprocess.config import ObjectSelectionConfig
 
 @dataclass(frozen=True)
 class Plane:
-    """Plane ``normal . p + offset = 0`` in the fixed frame; ``normal`` is unit and points up."""
+    """Plane ``normal . p + offset = 0`` in the fixed frame; ``normal`` is unit and points up.
+
+    ``noise_m`` is the measured depth noise of the plane's points (m): the RMS height of its points below
+    it (an object only adds points above the plane, so the lower side is the sensor's alone); 0 unknown.
+    """
 
     normal: np.ndarray
     offset: float
     inlier_fraction: float
+    noise_m: float = 0.0
 
     def height(self, points: np.ndarray) -> np.ndarray:
         """Signed distance (m) of points (..., 3) above the plane (in the points' float dtype)."""
         points = np.asarray(points)
         dtype = points.dtype if np.issubdtype(points.dtype, np.floating) else np.float64
         return points @ self.normal.astype(dtype) + dtype.type(self.offset)
+
+    def band(self, cfg: ObjectSelectionConfig) -> float:
+        """Height (m) up to which points belong to the plane: ``plane_noise_sigmas`` x ``noise_m``, at
+        least ``plane_min_distance_m``, at most ``plane_distance_m`` (the fixed band when the noise
+        multiple is 0 or the noise is unknown)."""
+        if cfg.plane_noise_sigmas <= 0 or not self.noise_m > 0:
+            return float(cfg.plane_distance_m)
+        return float(min(cfg.plane_distance_m, max(cfg.plane_min_distance_m, cfg.plane_noise_sigmas * self.noise_m)))
 
 
 def depth_usable(depth: np.ndarray, cfg: ObjectSelectionConfig) -> np.ndarray:
@@ -80,13 +94,29 @@ def fit_support_plane(points: np.ndarray, cfg: ObjectSelectionConfig, rng: np.ra
     inliers = pts[np.abs(pts @ normals[best] + offsets[best]) < thr]
     if len(inliers) < max(3, cfg.plane_min_inliers * len(pts)):
         return None
-    centre = inliers.mean(axis=0)
-    n = np.linalg.svd(inliers - centre, full_matrices=False)[2][-1]
-    n = n * (1.0 if n @ up >= 0 else -1.0)
-    if n @ up < cos_tilt:  # the refit tilted too far: keep the RANSAC hypothesis
-        n = normals[best]
-        centre = anchors[best]
-    return Plane(normal=n, offset=float(-n @ centre), inlier_fraction=len(inliers) / len(pts))
+    fraction = len(inliers) / len(pts)
+    n, centre = normals[best], anchors[best]
+    # Least-squares refit, trimmed to the band the plane's own noise sets: the inliers within
+    # plane_distance_m also hold the lowest few millimetres of any object (a flat one entirely), which
+    # would lift and tilt the fit. The noise is measured on the points below the plane (objects only add
+    # points above it): RMS height, then keep |h| < 3 x that and refit, a few rounds.
+    keep, noise = inliers, 0.0
+    for _ in range(3):
+        if len(keep) < 3:
+            break
+        c = keep.mean(axis=0)
+        m = np.linalg.svd(keep - c, full_matrices=False)[2][-1]
+        m = m * (1.0 if m @ up >= 0 else -1.0)
+        if m @ up < cos_tilt:  # the refit tilted too far: keep the previous plane
+            break
+        n, centre = m, c
+        h = inliers @ n - n @ centre
+        below = h[h < 0]
+        if len(below) < 3:
+            break
+        noise = float(np.sqrt(np.mean(below**2)))
+        keep = inliers[np.abs(h) < max(3.0 * noise, 1e-6)]
+    return Plane(normal=n, offset=float(-n @ centre), inlier_fraction=fraction, noise_m=noise)
 
 
 def _depth_edges(depth: np.ndarray, ratio: float) -> np.ndarray:
@@ -152,7 +182,7 @@ def select_in_box(frame: RGBDFrame, cfg: ObjectSelectionConfig, rng: np.random.G
         if plane is not None:
             n = plane.normal.astype(np.float32)
             height = n[0] * world[0] + n[1] * world[1] + n[2] * world[2] + np.float32(plane.offset)
-            inside &= height > cfg.plane_distance_m
+            inside &= height > np.float32(plane.band(cfg))
     if cfg.depth_edge_ratio > 0:
         inside &= ~_depth_edges(z, cfg.depth_edge_ratio)
     min_px = max(1, int(np.ceil(cfg.min_component_pixels / (s * s))))
