@@ -1,7 +1,8 @@
 """Task-level check of the run-time-like flow error model: the shipped checkpoint, network only
 (``sim2art-norefine``), on the same validation objects and sequences (object seeds 1e6 + 100 + i, one per paper
-category, T = 16, N = 1024) with three kinds of flow: true (160x120 render), the noise model
-(RealismConfig(flow_error=1), 160x120) and the node's real optical-flow path (640x480, DIS + depth,
+category, T = 16, N = 1024) with four kinds of flow: true (160x120 render), the noise model
+(RealismConfig(flow_error=1), 160x120), the noise model with the masks' drops (flow_error=1, flow_drop=1) and the
+node's real optical-flow path (640x480, DIS + depth,
 sim2art_core.train.sources.optical_flow_sample). About 4 minutes on one free core (10 on a loaded one).
 
     PYTHONPATH=$PWD OMP_NUM_THREADS=1 nice -n 10 python scripts/flow_error_task_check.py
@@ -23,7 +24,7 @@ from sim2art_core.train.sources import VAL_SEED_OFFSET, optical_flow_sample
 torch.set_num_threads(1)
 run = build_method("sim2art-norefine", MethodOptions(device="cpu"))
 cfg = SequenceConfig(num_frames=16, num_points=1024, width=160, height=120)
-res = {"true": [], "noise-model": [], "optical-flow": []}
+res = {"true": [], "noise-model": [], "noise-model+drops": [], "optical-flow": []}
 ax = {k: [] for k in res}
 for i, c in enumerate(CATEGORIES):
     o, q = VAL_SEED_OFFSET + 100 + i, 50 + i
@@ -31,6 +32,9 @@ for i, c in enumerate(CATEGORIES):
         s = {
             "true": generate_sequence(c, o, q, cfg),
             "noise-model": generate_sequence(c, o, q, replace(cfg, realism=RealismConfig(flow_error=1.0))),
+            "noise-model+drops": generate_sequence(
+                c, o, q, replace(cfg, realism=RealismConfig(flow_error=1.0, flow_drop=1.0))
+            ),
             "optical-flow": optical_flow_sample(c, o, q, cfg),
         }
     except RuntimeError as e:

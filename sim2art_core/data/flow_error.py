@@ -21,8 +21,9 @@ validation-seed renders of all 17 categories with the node's current flow masks
   a step function of d plus depth and motion terms. The error terms above are those of the kept points.
 
 :func:`apply_flow_error` adds a sampled error to a data-engine sample's true flow
-(``RealismConfig.flow_error``: a scale; 1 = as measured); it does not drop points (a sample has no
-invalid points: dropping would mean refilling, as ``sources.optical_flow_sample`` does). The defaults are
+(``RealismConfig.flow_error``: a scale; 1 = as measured); :func:`flow_drop_indices` drops points with the
+measured probability and refills the frame from the kept ones (``RealismConfig.flow_drop``), as the run-time
+window and ``sources.optical_flow_sample`` do. The defaults are
 fitted to textured surfaces (what the data engine renders for training); on plain lacquer fronts the path
 fails differently (on fast-moving parts most kept points carry an error about as large as the motion itself)
 and this model family does not fit it (docs/DATA.md).
@@ -280,17 +281,47 @@ def depth_edge_distance_px(depth: np.ndarray, jump: float = 0.03) -> np.ndarray:
 
 
 def apply_flow_error(flow: np.ndarray, x_cam: np.ndarray, uv: np.ndarray, depth: np.ndarray, cam_rot: np.ndarray,
-                     scale: float, rng: np.random.Generator,
-                     model: FlowErrorModel | None = None) -> np.ndarray:  # fmt: skip
+                     scale: float, rng: np.random.Generator, model: FlowErrorModel | None = None,
+                     edge_px: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
     """``flow`` (N, 3) m (any frame F) plus a sampled run-time-like error.
 
     Args:
         x_cam: (N, 3) the points in their camera's optical frame (depth = z, ray = x / |x|).
         uv: (N, 2) int pixels of the points in ``depth`` (H, W) (the rendered true depth of the frame).
         cam_rot: (3, 3) rotation F <- camera (so the rays can be expressed in F).
+        edge_px: (N,) the points' distances to the nearest depth edge (px at 640x480), if already computed
+            (:func:`depth_edge_distance_px` at ``uv``).
     """
     model = model or FlowErrorModel()
-    edge = depth_edge_distance_px(depth)[uv[:, 1], uv[:, 0]]
+    edge = depth_edge_distance_px(depth)[uv[:, 1], uv[:, 0]] if edge_px is None else edge_px
     rays = x_cam / np.maximum(np.linalg.norm(x_cam, axis=1, keepdims=True), 1e-12)
     e = model.sample(flow, rays @ cam_rot.T, edge, x_cam[:, 2], rng, scale)
     return (flow + e).astype(flow.dtype)
+
+
+def flow_drop_indices(flow: np.ndarray, depth_m: np.ndarray, edge_px: np.ndarray, scale: float,
+                      rng: np.random.Generator, model: FlowErrorModel | None = None,
+                      min_kept: int = 16) -> np.ndarray:  # fmt: skip
+    """(N,) int indices that drop points the way the node's flow masks do and refill the frame from the kept.
+
+    Each point is dropped with ``scale`` times :meth:`FlowErrorModel.drop_probability` (capped at 1) and
+    replaced by a kept point of the same frame drawn at random, so the frame keeps N points, as the run-time
+    window (``sources.optical_flow_sample``) does. When fewer than ``min_kept`` points would be kept, nothing
+    is dropped (the node would drop such a frame; a training sample keeps its true points instead).
+
+    Args:
+        flow: (N, 3) m true scene flow of the points (its norm is the motion term).
+        depth_m: (N,) m depth of the points in their camera.
+        edge_px: (N,) px distance to the nearest depth edge at 640x480 (:func:`depth_edge_distance_px`).
+    """
+    model = model or FlowErrorModel()
+    n = len(depth_m)
+    motion_mm = 1000.0 * np.linalg.norm(flow, axis=1)
+    p = np.minimum(max(float(scale), 0.0) * model.drop_probability(edge_px, motion_mm, depth_m), 1.0)
+    kept = np.flatnonzero(rng.random(n) >= p)
+    if len(kept) < min(min_kept, n):
+        return np.arange(n)
+    idx = np.arange(n)
+    dropped = np.setdiff1d(idx, kept, assume_unique=True)
+    idx[dropped] = rng.choice(kept, size=len(dropped))
+    return idx

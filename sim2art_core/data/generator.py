@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from sim2art_core.data.camera_path import CameraPathConfig, sample_camera_path
-from sim2art_core.data.flow_error import apply_flow_error
+from sim2art_core.data.flow_error import apply_flow_error, depth_edge_distance_px, flow_drop_indices
 from sim2art_core.data.motion import MOVING_THRESHOLD, MotionConfig, sample_joint_trajectories
 from sim2art_core.data.objects import ArticulatedObject, generate_object, load_urdf_object
 from sim2art_core.data.realism import (
@@ -51,7 +51,7 @@ __all__ = [
 # New streams go at the end: SeedSequence.spawn gives child i the same seed whatever the count, so the
 # existing streams (and every sample generated before) stay unchanged.
 _STREAMS = ("motion", "camera", "light", "sample", "depth_noise", "missing", "mask", "drift", "flow_noise", "fov",
-            "flow_error")  # fmt: skip
+            "flow_error", "flow_drop")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -248,9 +248,15 @@ def generate_sequence_for_object(obj: ArticulatedObject, object_id: str, sequenc
                 noisy_z = np.maximum(z + rngs["flow_noise"].standard_normal(N) * depth_noise_std(rs, z), 0.01)
                 x_next = x_next * (noisy_z / z)[:, None]
             f = transform_points(c0_from_world @ reported[t + 1], x_next) - p_c0
-        if rs.flow_error > 0:
-            cam_rot = (c0_from_world @ reported[t])[:3, :3]
-            f = apply_flow_error(f, x_true, uv, img.depth, cam_rot, rs.flow_error, rngs["flow_error"])
+        if rs.flow_error > 0 or rs.flow_drop > 0:
+            edge = depth_edge_distance_px(img.depth)[uv[:, 1], uv[:, 0]]
+            if rs.flow_drop > 0:  # before the error: the drop model's motion term is the true motion
+                keep = flow_drop_indices(f, x_true[:, 2], edge, rs.flow_drop, rngs["flow_drop"])
+                p_c0, f, x_true, uv, edge, lab = p_c0[keep], f[keep], x_true[keep], uv[keep], edge[keep], lab[keep]
+                u, v = uv[:, 0], uv[:, 1]
+            if rs.flow_error > 0:
+                cam_rot = (c0_from_world @ reported[t])[:3, :3]
+                f = apply_flow_error(f, x_true, uv, img.depth, cam_rot, rs.flow_error, rngs["flow_error"], None, edge)
         points[t], flow[t] = p_c0, f
         colors[t] = img.rgb[v, u]  # sampled pixels always hit something: no background colour
         pixels[t] = uv

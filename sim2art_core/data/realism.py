@@ -31,6 +31,11 @@ what another one does, nor the camera path, the joint motion or the colours.
   (sim2art_core.data.flow_error.FlowErrorModel: Gaussian inliers growing with depth, motion and nearness to
   depth edges; gross errors mostly along the viewing ray, likely at depth edges). The value scales it
   (1 = as measured). Not part of ``robustness()`` (the evaluation's realism condition stays as it was).
+* **Run-time-like flow drops** (``flow_drop``): the node's flow masks (forward-backward check, depth-edge
+  mask, no depth at the target) give some points no flow, mostly at outlines; the run-time window refills
+  each frame from its kept points (repeats). Each point is dropped with the measured drop probability
+  (``FlowErrorModel.drop_probability``, times the value, capped at 1) and replaced by a kept point of the
+  same frame drawn at random. Not part of ``robustness()`` either.
 """
 
 from __future__ import annotations
@@ -58,6 +63,9 @@ class RealismConfig:
         pose_drift_frac: std per axis of the per-frame translation drift increment, as a fraction of
             the distance from the camera to the object centre (0.002 = 2 mm per frame at 1 m).
         flow_error: scale of the run-time-like flow error model (0 = off, 1 = as measured at 640x480).
+        flow_drop: scale of the run-time flow masks' drop probability (0 = off, 1 = as measured at 640x480):
+            a dropped point is replaced by a repeat of a kept point of the same frame, as the run-time
+            window does (see the module doc).
     """
 
     depth_noise_std: float = 0.0
@@ -67,6 +75,7 @@ class RealismConfig:
     pose_drift_deg: float = 0.0
     pose_drift_frac: float = 0.0
     flow_error: float = 0.0
+    flow_drop: float = 0.0
 
     def __post_init__(self):
         for f in fields(self):
@@ -111,7 +120,14 @@ class RealismConfig:
 
     @property
     def any(self) -> bool:
-        return self.depth_noise or self.missing_depth or self.mask_errors or self.pose_drift or self.flow_error > 0
+        return (
+            self.depth_noise
+            or self.missing_depth
+            or self.mask_errors
+            or self.pose_drift
+            or self.flow_error > 0
+            or self.flow_drop > 0
+        )
 
     def to_json(self) -> str:
         """Compact JSON of the options that are on ("{}" when none)."""

@@ -82,9 +82,9 @@ class GeneratorSource:
     sees both what the clean evaluation and what a real sensor give."""
     categories: tuple[str, ...] = CATEGORIES
     flow_error: float = 0.0
-    """Training only: fraction of sequences whose flow carries the run-time-like error model
-    (RealismConfig.flow_error = 1; sim2art_core.data.flow_error); the rest keep their true (or, under
-    realism, sensor-based) flow."""
+    """Training only: fraction of sequences whose flow carries the run-time-like error model and drops
+    (RealismConfig.flow_error = flow_drop = 1; sim2art_core.data.flow_error); the rest keep their true
+    (or, under realism, sensor-based) flow."""
     optical_flow: float = 0.0
     """Training only: fraction of sequences rendered at 640x480 and turned into a window by the node's own
     preprocessing (DIS optical flow + depth; :func:`optical_flow_sample`); ~25x the cost of a 160x120
@@ -110,7 +110,7 @@ class GeneratorSource:
 
         realism = RealismConfig.robustness() if realistic else RealismConfig()
         if flow == "noise-model":
-            realism = dataclasses.replace(realism, flow_error=1.0)
+            realism = dataclasses.replace(realism, flow_error=1.0, flow_drop=1.0)
         cfg = SequenceConfig(
             num_frames=self.num_frames, num_points=self.num_points, width=self.width, height=self.height,
             realism=realism,

@@ -16,6 +16,7 @@ from sim2art_core.data.flow_error import (
     FlowErrorModel,
     depth_edge_distance_px,
     fit_flow_error_model,
+    flow_drop_indices,
 )
 from sim2art_core.data.generator import SequenceConfig, generate_sequence
 from sim2art_core.data.realism import RealismConfig
@@ -150,3 +151,54 @@ def test_data_engine_option_changes_only_the_flow():
     assert noisy.realism == '{"flow_error": 1.0}' and clean.realism == "{}"
     again = generate_sequence("Storage1", 3, 4, replace(cfg, realism=RealismConfig(flow_error=1.0)))
     np.testing.assert_array_equal(noisy.flow, again.flow)
+
+
+def test_drop_indices_drop_at_the_measured_rate_and_refill_from_kept_points():
+    rng = np.random.default_rng(0)
+    n = 20000
+    edge = np.where(np.arange(n) < n // 2, 0.5, 30.0)  # half on an outline, half far inside
+    depth = np.full(n, 1.2)
+    flow = np.zeros((n, 3))
+    flow[:, 0] = 0.004
+    model = FlowErrorModel()
+    idx = flow_drop_indices(flow, depth, edge, 1.0, rng, model)
+    assert idx.shape == (n,) and idx.min() >= 0 and idx.max() < n
+    kept = idx == np.arange(n)
+    p = model.drop_probability(edge, 4.0, depth)
+    for sel in (edge < 1, edge > 1):
+        assert 100 * (1 - kept[sel].mean()) == pytest.approx(100 * p[sel].mean(), abs=2.0)
+    assert p[edge < 1].mean() > 2 * p[edge > 1].mean()  # outlines drop far more often (measured)
+    # every refill is a kept point: dropped points never come back
+    assert np.all(kept[idx])
+
+
+def test_drop_indices_off_and_degenerate():
+    rng = np.random.default_rng(1)
+    flow, depth, edge = np.zeros((50, 3)), np.full(50, 1.0), np.zeros(50)
+    np.testing.assert_array_equal(flow_drop_indices(flow, depth, edge, 0.0, rng), np.arange(50))
+    everything = replace(FlowErrorModel(), drop_b0=30.0)  # would drop every point: the frame keeps its points
+    np.testing.assert_array_equal(flow_drop_indices(flow, depth, edge, 1.0, rng, everything), np.arange(50))
+
+
+def test_data_engine_drop_option_repeats_kept_points_and_keeps_ground_truth():
+    cfg = SequenceConfig(num_frames=4, num_points=400, width=160, height=120)
+    clean = generate_sequence("Storage1", 3, 4, cfg)
+    dropped = generate_sequence("Storage1", 3, 4, replace(cfg, realism=RealismConfig(flow_drop=1.0)))
+    for k in ("part_axes", "joint_states"):
+        np.testing.assert_array_equal(getattr(clean, k), getattr(dropped, k), err_msg=k)
+    assert dropped.realism == '{"flow_drop": 1.0}'
+    # a kept point is the clean sample's point at the same index; the rest repeat kept points of the frame
+    kept_share = np.all(dropped.points == clean.points, axis=-1).mean()
+    assert 0.2 < kept_share < 0.95  # some dropped, not all (the node's own path drops 36-62 % on such renders)
+    for t in range(4):
+        same = np.all(dropped.points[t] == clean.points[t], axis=1)
+        kept = {tuple(p) for p in clean.points[t][same]}
+        assert all(tuple(p) in kept for p in dropped.points[t][~same])
+        # points, flow, pixels and labels stay together
+        row = {tuple(p): i for i, p in enumerate(clean.points[t])}
+        src = np.array([row[tuple(p)] for p in dropped.points[t]])
+        np.testing.assert_array_equal(dropped.flow[t], clean.flow[t][src])
+        np.testing.assert_array_equal(dropped.pixels[t], clean.pixels[t][src])
+        np.testing.assert_array_equal(dropped.labels[t], clean.labels[t][src])
+    again = generate_sequence("Storage1", 3, 4, replace(cfg, realism=RealismConfig(flow_drop=1.0)))
+    np.testing.assert_array_equal(dropped.points, again.points)
