@@ -148,7 +148,11 @@ class PerceiveNode(Node):
         self.create_service(Trigger, "~/trigger", self._on_trigger, callback_group=ctl)
         self.create_service(Trigger, "~/reset", self._on_reset, callback_group=ctl)
         # ~/robot_description + ~/save_urdf: exported on the twin's own thread (not an Outputs entry: 0.1-0.6 s)
-        self.twin = DigitalTwin(self, self.object_id, p["urdf_folder"], ctl) if p["publish_robot_description"] else None
+        self.twin = (
+            DigitalTwin(self, self.object_id, p["urdf_folder"], ctl, p["robot_description_niceness"])
+            if p["publish_robot_description"]
+            else None
+        )
         if self.twin is not None:
             self.pipeline.on_reset.append(self.twin.reset)
         if p["rate_hz"] > 0:

@@ -142,6 +142,13 @@ PARAMETERS: tuple[Param, ...] = (
     Param("publish_point_cloud", True, "Publish the segmented newest frame on ~/points"),
     Param("publish_markers", True, "Publish RViz markers on ~/markers"),
     Param("publish_robot_description", True, "Export each estimate to a URDF on ~/robot_description (docs/EXPORT.md)"),
+    Param(
+        "robot_description_niceness",
+        0,
+        "Added to the URDF export thread's nice value (Linux): an export costs about one estimate of CPU",
+        0,
+        19,
+    ),
     Param("urdf_folder", "sim2art_urdf", "Folder ~/save_urdf writes the URDF and its meshes to"),
     Param("marker_axis_length_m", 0.4, "Length of the axis arrows in RViz (m)", 0.01, 5.0),
     Param(

@@ -20,6 +20,7 @@ from std_srvs.srv import Trigger
 
 from sim2art_core.estimate import ArticulationEstimate
 from sim2art_core.export import ExportConfig, ExportError, UrdfModel, export_urdf, observed_geometry_from_window
+from sim2art_core.runtime.frame_pipeline import lower_thread_priority
 from sim2art_core.types import EstimateStatus
 from sim2art_core.window import Window
 
@@ -31,8 +32,11 @@ ROBOT_DESCRIPTION_QOS = QoSProfile(
 class DigitalTwin:
     """URDF of the newest estimate: publisher, save service and the export thread of one node."""
 
-    def __init__(self, node, object_id: str, folder: str, callback_group=None):
+    def __init__(self, node, object_id: str, folder: str, callback_group=None, niceness: int = 0):
         self.node = node
+        self.niceness = int(niceness)
+        self.nice: int | None = None
+        """The export thread's nice value once lowered (None: unchanged, or not Linux)."""
         self.folder = folder
         self.cfg = ExportConfig(link_prefix=f"{object_id}/", robot_name=object_id)
         self.pub = node.create_publisher(String, "~/robot_description", ROBOT_DESCRIPTION_QOS)
@@ -71,6 +75,8 @@ class DigitalTwin:
     _generation = 0
 
     def _loop(self) -> None:
+        if self.niceness > 0:  # background work: the keyframes and the estimator get the CPU first
+            self.nice = lower_thread_priority(self.niceness)
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._pending is not None or self._stop)
