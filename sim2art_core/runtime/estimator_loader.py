@@ -91,18 +91,23 @@ def limit_torch_threads(n: int) -> None:
         sys.modules["torch"].set_num_threads(int(n))
 
 
-def _build(p: dict):
-    """The estimator in a child process (``inference_mode: process``, docs/NODE.md "Real-time budget") or here."""
+def _build(p: dict, cpus=()):
+    """The estimator in a child process (``inference_mode: process``, docs/NODE.md "Real-time budget"), pinned
+    to ``cpus`` (empty = not pinned), or here."""
     if p.get("inference_mode", "thread") == "process":
         from sim2art_core.runtime.process_estimator import EstimatorSpec, ProcessEstimator
 
-        spec = EstimatorSpec(p["estimator"], p["checkpoint"], p["device"], p["estimator_kwargs"], p["torch_threads"])
+        spec = EstimatorSpec(
+            p["estimator"], p["checkpoint"], p["device"], p["estimator_kwargs"], p["torch_threads"], tuple(sorted(cpus))
+        )
         return ProcessEstimator(spec, timeout_s=p.get("inference_timeout_s", 60.0))
     return load_estimator(p["estimator"], p["checkpoint"], p["device"], p["estimator_kwargs"])
 
 
-def setup_model(p: dict, estimator=None) -> ModelSetup:
+def setup_model(p: dict, estimator=None, cpus=()) -> ModelSetup:
     """The ``estimator`` parameter's estimator (or the given one) and, with ``image_features``, the extractor.
+
+    ``cpus``: the estimator child's CPUs (``inference_mode: process``; :mod:`~sim2art_core.runtime.cpu_affinity`).
 
     A checkpoint trained with image features needs one: without it every inference would fail,
     so the node says so at start (ERROR diagnostic) instead.
@@ -110,7 +115,7 @@ def setup_model(p: dict, estimator=None) -> ModelSetup:
     error = ""
     if estimator is None:
         try:
-            estimator = _build(p)
+            estimator = _build(p, cpus)
         except EstimatorLoadError as e:
             estimator, error = None, str(e)
     limit_torch_threads(p["torch_threads"])

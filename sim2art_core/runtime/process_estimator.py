@@ -42,6 +42,7 @@ import weakref
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 
+from sim2art_core.runtime.cpu_affinity import pin_thread
 from sim2art_core.runtime.estimator_loader import DEFAULT_ESTIMATOR, EstimatorLoadError, load_estimator
 
 
@@ -59,6 +60,9 @@ class EstimatorSpec:
     """Further factory arguments as a JSON object."""
     torch_threads: int = 0
     """Intra-op threads of torch in the child (0 = torch's default)."""
+    cpus: tuple[int, ...] = ()
+    """CPUs the child pins itself to before loading the estimator (``estimator_cpus``,
+    :mod:`~sim2art_core.runtime.cpu_affinity`; empty = not pinned)."""
 
 
 class RemoteEstimateError(RuntimeError):
@@ -74,11 +78,14 @@ def _child_main(conn, spec: EstimatorSpec) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent shuts us down in order
     # OpenMP threads that spin while waiting would steal the CPU from the parent's preprocessing.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if spec.cpus:  # before torch starts its thread pool: its threads inherit the affinity
+        pin_thread(frozenset(spec.cpus))
     try:
         est = load_estimator(spec.spec, spec.checkpoint, spec.device, spec.kwargs_json)
         if spec.torch_threads > 0 and "torch" in sys.modules:
             sys.modules["torch"].set_num_threads(int(spec.torch_threads))
-        conn.send(("ready", int(est.num_frames), int(est.num_points), type(est).__name__, os.getpid()))
+        cpus = tuple(sorted(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else ()
+        conn.send(("ready", int(est.num_frames), int(est.num_points), type(est).__name__, os.getpid(), cpus))
     except BaseException as e:  # report, then exit: the parent raises EstimatorLoadError
         conn.send(("load_error", f"{e}" if isinstance(e, EstimatorLoadError) else f"{type(e).__name__}: {e}"))
         return
@@ -170,6 +177,8 @@ class ProcessEstimator:
         """``time.monotonic()`` in the child when it had the last window and when its estimate was done."""
         self.estimator_name = ""
         """Class name of the estimator in the child (diagnostics)."""
+        self.cpus: tuple[int, ...] = ()
+        """CPUs the child may run on, as it reported them once loaded (empty where the OS cannot say)."""
         self.num_frames = self.num_points = 0
         self._start()
 
@@ -199,7 +208,7 @@ class ProcessEstimator:
             _kill(proc)
             parent.close()
             raise EstimatorLoadError(msg[1])
-        _, num_frames, num_points, self.estimator_name, _ = msg
+        _, num_frames, num_points, self.estimator_name, _, self.cpus = msg
         if self._proc is not None and (num_frames, num_points) != (self.num_frames, self.num_points):
             _kill(proc)
             parent.close()

@@ -41,11 +41,13 @@ from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 from tf2_msgs.msg import TFMessage
 
+from sim2art_core.runtime.cpu_affinity import CpuSplit, allowed_cpus, pin_process, split_cpus
 from sim2art_core.runtime.estimator_loader import setup_model
 from sim2art_core.runtime.frame_pipeline import FramePipeline, PipelineConfig, ResetEvent, run_estimator
 from sim2art_core.runtime.health import HealthSnapshot, node_health
 from sim2art_core.runtime.inference_worker import InferenceWorker
 from sim2art_core.runtime.latency import LatencyTrace
+from sim2art_core.runtime.process_estimator import ProcessEstimator
 from sim2art_core.tracking import ObjectModel
 from sim2art_core.types import EstimateStatus
 from sim2art_core.window import Window
@@ -83,10 +85,12 @@ class PerceiveNode(Node):
         # rclpy keeps every -p / params-file value for this node here, declared or not (no public accessor)
         for warning in unknown_parameters(set(self._parameter_overrides)):
             self.get_logger().warning(warning)
-        model = setup_model(p, estimator)
+        split = cpu_split(p, injected=estimator is not None)
+        model = setup_model(p, estimator, split.estimator)
         self.estimator, self.features, self.estimator_error = model.estimator, model.features, model.error
         if self.estimator_error:
             self.get_logger().error(f"no inference: {self.estimator_error}")
+        self.node_cpus = self._pin(split)
         num_frames = p["num_frames"] or getattr(self.estimator, "num_frames", FALLBACK_FRAMES)
         num_points = p["num_points"] or getattr(self.estimator, "num_points", FALLBACK_POINTS)
         self.pre_cfg = preprocess_config(p, num_frames, num_points)
@@ -144,7 +148,11 @@ class PerceiveNode(Node):
         self.create_service(Trigger, "~/trigger", self._on_trigger, callback_group=ctl)
         self.create_service(Trigger, "~/reset", self._on_reset, callback_group=ctl)
         # ~/robot_description + ~/save_urdf: exported on the twin's own thread (not an Outputs entry: 0.1-0.6 s)
-        self.twin = DigitalTwin(self, self.object_id, p["urdf_folder"], ctl) if p["publish_robot_description"] else None
+        self.twin = (
+            DigitalTwin(self, self.object_id, p["urdf_folder"], ctl, p["robot_description_niceness"])
+            if p["publish_robot_description"]
+            else None
+        )
         if self.twin is not None:
             self.pipeline.on_reset.append(self.twin.reset)
         if p["rate_hz"] > 0:
@@ -157,6 +165,16 @@ class PerceiveNode(Node):
             f"sync by {self.inputs.backend}, estimator "
             f"{estimator_name(self.estimator) if self.estimator is not None else 'NONE'}"
         )
+
+    def _pin(self, split: CpuSplit) -> tuple[int, ...]:
+        """Every thread of this process onto the node's CPUs once the child runs on its own; the CPUs, or ()."""
+        if split.note:
+            self.get_logger().warning(split.note)
+        if not split.node or not isinstance(self.estimator, ProcessEstimator):
+            return ()
+        pin_process(split.node)
+        self.get_logger().info(f"estimator child on CPUs {list(self.estimator.cpus)}, node on {sorted(split.node)}")
+        return tuple(sorted(split.node))
 
     # ------------------------------------------------------------------ frame pipeline callbacks
     @staticmethod
@@ -290,6 +308,15 @@ class PerceiveNode(Node):
         self.worker.stop(timeout=10.0)
         if self.twin is not None:
             self.twin.close()
+
+
+def cpu_split(p: dict, injected: bool = False) -> CpuSplit:
+    """``estimator_cpus`` within the CPUs this process may use (only the estimator child can be pinned)."""
+    if str(p["estimator_cpus"]).strip() == "none":
+        return CpuSplit()
+    if injected or p["inference_mode"] != "process":
+        return CpuSplit(note="estimator_cpus ignored: it pins the estimator child of inference_mode 'process'")
+    return split_cpus(p["estimator_cpus"], allowed_cpus(), p["torch_threads"])
 
 
 def main(argv: list[str] | None = None) -> int:

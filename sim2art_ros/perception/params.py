@@ -23,6 +23,7 @@ from sim2art_core.preprocess import (
 )
 from sim2art_core.preprocess.config import FLOW_METHODS, KEYFRAME_MODES
 from sim2art_core.preprocess.flow_methods import DISConfig
+from sim2art_core.runtime.cpu_affinity import check_setting
 from sim2art_core.runtime.estimator_loader import DEFAULT_ESTIMATOR
 from sim2art_core.tracking import ObjectModelConfig
 
@@ -37,6 +38,7 @@ class Param:
     lo: float | None = None
     hi: float | None = None
     choices: tuple[str, ...] = ()
+    number_as_text: bool = False  # a string parameter that also takes a bare number (-p estimator_cpus:=3)
 
     @property
     def is_float(self) -> bool:
@@ -48,8 +50,9 @@ class Param:
         # Floats accept integers too (``-p rate_hz:=2``, ``roi_min:=[0,0,0]``): rclpy would otherwise
         # refuse an INTEGER override of a DOUBLE parameter. coerce() converts and range-checks them.
         d = ParameterDescriptor(
-            name=self.name, description=self.description, read_only=True, dynamic_typing=self.is_float
-        )
+            name=self.name, description=self.description, read_only=True,
+            dynamic_typing=self.is_float or self.number_as_text,
+        )  # fmt: skip
         if self.choices:
             d.additional_constraints = "one of: " + ", ".join(self.choices)
         if self.lo is not None and isinstance(self.default, bool) is False:
@@ -61,6 +64,8 @@ class Param:
 
     def coerce(self, value: Any) -> Any:
         """The value in the parameter's type (int -> float for floats), range-checked; ValueError otherwise."""
+        if self.number_as_text and isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
         if self.is_float:
             items = value if isinstance(self.default, list) else [value]
             if isinstance(items, (str, bytes)) or not all(
@@ -89,6 +94,13 @@ PARAMETERS: tuple[Param, ...] = (
         "process",
         "Run the estimator in a child process (no GIL shared with preprocessing) or in a thread of the node",
         choices=("process", "thread"),
+    ),
+    Param(
+        "estimator_cpus",
+        "none",
+        "Pin the estimator child to CPUs and the node to the others: none, auto (torch_threads CPUs of those allowed) "
+        "or a list like '3' / '2-3' (Linux, process mode)",
+        number_as_text=True,
     ),
     Param(
         "inference_timeout_s",
@@ -130,6 +142,13 @@ PARAMETERS: tuple[Param, ...] = (
     Param("publish_point_cloud", True, "Publish the segmented newest frame on ~/points"),
     Param("publish_markers", True, "Publish RViz markers on ~/markers"),
     Param("publish_robot_description", True, "Export each estimate to a URDF on ~/robot_description (docs/EXPORT.md)"),
+    Param(
+        "robot_description_niceness",
+        10,
+        "Added to the URDF export thread's nice value (Linux; 0 = unchanged): keyframes and estimate go first",
+        0,
+        19,
+    ),
     Param("urdf_folder", "sim2art_urdf", "Folder ~/save_urdf writes the URDF and its meshes to"),
     Param("marker_axis_length_m", 0.4, "Length of the axis arrows in RViz (m)", 0.01, 5.0),
     Param(
@@ -279,6 +298,7 @@ def check_choices(values: dict[str, Any]) -> None:
     for name in ("roi_min", "roi_max"):
         if len(values[name]) != 3:
             raise ValueError(f"parameter {name} must have 3 values (x, y, z), got {list(values[name])}")
+    check_setting(values["estimator_cpus"])
     up = list(values["plane_up"])
     if not (len(up) == 3 or up == [0.0]):
         raise ValueError(f"parameter plane_up must be [x, y, z] or [0.0] (auto), got {up}")

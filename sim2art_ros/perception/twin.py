@@ -2,8 +2,10 @@
 
 Each non-FAILED estimate is exported to a URDF (:mod:`sim2art_core.export`) on a small worker thread (an
 export takes 0.1-0.6 s: docs/BENCHMARKS.md, so it never blocks the executor; a newer estimate replaces one
-still waiting). The URDF is published on ``~/robot_description`` (std_msgs/String, reliable, transient local:
-a late ``robot_state_publisher`` gets the newest) whenever its text changes. Its joints are named
+still waiting; the thread's nice value is raised by ``niceness``, the ``robot_description_niceness`` parameter,
+so an export about as costly as an estimate does not slow the next one). The URDF is published on
+``~/robot_description`` (std_msgs/String, reliable, transient local: a late ``robot_state_publisher`` gets
+the newest) whenever its text changes. Its joints are named
 ``<object_id>/joint_<child>``, like the node's ``~/joint_states`` entries, so
 ``robot_state_publisher`` on those two topics gives the object's link TFs (docs/EXPORT.md).
 ``~/save_urdf`` (std_srvs/Trigger) writes the newest URDF and its meshes to the ``urdf_folder`` parameter.
@@ -20,6 +22,7 @@ from std_srvs.srv import Trigger
 
 from sim2art_core.estimate import ArticulationEstimate
 from sim2art_core.export import ExportConfig, ExportError, UrdfModel, export_urdf, observed_geometry_from_window
+from sim2art_core.runtime.frame_pipeline import lower_thread_priority
 from sim2art_core.types import EstimateStatus
 from sim2art_core.window import Window
 
@@ -31,8 +34,11 @@ ROBOT_DESCRIPTION_QOS = QoSProfile(
 class DigitalTwin:
     """URDF of the newest estimate: publisher, save service and the export thread of one node."""
 
-    def __init__(self, node, object_id: str, folder: str, callback_group=None):
+    def __init__(self, node, object_id: str, folder: str, callback_group=None, niceness: int = 0):
         self.node = node
+        self.niceness = int(niceness)
+        self.nice: int | None = None
+        """The export thread's nice value once lowered (None: unchanged, or not Linux)."""
         self.folder = folder
         self.cfg = ExportConfig(link_prefix=f"{object_id}/", robot_name=object_id)
         self.pub = node.create_publisher(String, "~/robot_description", ROBOT_DESCRIPTION_QOS)
@@ -71,6 +77,10 @@ class DigitalTwin:
     _generation = 0
 
     def _loop(self) -> None:
+        if self.niceness > 0:  # background work: the keyframes and the estimator get the CPU first
+            self.nice = lower_thread_priority(self.niceness)
+            if self.nice is None:
+                self.node.get_logger().info("robot_description_niceness is ignored: per-thread priorities need Linux")
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._pending is not None or self._stop)

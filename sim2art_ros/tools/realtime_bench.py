@@ -2,13 +2,15 @@
 
     python -m sim2art_ros.tools.realtime_bench --repeats 2 --seconds 20 --out rt.json
     python -m sim2art_ros.tools.realtime_bench --modes process:1,busy_policy=wait process:1 --seconds 10
+    python -m sim2art_ros.tools.realtime_bench --modes process:1 process:1,estimator_cpus=auto --seconds 20
 
 In one run, interleaved ``--repeats`` times so the machine's load hits every case alike: the
 Estimator alone in this process (1 and 2 torch threads and every thread count of ``--modes``; 4
 distinct windows of the benchmark's frames: the Estimator caches the last window's network
 output), then the node at 30 Hz 640x480 input (:func:`~sim2art_ros.tools.node_bench.latency`)
 once per mode ``inference_mode:torch_threads[,param=value...]`` (extra node parameters per mode,
-e.g. the old behaviour ``process:1,busy_policy=wait,preprocess_niceness=0``); before that, idle
+e.g. the old behaviour ``process:1,busy_policy=wait,preprocess_niceness=0``; a CPU list as a range,
+``estimator_cpus=2-3``, since a comma separates parameters); before that, idle
 CPU and RSS of node + estimator child per mode (``--idle-seconds``). It prints, per round and
 mode, the latency from the frame completing the window to ``/articulation`` over the estimator
 alone with the node's thread count and over the fastest alone time of any thread count; the
@@ -31,8 +33,12 @@ import yaml
 from sim2art_core.runtime.latency import STAGES, TOTAL
 
 
-def estimator_own_ms(frames, checkpoint, threads: int, repeat: int) -> dict:
-    """The Estimator alone on windows of the benchmark's frames, in this process (ms, median)."""
+def estimator_own_ms(frames, checkpoint, threads: int, repeat: int, export: bool = False) -> dict:
+    """The Estimator alone on windows of the benchmark's frames, in this process (ms, median).
+
+    ``export``: also the node's URDF export of each window's estimate (``publish_robot_description``:
+    ``export_urdf`` on the twin's thread after every estimate), median ms as ``export_ms``.
+    """
     import torch
 
     from sim2art_core.estimator import Estimator
@@ -56,9 +62,23 @@ def estimator_own_ms(frames, checkpoint, threads: int, repeat: int) -> dict:
         for w in windows:  # warm-up
             est.estimate(w)
         ms = _median_ms(lambda: est.estimate(windows[next(calls) % len(windows)]), repeat)
+        out = {"torch_threads": threads, "median_ms": ms, "repeat": repeat}
+        if export:
+            from sim2art_core.export import ExportConfig, export_urdf, observed_geometry_from_window
+
+            cfg, estimates = ExportConfig(link_prefix="object_0/", robot_name="object_0"), {}
+
+            def one():
+                w = windows[next(calls) % len(windows)]
+                e = estimates[id(w)]
+                export_urdf(e, observed_geometry_from_window(w, e), cfg)
+
+            for w in windows:
+                estimates[id(w)] = est.estimate(w)
+            out["export_ms"] = _median_ms(one, len(windows))
     finally:
         torch.set_num_threads(before)
-    return {"torch_threads": threads, "median_ms": ms, "repeat": repeat}
+    return out
 
 
 def side_by_side(
@@ -81,7 +101,8 @@ def side_by_side(
         print(json.dumps({"idle": {m: runs["idle"][m]}}), flush=True)
     for r in range(repeats):
         for threads in counts:
-            runs["own"].append({**estimator_own_ms(frames, checkpoint, threads, 10), "round": r})
+            own = estimator_own_ms(frames, checkpoint, threads, 10, export=threads == counts[0])
+            runs["own"].append({**own, "round": r})
             print(json.dumps({"own": runs["own"][-1]}), flush=True)
         for m in modes:
             try:
@@ -157,6 +178,10 @@ def markdown(r: dict) -> str:
                 f"{b['median_ms']:.0f} ({b['p90_ms']:.0f}); **{x['ratio_same_threads']:.2f}x**, {x['ratio_best']:.2f}x"
             )
         lines.append(f"| {i + 1} | " + " | ".join(cells) + " |")
+    export = [f"{o['export_ms']:.0f}" for o in sbs["own"] if "export_ms" in o]
+    if export:
+        lines += ["", "URDF export of the same windows' estimates (the node's `publish_robot_description` work per "
+                  f"estimate), median ms per round: {' / '.join(export)}."]  # fmt: skip
     lines += ["", "Where the time goes inside the node (its medians per stage, ms, from `/diagnostics` "
               "'latency breakdown'; one column per run):", ""]  # fmt: skip
     runs = [(m, i, x) for m in modes for i, x in enumerate(sbs[m])]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -86,6 +87,8 @@ def test_params_file_and_overrides_at_start():
         ("roi_max:=[1.0,2.0]", "roi_max must have 3"),
         ("plane_up:=[1.0,0.0]", "plane_up"),
         ("max_flow_m:=x", "must be a number"),
+        ("estimator_cpus:=fast", "estimator_cpus must be 'none', 'auto' or a CPU list"),
+        ("estimator_cpus:=3-1", "estimator_cpus"),
     ],
 )
 def test_bad_values_fail_at_start_with_the_name(arg, needle):
@@ -138,3 +141,56 @@ def test_the_node_warns_about_an_unknown_override(capfd):
         _close(ctx, node)
     err = capfd.readouterr().err
     assert "unknown parameter 'tf_timout_s' is ignored: did you mean 'tf_timeout_s'?" in err
+
+
+def _process_node(args: list[str]):
+    """The node with a stand-in estimator in a child process (``inference_mode: process``)."""
+    from sim2art_ros.perception.node import PerceiveNode
+
+    ctx = Context()
+    standin = ["-p", "estimator:=standin_estimators:FixedAnswerEstimator", "-p", "inference_mode:=process"]
+    rclpy.init(context=ctx, args=["perceive", "--ros-args", *standin, "-p", "publish_robot_description:=false", *args])
+    return ctx, PerceiveNode(context=ctx)
+
+
+def _thread_cpus() -> set[frozenset]:
+    return {frozenset(os.sched_getaffinity(int(t))) for t in os.listdir("/proc/self/task")}
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2, reason="Linux, 2 CPUs")
+def test_estimator_cpus_pins_the_child_and_every_node_thread_apart():
+    from sim2art_core.runtime.cpu_affinity import pin_process
+
+    allowed = os.sched_getaffinity(0)
+    last = max(allowed)
+    try:
+        # a bare number is a CPU list (rclpy would type it as an integer)
+        for setting, child in (("auto", {last}), (str(last), {last})):
+            ctx, node = _process_node(["-p", f"estimator_cpus:={setting}"])
+            try:
+                assert node.p["estimator_cpus"] == setting
+                assert set(node.estimator.cpus) == child and os.sched_getaffinity(node.estimator.pid) == child
+                assert node.node_cpus == tuple(sorted(allowed - child))
+                assert _thread_cpus() == {frozenset(allowed - child)}  # executor, preprocessing, inference, DDS
+            finally:
+                _close(ctx, node)
+                pin_process(allowed)
+    finally:
+        pin_process(allowed)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="sched_getaffinity is Linux only")
+def test_estimator_cpus_off_or_impossible_pins_nothing(capfd):
+    allowed = os.sched_getaffinity(0)
+    ctx, node = _process_node([])  # the default: none
+    try:
+        assert node.node_cpus == () and set(node.estimator.cpus) == allowed and _thread_cpus() == {frozenset(allowed)}
+    finally:
+        _close(ctx, node)
+    # an estimator in the node's own process (injected, or inference_mode thread): nothing to split, said once
+    ctx, node = _node(["-p", "estimator_cpus:=auto"])
+    try:
+        assert node.node_cpus == () and _thread_cpus() == {frozenset(allowed)}
+    finally:
+        _close(ctx, node)
+    assert "estimator_cpus ignored: it pins the estimator child of inference_mode 'process'" in capfd.readouterr().err

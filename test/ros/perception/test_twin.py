@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
 import time
 
 import numpy as np
@@ -102,4 +105,24 @@ def test_unwritable_folder_is_a_clear_failure(ros_context, laptop, tmp_path):
     finally:
         twin.close()
         executor.shutdown()
+        node.destroy_node()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities are a Linux feature")
+def test_niceness_lowers_only_the_export_thread(ros_context, laptop, tmp_path):
+    window, est = laptop
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    node = rclpy.create_node("sim2art_perceive", context=ros_context)
+    twins = [DigitalTwin(node, "object_0", str(tmp_path), niceness=n) for n in (0, 3)]
+    try:
+        for twin in twins:
+            twin.update(window, est)  # the export thread has started (and lowered itself) once it is idle again
+            assert twin.wait_idle() and twin.exports == 1
+        plain, lowered = twins
+        assert plain.nice is None and os.getpriority(os.PRIO_PROCESS, plain._thread.native_id) == mine
+        assert lowered.nice == min(19, mine + 3) == os.getpriority(os.PRIO_PROCESS, lowered._thread.native_id)
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine  # the caller's thread unchanged
+    finally:
+        for twin in twins:
+            twin.close()
         node.destroy_node()

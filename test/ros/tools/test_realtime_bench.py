@@ -66,3 +66,17 @@ def test_markdown_prints_ratios_breakdown_cpu_and_memory():
         "| thread:1, 30 Hz VGA | - | - | 0 |",
     ):
         assert needle in text, needle
+
+
+def test_markdown_prints_the_urdf_export_per_round_when_measured():
+    own = [{"torch_threads": 1, "median_ms": 300.0, "round": 0, "export_ms": 310.4}]
+    x = run(420.0, {"estimate": 330.5})
+    x.update(ratios(own, 0, "process:1", x))
+    result = {
+        "command": "python -m sim2art_ros.tools.realtime_bench",
+        "machine": {"cpu": "cpu", "cores": 2, "load_average": (1.0, 1.0, 1.0), "load_average_end": (1.1, 1.0, 1.0)},
+        "side_by_side": {"idle": {}, "own": own, "process:1": [x]},
+    }
+    assert "`publish_robot_description` work per estimate), median ms per round: 310." in markdown(result)
+    del own[0]["export_ms"]
+    assert "URDF export" not in markdown(result)
