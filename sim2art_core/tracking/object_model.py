@@ -67,6 +67,7 @@ from scipy.optimize import linear_sum_assignment
 
 from sim2art_core.estimate import ArticulationEstimate, JointEstimate, PartEstimate
 from sim2art_core.geometry import tangent_basis, unit
+from sim2art_core.tracking.evidence import independent_support
 from sim2art_core.types import EstimateStatus, JointType
 
 MOVING = (JointType.REVOLUTE, JointType.PRISMATIC)
@@ -85,6 +86,12 @@ class ObjectModelConfig:
     """A track is confirmed (presented as a fact) once this many of its windows are *consistent* (they pass the
     ``consistency_prob`` gate against the fused joint) and show *significant motion* (``min_motion_m``,
     ``min_motion_snr``); windows that merely matched do not count (>= 1)."""
+    independent_overlap: float = 0.0
+    """Confirmation counts *independent* windows: of the consistent windows with significant motion, the most
+    whose frame spans pairwise overlap by at most this fraction of the shorter span
+    (:func:`sim2art_core.tracking.evidence.independent_support`; 0: no common frame step, 1: every window
+    counts). The node's windows overlap by about two thirds, and flow noise on shared frames recurs in all
+    of them (docs/BENCHMARKS.md "Confirmed spurious joints through the node")."""
     consistency_prob: float = 0.99
     """Chi-square gate of a window's joint against the fused joint: the Mahalanobis distances of its axis and of
     its line position (2 dof each; leave-one-out: the window's covariance minus the fused one) must both stay
@@ -145,6 +152,8 @@ class ObjectModelConfig:
                 raise ValueError(f"{name} must be a positive number, got {v}")
         if not 0.0 < float(self.min_overlap_weight) <= 1.0:
             raise ValueError(f"min_overlap_weight must be in (0, 1], got {self.min_overlap_weight}")
+        if not 0.0 <= float(self.independent_overlap) <= 1.0:
+            raise ValueError(f"independent_overlap must be in [0, 1], got {self.independent_overlap}")
         if not 0.0 < float(self.consistency_prob) < 1.0:
             raise ValueError(f"consistency_prob must be in (0, 1), got {self.consistency_prob}")
         for name in ("min_motion_m", "min_motion_snr", "same_motion_tol", "consistency_min_axis_std_deg",
@@ -183,6 +192,7 @@ class _Obs:
     """One window's joint as evidence of a track (private). Axis covariance in tangent_basis(axis)."""
 
     window: int  # the window's newest stamp (ns): one observation per window and track
+    first: int  # the window's first stamp (ns): its frame span is [first, window]
     axis: np.ndarray  # (3,) unit, the window's sign
     axis_cov: np.ndarray  # (2, 2) rad^2
     origin: np.ndarray  # (3,) m
@@ -327,6 +337,8 @@ class _ObsArrays:
         self.W = np.array([o.weight for o in obs], dtype=np.float64)
         self.conf = np.array([o.confidence for o in obs], dtype=np.float64)
         self.sig = np.array([o.significant for o in obs], dtype=bool)
+        self.first = np.array([o.first for o in obs], dtype=np.int64)
+        self.last = np.array([o.window for o in obs], dtype=np.int64)
 
 
 def _bases_batch(A: np.ndarray) -> np.ndarray:
@@ -749,6 +761,7 @@ class ObjectModel:
         a = unit(j.axis)
         return _Obs(
             window=int(stamps[-1]),
+            first=int(stamps[0]),
             axis=a,
             axis_cov=_axis_cov(j, self.config),
             origin=np.asarray(j.origin, dtype=np.float64).copy(),
@@ -830,7 +843,8 @@ class ObjectModel:
             active[worst] = False
         tr.axis, tr.axis_info, tr.origin, tr.origin_cov = axis, info, origin, origin_cov
         tr.inliers = active
-        tr.consistent = int(np.count_nonzero(active & X.sig))
+        support = active & X.sig
+        tr.consistent = independent_support(X.first[support], X.last[support], self.config.independent_overlap)
 
     def _fuse_arrays(self, X: _ObsArrays, m: np.ndarray, tr: _Track):
         """Information-weighted fusion of the observations ``m`` (at least one): (axis, axis_info, origin,
