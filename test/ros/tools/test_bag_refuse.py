@@ -42,11 +42,12 @@ def truth() -> ArticulationEstimate:
 
 
 def windows(noise: bool = True) -> list[ArticulationEstimate]:
-    """The node's overlapping windows (a new one every 5 keyframes): the door in each, and a noise joint on the
-    static body in the windows sharing the first stretch of frames; one FAILED window in between."""
+    """The node's overlapping windows (a new one every 3 keyframes, then one of new frames): the door in each,
+    and a noise joint on the static body in the three windows sharing most of the first stretch of frames;
+    one FAILED window in between."""
     gt = truth()
     out = []
-    for start in (0, 5, 10, 16):
+    for start in (0, 3, 6, 16):
         s = slice(start, start + T)
         door = dataclasses.replace(gt.joints[0], child=2, amounts=gt.joints[0].amounts[s] - gt.joints[0].amounts[start])
         joints = [door]
@@ -59,7 +60,7 @@ def windows(noise: bool = True) -> list[ArticulationEstimate]:
                 EstimateStatus.OK, "odom", STAMPS[s], np.zeros((T, 0), np.int16), tuple(parts), tuple(joints)
             )
         )
-        if start == 5:
+        if start == 3:
             out.append(ArticulationEstimate.failed("flow failed", "odom", STAMPS[s], (T, 0)))
     return out
 
