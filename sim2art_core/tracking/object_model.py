@@ -99,8 +99,9 @@ class ObjectModelConfig:
     share about two thirds of their frames, and whatever the network makes of those frames recurs in each:
     at 0.5 a window counts only when most of its frames are new. Chosen on 28 val bags through the node
     (docs/BENCHMARKS.md "Confirmed spurious joints through the node"): bags with a confirmed spurious joint
-    20 -> 14, confirmed true joints 33 -> 20 of 53; 0 gave 5 and 7. Consecutive windows (no shared frame
-    step, the offline evaluation's) count as before."""
+    20 -> 14, confirmed true joints 33 -> 20 of 53 (those within 10 deg / 10 cm: 16 -> 14 of 18); at 0
+    (no shared frame step) 5 bags, but 7 true joints. Consecutive windows (no shared frame step, the
+    offline evaluation's) count as before."""
     consistency_prob: float = 0.99
     """Chi-square gate of a window's joint against the fused joint: the Mahalanobis distances of its axis and of
     its line position (2 dof each; leave-one-out: the window's covariance minus the fused one) must both stay
