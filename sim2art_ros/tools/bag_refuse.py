@@ -1,0 +1,229 @@
+"""Re-fuse recorded per-window estimates offline: ``python -m sim2art_ros.tools.bag_refuse RUN --bags-dir BAGS``.
+
+The fused object model (:mod:`sim2art_core.tracking`) is a pure function of the window estimates the node
+publishes with ``publish_mode: window``. A bag evaluation run in that mode (``sim2art-bag-benchmark RUN
+--node-arg=-p --node-arg=publish_mode:=window``) records them in ``RUN/<bag>/recorded``; this tool feeds them,
+in arrival order, through :class:`~sim2art_core.tracking.ObjectModel` as the node does in ``publish_mode:
+fused`` (a FAILED window is published as it is and leaves the model), scores every fused estimate against the
+bag's ground truth with :mod:`sim2art_ros.tools.bag_compare`, and prints the benchmark's per-category table of
+the final fused model. A change to the fused model is then measured in seconds instead of a 25-minute node
+run; the windows are those of one node run (the load decides which windows are estimated), so compare
+configurations on the same recording.
+
+``--decompose`` also prints, per bag and matched true joint, where the error of the joint state at the last
+frame comes from: the fused state carried into the newest window (``carry``: the error at the window's first
+stamp) and the newest window's own motion (``window``: estimated minus true motion over the window); the total
+is their sum (signed, in the true axis' sign).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sim2art_core.estimate import ArticulationEstimate
+from sim2art_core.metrics.joint_metrics import axis_sign
+from sim2art_core.tracking import ObjectModel, ObjectModelConfig
+from sim2art_core.types import EstimateStatus, JointType
+
+ARTICULATION_TOPIC = "/articulation"
+CLOUD_TOPIC = "/sim2art_perceive/points"
+
+
+def load_windows(recorded: Path, topic: str = ARTICULATION_TOPIC) -> list[ArticulationEstimate]:
+    """The estimates on ``topic`` of a recorded bag, in recording order (undecodable ones become FAILED)."""
+    from sim2art_ros.bags import io as bag_io
+    from sim2art_ros.conversions.articulation import msg_to_estimate
+
+    out = []
+    with bag_io.open_bag(recorded) as reader:
+        conns = [c for c in reader.connections if c.topic == topic]
+        for conn, _, raw in bag_io.iter_raw(reader, conns, recorded) if conns else ():
+            try:
+                out.append(msg_to_estimate(reader.deserialize(raw, conn.msgtype)))
+            except (ValueError, TypeError) as exc:
+                out.append(ArticulationEstimate.failed(f"undecodable: {exc}", "", np.zeros(0, np.int64), (0, 0)))
+    return out
+
+
+def load_clouds(recorded: Path, topic: str = CLOUD_TOPIC) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """The node's segmented clouds of a recorded bag: newest window stamp (ns) -> ((K, 3) points, (K,) window
+    part labels)."""
+    from sim2art_ros.bags import io as bag_io
+    from sim2art_ros.conversions.markers import cloud_to_array
+
+    out = {}
+    with bag_io.open_bag(recorded) as reader:
+        conns = [c for c in reader.connections if c.topic == topic]
+        for conn, _, raw in bag_io.iter_raw(reader, conns, recorded) if conns else ():
+            msg = reader.deserialize(raw, conn.msgtype)
+            arr = cloud_to_array(msg)
+            stamp = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
+            out[stamp] = (
+                np.stack([arr["x"], arr["y"], arr["z"]], axis=1).astype(np.float64),
+                arr["part_id"].astype(int),
+            )
+    return out
+
+
+def refuse(
+    windows: Sequence[ArticulationEstimate],
+    config: ObjectModelConfig | None = None,
+    clouds: dict[int, tuple[np.ndarray, np.ndarray]] | None = None,
+):
+    """What the node publishes in ``publish_mode: fused`` for these window estimates (one per window);
+    ``clouds`` (:func:`load_clouds`) give the model each window's newest points, as the node does."""
+    model = ObjectModel(config)
+    out = []
+    for w in windows:
+        if w.status == EstimateStatus.FAILED:
+            out.append(w)
+            continue
+        cloud = (clouds or {}).get(int(w.stamps_ns[-1])) if len(w.stamps_ns) else None
+        out.append(model.update(w) if cloud is None else model.update(w, cloud[0], cloud[1]))
+    return out
+
+
+@dataclass(frozen=True)
+class StateSplit:
+    """Where a matched joint's state error at the last frame comes from (true axis' sign; rad or m)."""
+
+    bag: str
+    joint: int
+    type: str
+    true: float
+    estimated: float
+    carry: float
+    """fused state minus true state at the newest window's first stamp (both since the reference)."""
+    window: float
+    """estimated minus true motion over the newest window."""
+    windows: int
+    """fused windows of the track (support_windows)."""
+
+
+def decompose(name: str, final: ArticulationEstimate, score, truth: ArticulationEstimate) -> list[StateSplit]:
+    """:class:`StateSplit` of every matched scored true joint of the final fused estimate."""
+    from sim2art_ros.tools.bag_compare import moving_truth_joints
+
+    out = []
+    t = np.asarray(truth.stamps_ns, dtype=np.float64)
+    stamps = np.asarray(final.stamps_ns, dtype=np.float64)
+    for k, (i, m, st) in enumerate(zip(moving_truth_joints(truth), score.matches, score.states, strict=True)):
+        if m is None or not np.isfinite(st.error) or len(stamps) < 2:
+            continue
+        tj, ej = truth.joints[i], final.joints[m]
+        tr = np.asarray(tj.amounts, dtype=np.float64)
+        sign = axis_sign(np.asarray(ej.axis, float), np.asarray(tj.axis, float))
+        a = sign * np.asarray(ej.amounts, dtype=np.float64)
+        ref = np.interp(st.reference_ns, t, tr)
+        true0 = np.interp(stamps[0], t, tr) - ref
+        true_motion = np.interp(stamps[-1], t, tr) - np.interp(stamps[0], t, tr)
+        out.append(
+            StateSplit(
+                name, k, JointType(tj.type).name, st.true, st.estimated, float(a[0] - true0),
+                float(a[-1] - a[0] - true_motion), int(ej.support_windows),
+            )
+        )  # fmt: skip
+    return out
+
+
+def score_bag(run_dir: Path, bag: Path, config: ObjectModelConfig | None = None, fuse: bool = True):
+    """(BagResult of the re-fused estimates, the final estimate's :class:`StateSplit` list)."""
+    from sim2art_ros.tools.bag_compare import BagResult, moving_truth_joints, score_estimate
+    from sim2art_ros.tools.bag_eval import read_ground_truth
+
+    truth, object_id = read_ground_truth(bag, "/articulation_ground_truth", with_object_id=True)
+    windows = load_windows(run_dir / bag.name / "recorded")
+    published = refuse(windows, config, load_clouds(run_dir / bag.name / "recorded")) if fuse else windows
+    truth_joints = moving_truth_joints(truth) if truth is not None else ()
+    scores, history, final_truth = [], [], ()
+    for est in published:
+        score, gts = score_estimate(est, truth, truth_joints, float("nan"), history)
+        scores.append(score)
+        history.append(est)
+        final_truth = gts
+    result = BagResult(
+        bag=str(bag), name=bag.name, out_dir=run_dir / bag.name, truth=truth, truth_joints=truth_joints,
+        images_sent=0, scores=tuple(scores), final_estimate=published[-1] if published else None,
+        final_truth=final_truth, object_id=object_id,
+    )  # fmt: skip
+    splits = []
+    if truth is not None and published and scores[-1].matches:
+        splits = decompose(bag.name, published[-1], scores[-1], truth)
+    return result, splits
+
+
+def model_config(items: Sequence[str]) -> ObjectModelConfig:
+    """ObjectModelConfig from ``FIELD=VALUE`` strings (values typed like the field's default)."""
+    import dataclasses
+
+    base = ObjectModelConfig()
+    values = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or name not in {f.name for f in dataclasses.fields(ObjectModelConfig)}:
+            raise ValueError(f"--model expects FIELD=VALUE with an ObjectModelConfig field, got {item!r}")
+        default = getattr(base, name)
+        values[name] = value.lower() in ("1", "true", "yes") if isinstance(default, bool) else type(default)(value)
+    return dataclasses.replace(base, **values)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bag_refuse", description=__doc__.split("\n\n")[0])
+    p.add_argument("run", type=Path, help="a bag evaluation folder recorded with publish_mode:=window")
+    p.add_argument("--bags-dir", type=Path, required=True, help="the bags (ground truth)")
+    p.add_argument("--no-fuse", action="store_true", help="score the windows themselves (no fused model)")
+    p.add_argument("--decompose", action="store_true", help="print the state error decomposition per bag")
+    p.add_argument(
+        "--model", action="append", default=[], metavar="FIELD=VALUE",
+        help="an ObjectModelConfig field, repeatable (e.g. --model state_method=chain); default: the node's",
+    )  # fmt: skip
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from sim2art_core.markdown import markdown_table
+    from sim2art_ros.tools.bag_categories import category_table
+
+    args = build_parser().parse_args(argv)
+    try:
+        config = model_config(args.model)
+    except (ValueError, TypeError) as exc:
+        print(f"bag_refuse: error: {exc}", file=sys.stderr)
+        return 2
+    bags = sorted(b for b in args.bags_dir.iterdir() if (args.run / b.name / "recorded").is_dir())
+    if not bags:
+        print(f"bag_refuse: error: no recorded bag of {args.bags_dir} in {args.run}", file=sys.stderr)
+        return 2
+    results, splits = [], []
+    for bag in bags:
+        r, s = score_bag(args.run, bag, config, fuse=not args.no_fuse)
+        results.append(r)
+        splits += s
+    rows, _ = category_table(results)
+    print(markdown_table(rows))
+    if args.decompose:
+        unit = {"REVOLUTE": ("rad", 1.0), "PRISMATIC": ("cm", 100.0)}
+        table = []
+        for s in splits:
+            u, f = unit[s.type]
+            table.append(
+                {
+                    "bag": s.bag, "joint": str(s.joint), "type": s.type.lower(), "windows": str(s.windows),
+                    "true": f"{s.true * f:+.3f} {u}", "est.": f"{s.estimated * f:+.3f} {u}",
+                    "error": f"{(s.estimated - s.true) * f:+.3f}", "carry": f"{s.carry * f:+.3f}",
+                    "window": f"{s.window * f:+.3f}",
+                }
+            )  # fmt: skip
+        print()
+        print(markdown_table(table))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
