@@ -12,8 +12,8 @@ configurations on the same recording.
 
 ``--decompose`` also prints, per bag and matched true joint, where the error of the joint state at the last
 frame comes from: the fused state carried into the newest window (``carry``: the error at the window's first
-stamp) and the newest window's own motion (``window``: estimated minus true motion over the window); the total
-is their sum (signed, in the true axis' sign).
+stamp) and the newest window's own motion (``window``: estimated minus true motion over the window; "held"
+when the newest window did not see the joint); the total is their sum (signed, in the true axis' sign).
 """
 
 from __future__ import annotations
@@ -104,6 +104,8 @@ class StateSplit:
     """estimated minus true motion over the newest window."""
     windows: int
     """fused windows of the track (support_windows)."""
+    held: bool = False
+    """the newest window did not see the joint: its state is constant over the window (held or measured)."""
 
 
 def decompose(name: str, final: ArticulationEstimate, score, truth: ArticulationEstimate) -> list[StateSplit]:
@@ -126,7 +128,7 @@ def decompose(name: str, final: ArticulationEstimate, score, truth: Articulation
         out.append(
             StateSplit(
                 name, k, JointType(tj.type).name, st.true, st.estimated, float(a[0] - true0),
-                float(a[-1] - a[0] - true_motion), int(ej.support_windows),
+                float(a[-1] - a[0] - true_motion), int(ej.support_windows), bool(np.ptp(a) == 0),
             )
         )  # fmt: skip
     return out
@@ -217,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "bag": s.bag, "joint": str(s.joint), "type": s.type.lower(), "windows": str(s.windows),
                     "true": f"{s.true * f:+.3f} {u}", "est.": f"{s.estimated * f:+.3f} {u}",
                     "error": f"{(s.estimated - s.true) * f:+.3f}", "carry": f"{s.carry * f:+.3f}",
-                    "window": f"{s.window * f:+.3f}",
+                    "window": f"{s.window * f:+.3f}" + (" (held)" if s.held else ""),
                 }
             )  # fmt: skip
         print()
