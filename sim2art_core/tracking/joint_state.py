@@ -253,7 +253,10 @@ class RegistrationConfig:
     """Fewest moved reference points to register at all."""
     min_inlier_fraction: float = 0.15
     """The registration is accepted when at least this fraction of the moved reference points are inliers
-    (chosen on the val bags, docs/BENCHMARKS.md "joint state at the last frame")."""
+    ... (chosen on the val bags, docs/BENCHMARKS.md "joint state at the last frame")"""
+    min_inliers: int = 15
+    """... and at least this many of them (a part seen with a few dozen points, e.g. a drawer front's edge,
+    matched by a handful of points is no measurement; chosen on the val bags)."""
     search_rad: float = 0.6
     """Revolute: the angle is searched within this of the prior (rad)."""
     step_rad: float = 0.01
@@ -344,4 +347,5 @@ def register_state(
     q = float(best.x)
     d, _ = tree.query(move_about_joint(ref, revolute, axis, origin, q)[0])
     inl = float(np.mean(d <= cfg.inlier_m))
-    return Registration(q, inl, len(ref), inl >= cfg.min_inlier_fraction)
+    accepted = inl >= cfg.min_inlier_fraction and inl * len(ref) >= cfg.min_inliers
+    return Registration(q, inl, len(ref), accepted)

@@ -203,6 +203,10 @@ def test_registration_refuses_what_it_cannot_see():
     assert not still.accepted and still.moved_points < 10
     gone = register_state(door, _body(rng), True, HINGE, PIVOT)  # the door left the view
     assert not gone.accepted
+    few = door[:12]  # a part seen with a dozen points: even a perfect match is no measurement
+    target = np.r_[move_about_joint(few, True, HINGE, PIVOT, 0.4)[0], _body(rng)]
+    reg = register_state(few, target, True, HINGE, PIVOT, 0.3)
+    assert reg.inlier_fraction > 0.9 and not reg.accepted
     for ref, tgt, axis in (
         (np.zeros((0, 3)), door, HINGE),
         (np.full((50, 3), np.nan), door, HINGE),
