@@ -258,7 +258,7 @@ class PerceiveNode(Node):
         if self.object_model is not None and window_status != EstimateStatus.FAILED:
             # never raises; a FAILED window stays FAILED on /articulation (status says why) and leaves the model
             with self._model_lock:
-                est = self.object_model.update(est)
+                est = self.object_model.update(est, window.points)  # points: long-baseline joint states
         timing = timing.mark("fused")
         header = Header(stamp=ns_to_stamp(int(window.stamps_ns[-1])), frame_id=est.frame_id)
         sent = self.outputs.publish(PublishContext(est, window, self.object_id, header, self.p))
