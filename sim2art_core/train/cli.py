@@ -76,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-every", type=int, default=d.val_every, help="steps between validations")
     p.add_argument("--val-samples", type=int, default=d.val_samples, help="fixed validation windows")
     p.add_argument("--ckpt-every", type=int, default=d.ckpt_every, help="steps between last.pt writes")
+    p.add_argument(
+        "--keep-val-checkpoints", action="store_true",
+        help="also write the weights at every validation to OUT/val/step_NNNNNN.pt (candidates to ship)",
+    )  # fmt: skip
     p.add_argument("--log-every", type=int, default=d.log_every, help="steps per log.csv row")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, default=d.threads, help="torch threads (the machine has 2 cores)")
@@ -133,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         realism=0.0 if args.no_realism else args.realism_fraction, categories=tuple(args.categories),
         val_categories=None if args.val_categories is None else tuple(args.val_categories),
         flow_error=args.flow_error_fraction, optical_flow=args.optical_flow_fraction, init=args.init,
+        keep_val_checkpoints=args.keep_val_checkpoints,
     )  # fmt: skip
     resume = args.resume
     if resume == "auto":

@@ -6,7 +6,9 @@ Files written to ``TrainConfig.out_dir``:
                 and per validation (kind=val, losses and metrics of sim2art_core.train.metrics);
 * ``last.pt``   model + optimiser + scheduler + RNG states (resume with ``--resume``);
 * ``best.pt``   the weights with the lowest validation loss so far (no optimiser);
-* ``final.pt``  the weights after the last step (no optimiser): what gets shipped.
+* ``final.pt``  the weights after the last step (no optimiser): what gets shipped;
+* ``val/step_NNNNNN.pt`` with ``keep_val_checkpoints``: the weights at every validation (no optimiser), so a
+  candidate whose validation row looks good can still be evaluated after ``last.pt`` moved on.
 
 Distributed (``torchrun --nproc_per_node=N sim2art-train ...``): when torchrun's environment
 (``WORLD_SIZE`` > 1, ``RANK``, ``LOCAL_RANK``) is present, ``train`` joins a process group (gloo on CPU,
@@ -82,6 +84,10 @@ class TrainConfig:
     """Fixed validation windows."""
     ckpt_every: int = 500
     """Steps between writes of last.pt (and at the end)."""
+    keep_val_checkpoints: bool = False
+    """Also write the weights at every validation to ``val/step_NNNNNN.pt`` (1.8 MB each for the default
+    model): ``best.pt`` follows the validation loss and ``last.pt`` is overwritten, so without them a step
+    that is better on mIoU and axis error but not on the loss cannot be evaluated later (docs/MODEL.md §5.4)."""
     seed: int = 0
     """Seeds data sampling, augmentation and initialisation."""
     threads: int = 2
@@ -375,6 +381,9 @@ def train(
                 if last_val["loss"] < best_val:
                     best_val = last_val["loss"]
                     save_checkpoint(out_dir / "best.pt", model, model_cfg, train=state(best_val))
+                if cfg.keep_val_checkpoints:
+                    (out_dir / "val").mkdir(exist_ok=True)
+                    save_checkpoint(out_dir / "val" / f"step_{step:06d}.pt", model, model_cfg, train=state(best_val))
                 t_log = time.perf_counter()  # validation time does not count as training throughput
             if step % cfg.ckpt_every == 0 or step == cfg.steps:
                 opt_state = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict()}

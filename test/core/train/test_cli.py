@@ -9,6 +9,7 @@ import torch
 
 from sim2art_core.data.to_window import window_from_sample
 from sim2art_core.estimator import Estimator
+from sim2art_core.model.checkpoint import read_checkpoint
 from sim2art_core.train.analytic import analytic_sample
 from sim2art_core.train.cli import main
 from sim2art_core.train.metrics import part_iou
@@ -35,6 +36,20 @@ def test_tiny_training_run_resume_and_estimator(tmp_path):
     est = Estimator(out / "final.pt", "cpu")
     result = est.estimate(window_from_sample(analytic_sample("revolute", 0, 4, 48)))
     assert result.labels.shape == (4, 48)
+    assert not (out / "val").exists()  # only on request
+
+
+def test_validation_checkpoints_are_kept_on_request(tmp_path):
+    out = tmp_path / "run"
+    assert main([*ARGS, "--steps", "8", "--out", str(out), "--keep-val-checkpoints"]) == 0
+    kept = sorted(p.name for p in (out / "val").iterdir())
+    assert kept == ["step_000004.pt", "step_000008.pt"]
+    w4 = read_checkpoint(out / "val" / "step_000004.pt")
+    w8, final = read_checkpoint(out / "val" / "step_000008.pt"), read_checkpoint(out / "final.pt")
+    assert w4["train"]["step"] == 4 and w8["train"]["step"] == 8 and "optimizer" not in w4
+    assert all(torch.equal(w8["state_dict"][k], final["state_dict"][k]) for k in final["state_dict"])
+    assert not all(torch.equal(w4["state_dict"][k], w8["state_dict"][k]) for k in w8["state_dict"])
+    assert Estimator(out / "val" / "step_000004.pt", "cpu").num_frames == 4
 
 
 def test_bad_arguments_are_reported(tmp_path, capsys):
