@@ -160,6 +160,11 @@ class ObjectModelConfig:
     track's state on a long baseline, its child's points from the track's first window registered about the
     fused joint onto the newest frame (:func:`sim2art_core.tracking.joint_state.register_state`); an accepted
     registration enters the fit as a two-stamp curve of weight ``registration_weight``."""
+    registration_prismatic: bool = False
+    """Register prismatic joints too. Off by default: on the val bags (docs/BENCHMARKS.md "Joint state at the
+    last frame") drawer fronts seen with few points gave false registrations that made the prismatic states
+    worse (within 2 cm: 3 of 16 joints with registration through the node against 6 of 14 before); revolute
+    joints gained (10 of 15 within 0.1 rad against 4 of 15)."""
     registration_weight: float = 16.0
     """Weight of a registration against one window sample (a window's curve has T samples of weight 1)."""
     registration: RegistrationConfig = field(default_factory=RegistrationConfig)
@@ -832,6 +837,8 @@ class ObjectModel:
         """Measure the track's state at the newest stamp against its reference cloud; True when accepted
         (``j``: the window's joint matched to the track, None for a track not seen in this window)."""
         cloud = getattr(self, "_cloud", None)
+        if tr.type == JointType.PRISMATIC and not self.config.registration_prismatic:
+            return False
         if tr.ref_points is None:
             if j is not None:
                 self._set_reference(tr, j, stamps)
