@@ -34,8 +34,9 @@ window:
    about the fused joint onto every newest frame (one degree of freedom, robust nearest-neighbour cost):
    an accepted registration is a long-baseline measurement of the state that enters the fit with a large
    weight, so the state does not drift with the number of windows, and a track not seen in the newest
-   window is measured instead of held (revolute joints; prismatic ones with ``registration_prismatic``). ``chain`` (the former rule): a new window's offset is the median
-   difference on the stamps both hold, else the bridge above, and its states replace the track's.
+   window is measured instead of held (revolute joints; prismatic ones with ``registration_prismatic``).
+   ``chain`` (the former rule): a new window's offset is the median difference on the stamps both hold,
+   else the bridge above, and its states replace the track's.
 4. a track is **confirmed** once ``confirm_windows`` of its windows are *consistent* (kept by the robust
    re-fit) and show *significant motion* (the child moved >= ``min_motion_m`` during the window and >=
    ``min_motion_snr`` times the window's fit residual and state standard deviation): a joint that recurs
