@@ -34,8 +34,9 @@ window:
    about the fused joint onto every newest frame (one degree of freedom, robust nearest-neighbour cost):
    an accepted registration is a long-baseline measurement of the state that enters the fit with a large
    weight, so the state does not drift with the number of windows, and a track not seen in the newest
-   window is measured instead of held. ``chain`` (the former rule): a new window's offset is the median
-   difference on the stamps both hold, else the bridge above, and its states replace the track's.
+   window is measured instead of held (revolute joints; prismatic ones with ``registration_prismatic``).
+   ``chain`` (the former rule): a new window's offset is the median difference on the stamps both hold,
+   else the bridge above, and its states replace the track's.
 4. a track is **confirmed** once ``confirm_windows`` of its windows are *consistent* (kept by the robust
    re-fit), show *significant motion* (the child moved >= ``min_motion_m`` during the window and >=
    ``min_motion_snr`` times the window's fit residual and state standard deviation) and are *independent*
@@ -178,6 +179,11 @@ class ObjectModelConfig:
     track's state on a long baseline, its child's points from the track's first window registered about the
     fused joint onto the newest frame (:func:`sim2art_core.tracking.joint_state.register_state`); an accepted
     registration enters the fit as a two-stamp curve of weight ``registration_weight``."""
+    registration_prismatic: bool = False
+    """Register prismatic joints too. Off by default: on the val bags (docs/BENCHMARKS.md "Joint state at the
+    last frame") drawer fronts seen with few points gave false registrations that made the prismatic states
+    worse (within 2 cm: 3 of 16 joints with registration through the node against 6 of 14 before); revolute
+    joints gained (10 of 15 within 0.1 rad against 4 of 15)."""
     registration_weight: float = 16.0
     """Weight of a registration against one window sample (a window's curve has T samples of weight 1)."""
     registration: RegistrationConfig = field(default_factory=RegistrationConfig)
@@ -856,6 +862,8 @@ class ObjectModel:
         """Measure the track's state at the newest stamp against its reference cloud; True when accepted
         (``j``: the window's joint matched to the track, None for a track not seen in this window)."""
         cloud = getattr(self, "_cloud", None)
+        if tr.type == JointType.PRISMATIC and not self.config.registration_prismatic:
+            return False
         if tr.ref_points is None:
             if j is not None:
                 self._set_reference(tr, j, stamps)
