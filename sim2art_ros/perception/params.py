@@ -144,7 +144,7 @@ PARAMETERS: tuple[Param, ...] = (
     Param("publish_robot_description", True, "Export each estimate to a URDF on ~/robot_description (docs/EXPORT.md)"),
     Param(
         "robot_description_niceness",
-        10,
+        0,
         "Added to the URDF export thread's nice value (Linux; 0 = unchanged): keyframes and estimate go first",
         0,
         19,
