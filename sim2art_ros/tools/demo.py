@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_object_arguments(p, sequence_seed=1)  # of the generated bag
     # 640x480 (a RealSense's VGA): the node's DIS optical flow needs it on these small synthetic objects
     # (docs/BENCHMARKS.md, "Optical-flow conditions"; at 320x240 the demo misses a door)
-    add_size_arguments(p, 0, 640, 480, "frames in the bag (default: the model's T + 8)")
+    add_size_arguments(p, 0, 640, 480, "frames in the bag (default: the model's 2T + 8)")
     p.add_argument("--depth-encoding", choices=("16UC1", "32FC1"), default="16UC1", help="depth encoding of the bag")
     p.add_argument("-r", "--rate", type=float, default=0.5, help="replay speed factor (default 0.5: CPU headroom)")
     p.add_argument("--node-arg", action="append", default=[], metavar="ARG", help="extra ROS argument for the node")
@@ -109,7 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sim2art_core.data.generator import SequenceConfig
         from sim2art_ros.bags.writer import BagWriterConfig, write_sequence_bag
 
-        frames = args.frames or info["num_frames"] + 8
+        # 2T + 8: the fused model confirms a joint only with windows sharing at most half of their frames
+        # (ObjectModelConfig.independent_overlap), so the bag holds two such windows even when the node,
+        # busy with an estimate, skips the first few
+        frames = args.frames or 2 * info["num_frames"] + 8
         bag = out / "bags" / f"{args.category}-{args.object_seed}-{args.sequence_seed}"
         if bag.exists():
             import shutil
