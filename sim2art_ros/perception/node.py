@@ -149,7 +149,14 @@ class PerceiveNode(Node):
         self.create_service(Trigger, "~/reset", self._on_reset, callback_group=ctl)
         # ~/robot_description + ~/save_urdf: exported on the twin's own thread (not an Outputs entry: 0.1-0.6 s)
         self.twin = (
-            DigitalTwin(self, self.object_id, p["urdf_folder"], ctl, p["robot_description_niceness"])
+            DigitalTwin(
+                self,
+                self.object_id,
+                p["urdf_folder"],
+                ctl,
+                p["robot_description_niceness"],
+                p["robot_description_min_period_s"],
+            )
             if p["publish_robot_description"]
             else None
         )

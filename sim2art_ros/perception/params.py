@@ -149,6 +149,13 @@ PARAMETERS: tuple[Param, ...] = (
         0,
         19,
     ),
+    Param(
+        "robot_description_min_period_s",
+        0.0,
+        "Pause after each URDF export (s; newer estimates replace the waiting one; 0 = none): ~0.8 estimate of CPU",
+        0.0,
+        3600.0,
+    ),
     Param("urdf_folder", "sim2art_urdf", "Folder ~/save_urdf writes the URDF and its meshes to"),
     Param("marker_axis_length_m", 0.4, "Length of the axis arrows in RViz (m)", 0.01, 5.0),
     Param(

@@ -2,8 +2,10 @@
 
 Each non-FAILED estimate is exported to a URDF (:mod:`sim2art_core.export`) on a small worker thread (an
 export takes 0.1-0.6 s: docs/BENCHMARKS.md, so it never blocks the executor; a newer estimate replaces one
-still waiting; the thread's nice value is raised by ``niceness``, the ``robot_description_niceness`` parameter,
-so an export about as costly as an estimate does not slow the next one). The URDF is published on
+still waiting; an export starts at least ``min_period_s`` after the previous one ended, the
+``robot_description_min_period_s`` parameter, 0 by default: an export costs about 0.8 of an estimate of CPU
+and runs beside the next keyframes and estimate, docs/BENCHMARKS.md; the thread's nice value is raised by
+``niceness``, the ``robot_description_niceness`` parameter). The URDF is published on
 ``~/robot_description`` (std_msgs/String, reliable, transient local: a late ``robot_state_publisher`` gets
 the newest) whenever its text changes. Its joints are named
 ``<object_id>/joint_<child>``, like the node's ``~/joint_states`` entries, so
@@ -13,7 +15,9 @@ the newest) whenever its text changes. Its joints are named
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from pathlib import Path
 
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -34,9 +38,12 @@ ROBOT_DESCRIPTION_QOS = QoSProfile(
 class DigitalTwin:
     """URDF of the newest estimate: publisher, save service and the export thread of one node."""
 
-    def __init__(self, node, object_id: str, folder: str, callback_group=None, niceness: int = 0):
+    def __init__(self, node, object_id: str, folder: str, callback_group=None, niceness: int = 0,
+                 min_period_s: float = 0.0):  # fmt: skip
         self.node = node
         self.niceness = int(niceness)
+        self.min_period_s = max(0.0, float(min_period_s))
+        self._last_end = -math.inf
         self.nice: int | None = None
         """The export thread's nice value once lowered (None: unchanged, or not Linux)."""
         self.folder = folder
@@ -86,6 +93,13 @@ class DigitalTwin:
                 self._cond.wait_for(lambda: self._pending is not None or self._stop)
                 if self._stop:
                     return
+                wait = self._last_end + self.min_period_s - time.monotonic()
+                if wait > 0:  # too soon after the last export: newer estimates replace the pending one meanwhile
+                    self._cond.wait_for(lambda: self._stop, timeout=wait)
+                    if self._stop:
+                        return
+                    if self._pending is None:  # reset meanwhile
+                        continue
                 (window, est), self._pending, self._busy = self._pending, None, True
                 generation = self._generation
             try:
@@ -103,6 +117,7 @@ class DigitalTwin:
             finally:
                 with self._cond:
                     self._busy = False
+                    self._last_end = time.monotonic()
                     self._cond.notify_all()
 
     def _on_save(self, request, response):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import threading
@@ -20,6 +21,7 @@ from sim2art_core.data.to_window import window_from_sample
 from sim2art_core.estimate import ArticulationEstimate
 from sim2art_core.eval.methods import MethodOptions, build_method
 from sim2art_ros.conversions.articulation import joint_state_msg
+from sim2art_ros.perception import twin as twin_module
 from sim2art_ros.perception.twin import ROBOT_DESCRIPTION_QOS, DigitalTwin
 
 
@@ -125,4 +127,31 @@ def test_niceness_lowers_only_the_export_thread(ros_context, laptop, tmp_path):
     finally:
         for twin in twins:
             twin.close()
+        node.destroy_node()
+
+
+def test_exports_are_rate_limited_and_the_newest_estimate_wins(ros_context, laptop, tmp_path):
+    window, est = laptop
+    node = rclpy.create_node("sim2art_perceive", context=ros_context)
+    twin = DigitalTwin(node, "object_0", str(tmp_path), min_period_s=1.0)
+    starts = []
+    real_export = twin_module.export_urdf
+
+    def export(estimate, *args):
+        starts.append((time.monotonic(), estimate))
+        return real_export(estimate, *args)
+
+    try:
+        twin_module.export_urdf = export
+        twin.update(window, est)
+        assert twin.wait_idle()  # the first export starts at once
+        newer = [dataclasses.replace(est, message=f"newer {k}") for k in (1, 2, 3)]
+        for e in newer:  # three estimates within the period: one export, of the newest
+            twin.update(window, e)
+        assert twin.wait_idle(10.0)
+        assert twin.exports == 2 and starts[0][1] is est and starts[1][1] is newer[-1]
+        assert starts[1][0] - starts[0][0] >= 1.0
+    finally:
+        twin_module.export_urdf = real_export
+        twin.close()
         node.destroy_node()
