@@ -32,6 +32,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim2art_core.refine.joint_models import model_motions
+from sim2art_core.types import JointType
+
 
 @dataclass(frozen=True)
 class StateCurve:
@@ -282,13 +285,8 @@ def move_about_joint(points: np.ndarray, revolute: bool, axis: np.ndarray, origi
     """(Q, M, 3) ``points`` (M, 3) moved by the joint states ``q`` (Q,): rotated about the line (axis, origin)
     by q rad (right hand) or translated along the axis by q m."""
     q = np.atleast_1d(np.asarray(q, dtype=np.float64))
-    if not revolute:
-        return points[None] + q[:, None, None] * axis
-    # Rodrigues for every angle at once
-    p = points - origin
-    c, s = np.cos(q)[:, None, None], np.sin(q)[:, None, None]
-    along = (p @ axis)[None, :, None] * axis
-    return origin + p[None] * c + np.cross(axis, p)[None] * s + along * (1.0 - c)
+    motions = model_motions(JointType.REVOLUTE if revolute else JointType.PRISMATIC, axis, origin, q)  # (Q, 4, 4)
+    return points[None] @ motions[:, :3, :3].transpose(0, 2, 1) + motions[:, None, :3, 3]
 
 
 def register_state(
