@@ -570,9 +570,10 @@ class ObjectModel:
     ) -> ArticulationEstimate:
         """Fold one window's estimate into the model and return the fused model (never raises for bad data).
 
-        ``points``: optional (N, 3) m, the window's newest frame in the estimate's frame, with their window
-        part ``labels`` (N,) (default: the estimate's newest row; -1 = invalid): the joint states are then also
-        measured on a long baseline (``ObjectModelConfig.state_registration``). Wrong shapes are ignored."""
+        ``points``: optional, m, in the estimate's frame: the whole window (T, N, 3) (the node passes
+        ``Window.points``) or its newest frame (N, 3), with their window part ``labels`` of the same leading
+        shape (default: the estimate's labels, or their newest row; -1 = invalid): the joint states are then
+        also measured on a long baseline (``ObjectModelConfig.state_registration``). Wrong shapes are ignored."""
         t0 = time.perf_counter()
         self._cloud = self._newest_cloud(estimate, points, labels)
         stamps = np.asarray(estimate.stamps_ns, dtype=np.int64).reshape(-1)
