@@ -114,6 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--optical-flow-fraction", type=float, default=d.optical_flow,
         help="--data generate: fraction of training sequences through the real optical-flow path at 640x480",
     )  # fmt: skip
+    p.add_argument(
+        "--val-flow", choices=("true", "noise-model"), default=d.val_flow,
+        help="--data generate: flow of the fixed validation windows ('noise-model': the run-time-like error model, "
+        "to select checkpoints for the node's optical-flow path; rows then differ from a 'true' run's)",
+    )  # fmt: skip
     p.add_argument("--init", default=None, help="start from these weights (fresh optimiser); ignored on resume")
     p.add_argument("--resume", default=None, help="continue from a last.pt ('auto': OUT/last.pt if it exists)")
     p.add_argument("--plot", action="store_true", help="write OUT/curves.png from log.csv at the end")
@@ -137,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         realism=0.0 if args.no_realism else args.realism_fraction, categories=tuple(args.categories),
         val_categories=None if args.val_categories is None else tuple(args.val_categories),
         flow_error=args.flow_error_fraction, optical_flow=args.optical_flow_fraction, init=args.init,
+        val_flow=args.val_flow,
         keep_val_checkpoints=args.keep_val_checkpoints,
     )  # fmt: skip
     resume = args.resume

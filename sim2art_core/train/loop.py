@@ -29,7 +29,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -114,6 +114,10 @@ class TrainConfig:
     optical_flow: float = 0.0
     """On-the-fly generation, training only: fraction of sequences through the node's real optical-flow
     path at 640x480 (sim2art_core.train.sources.optical_flow_sample; ~25x the rendering cost)."""
+    val_flow: Literal["true", "noise-model"] = "true"
+    """On-the-fly generation: flow of the fixed validation windows. "noise-model" (the run-time-like error
+    model and drops on every window) selects ``best.pt`` for the node's optical-flow path; its validation
+    rows do not compare with the shipped run's (true flow)."""
     init: str | None = None
     """Weights to start from (a checkpoint, e.g. sim2art_core/checkpoints/default.pt) with a fresh optimiser
     and schedule; ignored when resuming (the resumed run's own weights win). Its model config is used."""
@@ -288,7 +292,7 @@ def train(
         train_src = ReplayPool(train_src, cfg.pool_size, cfg.pool_reuse)
     if cfg.val_categories is not None:
         src_kw["categories"] = tuple(cfg.val_categories)
-    val_src = build_source(cfg.val_data or cfg.data, "val", **src_kw)
+    val_src = build_source(cfg.val_data or cfg.data, "val", **src_kw, val_flow=cfg.val_flow)
     val_rng = np.random.default_rng(12345)
     val_examples = (
         [example_from_sample(s, model_cfg, val_rng, AugmentConfig.none()) for s in val_src.fixed(cfg.val_samples)]

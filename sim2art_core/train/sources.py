@@ -16,7 +16,7 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 
@@ -89,6 +89,10 @@ class GeneratorSource:
     """Training only: fraction of sequences rendered at 640x480 and turned into a window by the node's own
     preprocessing (DIS optical flow + depth; :func:`optical_flow_sample`); ~25x the cost of a 160x120
     sequence. Drawn before ``flow_error`` (the two are exclusive)."""
+    val_flow: Literal["true", "noise-model"] = "true"
+    """Validation only (:meth:`fixed`): the flow of the fixed validation windows. "noise-model" gives every
+    window the run-time-like error model and drops (deterministic per window), to select checkpoints for the
+    node's optical-flow path; its validation rows do not compare with a "true" run's."""
     description: str = ""
     failures: int = 0
 
@@ -97,12 +101,16 @@ class GeneratorSource:
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"GeneratorSource.{name} must be a fraction in [0, 1], got {v}")
+        if self.val_flow not in ("true", "noise-model"):
+            raise ValueError(f"GeneratorSource.val_flow must be 'true' or 'noise-model', got {self.val_flow!r}")
         self.description = (
             f"generated on the fly split={self.split} T={self.num_frames} N={self.num_points} "
             f"{self.width}x{self.height} realism_fraction={self.realism} categories={len(self.categories)}"
         )
         if self.flow_error or self.optical_flow:
             self.description += f" flow_error_fraction={self.flow_error} optical_flow_fraction={self.optical_flow}"
+        if self.val_flow != "true":
+            self.description += f" val_flow={self.val_flow}"
 
     def _generate(self, category: str, object_seed: int, sequence_seed: int, realistic: bool,
                   flow: str = "true") -> SequenceSample:  # fmt: skip
@@ -154,7 +162,9 @@ class GeneratorSource:
                     cat = self.categories[i % len(self.categories)]
                     # every other validation window realistic (i odd), when realism is on at all
                     realistic = self.realism > 0 and i % 2 == 1
-                    out.append(self._generate(cat, VAL_SEED_OFFSET + i, i + attempt * 100_003, realistic))
+                    out.append(
+                        self._generate(cat, VAL_SEED_OFFSET + i, i + attempt * 100_003, realistic, self.val_flow)
+                    )
                     break
                 except RuntimeError as e:
                     self.failures += 1
@@ -268,14 +278,20 @@ def build_source(
     height: int = 120,
     flow_error: float = 0.0,
     optical_flow: float = 0.0,
+    val_flow: str = "true",
 ) -> SampleSource:
     """A source from its command-line spelling (module doc). The flow mix (``flow_error``,
-    ``optical_flow``) applies to the training split of ``generate`` only: validation keeps true flow."""
+    ``optical_flow``) applies to the training split of ``generate`` only; validation windows take ``val_flow``
+    ("true" or "noise-model"; GeneratorSource.val_flow)."""
+    if val_flow != "true" and spec != "generate":
+        raise ValueError(f"val_flow={val_flow!r} needs on-the-fly data ('generate'), not {spec!r}")
     if spec == "analytic":
         return AnalyticSource(num_frames, num_points, split=split)
     if spec == "generate":
         mix = (flow_error, optical_flow) if split == "train" else (0.0, 0.0)
-        return GeneratorSource(split, num_frames, num_points, width, height, realism, tuple(categories), *mix)
+        return GeneratorSource(
+            split, num_frames, num_points, width, height, realism, tuple(categories), *mix, val_flow=val_flow
+        )
     path = Path(spec)
     if not path.is_dir():
         raise ValueError(f"data {spec!r} is neither a dataset directory nor 'generate' / 'analytic'")

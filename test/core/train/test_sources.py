@@ -59,3 +59,21 @@ def test_optical_flow_sample_comes_from_the_run_time_path_with_no_placeholder_po
     moving = np.isin(s.labels, np.flatnonzero(s.part_moving))
     assert moving.any() and np.median(err[moving]) < 0.01  # the optical-flow path, not noise
     assert np.any(err > 0), "not the exact flow"
+
+
+def test_val_flow_noise_model_gives_fixed_windows_the_error_model_deterministically():
+    from sim2art_core.eval.conditions import true_flow
+
+    plain = build_source("generate", "val", 4, 128, categories=("Storage1",))
+    noisy = build_source("generate", "val", 4, 128, categories=("Storage1",), val_flow="noise-model")
+    a, b, b2 = plain.fixed(1)[0], noisy.fixed(1)[0], noisy.fixed(1)[0]
+    assert a.object_seed == b.object_seed, "the same validation objects, only the flow differs"
+    assert np.allclose(a.flow, true_flow(a), atol=1e-6), "'true' keeps the exact flow"
+    err = np.linalg.norm(b.flow - true_flow(b), axis=-1)
+    assert np.median(err) > 1e-4, "'noise-model' windows carry the run-time-like error"
+    assert np.array_equal(b.flow, b2.flow), "and the same error every time (comparable validation rows)"
+    assert "val_flow=noise-model" in noisy.description
+    with pytest.raises(ValueError, match="val_flow"):
+        build_source("analytic", "val", 3, 20, val_flow="noise-model")
+    with pytest.raises(ValueError, match="val_flow"):
+        build_source("generate", "val", 4, 64, val_flow="optical-flow")
