@@ -20,7 +20,9 @@ reports what each stage makes of it:
 * **decoding**: the estimator's joint whose child holds most of the part's points (if that child is mostly
   this part), with its axis and axis-line errors;
 * **oracle**: the geometric refinement (``sim2art_core.refine.refine_joints``) on the TRUE segmentation,
-  with the window's flow: whether the flow holds the joint at all.
+  with the window's flow: whether the flow holds the joint at all;
+* **plane** (revolute parts): the hinge as the intersection of the planes of the part's true points in the
+  window's first and last frame (depth only, no flow): whether the geometry holds it when the flow does not.
 
 ``--flow gt`` replaces the scene flow by the true one (the points, masks and network stay): whether the
 network and the refinement would find the part with exact flow. Ground truth comes from the rendered part
@@ -64,6 +66,9 @@ class PartStage:
             mostly this part.
         axis_deg, line_cm: errors of that joint (axis angle; axis-line distance of revolute joints).
         oracle_type: the refinement's joint type on the true segmentation; oracle_axis_deg, oracle_line_cm.
+        plane_axis_deg, plane_line_cm: revolute parts: the hinge as the intersection of the planes fitted to the
+            part's true points in the first and the last frame with ``PLANE_MIN_POINTS`` of them (depth only, no
+            flow; a flat part such as a door or a lid), when the planes are ``PLANE_MIN_DEG`` apart.
     """
 
     window: int
@@ -89,6 +94,30 @@ class PartStage:
     oracle_type: str
     oracle_axis_deg: float
     oracle_line_cm: float
+    plane_axis_deg: float = math.nan
+    plane_line_cm: float = math.nan
+
+
+#: The plane oracle needs this many true points of the part in a frame ...
+PLANE_MIN_POINTS = 20
+#: ... and planes at least this far apart (deg) to intersect them.
+PLANE_MIN_DEG = 2.0
+
+
+def plane_hinge(first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(direction, point) of the line where the least-squares planes of two point sets (M, 3) meet, or None
+    when they are less than ``PLANE_MIN_DEG`` apart (a flat part turned about a hinge: the hinge)."""
+    planes = []
+    for x in (first, last):
+        c = x.mean(0)
+        planes.append((np.linalg.svd(x - c, full_matrices=False)[2][2], c))
+    (n0, c0), (n1, c1) = planes
+    d = np.cross(n0, n1)
+    if np.linalg.norm(d) < math.sin(math.radians(PLANE_MIN_DEG)):
+        return None
+    d /= np.linalg.norm(d)
+    point = np.linalg.solve(np.stack([n0, n1, d]), np.array([n0 @ c0, n1 @ c1, d @ (c0 + c1) / 2]))
+    return d, point
 
 
 def extended_amounts(sample) -> np.ndarray:
@@ -152,6 +181,15 @@ def build_windows(frames, cfg, stride: int = 1, seed: int = 0):
             w = builder.window()
             out.append((w, [index[int(s)] for s in w.stamps_ns] + [i]))
     return out
+
+
+@dataclass(frozen=True)
+class JointEstimatePoint:
+    """A revolute axis line (what :func:`_joint_errors` reads of a joint)."""
+
+    axis: np.ndarray
+    origin: np.ndarray
+    type: JointType = JointType.REVOLUTE
 
 
 def _joint_errors(joint, sample, part: int) -> tuple[float, float]:
@@ -223,6 +261,17 @@ def trace_window(sample, frames, window, idx: list[int], estimator, amounts: np.
         if oj is not None:
             o_type = JointType(oj.type).name.lower()
             o_axis, o_line = _joint_errors(oj, sample, int(p))
+        plane_axis, plane_line = math.nan, math.nan
+        if int(sample.part_types[p]) == JointType.REVOLUTE:
+            seen = [t for t in range(T) if int(mv[t].sum()) >= PLANE_MIN_POINTS]
+            hinge = (
+                plane_hinge(window.points[seen[0]][mv[seen[0]]], window.points[seen[-1]][mv[seen[-1]]])
+                if seen
+                else None
+            )
+            if hinge is not None:
+                plane = JointEstimatePoint(hinge[0], hinge[1])
+                plane_axis, plane_line = _joint_errors(plane, sample, int(p))
         span = amounts[p, idx[0] : idx[-1] + 1]
         out.append(
             PartStage(
@@ -235,7 +284,8 @@ def trace_window(sample, frames, window, idx: list[int], estimator, amounts: np.
                 flow_gain=float(np.median(gain)) if moving.any() else math.nan,
                 root_share=float(counts[0] / nv) if nv else math.nan, top_slot=top, top_slot_share=top_share,
                 top_slot_owner=owner, reported=reported, axis_deg=axis_deg, line_cm=line_cm,
-                oracle_type=o_type, oracle_axis_deg=o_axis, oracle_line_cm=o_line,
+                oracle_type=o_type, oracle_axis_deg=o_axis, oracle_line_cm=o_line, plane_axis_deg=plane_axis,
+                plane_line_cm=plane_line,
             )
         )  # fmt: skip
     return out
@@ -247,7 +297,7 @@ COLUMNS = (
     ("flow_error_mm", "flow err [mm]"), ("flow_gain", "gain"), ("root_share", "root"),
     ("top_slot_share", "top slot (owner)"), ("reported", "joint"), ("axis_deg", "axis [deg]"),
     ("line_cm", "line [cm]"), ("oracle_type", "oracle"), ("oracle_axis_deg", "oracle axis"),
-    ("oracle_line_cm", "oracle line"),
+    ("oracle_line_cm", "oracle line"), ("plane_axis_deg", "plane axis"), ("plane_line_cm", "plane line"),
 )  # fmt: skip
 
 

@@ -119,3 +119,19 @@ def test_keyframe_stride_pairs_each_entry_with_its_flow_target(scene, estimator)
     assert well_seen
     for r in well_seen:
         assert 0.8 < r.flow_gain < 1.25
+
+
+def test_plane_hinge_is_where_a_turned_flat_part_meets_its_first_pose():
+    from sim2art_core.geometry import revolute_motion
+
+    rng = np.random.default_rng(0)
+    axis, pivot = np.array([0.1, 0.0, 1.0]) / np.hypot(0.1, 1.0), np.array([0.3, -0.4, 1.0])
+    u, v = rng.uniform(0.02, 0.3, 200), rng.uniform(-0.4, 0.4, 200)  # a 28 x 80 cm door beside its hinge
+    side = np.cross(axis, [1.0, 0.0, 0.0])
+    door = pivot + np.outer(u, side / np.linalg.norm(side)) + np.outer(v, axis)
+    turned = transform_points(revolute_motion(axis, pivot, 0.3), door)
+    d, p = pt.plane_hinge(door, turned)
+    assert abs(d @ axis) > np.cos(np.radians(0.01))
+    off = p - pivot
+    assert np.linalg.norm(off - (off @ axis) * axis) < 1e-6
+    assert pt.plane_hinge(door, transform_points(revolute_motion(axis, pivot, 0.01), door)) is None  # < 2 deg
