@@ -249,7 +249,8 @@ def trace_window(sample, frames, window, idx: list[int], estimator, amounts: np.
             owner_counts = np.bincount(labels[(slot == top) & (labels >= 0)], minlength=P)
             owner = str(sample.part_names[int(np.argmax(owner_counts))])
         reported, axis_deg, line_cm = False, math.nan, math.nan
-        child_counts = np.bincount(est.labels[mv], minlength=len(est.parts)) if nv and est.labels is not None else []
+        labelled = mv & (np.asarray(est.labels) >= 0)  # a FAILED estimate labels nothing
+        child_counts = np.bincount(est.labels[labelled], minlength=len(est.parts)) if labelled.any() else []
         for j in est.joints:
             if j.child < len(child_counts) and child_counts[j.child] == max(child_counts[1:], default=0) > 0:
                 child = (est.labels == j.child) & valid & (labels >= 0)
