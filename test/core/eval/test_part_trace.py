@@ -135,3 +135,20 @@ def test_plane_hinge_is_where_a_turned_flat_part_meets_its_first_pose():
     off = p - pivot
     assert np.linalg.norm(off - (off @ axis) * axis) < 1e-6
     assert pt.plane_hinge(door, transform_points(revolute_motion(axis, pivot, 0.01), door)) is None  # < 2 deg
+
+
+def test_a_failed_estimate_reports_no_joint(scene, estimator):
+    from sim2art_core.estimate import ArticulationEstimate
+
+    class Failing:  # the network runs, the estimate fails (labels all -1)
+        _network = staticmethod(estimator._network)
+
+        @staticmethod
+        def estimate(w):
+            return ArticulationEstimate.failed("test", w.frame_id, w.stamps_ns, w.valid.shape)
+
+    sample, frames = scene
+    window, idx = _window(scene)
+    rows = pt.trace_window(sample, frames, window, idx, Failing(), pt.extended_amounts(sample))
+    assert rows and not any(r.reported for r in rows)
+    assert all(math.isnan(r.axis_deg) for r in rows)
