@@ -109,6 +109,7 @@ def test_a_door_split_into_two_tracks_by_an_axis_outlier_is_merged():
     assert j.child == 1, "the better supported track (the first) keeps its identity"
     assert j.support_windows == 5 and j.confirmed
     assert math.degrees(math.acos(min(1.0, abs(float(j.axis @ Z))))) < 1.0, "the outlier is left out of the axis"
+    assert j.amounts[-1] == pytest.approx(DOOR.speed * (5 * T - 1), abs=1e-3), "the state continues over the merge"
     assert model.stats.space_merged_tracks == 1
 
 
@@ -119,13 +120,16 @@ def test_without_the_merge_or_without_points_the_outlier_stays_a_second_track():
     assert len(_moving(fused)) == 2 and model.stats.space_merged_tracks == 0
 
 
-def test_an_outlier_in_the_first_window_merges_into_the_later_track():
-    """The outlier comes first: the later windows' track has more consistent windows and keeps the identity
-    only if the rule says so (more consistent windows, then the older one)."""
+def test_an_outlier_in_the_first_window_is_merged_too():
+    """The outlier comes first: the second window's track merges with it at once (one consistent window each:
+    the older label stays), and the outlier is left out of the fused axis as soon as the others outnumber it."""
     model, fused = _door_with_an_outlier(ObjectModelConfig(), outlier=0)
     joints = _moving(fused)
-    assert len(joints) == 1 and joints[0].support_windows == 5
+    assert len(joints) == 1 and joints[0].support_windows == 5 and joints[0].child == 1
     assert math.degrees(math.acos(min(1.0, abs(float(joints[0].axis @ Z))))) < 1.0
+    assert joints[0].amounts[-1] == pytest.approx(DOOR.speed * (5 * T - 1), abs=1e-3)
+    _, alone = _door_with_an_outlier(ObjectModelConfig(space_merge=False), outlier=0)
+    assert [j.support_windows for j in _moving(alone)] == [4], "without it the outlier's track is dropped"
 
 
 # a double door: hinges at x = 0 and x = 0.82, the fronts meet at x = 0.41 (1 cm gap)
