@@ -208,3 +208,43 @@ def test_a_drawer_split_by_an_axis_outlier_is_merged():
 def test_config_rejects_bad_space_merge_values(field, value):
     with pytest.raises(ValueError, match=field):
         ObjectModelConfig(**{field: value})
+
+
+def test_random_windows_with_points_never_raise():
+    """Random joints over random clouds (NaN points, labels of parts without a joint, -1): the merge never raises
+    and the fused geometry stays finite."""
+    rng = np.random.default_rng(11)
+    model = ObjectModel()
+    for w in range(40):
+        k = np.arange(w * T, w * T + T)
+        n = int(rng.integers(1, 4))
+        joints = tuple(
+            JointEstimate(
+                child=c, parent=0, type=JointType(int(rng.integers(0, 2))), type_probs=np.array([0.5, 0.5, 0.0]),
+                axis=rng.normal(size=3), origin=rng.normal(size=3) * 0.1, amounts=np.cumsum(rng.normal(size=T)) * 0.01,
+                confidence=float(rng.random()), source="network",
+            )
+            for c in range(1, n + 1)
+        )  # fmt: skip
+        parts = tuple(
+            PartEstimate(c, c == 0, 10, np.zeros(3), -np.ones(3) * 0.1, np.ones(3) * 0.1, 0.5) for c in range(n + 1)
+        )
+        points = rng.uniform(-0.05, 0.05, size=(T, 3000, 3))  # dense: random parts share their space
+        points[:, :50] = np.nan
+        labels = rng.integers(-1, n + 2, size=(T, 3000)).astype(np.int16)
+        est = ArticulationEstimate(EstimateStatus.OK, "odom", k.astype(np.int64) * DT, labels, parts, joints)
+        fused = model.update(est, points)
+        for j in _moving(fused):
+            assert np.all(np.isfinite(j.axis)) and np.all(np.isfinite(j.origin))
+    assert model.stats.space_merged_tracks > 0  # tracks in one small box that no window held together merge
+
+
+def test_a_track_keeps_at_most_its_cap_of_space_points():
+    from sim2art_core.tracking.object_model import _MAX_SPACE
+
+    model = ObjectModel(ObjectModelConfig(space_merge_tol_m=0.001))  # 1 mm cubes: every window's points are new
+    for w in range(10):
+        model.update(*_window(w * T, [(DOOR, Z, DOOR.speed * w * T)], {}))
+    (track,) = model._tracks
+    assert len(DOOR.points) * 10 > _MAX_SPACE and len(track.space) == _MAX_SPACE
+    assert track.space_stamp.min() > (T - 1) * DT, "the oldest window's points went first"
