@@ -162,29 +162,36 @@ def convex_pieces(points: np.ndarray, cfg: ExportConfig, towards: np.ndarray | N
     def mesh_of(p):
         return part_mesh(p, cfg.min_hull_points, cfg.min_thickness, cfg.empty_box_size, towards, cfg.max_hull_points)
 
-    def fit(k: int) -> tuple[tuple[PartMesh, ...], float]:
-        """The pieces of k k-means clusters and the mean distance of the points to their piece's surface."""
+    def fit(k: int) -> tuple[tuple[PartMesh, ...], bool]:
+        """The pieces of k k-means clusters; whether the mean distance of the points to their piece's
+        surface is within the tolerance (summed piece by piece, in chunks, stopping as soon as the sum
+        exceeds ``piece_tolerance * len(pts)``: noisy points fail after a fraction of them)."""
         if k == 1:
             groups = [pts]
         else:
             _, lab = kmeans2(pts, k, minit="++", seed=np.random.default_rng(0))
             groups = [pts[lab == i] for i in range(k) if (lab == i).any()]
         pieces = tuple(mesh_of(g) for g in groups)
-        err = np.concatenate([surface_distance(m, g) for m, g in zip(pieces, groups, strict=True)]).mean()
-        return pieces, float(err)
+        budget, total = cfg.piece_tolerance * len(pts), 0.0
+        for m, g in zip(pieces, groups, strict=True):
+            for i in range(0, len(g), 2048):
+                total += float(surface_distance(m, g[i : i + 2048]).sum())
+                if total > budget:
+                    return pieces, False
+        return pieces, True
 
     if cfg.max_pieces == 1 or len(pts) < 2 * cfg.min_hull_points:
         return (mesh_of(pts),)
     between = [2**i for i in range(1, cfg.max_pieces.bit_length()) if 2**i < cfg.max_pieces]  # 2, 4, 8 for 16
-    pieces, err = fit(1)
-    if err <= cfg.piece_tolerance:
+    pieces, ok = fit(1)
+    if ok:
         return pieces
-    pieces, err = fit(cfg.max_pieces)
-    if err > cfg.piece_tolerance:
+    pieces, ok = fit(cfg.max_pieces)
+    if not ok:
         return pieces
     for k in between:
-        trial, err = fit(k)
-        if err <= cfg.piece_tolerance:
+        trial, ok = fit(k)
+        if ok:
             return trial
     return pieces
 
