@@ -86,7 +86,7 @@ def part_mesh(
         towards: optional (3,) point the thickening extrudes towards.
         max_points: deterministic stride subsample above this many points.
     """
-    pts = np.unique(np.asarray(points, dtype=np.float64), axis=0)
+    pts = unique_rows(np.asarray(points, dtype=np.float64))
     if len(pts) == 0:
         h = empty_box_size / 2
         return box_mesh(-np.full(3, h), np.full(3, h), "empty-box")
@@ -113,6 +113,18 @@ def part_mesh(
     return PartMesh(v, f, kind)
 
 
+def unique_rows(pts: np.ndarray) -> np.ndarray:
+    """The distinct rows of finite (M, 3) ``pts`` in lexicographic order: ``np.unique(pts, axis=0)``,
+    2-3x faster (a lexsort of the columns instead of numpy's sort of a structured view)."""
+    if len(pts) < 2:
+        return pts.copy()
+    s = pts[np.lexsort(pts.T[::-1])]
+    keep = np.empty(len(s), dtype=bool)
+    keep[0] = True
+    np.any(s[1:] != s[:-1], axis=1, out=keep[1:])
+    return s[keep]
+
+
 def surface_distance(mesh: PartMesh, points: np.ndarray) -> np.ndarray:
     """(M,) m, distance of points inside (or on) the convex ``mesh`` to its surface: the smallest
     distance to a facet plane (exact for interior points of a convex solid)."""
@@ -122,15 +134,26 @@ def surface_distance(mesh: PartMesh, points: np.ndarray) -> np.ndarray:
     ok = norm > 1e-15
     n = n[ok] / norm[ok, None]
     offset = -np.einsum("ij,ij->i", n, v[f[ok, 0]])
-    return np.abs(points @ n.T + offset).min(axis=1)
+    # elementwise, not points @ n.T: numpy's BLAS would run this small product on all its threads,
+    # which spin on the other cores (the node exports beside the keyframes and the estimator)
+    d = points[:, :1] * n[:, 0]
+    d += points[:, 1:2] * n[:, 1]
+    d += points[:, 2:3] * n[:, 2]
+    d += offset
+    return np.abs(d, out=d).min(axis=1)
 
 
 def convex_pieces(points: np.ndarray, cfg: ExportConfig, towards: np.ndarray | None = None) -> tuple[PartMesh, ...]:
     """A part as a union of convex pieces: one hull, or k-means clusters of its points (k = 2, 4, ... up
-    to ``cfg.max_pieces``) each with its own hull until the mean distance of the points to their piece's
-    surface is at most ``cfg.piece_tolerance`` (m). A concave part (a cabinet body seen from inside, a
-    drawer) needs several; a door needs one. Deterministic (fixed k-means seed). Each piece is a
-    :func:`part_mesh` with the hull settings of ``cfg`` and ``towards``.
+    to ``cfg.max_pieces``) each with its own hull, the smallest k whose mean distance of the points to
+    their piece's surface is at most ``cfg.piece_tolerance`` (m). A concave part (a cabinet body seen
+    from inside, a drawer) needs several; a door needs one. Deterministic (fixed k-means seed). Each
+    piece is a :func:`part_mesh` with the hull settings of ``cfg`` and ``towards``.
+
+    Order of the search: k = 1, then ``cfg.max_pieces``; when that misses the tolerance too (points
+    noisier than it, as the node's usually are) it is the answer, else k = 2, 4, ... are tried in turn.
+    The error falls as k grows, so this is the doubling search's answer at a third of its cost on
+    noisy parts; where it does not fall (rare), the most detailed model is kept.
     """
     pts = np.asarray(points, dtype=np.float64)
     if len(pts) > cfg.max_hull_points:
@@ -139,17 +162,37 @@ def convex_pieces(points: np.ndarray, cfg: ExportConfig, towards: np.ndarray | N
     def mesh_of(p):
         return part_mesh(p, cfg.min_hull_points, cfg.min_thickness, cfg.empty_box_size, towards, cfg.max_hull_points)
 
-    groups = [pts]
-    pieces = (mesh_of(pts),)
-    k = 1
-    while k < cfg.max_pieces and len(pts) >= 2 * cfg.min_hull_points:
-        err = np.concatenate([surface_distance(m, g) for m, g in zip(pieces, groups, strict=True)]).mean()
-        if err <= cfg.piece_tolerance:
-            break
-        k = min(2 * k, cfg.max_pieces)
-        _, lab = kmeans2(pts, k, minit="++", seed=np.random.default_rng(0))
-        groups = [pts[lab == i] for i in range(k) if (lab == i).any()]
+    def fit(k: int) -> tuple[tuple[PartMesh, ...], bool]:
+        """The pieces of k k-means clusters; whether the mean distance of the points to their piece's
+        surface is within the tolerance (summed piece by piece, in chunks, stopping as soon as the sum
+        exceeds ``piece_tolerance * len(pts)``: noisy points fail after a fraction of them)."""
+        if k == 1:
+            groups = [pts]
+        else:
+            _, lab = kmeans2(pts, k, minit="++", seed=np.random.default_rng(0))
+            groups = [pts[lab == i] for i in range(k) if (lab == i).any()]
         pieces = tuple(mesh_of(g) for g in groups)
+        budget, total = cfg.piece_tolerance * len(pts), 0.0
+        for m, g in zip(pieces, groups, strict=True):
+            for i in range(0, len(g), 2048):
+                total += float(surface_distance(m, g[i : i + 2048]).sum())
+                if total > budget:
+                    return pieces, False
+        return pieces, True
+
+    if cfg.max_pieces == 1 or len(pts) < 2 * cfg.min_hull_points:
+        return (mesh_of(pts),)
+    between = [2**i for i in range(1, cfg.max_pieces.bit_length()) if 2**i < cfg.max_pieces]  # 2, 4, 8 for 16
+    pieces, ok = fit(1)
+    if ok:
+        return pieces
+    pieces, ok = fit(cfg.max_pieces)
+    if not ok:
+        return pieces
+    for k in between:
+        trial, ok = fit(k)
+        if ok:
+            return trial
     return pieces
 
 

@@ -24,7 +24,11 @@ window:
    Overlapping windows share flow data, so a window's information is scaled by the fraction of its frame
    steps the track has not seen yet (floored at ``min_overlap_weight``): the same frames are not counted
    twice. Two tracks that are the same physical joint (the gates, the chi-square gate, side by side, the
-   same motion on common stamps) merge.
+   same motion on common stamps) merge. So do two tracks of one type whose children occupy the same space
+   and that no window held both of (``space_merge``): one part has one joint, whatever the windows' axes
+   said (a door whose windows' axes disagreed beyond the matching gates). Each track keeps the space its
+   child swept (the newest frame's points of every window it held, one per 2 cm cube; given only with the
+   window's points); two adjacent doors occupy different space, or move in one window, and stay apart.
 3. **continues the joint state**: each window's amounts are relative to its own frame 0. A track keeps
    its state per stamp, relative to the first frame the track was seen in. ``state_method`` fit (default):
    the states on every stamp and one offset per window are fitted jointly to the newest ``state_windows``
@@ -76,6 +80,7 @@ from typing import Literal
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+from scipy.spatial import cKDTree
 
 from sim2art_core.estimate import ArticulationEstimate, JointEstimate, PartEstimate
 from sim2art_core.geometry import tangent_basis, unit
@@ -94,6 +99,8 @@ _NOT_MATCHED = 1e6
 UNTRACKED_LABEL_BASE = 10000
 _MAX_HISTORY = 512  # stamps of joint state kept per track (the newest); only the overlap with new windows is used
 _MAX_OBS = 16  # window observations kept per track for the robust re-fit (the newest)
+_MAX_SPACE = 4096  # space points kept per track (space_merge; the newest windows' first)
+_MAX_WINDOWS = 512  # window stamps kept per track to tell whether two tracks were held in one window
 
 
 @dataclass(frozen=True)
@@ -145,6 +152,27 @@ class ObjectModelConfig:
     which a window's network amounts can get wrong: two real parts side by side on one hinge line cannot
     turn by the same amount in opposite senses); they are then merged (the more confident one gives the
     geometry of that window)."""
+    space_merge: bool = True
+    """Merge two tracks of one type whose moving parts occupy the same space and that were never both held as
+    different parts of one window: one part has one joint, so they are one joint whose windows' axes disagreed
+    beyond the matching gates (a door or drawer ending as two tracks). Each track keeps the space its child
+    swept: the child's points of the newest frame of every window it held (the window's points given to
+    :meth:`ObjectModel.update`; without them there is no space and no such merge), one point per cube of
+    ``space_merge_tol_m``. Two adjacent doors stay apart: they occupy different space, and both move (are
+    held) in one window. The merged track fuses both tracks' window observations (the robust re-fit keeps
+    the consistent ones), keeps the identity (label) of the track with more consistent windows (then the
+    older one) and adds the other's state curves of the windows that stay consistent."""
+    space_merge_overlap: float = 0.5
+    """Same space: at least this fraction of one track's space points (of a track with at least
+    ``space_merge_min_points``) lie within ``space_merge_tol_m`` of the other track's."""
+    space_merge_tol_m: float = 0.02
+    """Distance (m) within which a space point counts as occupied by the other track; also the cube size of
+    the space's subsample."""
+    space_merge_min_points: int = 5
+    """A track's space is compared only with at least this many points (one per cube: 5 are 20 cm^2 of front at
+    2 cm; a part seen with a handful of points says nothing about its space). Small on purpose: the val bags'
+    duplicates are often a window's track seen in one window with a few dozen points (docs/BENCHMARKS.md
+    "Duplicate tracks: one part, one joint")."""
     max_axis_angle_deg: float = 25.0
     """Gate: largest angle between a window's axis and a track's axis (sign-agnostic) to match."""
     max_line_distance_m: float = 0.15
@@ -208,6 +236,12 @@ class ObjectModelConfig:
             v = float(getattr(self, name))
             if not (math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {v}")
+        if not 0.0 < float(self.space_merge_overlap) <= 1.0:
+            raise ValueError(f"space_merge_overlap must be in (0, 1], got {self.space_merge_overlap}")
+        if not (math.isfinite(float(self.space_merge_tol_m)) and float(self.space_merge_tol_m) > 0):
+            raise ValueError(f"space_merge_tol_m must be a positive number, got {self.space_merge_tol_m}")
+        if int(self.space_merge_min_points) < 1:
+            raise ValueError(f"space_merge_min_points must be >= 1, got {self.space_merge_min_points}")
         if int(self.forget_unconfirmed_windows) < 0:
             raise ValueError("forget_unconfirmed_windows must be >= 0")
         if self.state_method not in ("fit", "chain"):
@@ -238,6 +272,8 @@ class ObjectModelStats:
     """joints of one window folded into another joint of that window (the same physical joint, a split part)."""
     merged_tracks: int = 0
     """tracks merged into another track (the same physical joint seen as two)."""
+    space_merged_tracks: int = 0
+    """of those, tracks merged because their parts occupy the same space (``space_merge``)."""
 
 
 @dataclass(frozen=True)
@@ -289,6 +325,9 @@ class _Track:
     ref_points: np.ndarray | None = None  # (M, 3) the child's points at ref_stamp (long-baseline registration)
     ref_stamp: int = 0
     registrations: list = field(default_factory=list)  # list[StateCurve], accepted registrations (newest)
+    space: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))  # (K, 3) m, the child's swept space
+    space_stamp: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # (K,) window of each point
+    windows: set = field(default_factory=set)  # newest stamps of the windows that held the track (newest ones)
 
     def state_at(self, stamp: int) -> float:
         """State at the newest stored stamp <= ``stamp`` (the first one when none is older)."""
@@ -667,6 +706,7 @@ class ObjectModel:
             parent = child_to_label.get(int(j.parent), 0)
             tr = by_label[child_to_label[int(j.child)]]
             tr.parent_label = parent if parent != tr.label else 0
+        self._note_space(child_to_label, stamps)
         keep = []
         for k, tr in enumerate(self._tracks):
             if k in matched_tracks:
@@ -687,6 +727,8 @@ class ObjectModel:
                 keep.append(tr)
         self._tracks = keep
         self._child_to_label = self._merge_tracks(child_to_label)
+        if cfg.space_merge:
+            self._child_to_label = self._merge_same_space(self._child_to_label, stamps)
 
     def _same_joint(self, ja: JointEstimate, pa, jb: JointEstimate, pb) -> bool:
         """Two joints of one window are the same physical joint (see ObjectModelConfig.same_motion_tol)."""
@@ -744,6 +786,8 @@ class ObjectModel:
                             by_window[o.window] = o
                     keep.obs = sorted(by_window.values(), key=lambda o: o.window)[-_MAX_OBS:]
                     keep.support = max(keep.support, len(by_window))
+                    keep.windows |= gone.windows
+                    self._add_space(keep, gone.space, gone.space_stamp)
                     self._refit(keep)
                     self._tracks = [t for t in self._tracks if t is not gone]
                     child_to_label = {c: (keep.label if v == gone.label else v) for c, v in child_to_label.items()}
@@ -756,6 +800,124 @@ class ObjectModel:
                 if changed:
                     break
         return child_to_label
+
+    def _note_space(self, child_to_label: dict[int, int], stamps: np.ndarray) -> None:
+        """Record which tracks this window held and, given the window's points, the space their children
+        occupy in its newest frame (ObjectModelConfig.space_merge)."""
+        by_label = {t.label: t for t in self._tracks}
+        children: dict[int, list[int]] = {}
+        for child, label in child_to_label.items():
+            children.setdefault(label, []).append(child)
+        cloud = self._cloud
+        stamp = int(stamps[-1])
+        for label, kids in children.items():
+            tr = by_label[label]
+            tr.windows.add(stamp)
+            if len(tr.windows) > _MAX_WINDOWS:
+                tr.windows = set(sorted(tr.windows)[-_MAX_WINDOWS:])
+            if cloud is not None and self.config.space_merge:
+                points, labels = cloud["newest"]
+                mine = points[np.isin(labels, kids)]
+                if len(mine):
+                    self._add_space(tr, mine, np.full(len(mine), stamp, dtype=np.int64))
+
+    def _add_space(self, tr: _Track, points: np.ndarray, stamps: np.ndarray) -> None:
+        """Add ``points`` (K, 3) seen at window ``stamps`` (K,) to the track's space: one point per cube of
+        ``space_merge_tol_m`` (the newest window's), at most _MAX_SPACE (the newest windows' first)."""
+        if not len(points):
+            return
+        pts = np.concatenate([points, tr.space])
+        st = np.concatenate([stamps, tr.space_stamp])
+        order = np.argsort(-st, kind="stable")  # the newest first: np.unique keeps each cube's first point
+        pts, st = pts[order], st[order]
+        keys = np.floor(pts / self.config.space_merge_tol_m).astype(np.int64)
+        _, first = np.unique(keys, axis=0, return_index=True)
+        first = np.sort(first)[:_MAX_SPACE]  # still newest first
+        tr.space, tr.space_stamp = pts[first], st[first]
+
+    def _same_space(self, a: _Track, b: _Track, trees: dict) -> bool:
+        """The two tracks' children occupy the same space (ObjectModelConfig.space_merge_overlap)."""
+        cfg = self.config
+        for src, dst in ((a, b), (b, a)):
+            if len(src.space) < cfg.space_merge_min_points or len(dst.space) < cfg.space_merge_min_points:
+                continue
+            tree = trees.get(dst.label)
+            if tree is None:
+                tree = trees[dst.label] = cKDTree(dst.space)
+            d, _ = tree.query(src.space, distance_upper_bound=cfg.space_merge_tol_m)
+            if float(np.mean(np.isfinite(d))) >= cfg.space_merge_overlap:
+                return True
+        return False
+
+    def _merge_same_space(self, child_to_label: dict[int, int], stamps: np.ndarray) -> dict[int, int]:
+        """Merge tracks of one type whose children occupy the same space and that no window held both of
+        (ObjectModelConfig.space_merge); only pairs with a track this window held can have changed."""
+        trees: dict[int, cKDTree] = {}
+        changed = True
+        while changed:
+            changed = False
+            held = set(child_to_label.values())
+            for a in self._tracks:
+                if a.label not in held:
+                    continue
+                for b in self._tracks:
+                    if a is b or a.type != b.type or a.windows & b.windows or not self._same_space(a, b, trees):
+                        continue
+                    keep, gone = (a, b) if (a.consistent, -a.label) >= (b.consistent, -b.label) else (b, a)
+                    self._absorb(keep, gone, stamps)
+                    trees.pop(keep.label, None)
+                    trees.pop(gone.label, None)
+                    self._tracks = [t for t in self._tracks if t is not gone]
+                    child_to_label = {c: (keep.label if v == gone.label else v) for c, v in child_to_label.items()}
+                    for t in self._tracks:
+                        if t.parent_label == gone.label:
+                            t.parent_label = 0 if t is keep else keep.label
+                    self.stats.merged_tracks += 1
+                    self.stats.space_merged_tracks += 1
+                    changed = True
+                    break
+                if changed:
+                    break
+        return child_to_label
+
+    def _absorb(self, keep: _Track, gone: _Track, stamps: np.ndarray) -> None:
+        """Fold track ``gone`` into ``keep`` (no window held both): their window observations (robust re-fit),
+        the state curves of ``gone``'s windows that stay consistent, counts, windows and space."""
+        cfg = self.config
+        sign = 1.0 if float(keep.axis @ gone.axis) >= 0 else -1.0
+        by_window = {o.window: o for o in gone.obs}
+        by_window.update({o.window: o for o in keep.obs})
+        keep.obs = sorted(by_window.values(), key=lambda o: o.window)[-_MAX_OBS:]
+        self._refit(keep)
+        keep.type_probs_sum = keep.type_probs_sum + gone.type_probs_sum
+        keep.confidence_sum += gone.confidence_sum
+        keep.score_sum += gone.score_sum
+        keep.support += gone.support
+        keep.windows |= gone.windows
+        self._add_space(keep, gone.space, gone.space_stamp)
+        if gone.missed < keep.missed:  # the newer part summary and line placement
+            keep.child, keep.last_origin = gone.child, gone.last_origin
+            keep.fit_residual, keep.source = gone.fit_residual, gone.source
+        seen_now = min(keep.missed, gone.missed) == 0
+        keep.missed = min(keep.missed, gone.missed)
+        if cfg.state_method == "fit":
+            inliers = {o.window for o, ok in zip(keep.obs, keep.inliers, strict=True) if ok}
+            held = {int(c.stamps[-1]) for c in keep.curves}
+            extra = [
+                StateCurve(c.stamps, sign * np.asarray(c.amounts), c.weight)
+                for c in gone.curves
+                if int(c.stamps[-1]) in inliers and int(c.stamps[-1]) not in held
+            ]
+            if extra:
+                keep.curves = sorted([*keep.curves, *extra], key=lambda c: int(c.stamps[-1]))[-cfg.state_windows :]
+                if keep.anchor is not None and not any(int(keep.anchor[0]) in c.stamps for c in keep.curves):
+                    keep.anchor = None
+                self._fit_states(keep, keep.curves[-1].stamps[-1:])
+                held_now = seen_now and bool(np.isin(stamps, keep.stamps).all())
+                keep.last_amounts = keep.states[np.searchsorted(keep.stamps, stamps)] if held_now else None
+        elif keep.last_amounts is None and gone.last_amounts is not None:  # chain: gone's newest window goes on
+            amounts = sign * gone.last_amounts
+            keep.last_amounts = self._store_states(keep, stamps, amounts - amounts[0] + keep.bridge(int(stamps[0])))
 
     def _tracks_same(self, a: _Track, b: _Track) -> bool:
         cfg = self.config

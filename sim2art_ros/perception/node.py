@@ -147,7 +147,7 @@ class PerceiveNode(Node):
         self._pre_thread.start()
         self.create_service(Trigger, "~/trigger", self._on_trigger, callback_group=ctl)
         self.create_service(Trigger, "~/reset", self._on_reset, callback_group=ctl)
-        # ~/robot_description + ~/save_urdf: exported on the twin's own thread (not an Outputs entry: 0.1-0.6 s)
+        # ~/robot_description + ~/save_urdf: exported on the twin's own thread (not an Outputs entry: 0.05-0.3 s)
         self.twin = (
             DigitalTwin(
                 self,

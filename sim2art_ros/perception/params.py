@@ -152,7 +152,7 @@ PARAMETERS: tuple[Param, ...] = (
     Param(
         "robot_description_min_period_s",
         0.0,
-        "Pause after each URDF export (s; newer estimates replace the waiting one; 0 = none): ~0.8 estimate of CPU",
+        "Pause after each URDF export (s; newer estimates replace the waiting one; 0 = none): ~0.4 estimate of CPU",
         0.0,
         3600.0,
     ),

@@ -1,9 +1,9 @@
 """The node's digital twin outputs (issue 13): ``~/robot_description`` and ``~/save_urdf``.
 
 Each non-FAILED estimate is exported to a URDF (:mod:`sim2art_core.export`) on a small worker thread (an
-export takes 0.1-0.6 s: docs/BENCHMARKS.md, so it never blocks the executor; a newer estimate replaces one
+export takes 0.05-0.3 s: docs/BENCHMARKS.md, so it never blocks the executor; a newer estimate replaces one
 still waiting; an export starts at least ``min_period_s`` after the previous one ended, the
-``robot_description_min_period_s`` parameter, 0 by default: an export costs about 0.8 of an estimate of CPU
+``robot_description_min_period_s`` parameter, 0 by default: an export costs about 0.4 of an estimate of CPU
 and runs beside the next keyframes and estimate, docs/BENCHMARKS.md; the thread's nice value is raised by
 ``niceness``, the ``robot_description_niceness`` parameter). The URDF is published on
 ``~/robot_description`` (std_msgs/String, reliable, transient local: a late ``robot_state_publisher`` gets

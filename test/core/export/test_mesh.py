@@ -16,6 +16,7 @@ from sim2art_core.export.mesh import (
     part_mesh,
     stl_bytes,
     surface_distance,
+    unique_rows,
 )
 
 
@@ -88,6 +89,89 @@ def test_concave_part_gets_several_pieces_that_follow_its_surface():
 
     assert dist(one) > 0.008 and dist(many) < 0.005
     assert convex_pieces(pts, ExportConfig(max_pieces=16))[0].vertices.tobytes() == many[0].vertices.tobytes()
+
+
+def _doubling_search(pts, cfg):
+    """The piece search before the k = max-first order (k = 1, 2, 4, ... until the tolerance is met), as a
+    reference: the new order must find the same pieces whenever the error falls with k."""
+    from scipy.cluster.vq import kmeans2
+
+    def mesh_of(p):
+        return part_mesh(p, cfg.min_hull_points, cfg.min_thickness, cfg.empty_box_size, None, cfg.max_hull_points)
+
+    groups, pieces, k = [pts], (mesh_of(pts),), 1
+    while k < cfg.max_pieces and len(pts) >= 2 * cfg.min_hull_points:
+        err = np.concatenate([surface_distance(m, g) for m, g in zip(pieces, groups, strict=True)]).mean()
+        if err <= cfg.piece_tolerance:
+            break
+        k = min(2 * k, cfg.max_pieces)
+        _, lab = kmeans2(pts, k, minit="++", seed=np.random.default_rng(0))
+        groups = [pts[lab == i] for i in range(k) if (lab == i).any()]
+        pieces = tuple(mesh_of(g) for g in groups)
+    return pieces
+
+
+def _spheres(centres, n, radius, seed):
+    """Points on spheres far apart: their hull is far from the spheres' inner sides, each sphere convex."""
+    rng = np.random.default_rng(seed)
+    d = rng.normal(size=(len(centres) * n, 3))
+    return np.repeat(np.asarray(centres, float), n, axis=0) + radius * d / np.linalg.norm(d, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["convex", "two spheres", "five spheres", "cabinet", "noisy sheet", "few points", "max 6", "max 2"],
+)
+def test_piece_search_finds_the_doubling_search_pieces(case, monkeypatch):
+    rng = np.random.default_rng(5)
+    cfg = ExportConfig()
+    far = [[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1]]
+    if case == "convex":  # a door: k = 1 meets the tolerance
+        pts = _box_points([0.5, 0.3, 0.002], n=3000)
+    elif case in ("two spheres", "five spheres"):
+        pts = _spheres(far[: 2 if case == "two spheres" else 5], 600, 0.05, 1)
+    elif case == "cabinet":  # four walls and a shelf
+        u = rng.random((3000, 2)) * 0.4 - 0.2
+        lo, hi = np.full(3000, -0.2), np.full(3000, 0.2)
+        pts = np.concatenate([np.c_[u, lo], np.c_[lo, u], np.c_[hi, u], np.c_[u[:, 0], lo, u[:, 1]], np.c_[u, 0 * lo]])
+    elif case == "noisy sheet":  # a wall with 3 cm depth noise: no k meets 4 mm, max_pieces is the answer
+        pts = np.c_[rng.random((6000, 2)) * 0.6, rng.normal(0, 0.03, 6000)]
+    elif case == "few points":
+        pts = _box_points([0.2, 0.2, 0.2], n=12)
+    else:
+        cfg = ExportConfig(max_pieces=int(case.split()[1]))
+        pts = _spheres(far[:3], 600, 0.05, 2)
+    calls = []
+    import sim2art_core.export.mesh as mesh_module
+
+    real = mesh_module.kmeans2
+    monkeypatch.setattr(mesh_module, "kmeans2", lambda data, k, **kw: calls.append(k) or real(data, k, **kw))
+    new = convex_pieces(pts, cfg)
+    old = _doubling_search(pts, cfg)
+    assert [m.vertices.tobytes() for m in new] == [m.vertices.tobytes() for m in old]
+    assert [m.faces.tobytes() for m in new] == [m.faces.tobytes() for m in old]
+    # k-means runs (k) and pieces: noisy points (the node's) need one k-means where the doubling search
+    # ran four (2, 4, 8, 16); a part needing few pieces costs one k-means more (k = 16 first)
+    expected = {"convex": ([], 1), "two spheres": ([16, 2], 2), "five spheres": ([16, 2, 4], 4),
+                "cabinet": ([16, 2, 4, 8], 16), "noisy sheet": ([16], 16), "few points": ([], 1),
+                "max 6": ([6, 2], 2), "max 2": ([2], 2)}  # fmt: skip
+    assert (calls, len(new)) == expected[case]
+
+
+def test_unique_rows_is_numpys_unique():
+    rng = np.random.default_rng(3)
+    pts = np.round(rng.normal(size=(3000, 3)), 1)  # many duplicate rows
+    pts[:5] = [[0.0, 0.0, 0.0], [-0.0, 0.0, 0.0], [0.0, -0.0, 1.0], [0.0, 0.0, 1.0], [1.0, 1.0, 1.0]]
+    np.testing.assert_array_equal(unique_rows(pts), np.unique(pts, axis=0))
+    assert len(unique_rows(pts)) < len(pts)
+    assert unique_rows(pts[:1]).shape == (1, 3) and unique_rows(pts[:0]).shape == (0, 3)
+
+
+def test_surface_distance_inside_a_box_is_the_distance_to_the_nearest_wall():
+    box = box_mesh([0, 0, 0], [0.4, 0.2, 0.1])
+    pts = _box_points([0.4, 0.2, 0.1], n=500) + [0.2, 0.1, 0.05]
+    expected = np.minimum(pts, [0.4, 0.2, 0.1] - pts).min(axis=1)
+    np.testing.assert_allclose(surface_distance(box, pts), expected, atol=1e-12)
 
 
 def test_combined_mass_of_two_boxes_is_one_box():

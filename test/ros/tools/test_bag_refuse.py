@@ -17,6 +17,7 @@ from sim2art_ros.bags.io import project_typestore
 from sim2art_ros.conversions.articulation import estimate_to_msg
 from sim2art_ros.tools.bag_compare import moving_truth_joints, score_estimate
 from sim2art_ros.tools.bag_refuse import (
+    confirmation_summary,
     decompose,
     main,
     model_config,
@@ -163,6 +164,23 @@ def test_cli_prints_a_table_per_variant(run, capsys):
     out = capsys.readouterr().out
     assert "== old: 1 bags" in out and "clean 0/1" in out
     assert "== new: 1 bags" in out and "clean 1/1" in out
+    assert "confirmed spurious joints: 1; true joints confirmed: 1 of 1" in out  # old: the noise joint too
+    assert "confirmed spurious joints: 0; true joints confirmed: 1 of 1" in out
+
+
+def test_confirmation_summary_counts_what_a_planner_acting_on_confirmed_joints_gets(run):
+    results = [score_bag(run / "run", run / "bags" / "Cabinet-1-2", parse_variant(v)[1])[0] for v in ("a", "b")]
+    s = confirmation_summary(results)
+    assert (s.bags, s.dirty_bags, s.confirmed_spurious) == (2, 0, 0)
+    assert (s.true_joints, s.true_confirmed, s.accurate, s.accurate_confirmed) == (2, 2, 2, 2)
+    old = confirmation_summary(
+        [score_bag(run / "run", run / "bags" / "Cabinet-1-2", parse_variant("o independent_overlap=1")[1])[0]]
+    )
+    assert (old.dirty_bags, old.confirmed_spurious) == (1, 1)
+    unconfirmed = confirmation_summary(
+        [score_bag(run / "run", run / "bags" / "Cabinet-1-2", parse_variant("u confirm_windows=9")[1])[0]]
+    )
+    assert (unconfirmed.true_confirmed, unconfirmed.accurate, unconfirmed.accurate_confirmed) == (0, 1, 0)
 
 
 def test_bad_variants_and_empty_runs_are_refused(tmp_path, capsys):
