@@ -176,12 +176,13 @@ class ObjectModelConfig:
     different space. Needs the window's points (the node gives them; the space is ``space_merge``'s, kept
     whether or not that merge is on)."""
     contradiction_overlap: float = 0.7
-    """Same space for ``contradiction_check``: this fraction of *each* track's space points lies within
-    ``space_merge_tol_m`` of the other's (both with at least ``space_merge_min_points``). On the val bags 0.7
-    unconfirmed the two scissors' wrong-type tracks (bags with a confirmed spurious joint 8 -> 6, one true
-    joint confirmed less, matched 90 deg off), 0.5 also the two eyeglasses' (-> 4 bags), but 0.5 is the
-    overlap of a double door with a track that once held both fronts and one that held one of them (about
-    0.5 and 1.0): not the default."""
+    """Same space for ``contradiction_check``: this fraction of *each* track's space points lies within one
+    cube diagonal (sqrt(3) ``space_merge_tol_m``: a space keeps one point per cube, so the same surface seen
+    twice can be that far apart) of the other's (both with at least ``space_merge_min_points``). On the val
+    bags 0.7 unconfirmed exactly the four scissors' and eyeglasses' wrong-type tracks (bags with a confirmed
+    spurious joint 8 -> 4 after ``min_type_prob``, two true joints confirmed less, both matched 81-90 deg
+    off); 0.5 also an accurate joint, and a double door with a track that once held both fronts lies 0.54 /
+    1.0 inside the other door's (the test's case)."""
     space_merge: bool = True
     """Merge two tracks of one type whose moving parts occupy the same space and that were never both held as
     different parts of one window: one part has one joint, so they are one joint whose windows' axes disagreed
@@ -935,11 +936,12 @@ class ObjectModel:
         cfg = self.config
         out: set[int] = set()
         trees: dict[int, cKDTree] = {}
+        reach = math.sqrt(3.0) * cfg.space_merge_tol_m  # one point per cube: the same surface within a diagonal
 
         def inside(src: _Track, dst: _Track) -> float:
             if dst.label not in trees:
                 trees[dst.label] = cKDTree(dst.space)
-            d, _ = trees[dst.label].query(src.space, distance_upper_bound=cfg.space_merge_tol_m)
+            d, _ = trees[dst.label].query(src.space, distance_upper_bound=reach)
             return float(np.mean(np.isfinite(d)))
 
         for a in self._tracks:

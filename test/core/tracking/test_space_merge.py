@@ -301,8 +301,8 @@ def test_pieces_that_never_swap_do_not_contradict():
 def test_a_door_inside_the_space_of_a_track_that_once_held_both_doors_stays_confirmed():
     """A slow double door (1 mrad per keyframe) that the network took for one part (both fronts, closed, the left
     door's joint) in two of six windows: the left door's track sweeps both doors and the right door's track
-    lies wholly inside it, but only half of the left track's space lies inside the right door's. *Each* track
-    must lie inside the other's to contradict: both doors stay confirmed."""
+    lies wholly inside it, but only about half (0.54) of the left track's space lies inside the right door's.
+    *Each* track must lie inside the other's to contradict: both doors stay confirmed."""
     left = _Part(LEFT.points, JointType.REVOLUTE, Z, LEFT.origin, 0.001)
     right = _Part(RIGHT.points, JointType.REVOLUTE, -Z, RIGHT.origin, 0.001)
     both = _Part(np.concatenate([LEFT.points, RIGHT.points]), JointType.REVOLUTE, Z, LEFT.origin, 0.0)
