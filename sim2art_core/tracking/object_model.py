@@ -311,6 +311,44 @@ class ObjectModelStats:
     """of those, tracks merged because their parts occupy the same space (``space_merge``)."""
 
 
+#: What holds a track back from confirmation, in the order the rules are checked (:class:`ConfirmationEvidence`).
+UNCONFIRMED_REASONS = (
+    "one window", "inconsistent", "not significant", "shared frames", "type probability", "contradiction",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ConfirmationEvidence:
+    """Why a track of the fused model is (not) confirmed (:meth:`ObjectModel.confirmation_evidence`).
+
+    Counts are over the window observations the track keeps (the newest 16).
+
+    Attributes:
+        label: the track's label (the ``child`` of its joint in the fused model).
+        windows: its window observations.
+        consistent: of them, those the robust re-fit keeps (``consistency_prob``).
+        moving: of those, the ones with significant motion (``min_motion_m``, ``min_motion_snr``).
+        independent: of those, the most with (nearly) disjoint frame spans (``independent_overlap``).
+        type_prob: the mean probability of its type over its windows (``min_type_prob``).
+        contradicted: another track contradicts it (``contradiction_check``).
+        confirmed: presented as a fact.
+        reason: "confirmed", or the first rule it fails, one of :data:`UNCONFIRMED_REASONS`: "one window"
+            (fewer than ``confirm_windows`` windows), "inconsistent" (fewer consistent ones), "not
+            significant" (fewer moving ones), "shared frames" (fewer independent ones), "type probability",
+            "contradiction".
+    """
+
+    label: int
+    windows: int
+    consistent: int
+    moving: int
+    independent: int
+    type_prob: float
+    contradicted: bool
+    confirmed: bool
+    reason: str
+
+
 @dataclass(frozen=True)
 class _Obs:
     """One window's joint as evidence of a track (private). Axis covariance in tangent_basis(axis)."""
@@ -650,6 +688,32 @@ class ObjectModel:
             and _type_prob(tr) >= cfg.min_type_prob
             and tr.label not in self._contradicted
         )
+
+    def confirmation_evidence(self) -> dict[int, ConfirmationEvidence]:
+        """Per track label, the evidence the confirmation rules weigh and the first rule the track fails
+        (:class:`ConfirmationEvidence`; for telling why a joint is not confirmed, e.g. ``bag_refuse
+        --why-unconfirmed``). Read-only."""
+        cfg = self.config
+        out = {}
+        for tr in self._tracks:
+            consistent = int(np.count_nonzero(tr.inliers))
+            type_prob = _type_prob(tr)
+            contradicted = tr.label in self._contradicted
+            checks = (
+                (len(tr.obs) < cfg.confirm_windows, "one window"),
+                (consistent < cfg.confirm_windows, "inconsistent"),
+                (tr.consistent < cfg.confirm_windows, "not significant"),
+                (tr.independent < cfg.confirm_windows, "shared frames"),
+                (type_prob < cfg.min_type_prob, "type probability"),
+                (contradicted, "contradiction"),
+            )
+            reason = next((r for failed, r in checks if failed), "confirmed")
+            out[tr.label] = ConfirmationEvidence(
+                label=tr.label, windows=len(tr.obs), consistent=consistent, moving=tr.consistent,
+                independent=tr.independent, type_prob=type_prob, contradicted=contradicted,
+                confirmed=self._confirmed(tr), reason=reason,
+            )  # fmt: skip
+        return out
 
     # -- update --------------------------------------------------------------------------------------
     def update(

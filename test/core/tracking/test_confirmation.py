@@ -332,3 +332,44 @@ def test_a_track_whose_later_windows_doubt_its_type_is_no_longer_confirmed():
 def test_config_rejects_a_bad_min_type_prob(bad):
     with pytest.raises(ValueError, match="min_type_prob"):
         ObjectModelConfig(min_type_prob=bad)
+
+
+# ------------------------------------------------------------------ why a track is (not) confirmed
+def _evidence(model, fused):
+    (j,) = [j for j in fused.joints if j.type != JointType.STATIC]
+    return model.confirmation_evidence()[int(j.child)], j
+
+
+def test_confirmation_evidence_names_the_rule_that_holds_a_track_back():
+    """ObjectModel.confirmation_evidence: one window -> "one window"; a second disjoint consistent moving
+    window -> "confirmed"; windows that share most frames (a joint seen twice through the same video, e.g.
+    flow noise recurring in overlapping windows) -> "shared frames"; motion below the fit residual -> "not
+    significant"; an unsure type head -> "type probability". The reason agrees with the published flag."""
+    model = ObjectModel()
+    ev, j = _evidence(model, model.update(_window([_joint()], 0)))
+    assert (ev.reason, ev.windows, ev.independent, ev.confirmed, j.confirmed) == ("one window", 1, 1, False, False)
+    ev, j = _evidence(model, model.update(_window([_joint(axis=_tilted(2.0))], 1)))
+    assert (ev.reason, ev.windows, ev.consistent, ev.moving, ev.independent) == ("confirmed", 2, 2, 2, 2)
+    assert ev.confirmed and j.confirmed and ev.type_prob == pytest.approx(0.9) and not ev.contradicted
+
+    model = ObjectModel()  # the same joint in three windows each shifted by one frame step: 6 of 7 steps shared
+    for k in range(3):
+        w = _window([_joint()], 0)
+        fused = model.update(replace(w, stamps_ns=w.stamps_ns + k * PERIOD))
+    ev, j = _evidence(model, fused)
+    assert (ev.reason, ev.windows, ev.moving, ev.independent) == ("shared frames", 3, 3, 1) and not j.confirmed
+
+    model = ObjectModel()
+    for k in range(3):
+        fused = model.update(_window([_joint(amounts=np.linspace(0.0, 0.1, T), fit_residual=0.02)], k))
+    ev, j = _evidence(model, fused)
+    assert (ev.reason, ev.consistent, ev.moving) == ("not significant", 3, 0) and not j.confirmed
+
+    model = ObjectModel()
+    for k in range(3):
+        fused = model.update(_window([_typed([0.4, 0.55, 0.05], jtype=JointType.PRISMATIC, axis=[1.0, 0, 0],
+                                              amounts=np.linspace(0, 0.08, T), fit_residual=0.003)], k))  # fmt: skip
+    ev, j = _evidence(model, fused)
+    assert ev.reason == "type probability" and ev.independent == 3 and ev.type_prob == pytest.approx(0.55)
+    assert not j.confirmed
+    assert set(ObjectModel().confirmation_evidence()) == set()
