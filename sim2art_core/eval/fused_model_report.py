@@ -161,3 +161,81 @@ def confirmation_summary(results) -> ConfirmationSummary:
             n[5] += ok
             n[6] += ok and confirmed
     return ConfirmationSummary(*n)
+
+
+@dataclass(frozen=True)
+class TrueJointConfirmation:
+    """Why one scored true joint of a final fused model is (not) matched to a confirmed joint.
+
+    Attributes:
+        bag: the bag's name; joint: the true joint's index among the scored ones; type: its type.
+        matched_type: the matched joint's type ("" when missed).
+        axis_deg / position_cm: the match's axis angle and (revolute) line position errors (NaN when missed).
+        accurate: within ``ACCURATE_DEG`` and ``ACCURATE_CM`` (as :func:`confirmation_summary`).
+        reason: "missed", "untracked" (the matched joint has no track), "confirmed", or the first confirmation
+            rule its track fails (:data:`sim2art_core.tracking.object_model.UNCONFIRMED_REASONS`).
+        windows / independent / type_prob: its track's :class:`~sim2art_core.tracking.ConfirmationEvidence`
+            (0 / 0 / NaN without one).
+    """
+
+    bag: str
+    joint: int
+    type: str
+    matched_type: str
+    axis_deg: float
+    position_cm: float
+    accurate: bool
+    reason: str
+    windows: int = 0
+    independent: int = 0
+    type_prob: float = math.nan
+
+
+def true_joint_confirmations(result, evidence) -> list[TrueJointConfirmation]:
+    """:class:`TrueJointConfirmation` of every scored true joint of ``result``'s final fused model (a
+    :class:`~sim2art_ros.tools.bag_compare.BagResult`); ``evidence``: the model's
+    :meth:`~sim2art_core.tracking.ObjectModel.confirmation_evidence` after the bag (track label -> evidence)."""
+    est, score, truth = result.final_estimate, result.final, result.truth
+    if est is None or score is None or truth is None:
+        return []
+    out = []
+    for k, (i, e, m) in enumerate(zip(result.truth_joints, score.errors, score.matches, strict=True)):
+        ttype = JointType(truth.joints[i].type).name
+        if m is None:
+            out.append(TrueJointConfirmation(result.name, k, ttype, "", math.nan, math.nan, False, "missed"))
+            continue
+        j = est.joints[m]
+        deg, pos = float(e.axis_angle_deg), float(e.axis_position_cm)
+        ok = deg <= ACCURATE_DEG and (not math.isfinite(pos) or pos <= ACCURATE_CM)
+        ev = evidence.get(int(j.child))
+        reason = "untracked" if ev is None else ev.reason
+        if ev is not None and bool(j.confirmed) != ev.confirmed:  # the published flag is the fact
+            reason = "confirmed" if j.confirmed else reason
+        out.append(
+            TrueJointConfirmation(
+                result.name, k, ttype, JointType(j.type).name, deg, pos, ok, reason,
+                0 if ev is None else ev.windows, 0 if ev is None else ev.independent,
+                math.nan if ev is None else ev.type_prob,
+            )
+        )  # fmt: skip
+    return out
+
+
+def why_unconfirmed_table(rows: Sequence[TrueJointConfirmation]) -> list[dict[str, str]]:
+    """Rows of a markdown table: true joints by reason (missed, confirmed, each rule), accurate or not."""
+    from sim2art_core.tracking.object_model import UNCONFIRMED_REASONS
+
+    order = ["confirmed", *UNCONFIRMED_REASONS, "untracked", "missed"]
+    table = []
+    for reason in order:
+        mine = [r for r in rows if r.reason == reason]
+        if not mine and reason == "untracked":
+            continue
+        acc = sum(r.accurate for r in mine)
+        split = ("-", "-") if reason == "missed" else (str(acc), str(len(mine) - acc))
+        table.append({"true joints": reason, "accurate": split[0], "inaccurate": split[1], "total": str(len(mine))})
+    matched = [r for r in rows if r.reason != "missed"]
+    acc = sum(r.accurate for r in matched)
+    table.append({"true joints": "all", "accurate": str(acc), "inaccurate": str(len(matched) - acc),
+                  "total": str(len(rows))})  # fmt: skip
+    return table

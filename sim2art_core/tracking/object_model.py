@@ -313,7 +313,7 @@ class ObjectModelStats:
 
 #: What holds a track back from confirmation, in the order the rules are checked (:class:`ConfirmationEvidence`).
 UNCONFIRMED_REASONS = (
-    "one window", "inconsistent", "not significant", "shared frames", "type probability", "contradiction",
+    "too few windows", "inconsistent", "not significant", "shared frames", "type probability", "contradiction",
 )  # fmt: skip
 
 
@@ -332,7 +332,7 @@ class ConfirmationEvidence:
         type_prob: the mean probability of its type over its windows (``min_type_prob``).
         contradicted: another track contradicts it (``contradiction_check``).
         confirmed: presented as a fact.
-        reason: "confirmed", or the first rule it fails, one of :data:`UNCONFIRMED_REASONS`: "one window"
+        reason: "confirmed", or the first rule it fails, one of :data:`UNCONFIRMED_REASONS`: "too few windows"
             (fewer than ``confirm_windows`` windows), "inconsistent" (fewer consistent ones), "not
             significant" (fewer moving ones), "shared frames" (fewer independent ones), "type probability",
             "contradiction".
@@ -700,7 +700,7 @@ class ObjectModel:
             type_prob = _type_prob(tr)
             contradicted = tr.label in self._contradicted
             checks = (
-                (len(tr.obs) < cfg.confirm_windows, "one window"),
+                (len(tr.obs) < cfg.confirm_windows, "too few windows"),
                 (consistent < cfg.confirm_windows, "inconsistent"),
                 (tr.consistent < cfg.confirm_windows, "not significant"),
                 (tr.independent < cfg.confirm_windows, "shared frames"),

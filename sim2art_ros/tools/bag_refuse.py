@@ -22,7 +22,10 @@ table each; ``--details`` lists every spurious joint of each final fused model w
 (:func:`spurious_joints`: the nearest true joint, the nearest matched joint — a duplicate when both are close —,
 the child's distance to moving and static true parts), for telling a joint the network gave a static region
 from a second joint of a real part, a duplicate track or the support plane (issue 11, confirmed spurious
-joints through the node).
+joints through the node). ``--why-unconfirmed`` lists, per scored true joint of each final fused model, the
+confirmation rule its matched joint fails (:meth:`~sim2art_core.tracking.ObjectModel.confirmation_evidence`:
+too few windows, inconsistent windows, no significant motion, shared frames, type probability, contradiction) and
+whether it is accurate, with a count of true joints by reason (:func:`true_joint_confirmations`).
 """
 
 from __future__ import annotations
@@ -41,8 +44,11 @@ from sim2art_core.eval.fused_model_report import (  # noqa: F401  (re-exported: 
     ACCURATE_DEG,
     ConfirmationSummary,
     SpuriousJoint,
+    TrueJointConfirmation,
     confirmation_summary,
     spurious_joints,
+    true_joint_confirmations,
+    why_unconfirmed_table,
 )
 from sim2art_core.metrics.joint_metrics import axis_sign
 from sim2art_core.tracking import ObjectModel, ObjectModelConfig
@@ -92,10 +98,13 @@ def refuse(
     windows: Sequence[ArticulationEstimate],
     config: ObjectModelConfig | None = None,
     clouds: dict[int, tuple[np.ndarray, np.ndarray]] | None = None,
+    model: ObjectModel | None = None,
 ):
     """What the node publishes in ``publish_mode: fused`` for these window estimates (one per window);
-    ``clouds`` (:func:`load_clouds`) give the model each window's newest points, as the node does."""
-    model = ObjectModel(config)
+    ``clouds`` (:func:`load_clouds`) give the model each window's newest points, as the node does. ``model``:
+    the model to fold them into (a fresh one with ``config`` by default; pass one to inspect it afterwards,
+    e.g. :meth:`~sim2art_core.tracking.ObjectModel.confirmation_evidence`)."""
+    model = ObjectModel(config) if model is None else model
     out = []
     for w in windows:
         if w.status == EstimateStatus.FAILED:
@@ -151,14 +160,22 @@ def decompose(name: str, final: ArticulationEstimate, score, truth: Articulation
     return out
 
 
-def score_bag(run_dir: Path, bag: Path, config: ObjectModelConfig | None = None, fuse: bool = True):
-    """(BagResult of the re-fused estimates, the final estimate's :class:`StateSplit` list)."""
+def score_bag(
+    run_dir: Path,
+    bag: Path,
+    config: ObjectModelConfig | None = None,
+    fuse: bool = True,
+    model: ObjectModel | None = None,
+):
+    """(BagResult of the re-fused estimates, the final estimate's :class:`StateSplit` list); ``model``: as
+    :func:`refuse`."""
     from sim2art_ros.tools.bag_compare import BagResult, moving_truth_joints, score_estimate
     from sim2art_ros.tools.bag_eval import read_ground_truth
 
     truth, object_id = read_ground_truth(bag, "/articulation_ground_truth", with_object_id=True)
     windows = load_windows(run_dir / bag.name / "recorded")
-    published = refuse(windows, config, load_clouds(run_dir / bag.name / "recorded")) if fuse else windows
+    clouds = load_clouds(run_dir / bag.name / "recorded") if fuse else None
+    published = refuse(windows, config, clouds, model) if fuse else windows
     truth_joints = moving_truth_joints(truth) if truth is not None else ()
     scores, history, final_truth = [], [], ()
     for est in published:
@@ -213,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="fuse once more per variant (fields on top of --model); repeatable; default: one run with --model",
     )  # fmt: skip
     p.add_argument("--details", action="store_true", help="list the spurious joints of every final model")
+    p.add_argument(
+        "--why-unconfirmed", action="store_true",
+        help="per scored true joint: the confirmation rule its matched joint fails, and whether it is accurate",
+    )  # fmt: skip
     return p
 
 
@@ -230,12 +251,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, config in variants:
         if len(variants) > 1:
             print(f"\n== {name}: {len(bags)} bags\n")
-        results, splits = [], []
+        results, splits, why = [], [], []
         for bag in bags:
-            r, s = score_bag(args.run, bag, config, fuse=not args.no_fuse)
+            model = ObjectModel(config)
+            r, s = score_bag(args.run, bag, config, fuse=not args.no_fuse, model=model)
             results.append(r)
             splits += s
+            why += true_joint_confirmations(r, model.confirmation_evidence()) if not args.no_fuse else []
         _print_tables(results, splits, args.decompose, args.details)
+        if args.why_unconfirmed:
+            _print_why(why)
     return 0
 
 
@@ -280,6 +305,26 @@ def _print_tables(results, splits, decompose_states: bool, details: bool) -> Non
         ]  # fmt: skip
         print()
         print(markdown_table(table) if table else "(no spurious joint)")
+
+
+def _print_why(rows) -> None:
+    from sim2art_core.markdown import markdown_table
+    from sim2art_ros.tools.bag_report import fmt
+
+    table = [
+        {
+            "bag": w.bag, "true joint": str(w.joint), "type": w.type.lower(), "matched as": w.matched_type.lower(),
+            "axis [deg]": fmt(w.axis_deg), "line [cm]": fmt(w.position_cm),
+            "accurate": "-" if w.reason == "missed" else "yes" if w.accurate else "no",
+            "windows": str(w.windows), "independent": str(w.independent), "type prob": fmt(w.type_prob, 2),
+            "reason": w.reason,
+        }
+        for w in rows
+    ]  # fmt: skip
+    print()
+    print(markdown_table(table) if table else "(no scored true joint)")
+    print()
+    print(markdown_table(why_unconfirmed_table(rows)))
 
 
 if __name__ == "__main__":

@@ -341,13 +341,13 @@ def _evidence(model, fused):
 
 
 def test_confirmation_evidence_names_the_rule_that_holds_a_track_back():
-    """ObjectModel.confirmation_evidence: one window -> "one window"; a second disjoint consistent moving
+    """ObjectModel.confirmation_evidence: one window -> "too few windows"; a second disjoint consistent moving
     window -> "confirmed"; windows that share most frames (a joint seen twice through the same video, e.g.
     flow noise recurring in overlapping windows) -> "shared frames"; motion below the fit residual -> "not
     significant"; an unsure type head -> "type probability". The reason agrees with the published flag."""
     model = ObjectModel()
     ev, j = _evidence(model, model.update(_window([_joint()], 0)))
-    assert (ev.reason, ev.windows, ev.independent, ev.confirmed, j.confirmed) == ("one window", 1, 1, False, False)
+    assert (ev.reason, ev.windows, ev.independent, ev.confirmed, j.confirmed) == ("too few windows", 1, 1, False, False)
     ev, j = _evidence(model, model.update(_window([_joint(axis=_tilted(2.0))], 1)))
     assert (ev.reason, ev.windows, ev.consistent, ev.moving, ev.independent) == ("confirmed", 2, 2, 2, 2)
     assert ev.confirmed and j.confirmed and ev.type_prob == pytest.approx(0.9) and not ev.contradicted

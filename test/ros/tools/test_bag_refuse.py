@@ -11,7 +11,7 @@ from rclpy.serialization import serialize_message
 from rosbags.rosbag2 import Writer
 
 from sim2art_core.estimate import ArticulationEstimate, JointEstimate, PartEstimate
-from sim2art_core.tracking import ObjectModelConfig
+from sim2art_core.tracking import ObjectModel, ObjectModelConfig
 from sim2art_core.types import EstimateStatus, JointType
 from sim2art_ros.bags.io import project_typestore
 from sim2art_ros.conversions.articulation import estimate_to_msg
@@ -25,6 +25,7 @@ from sim2art_ros.tools.bag_refuse import (
     refuse,
     score_bag,
     spurious_joints,
+    true_joint_confirmations,
 )
 from test.ros.tools.test_bag_compare import truth, window_estimate
 
@@ -181,6 +182,24 @@ def test_confirmation_summary_counts_what_a_planner_acting_on_confirmed_joints_g
         [score_bag(run / "run", run / "bags" / "Cabinet-1-2", parse_variant("u confirm_windows=9")[1])[0]]
     )
     assert (unconfirmed.true_confirmed, unconfirmed.accurate, unconfirmed.accurate_confirmed) == (0, 1, 0)
+
+
+def test_why_unconfirmed_names_the_rule_each_true_joint_fails(run, capsys):
+    """The door (exact windows) is confirmed by default; asking for 9 windows leaves it unconfirmed for "too
+    few windows" (it has 4), still accurate; the noise joint is no true joint and is not listed."""
+    bag = run / "bags" / "Cabinet-1-2"
+    for variant, reason in (("d", "confirmed"), ("u confirm_windows=9", "too few windows")):
+        model = ObjectModel(parse_variant(variant)[1])
+        result, _ = score_bag(run / "run", bag, model.config, model=model)
+        (w,) = true_joint_confirmations(result, model.confirmation_evidence())
+        assert (w.reason, w.accurate, w.type, w.matched_type, w.windows) == (reason, True, "REVOLUTE", "REVOLUTE", 4)
+        assert w.axis_deg < 1e-3 and w.independent == 2
+    assert true_joint_confirmations(result, {})[0].reason == "untracked"  # no evidence for its label
+    argv = [str(run / "run"), "--bags-dir", str(run / "bags"), "--why-unconfirmed"]
+    assert main([*argv, "--variant", "u confirm_windows=9"]) == 0
+    out = capsys.readouterr().out
+    assert "| too few windows | 1 | 0 | 1 |" in out and "| confirmed | 0 | 0 | 0 |" in out
+    assert "| Cabinet-1-2 | 0 | revolute | revolute |" in out
 
 
 def test_bad_variants_and_empty_runs_are_refused(tmp_path, capsys):
