@@ -10,7 +10,9 @@ the final fused model. A change to the fused model is then measured in seconds i
 run; the windows are those of one node run (the load decides which windows are estimated), so compare
 configurations on the same recording. Under the table, one line says what a planner acting on confirmed joints
 gets (:func:`confirmation_summary`): bags with a confirmed spurious joint, confirmed spurious joints, true joints
-matched to a confirmed joint, and of the accurately matched ones (within 10 deg / 10 cm) those confirmed.
+matched to a confirmed joint, and of the accurately matched ones (within 10 deg / 10 cm) those confirmed; a
+second line the same for the confirmed joints alone (:func:`planner_view`: the true joints matched again
+among them, so an unconfirmed duplicate of a part cannot take the match from its confirmed joint).
 
 ``--decompose`` also prints, per bag and matched true joint, where the error of the joint state at the last
 frame comes from: the fused state carried into the newest window (``carry``: the error at the window's first
@@ -194,6 +196,24 @@ def score_bag(
     return result, splits
 
 
+def planner_view(result):
+    """``result`` (a :class:`~sim2art_ros.tools.bag_compare.BagResult`) with its final estimate reduced to what a
+    planner acting on confirmed joints sees: the unconfirmed movable joints removed and the true joints matched
+    again among the confirmed ones (so an unconfirmed duplicate no longer takes the match from a confirmed
+    joint of the same part). Axis and position errors only (no state history)."""
+    import dataclasses
+
+    from sim2art_ros.tools.bag_compare import score_estimate
+
+    est = result.final_estimate
+    if est is None or result.truth is None or not result.scores:
+        return result
+    kept = tuple(j for j in est.joints if j.type == JointType.STATIC or j.confirmed)
+    seen = dataclasses.replace(est, joints=kept)
+    score, _ = score_estimate(seen, result.truth, result.truth_joints, float("nan"))
+    return dataclasses.replace(result, scores=(*result.scores[:-1], score), final_estimate=seen)
+
+
 def model_config(items: Sequence[str]) -> ObjectModelConfig:
     """ObjectModelConfig from ``FIELD=VALUE`` strings (values typed like the field's default)."""
     import dataclasses
@@ -273,6 +293,13 @@ def _print_tables(results, splits, decompose_states: bool, details: bool) -> Non
     print(markdown_table(rows))
     print()
     print(confirmation_summary(results).line())
+    seen = confirmation_summary([planner_view(r) for r in results])
+    print(
+        f"planner's view (true joints matched among the confirmed joints only): true joints on a confirmed joint: "
+        f"{seen.true_confirmed} of {seen.true_joints}, accurate (<= {ACCURATE_DEG:g} deg / {ACCURATE_CM:g} cm): "
+        f"{seen.accurate_confirmed}; bags with a confirmed spurious joint: {seen.dirty_bags}; confirmed spurious "
+        f"joints: {seen.confirmed_spurious}"
+    )
     if decompose_states:
         unit = {"REVOLUTE": ("rad", 1.0), "PRISMATIC": ("cm", 100.0)}
         table = []

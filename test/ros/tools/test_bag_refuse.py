@@ -22,6 +22,7 @@ from sim2art_ros.tools.bag_refuse import (
     main,
     model_config,
     parse_variant,
+    planner_view,
     refuse,
     score_bag,
     spurious_joints,
@@ -200,6 +201,26 @@ def test_why_unconfirmed_names_the_rule_each_true_joint_fails(run, capsys):
     out = capsys.readouterr().out
     assert "| too few windows | 1 | 0 | 1 |" in out and "| confirmed | 0 | 0 | 0 |" in out
     assert "| Cabinet-1-2 | 0 | revolute | revolute |" in out
+
+
+def test_planner_view_matches_the_true_joints_among_confirmed_joints_only(run):
+    """An exact but unconfirmed track of the door takes the one-to-one match from a confirmed copy 5 deg off:
+    all joints scored, no true joint is on a confirmed joint and the copy counts as spurious; a planner, who
+    sees only the copy, has the door (accurate) and nothing spurious. Unconfirmed joints alone: nothing."""
+    result, _ = score_bag(run / "run", run / "bags" / "Cabinet-1-2", parse_variant("d")[1])
+    est = result.final_estimate
+    door = next(j for j in est.joints if j.confirmed and abs(j.axis[2]) > 0.9)
+    tilt = np.radians(5.0)
+    copy = dataclasses.replace(door, child=77, axis=np.array([np.sin(tilt), 0.0, np.cos(tilt)]) * np.sign(door.axis[2]))
+    joints = tuple(dataclasses.replace(j, confirmed=False) if j is door else j for j in est.joints if j.confirmed)
+    est = dataclasses.replace(est, joints=(*joints, copy))
+    score, _ = score_estimate(est, result.truth, result.truth_joints, float("nan"))
+    stolen = dataclasses.replace(result, scores=(*result.scores[:-1], score), final_estimate=est)
+    all_joints, planner = confirmation_summary([stolen]), confirmation_summary([planner_view(stolen)])
+    assert (all_joints.true_confirmed, all_joints.confirmed_spurious) == (0, 1)
+    assert (planner.true_confirmed, planner.accurate_confirmed, planner.confirmed_spurious) == (1, 1, 0)
+    none = dataclasses.replace(stolen, final_estimate=dataclasses.replace(est, joints=joints))
+    assert confirmation_summary([planner_view(none)]).true_confirmed == 0
 
 
 def test_bad_variants_and_empty_runs_are_refused(tmp_path, capsys):
