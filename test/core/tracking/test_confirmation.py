@@ -107,6 +107,8 @@ def test_windows_that_disagree_are_not_consistent_support():
         fused = model.update(_window([_joint(axis=a)], k))
     (j,) = fused.joints
     assert j.support_windows == 4 and not j.confirmed
+    ev = model.confirmation_evidence()[int(j.child)]
+    assert (ev.reason, ev.windows) == ("inconsistent", 4) and ev.consistent < 2 and not ev.confirmed
     # two more windows that agree with one of them confirm it
     for k in (4, 5):
         fused = model.update(_window([_joint(axis=_tilted(14.0, 1))], k))

@@ -278,6 +278,8 @@ def test_two_tracks_that_cut_one_part_two_ways_are_not_confirmed():
     joints = _moving(fused)
     assert len(joints) == 2 and all(j.support_windows == 6 for j in joints)
     assert not any(j.confirmed for j in joints) and model.num_confirmed == 0
+    evidence = model.confirmation_evidence()  # every other rule passes: the contradiction is what holds them back
+    assert [(evidence[j.child].reason, evidence[j.child].contradicted) for j in joints] == [("contradiction", True)] * 2
     # the rule off, or no points (no space to compare): each track alone has consistent moving windows
     _, fused = _one_part_cut_two_ways(ObjectModelConfig(contradiction_check=False))
     assert [j.confirmed for j in _moving(fused)] == [True, True]
