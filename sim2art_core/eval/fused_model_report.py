@@ -58,7 +58,7 @@ def spurious_joints(result) -> list[SpuriousJoint]:
     """The unmatched movable joints of ``result``'s final fused model, each with what it lies near (for
     telling flow noise on the body from a split part, a duplicate track or the support plane); ``result``: a
     :class:`~sim2art_ros.tools.bag_compare.BagResult`."""
-    from sim2art_core.tracking.object_model import window_motion
+    from sim2art_core.tracking.track import window_motion
 
     est, score, truth = result.final_estimate, result.final, result.truth
     if est is None or score is None or truth is None or est.status != EstimateStatus.OK:
@@ -173,7 +173,7 @@ class TrueJointConfirmation:
         axis_deg / position_cm: the match's axis angle and (revolute) line position errors (NaN when missed).
         accurate: within ``ACCURATE_DEG`` and ``ACCURATE_CM`` (as :func:`confirmation_summary`).
         reason: "missed", "untracked" (the matched joint has no track), "confirmed", or the first confirmation
-            rule its track fails (:data:`sim2art_core.tracking.object_model.UNCONFIRMED_REASONS`).
+            rule its track fails (:data:`sim2art_core.tracking.config.UNCONFIRMED_REASONS`).
         windows / independent / type_prob: its track's :class:`~sim2art_core.tracking.ConfirmationEvidence`
             (0 / 0 / NaN without one).
     """
@@ -223,7 +223,7 @@ def true_joint_confirmations(result, evidence) -> list[TrueJointConfirmation]:
 
 def why_unconfirmed_table(rows: Sequence[TrueJointConfirmation]) -> list[dict[str, str]]:
     """Rows of a markdown table: true joints by reason (missed, confirmed, each rule), accurate or not."""
-    from sim2art_core.tracking.object_model import UNCONFIRMED_REASONS
+    from sim2art_core.tracking.config import UNCONFIRMED_REASONS
 
     order = ["confirmed", *UNCONFIRMED_REASONS, "untracked", "missed"]
     table = []

@@ -16,7 +16,7 @@ import pytest
 from sim2art_core.estimate import ArticulationEstimate, JointEstimate, PartEstimate, part_from_labels
 from sim2art_core.geometry import tangent_basis, unit
 from sim2art_core.tracking import ObjectModel, ObjectModelConfig
-from sim2art_core.tracking.object_model import window_motion
+from sim2art_core.tracking.track import window_motion
 from sim2art_core.types import EstimateStatus, JointType
 from sim2art_core.window import Window
 

@@ -248,7 +248,7 @@ def test_config_rejects_bad_values(bad):
 
 
 def test_untracked_parts_pass_through_and_no_articulation_keeps_the_points():
-    from sim2art_core.tracking.object_model import UNTRACKED_LABEL_BASE
+    from sim2art_core.tracking.track import UNTRACKED_LABEL_BASE
 
     model = ObjectModel()
     still = _joint(child=2, jtype=JointType.STATIC, amounts=np.zeros(T))

@@ -240,7 +240,7 @@ def test_random_windows_with_points_never_raise():
 
 
 def test_a_track_keeps_at_most_its_cap_of_space_points():
-    from sim2art_core.tracking.object_model import _MAX_SPACE
+    from sim2art_core.tracking.track import _MAX_SPACE
 
     model = ObjectModel(ObjectModelConfig(space_merge_tol_m=0.001))  # 1 mm cubes: every window's points are new
     for w in range(10):
