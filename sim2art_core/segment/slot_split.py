@@ -1,0 +1,247 @@
+"""Slot split: a piece of a reported part whose points follow another motion becomes its own part (issue 11.1).
+
+The network gives a small part that moves like a larger neighbour the neighbour's slot (docs/BENCHMARKS.md
+"The demo's left door through the node's stages": on val, 95 of 99 unreported moving part-windows sit in
+another part's slot). This stage looks inside every reported part for spatially separate pieces that moved
+**significantly differently** from the rest of the part and significantly relative to the root, judged
+against the window's own flow noise, and reports each such piece as a part with the joint the geometric
+refinement (:func:`sim2art_core.refine.refine_joints`) fits to it. Everything else stays as the network
+said. Nothing here knows a category.
+
+Per reported part (label k >= 1 of the selection):
+
+1. Pieces: connected components of the part's points over the whole window (all frames together, links of
+   at most ``link_m``; scipy cKDTree + csgraph). The largest component is the part; every other one with
+   at least max(``min_piece_points``, ``min_piece_fraction`` x valid points) points is a candidate piece.
+2. Noise: the window's flow noise ``noise_m`` is the root's median robust pair residual (IRLS rigid fits of
+   the root's points per frame pair, at least ``min_noise_m``) - the measure of the refinement gate
+   (:func:`sim2art_core.refine.refine.window_flow_noise`).
+3. Significance: the piece's largest displacement relative to the root (chained pair fits,
+   :func:`sim2art_core.estimator.observed_motions`) must be at least max(``min_motion_m``,
+   ``min_motion_noise`` x ``noise_m``), and relative to the rest of its part at least
+   ``min_relative_noise`` x ``noise_m`` (a piece that moves with its part is the same part).
+4. Joint: the refinement on [root, piece] (fusion "refined"); the piece is kept only when the geometry
+   finds a moving joint (its BIC model selection, which weighs the steps by their measured noise, prefers
+   revolute or prismatic over static) and, with ``gate_min_explained`` > 0, when the piece's own pair fits
+   explain that fraction of its weight (it moves rigidly).
+
+Off by default (``EstimatorConfig.slot_split``): see docs/BENCHMARKS.md "Slot split" for its val measurement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+
+from sim2art_core.estimate import JointEstimate
+from sim2art_core.types import JointType
+from sim2art_core.window import Window
+
+
+@dataclass(frozen=True)
+class SlotSplitConfig:
+    """Knobs of :func:`split_slots` (units m unless stated)."""
+
+    link_m: float = 0.03
+    """Two points of a part (any frames) are connected when at most this far apart; pieces are the
+    connected components."""
+    min_piece_fraction: float = 0.01
+    """Smallest piece, as a fraction of the window's valid points (the estimator's smallest part)."""
+    min_piece_points: int = 8
+    """Smallest piece in points (whichever of the two bounds is larger applies)."""
+    max_pieces_per_part: int = 4
+    """At most this many pieces (largest first) of one part are tested."""
+    min_motion_m: float = 0.01
+    """A piece must move relative to the root by at least this much (the estimator's ``min_motion_m``)."""
+    min_motion_noise: float = 10.0
+    """... and by at least this times the window's flow noise (the root's median robust pair residual)."""
+    min_relative_noise: float = 5.0
+    """A piece must move relative to the rest of its part by at least this times the flow noise."""
+    min_noise_m: float = 1e-3
+    """Floor of the window's flow noise (m RMS per pair, as ``RefineConfig.min_noise_m``)."""
+    gate_min_explained: float = 0.0
+    """The piece's own pair fits must explain at least this fraction of its weight (median over pairs;
+    ``RefineConfig.gate_min_explained``'s measure). 0: off."""
+    refine_config: Any = field(default=None)
+    """sim2art_core.refine.RefineConfig of the piece's joint fit; None: its defaults. Its ``fusion`` is
+    forced to "refined" (a piece has no network joint of its own)."""
+
+    def __post_init__(self) -> None:
+        for name in ("link_m", "min_noise_m"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"SlotSplitConfig.{name} must be > 0, got {getattr(self, name)}")
+        for name in ("min_piece_fraction", "min_motion_m", "min_motion_noise", "min_relative_noise"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"SlotSplitConfig.{name} must be >= 0, got {getattr(self, name)}")
+        if self.min_piece_points < 3 or self.max_pieces_per_part < 0:
+            raise ValueError("SlotSplitConfig: min_piece_points must be >= 3, max_pieces_per_part >= 0")
+        if not 0.0 <= self.gate_min_explained <= 1.0:
+            raise ValueError(f"SlotSplitConfig.gate_min_explained must be in [0, 1], got {self.gate_min_explained}")
+
+
+@dataclass(frozen=True)
+class SplitPiece:
+    """One tested piece (diagnostics).
+
+    Attributes:
+        part: label of the part it was cut from.
+        num_points: its points (all frames).
+        motion_root: m, largest displacement relative to the root.
+        motion_rest: m, largest displacement relative to the rest of its part.
+        explained: median fraction of its weight its own pair fits explain (NaN: not fitted).
+        refined_type: the refinement's type for it (None: not fitted, a significance test failed first).
+        accepted: it became a part.
+        reason: why not ("" when accepted): "motion_root", "motion_rest", "static", "explained", "unfitted".
+    """
+
+    part: int
+    num_points: int
+    motion_root: float
+    motion_rest: float
+    explained: float
+    refined_type: JointType | None
+    accepted: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class SlotSplit:
+    """Result of :func:`split_slots`.
+
+    Attributes:
+        labels: (T, N) int16 labels: the input's, with every accepted piece relabelled K + 1, K + 2, ...
+            in the order of ``joints`` (-1 invalid).
+        source_part: per new part, the label of the part it was cut from.
+        joints: per new part, its refined joint (child = its new label, parent 0, source "refined").
+        observed: per new part, (largest displacement relative to the root m, mean RMS of its pair fits m).
+        noise_m: m, the window's flow noise the tests used.
+        pieces: every tested piece (diagnostics).
+    """
+
+    labels: np.ndarray
+    source_part: tuple[int, ...]
+    joints: tuple[JointEstimate, ...]
+    observed: tuple[tuple[float, float], ...]
+    noise_m: float
+    pieces: tuple[SplitPiece, ...]
+
+
+def _pieces(points: np.ndarray, mask: np.ndarray, link_m: float, min_pts: int, max_pieces: int) -> list[np.ndarray]:
+    """(T, N) masks of the connected components of ``mask``'s points, all but the largest, of at least
+    ``min_pts`` points, largest first (at most ``max_pieces``)."""
+    ti, ni = np.nonzero(mask)
+    if len(ti) < 2 * min_pts or max_pieces == 0:
+        return []
+    X = points[ti, ni].astype(np.float64)
+    pairs = cKDTree(X).query_pairs(link_m, output_type="ndarray")
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(len(X), len(X)))
+    _, comp = connected_components(graph, directed=False)
+    sizes = np.bincount(comp)
+    order = np.argsort(-sizes, kind="stable")
+    out = []
+    for c in order[1 : 1 + max_pieces]:
+        if sizes[c] < min_pts:
+            break
+        m = np.zeros_like(mask)
+        m[ti[comp == c], ni[comp == c]] = True
+        out.append(m)
+    return out
+
+
+def window_noise(window: Window, root_mask: np.ndarray, min_noise_m: float) -> float:
+    """m, the window's flow noise: the root's median robust (IRLS) pair residual, at least ``min_noise_m``
+    (the floor alone when the root cannot be fitted)."""
+    from sim2art_core.refine.rigid import fit_part_pair_motions
+
+    T, N = window.num_frames, window.num_points
+    fit, _ = fit_part_pair_motions(
+        window.points.reshape(T * N, 3),
+        window.flow.reshape(T * N, 3),
+        root_mask[None, :-1].astype(np.float64),
+        max_points=256,
+        min_noise_m=min_noise_m,
+    )
+    r = fit.rms[fit.valid]
+    return max(float(np.median(r)), min_noise_m) if len(r) else min_noise_m
+
+
+def split_slots(window: Window, labels: np.ndarray, cfg: SlotSplitConfig | None = None) -> SlotSplit:
+    """Split off the pieces of the reported parts that move significantly differently (module doc).
+
+    Args:
+        window: the (validated) window.
+        labels: (T, N) int part labels of the decoding (0 root, 1..K parts, -1 invalid).
+        cfg: the knobs; None: defaults.
+
+    Returns:
+        :class:`SlotSplit`; no piece (labels unchanged) when nothing passes or the input is degenerate
+        (no root point, empty parts, NaN points: those points are ignored). Never raises for bad data.
+    """
+    from sim2art_core.estimator import observed_motions
+    from sim2art_core.refine import RefineConfig, refine_joints
+    from sim2art_core.refine.refine import _measure_parts
+
+    cfg = cfg or SlotSplitConfig()
+    labels = np.asarray(labels)
+    valid = np.asarray(window.valid, dtype=bool)
+    if labels.shape != valid.shape:
+        raise ValueError(f"split_slots: labels must be {valid.shape}, got {labels.shape}")
+    finite = valid & np.isfinite(window.points).all(-1) & np.isfinite(window.flow).all(-1)
+    out_labels = np.where(finite, labels, -1).astype(np.int16)
+    root = out_labels == 0
+    K = int(out_labels.max(initial=0))
+    empty = SlotSplit(out_labels, (), (), (), float("nan"), ())
+    if K < 1 or not root.any(axis=1).all():
+        return empty
+    n_valid = int(finite.sum())
+    min_pts = max(cfg.min_piece_points, int(np.ceil(cfg.min_piece_fraction * n_valid)))
+    candidates = [
+        (k, piece)
+        for k in range(1, K + 1)
+        for piece in _pieces(window.points, out_labels == k, cfg.link_m, min_pts, cfg.max_pieces_per_part)
+    ]
+    if not candidates:
+        return empty
+    noise = window_noise(window, root, cfg.min_noise_m)
+    motion_floor = max(cfg.min_motion_m, cfg.min_motion_noise * noise)
+    rcfg = replace(cfg.refine_config or RefineConfig(), fusion="refined")
+    vs_root = observed_motions(window, root, [p for _, p in candidates])
+    pieces, new_joints, sources, observed = [], [], [], []
+    for (k, piece), (m_root, rms) in zip(candidates, vs_root, strict=True):
+        rest = (out_labels == k) & ~piece
+        m_rest = observed_motions(window, rest, [piece])[0][0]
+        info = dict(part=k, num_points=int(piece.sum()), motion_root=m_root, motion_rest=m_rest)
+        if not m_root >= motion_floor:
+            pieces.append(SplitPiece(**info, explained=np.nan, refined_type=None, accepted=False, reason="motion_root"))
+            continue
+        if not m_rest >= cfg.min_relative_noise * noise:
+            pieces.append(SplitPiece(**info, explained=np.nan, refined_type=None, accepted=False, reason="motion_rest"))
+            continue
+        probs = np.stack([root, piece], axis=-1).astype(np.float32)
+        T, N = window.num_frames, window.num_points
+        pairs, _ = _measure_parts(window.points.reshape(T * N, 3), window.flow.reshape(T * N, 3), finite, probs, rcfg)
+        explained = float(pairs.explained[1])
+        res = refine_joints(window, probs, 0, (), rcfg, check_window=False)
+        joint = res.refined[0] if res.refined else None
+        jtype = None if joint is None else JointType(joint.type)
+        reason = ""
+        if joint is None or not np.all(np.isfinite(joint.axis)):
+            reason = "unfitted"
+        elif jtype == JointType.STATIC:
+            reason = "static"
+        elif cfg.gate_min_explained > 0 and not explained >= cfg.gate_min_explained:
+            reason = "explained"
+        pieces.append(SplitPiece(**info, explained=explained, refined_type=jtype, accepted=not reason, reason=reason))
+        if reason:
+            continue
+        label = K + 1 + len(new_joints)
+        out_labels[piece] = label
+        new_joints.append(replace(joint, child=label, parent=0, source="refined"))
+        sources.append(k)
+        observed.append((float(m_root), float(rms)))
+    return SlotSplit(out_labels, tuple(sources), tuple(new_joints), tuple(observed), noise, tuple(pieces))
