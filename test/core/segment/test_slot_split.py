@@ -15,7 +15,7 @@ from sim2art_core.types import JointType
 from sim2art_core.window import Window
 
 sys.path.insert(0, str(Path(__file__).parent))
-from scenes import Part, box, hinge, ramp, render, slide, still  # noqa: E402
+from scenes import Part, box, hinge, ramp, render, slide, still
 
 
 def _window(scene) -> Window:
