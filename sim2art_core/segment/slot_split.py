@@ -97,6 +97,7 @@ class SplitPiece:
         refined_type: the refinement's type for it (None: not fitted, a significance test failed first).
         accepted: it became a part.
         reason: why not ("" when accepted): "motion_root", "motion_rest", "static", "explained", "unfitted".
+        mask: (T, N) bool, its points.
     """
 
     part: int
@@ -107,6 +108,7 @@ class SplitPiece:
     refined_type: JointType | None
     accepted: bool
     reason: str
+    mask: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -215,7 +217,7 @@ def split_slots(window: Window, labels: np.ndarray, cfg: SlotSplitConfig | None 
     for (k, piece), (m_root, rms) in zip(candidates, vs_root, strict=True):
         rest = (out_labels == k) & ~piece
         m_rest = observed_motions(window, rest, [piece])[0][0]
-        info = dict(part=k, num_points=int(piece.sum()), motion_root=m_root, motion_rest=m_rest)
+        info = dict(part=k, num_points=int(piece.sum()), motion_root=m_root, motion_rest=m_rest, mask=piece)
         if not m_root >= motion_floor:
             pieces.append(SplitPiece(**info, explained=np.nan, refined_type=None, accepted=False, reason="motion_root"))
             continue
