@@ -52,6 +52,7 @@ def test_a_small_drawer_in_the_doors_slot_is_split_off_with_its_joint():
     assert joint.child == 2 and joint.parent == 0 and split.source_part == (1,)
     assert joint.type == JointType.PRISMATIC
     assert np.degrees(np.arccos(min(abs(float(joint.axis @ np.array([0, 0, -1.0]))), 1.0))) < 2.0
+    assert split.pieces[0].depth_support > 0.5  # the depth confirms the flow's motion
     assert split.observed[0][0] == pytest.approx(0.12 / 1.1, abs=0.01)  # ramp: 1/1.1 of it in the window
 
 
@@ -86,10 +87,14 @@ def test_a_static_region_in_a_moving_slot_with_noisy_flow_is_not_split():
     assert split.joints == ()
     assert len(split.pieces) == 1 and not split.pieces[0].accepted
     assert np.array_equal(split.labels, labels)
-    assert split.pieces[0].motion_root > 0.01 and split.pieces[0].reason == "motion_root"
-    # a fixed 1 cm threshold alone (the throwaway prototype) splits it: the noise gate is what keeps it
-    loose = split_slots(_window(scene), labels, SlotSplitConfig(min_motion_noise=0.0, min_relative_noise=0.0))
-    assert len(loose.joints) == 1
+    assert split.pieces[0].motion_root > 0.01
+    # each gate alone rejects it: the noise multiple, and the depth (its surface did not move) ...
+    no_noise = SlotSplitConfig(min_motion_noise=0.0, min_relative_noise=0.0)
+    by_depth = split_slots(_window(scene), labels, no_noise).pieces[0]
+    assert by_depth.reason == "depth" and by_depth.depth_support < 0.1
+    # ... while a fixed 1 cm threshold alone (the throwaway prototype) splits it
+    loose = SlotSplitConfig(min_motion_noise=0.0, min_relative_noise=0.0, min_depth_support=0.0, gate_min_explained=0.0)
+    assert len(split_slots(_window(scene), labels, loose).joints) == 1
 
 
 @pytest.mark.parametrize("case", ["no_parts", "empty_part", "nan_points", "no_root"])
