@@ -532,15 +532,21 @@ def apply_slot_split(
     """The slot split (sim2art_core.segment.slot_split) on a selection: its accepted pieces become parts
     K + 1, ... (their probability column: their source part's, taken from it on their points; their slot:
     their source part's, for bookkeeping only) and get their refined joints (returned by label, to replace
-    the source slot's joint head that :func:`network_joints` gives them)."""
+    the source slot's joint head that :func:`network_joints` gives them). A piece it merges into another
+    part moves its probability to that part."""
     from sim2art_core.segment.slot_split import split_slots
 
     split = split_slots(window, sel.labels, cfg)
-    if not split.joints:
+    merged = [p for p in split.pieces if p.reason == "merged"]
+    if not split.joints and not merged:
         return sel, {}
     K = len(sel.slots)
     observed = list(sel.part_observed) or [sel.observed[m] for m in sel.slots]
     probs = np.concatenate([sel.part_probs, np.zeros((*sel.part_probs.shape[:2], len(split.joints)), np.float32)], -1)
+    for p in merged:  # a fragment of another part: its probability goes to that part
+        target = p.follows[0]
+        probs[..., target] = np.where(p.mask, probs[..., target] + probs[..., p.part], probs[..., target])
+        probs[..., p.part] = np.where(p.mask, 0.0, probs[..., p.part])
     for j, src in enumerate(split.source_part):
         piece = split.labels == K + 1 + j
         probs[..., K + 1 + j] = np.where(piece, probs[..., src], 0.0)

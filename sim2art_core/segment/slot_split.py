@@ -23,6 +23,8 @@ Per reported part (label k >= 1 of the selection):
    The depth must confirm the motion (:func:`depth_support` >= ``min_depth_support``): the flow alone
    "moves" static regions next to a moving part by centimetres (on val: 20 of the 40 pieces a 1 cm
    threshold accepts), the window's surfaces do not.
+   A piece whose flow another reported part's pair motions reproduce (``merge_min_explained``) is given to
+   that part (a fragment of it the network put in a neighbour's slot).
 4. Joint: the refinement on [root, piece] (fusion "refined"); the piece is kept only when the geometry
    finds a moving joint (its BIC model selection, which weighs the steps by their measured noise, prefers
    revolute or prismatic over static) and, with ``gate_min_explained`` > 0, when the piece's own pair fits
@@ -79,6 +81,14 @@ class SlotSplitConfig:
     fraction of how far apart the two predictions are (mean over the frames where they differ by at
     least ``depth_min_separation_m``; :func:`depth_support`). A motion in the surfaces' own plane cannot be
     confirmed this way and fails. 0: off."""
+    merge_min_explained: float = 0.95
+    """A piece that another reported part's pair motions explain (median fraction of its points within
+    ``merge_cauchy`` x the flow noise, :func:`explained_by`) at least this well is that part's fragment: it
+    is given to that part instead of becoming a new one. 0: off. On the val optical-flow items 2 of 8
+    fragments of reported parts follow them at >= 0.95, no true new part does (drawers next to drawers
+    that move alike follow them at up to 0.89), so the bound is high."""
+    merge_cauchy: float = 2.5
+    """See ``merge_min_explained`` (the refinement's Cauchy constant)."""
     depth_min_separation_m: float = 0.01
     """Frames where the piece's and the root's predictions differ by less than this (m, median over the
     probe points) do not inform the depth test."""
@@ -113,10 +123,12 @@ class SplitPiece:
         motion_rest: m, largest displacement relative to the rest of its part.
         explained: median fraction of its weight its own pair fits explain (NaN: not fitted).
         depth_support: :func:`depth_support` (NaN: not measured).
+        follows: (label, fraction): the other reported part whose pair motions explain the largest
+            fraction of the piece's points (:func:`explained_by`; (0, NaN): not measured or none).
         refined_type: the refinement's type for it (None: not fitted, a significance test failed first).
         accepted: it became a part.
         reason: why not ("" when accepted): "motion_root", "motion_rest", "depth", "static", "explained",
-            "unfitted".
+            "unfitted", "merged" (it follows another reported part and was given to it).
         mask: (T, N) bool, its points.
     """
 
@@ -126,6 +138,7 @@ class SplitPiece:
     motion_rest: float
     explained: float
     depth_support: float
+    follows: tuple[int, float]
     refined_type: JointType | None
     accepted: bool
     reason: str
@@ -239,6 +252,38 @@ def depth_support(
     return float(np.mean(scores)) if scores else float("nan")
 
 
+def explained_by(
+    window: Window, valid: np.ndarray, piece: np.ndarray, parts: list[np.ndarray], tol_m: float
+) -> np.ndarray:
+    """(len(parts),) per part, the median over frame pairs of the fraction of the piece's points whose flow
+    the part's rigid pair motion (IRLS fit of the part's points) reproduces within ``tol_m``; NaN where no
+    pair has both fitted."""
+    from sim2art_core.refine.rigid import fit_part_pair_motions
+
+    T, N = window.num_frames, window.num_points
+    out = np.full(len(parts), np.nan)
+    if not parts:
+        return out
+    fit, _ = fit_part_pair_motions(
+        window.points.reshape(T * N, 3), window.flow.reshape(T * N, 3), np.stack(parts)[:, :-1].astype(np.float64)
+    )
+    transforms = fit.transforms.reshape(len(parts), T - 1, 4, 4)
+    fitted = fit.valid.reshape(len(parts), T - 1)
+    for q in range(len(parts)):
+        fractions = []
+        for t in range(T - 1):
+            m = piece[t] & valid[t]
+            if not fitted[q, t] or m.sum() < 3:
+                continue
+            x = window.points[t][m].astype(np.float64)
+            G = transforms[q, t]
+            r = np.linalg.norm(x @ G[:3, :3].T + G[:3, 3] - (x + window.flow[t][m]), axis=1)
+            fractions.append(float(np.mean(r <= tol_m)))
+        if fractions:
+            out[q] = float(np.median(fractions))
+    return out
+
+
 def split_slots(window: Window, labels: np.ndarray, cfg: SlotSplitConfig | None = None) -> SlotSplit:
     """Split off the pieces of the reported parts that move significantly differently (module doc).
 
@@ -285,7 +330,7 @@ def split_slots(window: Window, labels: np.ndarray, cfg: SlotSplitConfig | None 
         rest = (out_labels == k) & ~piece
         m_rest = observed_motions(window, rest, [piece])[0][0]
         info = dict(part=k, num_points=int(piece.sum()), motion_root=m_root, motion_rest=m_rest, mask=piece)
-        nan = dict(explained=np.nan, refined_type=None, accepted=False)
+        nan = dict(explained=np.nan, refined_type=None, accepted=False, follows=(0, np.nan))
         if not m_root >= motion_floor:
             pieces.append(SplitPiece(**info, **nan, depth_support=np.nan, reason="motion_root"))
             continue
@@ -296,6 +341,14 @@ def split_slots(window: Window, labels: np.ndarray, cfg: SlotSplitConfig | None 
         info["depth_support"] = support
         if cfg.min_depth_support > 0 and not support >= cfg.min_depth_support:
             pieces.append(SplitPiece(**info, **nan, reason="depth"))
+            continue
+        others = [j for j in range(1, K + 1) if j != k and (out_labels == j).any()]
+        by_other = explained_by(window, finite, piece, [out_labels == j for j in others], cfg.merge_cauchy * noise)
+        best = int(np.nanargmax(by_other)) if np.isfinite(by_other).any() else -1
+        info["follows"] = (others[best], float(by_other[best])) if best >= 0 else (0, np.nan)
+        if cfg.merge_min_explained > 0 and best >= 0 and by_other[best] >= cfg.merge_min_explained:
+            out_labels[piece] = others[best]
+            pieces.append(SplitPiece(**info, explained=np.nan, refined_type=None, accepted=False, reason="merged"))
             continue
         probs = np.stack([root, piece], axis=-1).astype(np.float32)
         T, N = window.num_frames, window.num_points

@@ -97,6 +97,27 @@ def test_a_static_region_in_a_moving_slot_with_noisy_flow_is_not_split():
     assert len(split_slots(_window(scene), labels, loose).joints) == 1
 
 
+def test_a_fragment_of_another_part_is_given_to_it():
+    """A strip of the left door (beyond a 6 cm gap) that the network gave the right door's slot: it moves
+    as the left door does, so it joins the left door and no new joint is reported."""
+    left = hinge((-0.4, 0, -0.21), (0, 1, 0), ramp(0.6))
+    parts = [
+        Part(box((0, 0, 0), (0.8, 0.8, 0.4)), still, 0.5),
+        Part([((-0.25, 0, -0.21), (0.3, 0, 0), (0, 0.78, 0))], left, 0.2),
+        Part([((0.2, 0, -0.21), (0.39, 0, 0), (0, 0.78, 0))], hinge((0.4, 0, -0.21), (0, 1, 0), ramp(-0.6)), 0.23),
+        Part([((-0.04, 0, -0.21), (0.04, 0, 0), (0, 0.78, 0))], left, 0.07),
+    ]
+    scene = render(parts, seed=8)
+    labels = np.where(scene.labels == 3, 2, scene.labels)
+    split = split_slots(_window(scene), labels)
+    assert split.joints == ()
+    (piece,) = [p for p in split.pieces if p.part == 2]
+    assert piece.reason == "merged" and piece.follows[0] == 1 and piece.follows[1] > 0.95
+    assert (split.labels[scene.labels == 3] == 1).all()
+    off = split_slots(_window(scene), labels, SlotSplitConfig(merge_min_explained=0.0))
+    assert len(off.joints) == 1  # without the merge it would be a second joint for the left door
+
+
 @pytest.mark.parametrize("case", ["no_parts", "empty_part", "nan_points", "no_root"])
 def test_bad_input_never_raises(case):
     scene = render(_door_and_drawer(), seed=6)
