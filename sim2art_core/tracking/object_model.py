@@ -44,9 +44,12 @@ window:
 4. a track is **confirmed** once ``confirm_windows`` of its windows are *consistent* (kept by the robust
    re-fit), show *significant motion* (the child moved >= ``min_motion_m`` during the window and >=
    ``min_motion_snr`` times the window's fit residual and state standard deviation) and are *independent*
-   (their frame spans overlap by at most ``independent_overlap``; :mod:`sim2art_core.tracking.evidence`):
-   a joint that recurs but moves by noise, whose windows contradict each other, or that only recurs in
-   windows sharing most of their frames (the node's windows overlap) is not presented as a fact. A window
+   (their frame spans overlap by at most ``independent_overlap``; :mod:`sim2art_core.tracking.evidence`),
+   the network's probability of the track's type, averaged over its windows, is >= ``min_type_prob``, and
+   no other track of its type that shared a window with it sweeps the same space (``contradiction_check``):
+   a joint that recurs but moves by noise, whose windows contradict each other, that only recurs in
+   windows sharing most of their frames (the node's windows overlap), whose type the network is unsure
+   of, or that another joint of the same part contradicts is not presented as a fact. A window
    made only of frames the track has seen already (e.g. the same window re-run on ``~/trigger``) is no new
    evidence: it updates the state but neither the geometry nor the count. Unconfirmed tracks are published
    with ``confirmed=False`` and dropped after ``forget_unconfirmed_windows`` OK windows without a match,
@@ -152,6 +155,34 @@ class ObjectModelConfig:
     which a window's network amounts can get wrong: two real parts side by side on one hinge line cannot
     turn by the same amount in opposite senses); they are then merged (the more confident one gives the
     geometry of that window)."""
+    min_type_prob: float = 0.7
+    """A track is confirmed only when its type's mean probability over its windows (the network's type head,
+    averaged over the windows as published in ``type_probs``) is at least this: a joint the network is not
+    sure is a joint *of this type* is not presented as a fact (0: off). A window without usable probabilities
+    counts as certain of its type. On the 28 val bags through the node (docs/BENCHMARKS.md "Type-ambiguous
+    and contradicting tracks") half the confirmed spurious joints were prismatic tracks on the static body
+    whose windows gave the prismatic type 0.55-0.88; the true joints confirmed within 10 deg had 0.75-1.0
+    (drawers 0.84-1.0): at 0.7 bags with a confirmed spurious joint 11 -> 8, confirmed spurious joints 16 ->
+    11, true joints confirmed 25 -> 23 (the two lost were 17 and 84 deg off), accurate ones confirmed 15 of
+    19 unchanged; 0.75 the same, 0.8 also unconfirmed an accurate door (0.75)."""
+    contradiction_check: bool = True
+    """Confirm neither of two tracks of one type that were held as different parts of one window while their
+    children sweep the same space: each track's space (see ``space_merge``) lies at least
+    ``contradiction_overlap`` within the other's. The window's network keeps cutting one part in two in
+    different ways, and the two joints that did not merge (the gates, the motion) contradict each other as
+    explanations of that part's motion. On the 28 val bags (docs/BENCHMARKS.md "Type-ambiguous and
+    contradicting tracks") such pairs were only the scissors' blades and eyeglasses' temples called prismatic
+    (two prismatic tracks 19-54 deg apart on one rotating part); two doors or drawers side by side occupy
+    different space. Needs the window's points (the node gives them; the space is ``space_merge``'s, kept
+    whether or not that merge is on)."""
+    contradiction_overlap: float = 0.7
+    """Same space for ``contradiction_check``: this fraction of *each* track's space points lies within one
+    cube diagonal (sqrt(3) ``space_merge_tol_m``: a space keeps one point per cube, so the same surface seen
+    twice can be that far apart) of the other's (both with at least ``space_merge_min_points``). On the val
+    bags 0.7 unconfirmed exactly the four scissors' and eyeglasses' wrong-type tracks (bags with a confirmed
+    spurious joint 8 -> 4 after ``min_type_prob``, two true joints confirmed less, both matched 81-90 deg
+    off); 0.5 also an accurate joint, and a double door with a track that once held both fronts lies 0.54 /
+    1.0 inside the other door's (the test's case)."""
     space_merge: bool = True
     """Merge two tracks of one type whose moving parts occupy the same space and that were never both held as
     different parts of one window: one part has one joint, so they are one joint whose windows' axes disagreed
@@ -236,6 +267,10 @@ class ObjectModelConfig:
             v = float(getattr(self, name))
             if not (math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {v}")
+        if not 0.0 < float(self.contradiction_overlap) <= 1.0:
+            raise ValueError(f"contradiction_overlap must be in (0, 1], got {self.contradiction_overlap}")
+        if not 0.0 <= float(self.min_type_prob) <= 1.0:
+            raise ValueError(f"min_type_prob must be in [0, 1], got {self.min_type_prob}")
         if not 0.0 < float(self.space_merge_overlap) <= 1.0:
             raise ValueError(f"space_merge_overlap must be in (0, 1], got {self.space_merge_overlap}")
         if not (math.isfinite(float(self.space_merge_tol_m)) and float(self.space_merge_tol_m) > 0):
@@ -394,6 +429,12 @@ def _type_probs(j: JointEstimate) -> np.ndarray:
     if p.shape != (3,) or not np.all(np.isfinite(p)) or np.any(p < 0) or p.sum() <= 0:
         return np.eye(3)[int(j.type)]
     return p
+
+
+def _type_prob(tr: _Track) -> float:
+    """The mean probability of the track's type over its windows (ObjectModelConfig.min_type_prob)."""
+    total = float(tr.type_probs_sum.sum())
+    return float(tr.type_probs_sum[int(tr.type)]) / total if total > 0 else 1.0
 
 
 def _log_tangent(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -580,6 +621,7 @@ class ObjectModel:
         self._root: PartEstimate | None = None
         self._child_to_label: dict[int, int] = {}
         self._cloud: tuple[np.ndarray, np.ndarray] | None = None  # the newest window's points during update
+        self._contradicted: set[int] = set()  # labels of tracks contradicted by another (contradiction_check)
 
     # -- state ---------------------------------------------------------------------------------------
     def reset(self) -> None:
@@ -590,6 +632,7 @@ class ObjectModel:
         self._latest_ok = None
         self._root = None
         self._child_to_label = {}
+        self._contradicted = set()
         self.stats.resets += 1
 
     @property
@@ -601,7 +644,12 @@ class ObjectModel:
         return sum(self._confirmed(t) for t in self._tracks)
 
     def _confirmed(self, tr: _Track) -> bool:
-        return tr.independent >= self.config.confirm_windows
+        cfg = self.config
+        return (
+            tr.independent >= cfg.confirm_windows
+            and _type_prob(tr) >= cfg.min_type_prob
+            and tr.label not in self._contradicted
+        )
 
     # -- update --------------------------------------------------------------------------------------
     def update(
@@ -729,6 +777,7 @@ class ObjectModel:
         self._child_to_label = self._merge_tracks(child_to_label)
         if cfg.space_merge:
             self._child_to_label = self._merge_same_space(self._child_to_label, stamps)
+        self._contradicted = self._contradictions() if cfg.contradiction_check else set()
 
     def _same_joint(self, ja: JointEstimate, pa, jb: JointEstimate, pb) -> bool:
         """Two joints of one window are the same physical joint (see ObjectModelConfig.same_motion_tol)."""
@@ -803,7 +852,7 @@ class ObjectModel:
 
     def _note_space(self, child_to_label: dict[int, int], stamps: np.ndarray) -> None:
         """Record which tracks this window held and, given the window's points, the space their children
-        occupy in its newest frame (ObjectModelConfig.space_merge)."""
+        occupy in its newest frame (ObjectModelConfig.space_merge, contradiction_check)."""
         by_label = {t.label: t for t in self._tracks}
         children: dict[int, list[int]] = {}
         for child, label in child_to_label.items():
@@ -815,7 +864,7 @@ class ObjectModel:
             tr.windows.add(stamp)
             if len(tr.windows) > _MAX_WINDOWS:
                 tr.windows = set(sorted(tr.windows)[-_MAX_WINDOWS:])
-            if cloud is not None and self.config.space_merge:
+            if cloud is not None and (self.config.space_merge or self.config.contradiction_check):
                 points, labels = cloud["newest"]
                 mine = points[np.isin(labels, kids)]
                 if len(mine):
@@ -879,6 +928,31 @@ class ObjectModel:
                 if changed:
                     break
         return child_to_label
+
+    def _contradictions(self) -> set[int]:
+        """Labels of the tracks that another track of one type contradicts: held as a different part of a
+        common window, and each one's space lies >= ``contradiction_overlap`` within the other's
+        (ObjectModelConfig.contradiction_check). Only tracks that could be confirmed are checked."""
+        cfg = self.config
+        out: set[int] = set()
+        trees: dict[int, cKDTree] = {}
+        reach = math.sqrt(3.0) * cfg.space_merge_tol_m  # one point per cube: the same surface within a diagonal
+
+        def inside(src: _Track, dst: _Track) -> float:
+            if dst.label not in trees:
+                trees[dst.label] = cKDTree(dst.space)
+            d, _ = trees[dst.label].query(src.space, distance_upper_bound=reach)
+            return float(np.mean(np.isfinite(d)))
+
+        for a in self._tracks:
+            if a.independent < cfg.confirm_windows or len(a.space) < cfg.space_merge_min_points:
+                continue
+            for b in self._tracks:
+                if a is b or a.type != b.type or len(b.space) < cfg.space_merge_min_points or not a.windows & b.windows:
+                    continue
+                if min(inside(a, b), inside(b, a)) >= cfg.contradiction_overlap:
+                    out |= {a.label, b.label}
+        return out
 
     def _absorb(self, keep: _Track, gone: _Track, stamps: np.ndarray) -> None:
         """Fold track ``gone`` into ``keep`` (no window held both): their window observations (robust re-fit),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -271,3 +272,63 @@ def test_an_absolute_motion_floor_can_be_set():
         for k in range(3):
             fused = model.update(_window([small], k))
         assert fused.joints[0].confirmed is expected, floor
+
+
+# ------------------------------------------------------------------ the network unsure of the joint's type
+def _typed(probs, **kw):
+    """A joint whose window gives these (revolute, prismatic, static) type probabilities."""
+    return replace(_joint(**kw), type_probs=np.asarray(probs, dtype=np.float64))
+
+
+def test_a_joint_the_network_is_unsure_is_prismatic_is_not_confirmed():
+    """A 'drawer' on the static body: every window moves it 8 cm along one axis, consistently, with a 3 mm
+    residual (significant), but the type head gives prismatic 0.55 against revolute 0.4: never a fact. The same
+    windows with prismatic 0.9 confirm it, and so does the ambiguous one with the rule off."""
+    slide_ = dict(
+        jtype=JointType.PRISMATIC, axis=[1.0, 0.0, 0.0], amounts=np.linspace(0.0, 0.08, T), fit_residual=0.003
+    )
+    for probs, config, expected in (
+        ([0.4, 0.55, 0.05], ObjectModelConfig(), False),
+        ([0.05, 0.9, 0.05], ObjectModelConfig(), True),
+        ([0.4, 0.55, 0.05], ObjectModelConfig(min_type_prob=0.0), True),
+    ):
+        model = ObjectModel(config)
+        for k in range(4):
+            fused = model.update(_window([_typed(probs, **slide_)], k))
+        (j,) = fused.joints
+        assert j.support_windows == 4 and j.confirmed is expected, (probs, config.min_type_prob)
+        assert j.type_probs[1] == pytest.approx(probs[1])  # the published probabilities are the windows' mean
+        assert model.num_confirmed == int(expected)
+
+
+def test_one_ambiguous_window_among_sure_ones_keeps_a_slow_door_confirmed():
+    """A real slow door (3 cm per window at the handle, 1 mm residual): one window of five gives revolute 0.35,
+    the others 0.9; the mean (0.79) stays above 0.7 and the door stays confirmed. A window without usable
+    probabilities (NaN) counts as sure of its type."""
+    model = ObjectModel()
+    slow = np.linspace(0.0, 0.1, T)  # 0.1 rad x 0.3 m = 3 cm
+    probs = [[0.9, 0.05, 0.05]] * 2 + [[0.35, 0.6, 0.05]] + [[0.9, 0.05, 0.05], [np.nan, np.nan, np.nan]]
+    for k, p in enumerate(probs):
+        fused = model.update(_window([_typed(p, amounts=slow, fit_residual=0.001)], k))
+        if k == 1:
+            assert fused.joints[0].confirmed
+    (j,) = fused.joints
+    assert j.confirmed and j.type_probs[0] == pytest.approx((0.9 * 3 + 0.35 + 1.0) / 5)
+
+
+def test_a_track_whose_later_windows_doubt_its_type_is_no_longer_confirmed():
+    """Confirmation follows the evidence: a joint confirmed by two sure windows, then seen in four windows that
+    call it mostly the other type (0.2), falls below 0.7 (0.43) and is published unconfirmed."""
+    model = ObjectModel()
+    for k in range(2):
+        fused = model.update(_window([_typed([0.9, 0.05, 0.05])], k))
+    assert fused.joints[0].confirmed
+    for k in range(2, 6):
+        fused = model.update(_window([_typed([0.2, 0.75, 0.05])], k))
+    assert fused.joints[0].support_windows == 6 and not fused.joints[0].confirmed
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan")])
+def test_config_rejects_a_bad_min_type_prob(bad):
+    with pytest.raises(ValueError, match="min_type_prob"):
+        ObjectModelConfig(min_type_prob=bad)

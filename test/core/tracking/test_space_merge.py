@@ -248,3 +248,75 @@ def test_a_track_keeps_at_most_its_cap_of_space_points():
     (track,) = model._tracks
     assert len(DOOR.points) * 10 > _MAX_SPACE and len(track.space) == _MAX_SPACE
     assert track.space_stamp.min() > (T - 1) * DT, "the oldest window's points went first"
+
+
+# ------------------------------------------------------------------ contradicting tracks (contradiction_check)
+def _tilted_y(deg: float) -> np.ndarray:
+    """-y (a drawer's pull direction) tilted by ``deg`` about z."""
+    r = math.radians(deg)
+    return np.array([math.sin(r), -math.cos(r), 0.0])
+
+
+def _one_part_cut_two_ways(config: ObjectModelConfig, n: int = 6, with_points: bool = True):
+    """One sliding front that the network cuts into a left and a right piece, each with its own prismatic joint
+    (pull directions 40 deg apart, beyond the matching gate: two tracks), and the pieces swap joints from one
+    window to the next: both tracks sweep the whole front, held together in every window."""
+    front = _panel(0.02, 0.40, 0.0, 0.3)
+    left, right = front[front[:, 0] < 0.21], front[front[:, 0] >= 0.21]
+    pieces = [_Part(p, JointType.PRISMATIC, -Y, [0.2, 0.0, 0.15], 0.002) for p in (left, right)]
+    model = ObjectModel(config)
+    for w in range(n):
+        q = 0.002 * w * T
+        a, b = pieces if w % 2 == 0 else pieces[::-1]
+        est, points, labels = _window(w * T, [(a, _tilted_y(20.0), q), (b, _tilted_y(-20.0), q)], {})
+        fused = model.update(est, points if with_points else None, labels if with_points else None)
+    return model, fused
+
+
+def test_two_tracks_that_cut_one_part_two_ways_are_not_confirmed():
+    model, fused = _one_part_cut_two_ways(ObjectModelConfig())
+    joints = _moving(fused)
+    assert len(joints) == 2 and all(j.support_windows == 6 for j in joints)
+    assert not any(j.confirmed for j in joints) and model.num_confirmed == 0
+    # the rule off, or no points (no space to compare): each track alone has consistent moving windows
+    _, fused = _one_part_cut_two_ways(ObjectModelConfig(contradiction_check=False))
+    assert [j.confirmed for j in _moving(fused)] == [True, True]
+    _, fused = _one_part_cut_two_ways(ObjectModelConfig(), with_points=False)
+    assert [j.confirmed for j in _moving(fused)] == [True, True]
+
+
+def test_pieces_that_never_swap_do_not_contradict():
+    """The same two pieces, each always with its own joint (a double drawer front, or two drawers side by
+    side): their spaces are apart (one 2 cm column shared at the seam), both confirmed."""
+    front = _panel(0.02, 0.40, 0.0, 0.3)
+    left = _Part(front[front[:, 0] < 0.21], JointType.PRISMATIC, -Y, [0.1, 0.0, 0.15], 0.002)
+    right = _Part(front[front[:, 0] >= 0.21], JointType.PRISMATIC, -Y, [0.3, 0.0, 0.15], 0.002)
+    model = ObjectModel()
+    for w in range(6):
+        q = 0.002 * w * T
+        fused = model.update(*_window(w * T, [(left, _tilted_y(20.0), q), (right, _tilted_y(-20.0), q)], {}))
+    assert [j.confirmed for j in _moving(fused)] == [True, True]
+
+
+def test_a_door_inside_the_space_of_a_track_that_once_held_both_doors_stays_confirmed():
+    """A slow double door (1 mrad per keyframe) that the network took for one part (both fronts, closed, the left
+    door's joint) in two of six windows: the left door's track sweeps both doors and the right door's track
+    lies wholly inside it, but only about half (0.54) of the left track's space lies inside the right door's.
+    *Each* track must lie inside the other's to contradict: both doors stay confirmed."""
+    left = _Part(LEFT.points, JointType.REVOLUTE, Z, LEFT.origin, 0.001)
+    right = _Part(RIGHT.points, JointType.REVOLUTE, -Z, RIGHT.origin, 0.001)
+    both = _Part(np.concatenate([LEFT.points, RIGHT.points]), JointType.REVOLUTE, Z, LEFT.origin, 0.0)
+    model = ObjectModel()
+    for w in range(6):
+        q = left.speed * w * T
+        moving = [(both, Z, 0.0)] if w in (2, 3) else [(left, Z, q), (right, -Z, q)]
+        fused = model.update(*_window(w * T, moving, {}))
+    joints = _moving(fused)
+    assert [j.support_windows for j in joints] == [6, 4], "the left door's track held both doors in 2 windows"
+    assert all(j.confirmed for j in joints)
+
+
+@pytest.mark.parametrize("value", [0.0, 1.5, float("nan")])
+def test_config_rejects_a_bad_contradiction_overlap(value):
+    with pytest.raises(ValueError, match="contradiction_overlap"):
+        ObjectModelConfig(contradiction_overlap=value)
