@@ -16,6 +16,16 @@ import sys
 from pathlib import Path
 
 
+def predicted_joints(row: dict) -> int:
+    """Joints the estimate of one samples.csv row predicted: ``num_pred_joints``; folders written before that
+    column existed only have ``num_joints``, the count of *scored ground-truth* joints (so "spurious" there
+    was the count of missed joints), and ``num_pred_parts`` - 1 (one joint per non-root part, as sim2art's
+    estimates) stands in for it."""
+    if row.get("num_pred_joints") not in (None, ""):
+        return int(row["num_pred_joints"])
+    return max(int(row.get("num_pred_parts") or 1) - 1, 0)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print(__doc__, file=sys.stderr)
@@ -35,7 +45,7 @@ def main(argv: list[str]) -> int:
                 matched[(r["method"], r["object_id"])] += 1
     with open(out / "samples.csv") as f:
         for r in csv.DictReader(f):
-            predicted[(r["method"], r["object_id"])] += int(r["num_joints"])
+            predicted[(r["method"], r["object_id"])] += predicted_joints(r)
             samples[r["method"]] += 1
     spurious: collections.Counter = collections.Counter()
     for (method, obj), n in predicted.items():

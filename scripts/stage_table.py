@@ -48,6 +48,16 @@ PER_CATEGORY = ("miou", "axis_angle_deg", "axis_position_cm", "type_accuracy", "
 NAN = float("nan")
 
 
+def predicted_joints(row: dict) -> int:
+    """Joints the estimate of one samples.csv row predicted: ``num_pred_joints``; folders written before that
+    column existed only have ``num_joints``, the count of *scored ground-truth* joints (so "spurious" there
+    was the count of missed joints), and ``num_pred_parts`` - 1 (one joint per non-root part, as sim2art's
+    estimates) stands in for it."""
+    if row.get("num_pred_joints") not in (None, ""):
+        return int(row["num_pred_joints"])
+    return max(int(row.get("num_pred_parts") or 1) - 1, 0)
+
+
 def load(folder: Path) -> dict[str, dict[str, dict[str, float]]]:
     """method -> column (category, 'Mean') -> metric -> value."""
     out: dict = collections.defaultdict(lambda: collections.defaultdict(dict))
@@ -64,7 +74,7 @@ def load(folder: Path) -> dict[str, dict[str, dict[str, float]]]:
     category: dict = {}
     with open(folder / "samples.csv") as f:
         for r in csv.DictReader(f):
-            predicted[(r["method"], r["object_id"])] += int(r["num_joints"])
+            predicted[(r["method"], r["object_id"])] += predicted_joints(r)
             samples[(r["method"], r["category"])] += 1
             category[r["object_id"]] = r["category"]
     spurious: collections.Counter = collections.Counter()

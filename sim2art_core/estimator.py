@@ -32,7 +32,7 @@ import hashlib
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +92,13 @@ class EstimatorConfig:
     default: on the val split it does not yet improve every metric (docs/EVALUATION.md §6)."""
     motion_config: Any = None
     """sim2art_core.segment.MotionSegmentationConfig; None: its defaults."""
+    slot_split: bool = False
+    """After the parts are selected, report a spatially separate piece of a part that moved significantly
+    differently from the rest of it (and from the root, against the window's flow noise) as its own part,
+    with its joint from the geometric refinement (sim2art_core.segment.slot_split). Off by default: see
+    docs/BENCHMARKS.md "Slot split" for its val measurement."""
+    slot_split_config: Any = None
+    """sim2art_core.segment.SlotSplitConfig; None: its defaults."""
 
 
 @dataclass
@@ -159,11 +166,12 @@ class Estimator:
         refine: bool | None = None,
         refine_config: Any = None,
         motion_segmentation: bool | None = None,
+        slot_split: bool | None = None,
     ) -> ArticulationEstimate:
         """Estimate parts and joints of one window; FAILED (never an exception) for bad input.
 
-        ``refine`` / ``refine_config`` / ``motion_segmentation`` override the constructor's choice
-        (``config.motion_segmentation``) for this call. The network's
+        ``refine`` / ``refine_config`` / ``motion_segmentation`` / ``slot_split`` override the constructor's
+        choice (``config.motion_segmentation``, ``config.slot_split``) for this call. The network's
         outputs for the most recent window are kept (keyed by a digest of the window's content), so
         estimating the same window again with other refinement settings (evaluation, fusion tuning)
         does not run the network twice; ``timings["network"]`` still reports the network's own time.
@@ -181,7 +189,8 @@ class Estimator:
             return self._failed(f"invalid window: {e}", frame_id, stamps, shape)
         try:
             motion = self.config.motion_segmentation if motion_segmentation is None else bool(motion_segmentation)
-            return self._estimate(window, self.refine if refine is None else bool(refine), refine_config, motion)
+            split = self.config.slot_split if slot_split is None else bool(slot_split)
+            return self._estimate(window, self.refine if refine is None else bool(refine), refine_config, motion, split)
         except Exception as e:
             logger.exception("sim2art estimator failed")
             return self._failed(f"inference error: {type(e).__name__}: {e}", frame_id, stamps, shape)
@@ -286,8 +295,9 @@ class Estimator:
         return result
 
     def _estimate(
-        self, window: Window, refine: bool, refine_config: Any, motion_segmentation: bool = False
-    ) -> ArticulationEstimate:
+        self, window: Window, refine: bool, refine_config: Any, motion_segmentation: bool = False,
+        slot_split: bool = False,
+    ) -> ArticulationEstimate:  # fmt: skip
         """The pipeline after validation: network -> part selection -> network joints -> [refine] -> finish.
 
         Geometric stages that work on the network's joints go between :func:`network_joints` and
@@ -301,7 +311,12 @@ class Estimator:
             timings["segment"] = time.perf_counter() - t2
         else:
             sel = select_parts(window, net, self.config)
-        joints = network_joints(window, net, sel)
+        split_joints: dict[int, JointEstimate] = {}
+        if slot_split and sel.slots:
+            t_split = time.perf_counter()
+            sel, split_joints = apply_slot_split(window, sel, self.config.slot_split_config)
+            timings["slot_split"] = time.perf_counter() - t_split
+        joints = [split_joints.get(j.child, j) for j in network_joints(window, net, sel)]
         t3 = time.perf_counter()
         timings["decode"] = t3 - t2
         observed_motion, articulated = sel.observed_motion, bool(sel.slots)
@@ -315,14 +330,20 @@ class Estimator:
             observed_motion = res.observed_motion
             articulated = res.articulation_observed
             timings["refine"] = time.perf_counter() - t3
-        est_id = self._id(refine, motion_segmentation)
+        est_id = self._id(refine, motion_segmentation, slot_split)
         return finish_estimate(window, sel, joints, observed_motion, articulated, self.config.min_motion_m, est_id,
                                timings)  # fmt: skip
 
-    def _id(self, refine: bool, motion_segmentation: bool | None = None) -> str:
+    def _id(self, refine: bool, motion_segmentation: bool | None = None, slot_split: bool | None = None) -> str:
         ck = self.checkpoint
         motion = self.config.motion_segmentation if motion_segmentation is None else motion_segmentation
-        return f"sim2art:{ck.path.name}@{ck.digest}" + (":motionseg" if motion else "") + (":refine" if refine else "")
+        split = self.config.slot_split if slot_split is None else slot_split
+        return (
+            f"sim2art:{ck.path.name}@{ck.digest}"
+            + (":motionseg" if motion else "")
+            + (":slotsplit" if split else "")
+            + (":refine" if refine else "")
+        )
 
 
 def _window_digest(window: Window) -> bytes:
@@ -503,6 +524,45 @@ def select_parts_by_motion(window: Window, net: NetworkResult, ecfg: EstimatorCo
         observed_motion=max([motions[k - 1][0] for k in kept], default=max_observed),
         part_observed=tuple(motions[k - 1] for k in kept),
     )
+
+
+def apply_slot_split(
+    window: Window, sel: PartSelection, cfg: Any = None
+) -> tuple[PartSelection, dict[int, JointEstimate]]:
+    """The slot split (sim2art_core.segment.slot_split) on a selection: its accepted pieces become parts
+    K + 1, ... (their probability column: their source part's, taken from it on their points; their slot:
+    their source part's, for bookkeeping only) and get their refined joints (returned by label, to replace
+    the source slot's joint head that :func:`network_joints` gives them). A piece it merges into another
+    part moves its probability to that part."""
+    from sim2art_core.segment.slot_split import split_slots
+
+    split = split_slots(window, sel.labels, cfg)
+    merged = [p for p in split.pieces if p.reason == "merged"]
+    if not split.joints and not merged:
+        return sel, {}
+    K = len(sel.slots)
+    observed = list(sel.part_observed) or [sel.observed[m] for m in sel.slots]
+    probs = np.concatenate([sel.part_probs, np.zeros((*sel.part_probs.shape[:2], len(split.joints)), np.float32)], -1)
+    for p in merged:  # a fragment of another part: its probability goes to that part
+        target = p.follows[0]
+        probs[..., target] = np.where(p.mask, probs[..., target] + probs[..., p.part], probs[..., target])
+        probs[..., p.part] = np.where(p.mask, 0.0, probs[..., p.part])
+    for j, src in enumerate(split.source_part):
+        piece = split.labels == K + 1 + j
+        probs[..., K + 1 + j] = np.where(piece, probs[..., src], 0.0)
+        probs[..., src] = np.where(piece, 0.0, probs[..., src])
+    labels = split.labels.astype(np.int16)
+    parts = tuple(part_from_labels(window.points, labels, k, probs) for k in range(K + 1 + len(split.joints)))
+    sel = replace(
+        sel,
+        slots=sel.slots + tuple(sel.slots[src - 1] for src in split.source_part),
+        labels=labels,
+        part_probs=probs,
+        parts=parts,
+        observed_motion=max([sel.observed_motion, *(o[0] for o in split.observed)]),
+        part_observed=tuple(observed) + split.observed,
+    )
+    return sel, {j.child: j for j in split.joints}
 
 
 def network_joints(window: Window, net: NetworkResult, sel: PartSelection) -> list[JointEstimate]:

@@ -119,11 +119,11 @@ def write_outputs(results: Results, out: Path, meta: dict) -> str:
     with open(out / "samples.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["method", "object_id", "category", "status", "miou", "num_pred_parts", "num_joints",
-                    "excluded_joints", "seconds", "message"])  # fmt: skip
+                    "excluded_joints", "seconds", "message", "num_pred_joints"])  # fmt: skip
         for name, rows in results.items():
             for m, t in rows:
                 w.writerow([name, m.object_id, m.category, m.status.name, f"{m.miou:.6g}", m.num_pred_parts,
-                            len(m.joints), m.excluded_joints, f"{t:.4f}", m.message])  # fmt: skip
+                            len(m.joints), m.excluded_joints, f"{t:.4f}", m.message, m.num_pred_joints])  # fmt: skip
     fields = ["axis_angle_deg", "axis_position_cm", "axis_line_distance_cm", "part_rotation_deg",
               "part_translation_cm", "part_rotation_geodesic_deg", "part_translation_vector_cm"]  # fmt: skip
     with open(out / "joints.csv", "w", newline="") as f:

@@ -67,9 +67,11 @@ def _sim2art(
     fusion: str | None = None,
     long_baseline: bool | None = None,
     motion_segmentation: bool | None = None,
+    slot_split: bool | None = None,
 ) -> Callable[[MethodOptions], RunFn]:
-    """``motion_segmentation``: None follows the Estimator's default (EstimatorConfig.motion_segmentation);
-    ``long_baseline``: force RefineConfig.long_baseline on / off (None: the options' / default)."""
+    """``motion_segmentation`` / ``slot_split``: None follows the Estimator's default
+    (EstimatorConfig.motion_segmentation / .slot_split); ``long_baseline``: force RefineConfig.long_baseline
+    on / off (None: the options' / default)."""
 
     def build(opt: MethodOptions) -> RunFn:
         from sim2art_core.refine import RefineConfig
@@ -82,7 +84,7 @@ def _sim2art(
         rcfg = RefineConfig(**fields) if fields else None
         est = _shared_estimator(opt.checkpoint, opt.device)
         return lambda sample, window: est.estimate(
-            window, refine=refine, refine_config=rcfg, motion_segmentation=motion_segmentation
+            window, refine=refine, refine_config=rcfg, motion_segmentation=motion_segmentation, slot_split=slot_split
         )
 
     return build
@@ -139,7 +141,8 @@ def _gt_segmentation_refine(opt: MethodOptions, long_baseline: bool | None = Non
 #: The evaluation methods' names (a test checks this literal against :data:`METHODS`).
 MethodName = Literal[
     "sim2art", "sim2art-norefine", "sim2art-motionseg", "sim2art-motionseg-refine", "sim2art-netseg",
-    "sim2art-refined-only", "sim2art-chained", "sim2art-long-baseline", "featclust", "featclust-oracle-k",
+    "sim2art-refined-only", "sim2art-chained", "sim2art-long-baseline", "sim2art-slotsplit",
+    "sim2art-slotsplit-refine", "featclust", "featclust-oracle-k",
     "gtseg-refine", "gtseg-refine-chained", "gtseg-refine-long-baseline",
 ]  # fmt: skip
 
@@ -163,6 +166,10 @@ for _spec in (
                _sim2art(True, long_baseline=False)),
     MethodSpec("sim2art-long-baseline", "sim2art + long-baseline fits (ICP from frame 0, long_baseline on)",
                _sim2art(True, long_baseline=True)),
+    MethodSpec("sim2art-slotsplit", "network only + slot split (pieces that move differently: own part, "
+               "refined joint)", _sim2art(False, motion_segmentation=False, slot_split=True)),
+    MethodSpec("sim2art-slotsplit-refine", "sim2art (network + refinement, gated fusion) + slot split",
+               _sim2art(True, slot_split=True)),
     MethodSpec("featclust", "FeatClust baseline, k by motion BIC", _featclust(False)),
     MethodSpec("featclust-oracle-k", "FeatClust with k = true number of parts (oracle)", _featclust(True), True),
     MethodSpec("gtseg-refine", "true segmentation + refinement (oracle ceiling)", _gt_segmentation_refine, True),

@@ -74,6 +74,8 @@ class SampleMetrics:
         part_ious: (G,) IoU per ground-truth part (NaN for parts without points).
         joints: errors of every scored ground-truth joint (``gt_part`` set).
         num_pred_parts: parts in the estimate.
+        num_pred_joints: joints in the estimate (0 for a FAILED one): with ``joints`` (the scored ground-truth
+            joints, missed ones included) it counts the spurious joints.
         message: the estimate's message (why it failed).
         excluded_joints: ground-truth joints of the scored set left out because their part is seen on
             fewer points than ``EvalConfig.min_joint_visibility`` (reported in every table).
@@ -89,6 +91,7 @@ class SampleMetrics:
     message: str = ""
     excluded_joints: int = 0
     miou_all: float = float("nan")
+    num_pred_joints: int = 0
 
     @property
     def failed(self) -> bool:
@@ -193,6 +196,7 @@ def evaluate_sample(
         part_ious=part_ious,
         joints=tuple(errors),
         num_pred_parts=0 if failed else len(estimate.parts),
+        num_pred_joints=0 if failed else len(estimate.joints),
         message=estimate.message,
         excluded_joints=len(excluded),
     )

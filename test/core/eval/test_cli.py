@@ -43,6 +43,10 @@ def test_cli_writes_tables_csvs_and_charts(dataset, checkpoint, tmp_path, capsys
     assert len(samples) == 3 * 4 and {r["method"] for r in samples} == {"gtseg-refine", "featclust", "sim2art"}
     oracle = [r for r in samples if r["method"] == "gtseg-refine"]
     assert all(float(r["miou"]) == 1.0 for r in oracle)
+    # predicted joints (spurious = predicted - matched), not the scored ground-truth ones (num_joints)
+    assert all(int(r["num_pred_joints"]) >= int(r["num_joints"]) for r in oracle)
+    ours = [r for r in samples if r["method"] == "sim2art" and r["status"] == "OK"]
+    assert all(int(r["num_pred_joints"]) == int(r["num_pred_parts"]) - 1 for r in ours)  # a joint per moving part
     joints = list(csv.DictReader(open(out / "joints.csv")))
     oracle_joints = [j for j in joints if j["method"] == "gtseg-refine"]
     assert oracle_joints and all(float(j["axis_angle_deg"]) < 1.0 for j in oracle_joints)  # exact flow

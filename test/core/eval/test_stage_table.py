@@ -37,9 +37,10 @@ def _write(folder: Path) -> None:
         csv.writer(f).writerows(joints)
     # two samples of one object: 1 + 2 predicted joints, 1 matched -> 2 spurious / 2 samples = 1.0 (motionseg:
     # 3 predicted, 0 matched -> 1.5); norefine / sim2art: 1 + 0 predicted, 1 matched -> 0
-    samples = [["method", "object_id", "category", "num_joints"]]
+    # (num_joints: the scored ground-truth joints, 1 each, which must not be taken for predicted ones)
+    samples = [["method", "object_id", "category", "num_joints", "num_pred_joints"]]
     for method, counts in {"sim2art-norefine": (1, 0), "sim2art": (1, 0), "sim2art-motionseg": (1, 2)}.items():
-        samples += [[method, "Box-1", "Box", str(n)] for n in counts]
+        samples += [[method, "Box-1", "Box", "1", str(n)] for n in counts]
     with open(folder / "samples.csv", "w", newline="") as f:
         csv.writer(f).writerows(samples)
 
@@ -50,6 +51,12 @@ def test_spurious_joints_per_sample_by_category(mod, tmp_path):
     assert data["sim2art-norefine"]["Box"]["spurious"] == 0.0
     assert data["sim2art-motionseg"]["Box"]["spurious"] == 1.5
     assert data["sim2art-motionseg"]["Mean"]["spurious"] == 1.5
+
+
+def test_old_folders_count_predicted_joints_from_the_parts(mod):
+    assert mod["predicted_joints"]({"num_joints": "3", "num_pred_parts": "5"}) == 4
+    assert mod["predicted_joints"]({"num_joints": "3", "num_pred_parts": "5", "num_pred_joints": "2"}) == 2
+    assert mod["predicted_joints"]({"num_joints": "1", "num_pred_parts": "0"}) == 0  # a failed estimate
 
 
 def test_values_worse_than_network_only_are_bold_and_counted(mod, tmp_path):
