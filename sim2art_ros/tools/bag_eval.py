@@ -39,6 +39,8 @@ from sim2art_ros.bags.node_process import NodeProcess, NodeProcessError, node_co
 ROOT = Path(__file__).resolve().parents[1]
 #: The node's segmented cloud (sensor_msgs/PointCloud2 with a ``part_id`` field; docs/NODE.md ``~/points``).
 CLOUD_TOPIC = "/sim2art_perceive/points"
+#: Longest wait (s, wall time) for the segmented cloud of the final estimate after the estimate itself arrived.
+CLOUD_GRACE_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -182,7 +184,7 @@ def run_bag(bag: Path, out_dir: Path, options: EvalOptions) -> RunRecord:
             player.play(on_publish=on_publish)
             replay_s = time.monotonic() - t0
             node.check_alive("during the replay")
-            _drain(player, recorder, lay.articulation_topic, sorted(image_sent), options)
+            _drain(player, recorder, lay.articulation_topic, sorted(image_sent), options, options.cloud_topic)
         recorder.write_bag(out_dir / "recorded")
         estimates = recorder.decoded(lay.articulation_topic)
         clouds = recorder.decoded(options.cloud_topic) if options.cloud_topic else []
@@ -192,24 +194,36 @@ def run_bag(bag: Path, out_dir: Path, options: EvalOptions) -> RunRecord:
     return RunRecord(bag, out_dir, image_sent, estimates, clouds, replay_s, log)
 
 
-def _drain(player, recorder, topic: str, image_stamps: list[int], options: EvalOptions) -> None:
+def _drain(player, recorder, topic: str, image_stamps: list[int], options: EvalOptions, cloud_topic: str = "") -> None:
     """Keep sim time going until the node has estimated the last window.
 
     Done when an estimate of the newest frame that can end a window arrives (the
-    second newest image: the newest one only provides the flow of the one before),
-    or when no estimate arrived for ``drain_quiet_s`` since the replay ended or since
-    the last estimate, or after ``drain_timeout_s``.
+    second newest image: the newest one only provides the flow of the one before)
+    and, when ``cloud_topic`` is recorded, the segmented cloud the node publishes right
+    after that estimate (same header stamp; at most ``CLOUD_GRACE_S`` later: the digital
+    twin of the final estimate needs it), or when no estimate arrived for
+    ``drain_quiet_s`` since the replay ended or since the last estimate, or after
+    ``drain_timeout_s``.
     """
     final = image_stamps[-2] if len(image_stamps) >= 2 else (image_stamps[-1] if image_stamps else 0)
     t_end = time.monotonic()
-    state = {"n": recorder.count(topic), "t": t_end}
+    state = {"n": recorder.count(topic), "t": t_end, "final": None, "final_t": 0.0}
+
+    def cloud_arrived(stamp: int) -> bool:
+        return any(bag_io.header_stamp_ns(r.raw) == stamp for r in recorder.records(cloud_topic))
 
     def done() -> bool:
+        if state["final"] is not None:  # the final estimate is in: wait for its cloud (bounded)
+            return cloud_arrived(state["final"]) or time.monotonic() - state["final_t"] > CLOUD_GRACE_S
         recs = recorder.records(topic)
         if len(recs) != state["n"]:
             state["n"], state["t"] = len(recs), time.monotonic()
-            if any(bag_io.header_stamp_ns(r.raw) >= final for r in recs):
-                return True
+            last = [bag_io.header_stamp_ns(r.raw) for r in recs if bag_io.header_stamp_ns(r.raw) >= final]
+            if last:
+                if not cloud_topic:
+                    return True
+                state["final"], state["final_t"] = last[-1], time.monotonic()
+                return cloud_arrived(last[-1])
         return time.monotonic() - state["t"] > options.drain_quiet_s
 
     player.continue_clock(done, options.drain_timeout_s)

@@ -108,3 +108,60 @@ def test_domain_id_option_is_checked(tmp_path, capsys):
     assert private_domain_id(3) == private_domain_id(3)
     assert main([str(tmp_path), "--out", str(tmp_path / "o"), "-q", "--domain-id", "999"]) == 2
     assert "--domain-id must be" in capsys.readouterr().err
+
+
+class _Rec:
+    def __init__(self, stamp: int):
+        self.raw = stamp  # the fake header_stamp_ns below reads the stamp straight from raw
+
+
+class _FakeRecorder:
+    """The final estimate arrives at clock tick 3, its cloud at tick ``cloud_at`` (None: never)."""
+
+    def __init__(self, cloud_at: int | None):
+        self.tick, self.cloud_at = 0, cloud_at
+
+    def count(self, topic):
+        return 0
+
+    def records(self, topic):
+        if topic == "/articulation":
+            return [_Rec(100)] if self.tick >= 3 else []
+        return [_Rec(100)] if self.cloud_at is not None and self.tick >= self.cloud_at else []
+
+
+class _FakePlayer:
+    """continue_clock as the BagPlayer's: one tick every 10 ms until ``until()`` or the timeout."""
+
+    def __init__(self, rec: _FakeRecorder):
+        self.rec = rec
+
+    def continue_clock(self, until, timeout_s):
+        import time
+
+        start = time.monotonic()
+        while time.monotonic() - start < timeout_s:
+            self.rec.tick += 1
+            if until():
+                return True
+            time.sleep(0.01)
+        return False
+
+
+@pytest.mark.parametrize("cloud_at", [6, None])
+def test_drain_waits_for_the_final_estimates_cloud_but_not_forever(monkeypatch, cloud_at):
+    import sim2art_ros.tools.bag_eval as be
+
+    monkeypatch.setattr(be.bag_io, "header_stamp_ns", lambda raw: int(raw))
+    monkeypatch.setattr(be, "CLOUD_GRACE_S", 0.3)
+    rec = _FakeRecorder(cloud_at)
+    t0 = be.time.monotonic()
+    be._drain(_FakePlayer(rec), rec, "/articulation", [50, 100, 150], be.EvalOptions(), be.CLOUD_TOPIC)
+    waited = be.time.monotonic() - t0
+    if cloud_at is not None:
+        assert rec.tick == cloud_at, "done as soon as the final estimate's cloud arrived, not before"
+    else:
+        assert 0.3 <= waited < 3.0, "no cloud: waited the grace period, then stopped (not the drain timeout)"
+    rec2 = _FakeRecorder(None)
+    be._drain(_FakePlayer(rec2), rec2, "/articulation", [50, 100, 150], be.EvalOptions(), "")
+    assert rec2.tick == 3, "no cloud recorded: done at the final estimate"
