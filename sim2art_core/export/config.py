@@ -57,6 +57,12 @@ class ExportConfig:
     """Mesh file format: "stl" (binary) or "obj" (text)."""
     mesh_dir: str = "meshes"
     """Folder, relative to the URDF file, the meshes are written to and referenced from."""
+    joints: str = "all"
+    """Which of the estimate's movable joints stay movable in the URDF: "all", or "confirmed" — a joint the
+    fused model has not confirmed (``JointEstimate.confirmed`` False: a hypothesis, e.g. flow noise on the
+    static body) becomes a fixed joint, its part merged into its parent's link at the joint's state 0, so
+    a planner loading the URDF moves only what the model presents as a fact. Per-window estimates are
+    never confirmed: "confirmed" makes every joint of such an estimate fixed."""
     decimals: int = 9
     """Decimals of every number in the URDF (fixed-point; 1e-9 m keeps axis/origin exact to well under 1e-6)."""
 
@@ -73,5 +79,7 @@ class ExportConfig:
             raise ValueError("ExportConfig: need 4 <= min_hull_points <= max_hull_points")
         if self.max_pieces < 1 or not self.piece_tolerance > 0:
             raise ValueError("ExportConfig: need max_pieces >= 1 and piece_tolerance > 0")
+        if self.joints not in ("all", "confirmed"):
+            raise ValueError(f"ExportConfig.joints must be 'all' or 'confirmed', got {self.joints!r}")
         if not 3 <= self.decimals <= 12:
             raise ValueError(f"ExportConfig.decimals must be in [3, 12], got {self.decimals}")

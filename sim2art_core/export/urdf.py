@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import xml.sax.saxutils as sx
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -142,6 +142,11 @@ def export_urdf(
     geometry.validate()
     labels = {p.label for p in estimate.parts}
     joints = {j.child: j for j in estimate.joints if j.child in labels and j.child != root.label}
+    if cfg.joints == "confirmed":  # an unconfirmed joint is fixed: its part merges into its parent's link
+        joints = {
+            c: (replace(j, type=JointType.STATIC) if j.type != JointType.STATIC and not j.confirmed else j)
+            for c, j in joints.items()
+        }
     for j in joints.values():
         if j.parent not in labels:
             raise ExportError(f"cannot export {j.name}: parent part {j.parent} is not in the estimate")
@@ -285,8 +290,13 @@ def _urdf_text(estimate, cfg, links, joints, movable, owner, joint_names, limits
         f"<!-- mass from the convex hull at density {num(cfg.density)} kg/m^3 (a solid; not measured);"
         " joint zero = the estimate's first frame -->",
     ]
+    unconfirmed = sum(1 for j in estimate.joints if j.type != JointType.STATIC and not j.confirmed)
+    if cfg.joints == "confirmed" and unconfirmed:
+        out.append(f"<!-- {unconfirmed} unconfirmed joint(s) of the estimate exported as fixed (joints: confirmed) -->")
     if not movable:
-        out.append("<!-- no moving part was observed: this URDF holds the base only -->")
+        fixed_all = cfg.joints == "confirmed" and unconfirmed
+        what = "no confirmed moving part" if fixed_all else "no moving part was observed"
+        out.append(f"<!-- {what}: this URDF holds the base only -->")
     out.append(f'<robot name="{sanitize_name(cfg.robot_name)}">')
     base = links[root_label]
     if fixed_link:

@@ -156,6 +156,7 @@ class PerceiveNode(Node):
                 ctl,
                 p["robot_description_niceness"],
                 p["robot_description_min_period_s"],
+                p["robot_description_joints"],
             )
             if p["publish_robot_description"]
             else None

@@ -156,6 +156,12 @@ PARAMETERS: tuple[Param, ...] = (
         0.0,
         3600.0,
     ),
+    Param(
+        "robot_description_joints",
+        "confirmed",
+        "URDF joints: confirmed (unconfirmed joints fixed; publish_mode window has none) or all (every hypothesis)",
+        choices=("confirmed", "all"),
+    ),
     Param("urdf_folder", "sim2art_urdf", "Folder ~/save_urdf writes the URDF and its meshes to"),
     Param("marker_axis_length_m", 0.4, "Length of the axis arrows in RViz (m)", 0.01, 5.0),
     Param(

@@ -39,7 +39,7 @@ class DigitalTwin:
     """URDF of the newest estimate: publisher, save service and the export thread of one node."""
 
     def __init__(self, node, object_id: str, folder: str, callback_group=None, niceness: int = 0,
-                 min_period_s: float = 0.0):  # fmt: skip
+                 min_period_s: float = 0.0, joints: str = "confirmed"):  # fmt: skip
         self.node = node
         self.niceness = int(niceness)
         self.min_period_s = max(0.0, float(min_period_s))
@@ -47,7 +47,7 @@ class DigitalTwin:
         self.nice: int | None = None
         """The export thread's nice value once lowered (None: unchanged, or not Linux)."""
         self.folder = folder
-        self.cfg = ExportConfig(link_prefix=f"{object_id}/", robot_name=object_id)
+        self.cfg = ExportConfig(link_prefix=f"{object_id}/", robot_name=object_id, joints=joints)
         self.pub = node.create_publisher(String, "~/robot_description", ROBOT_DESCRIPTION_QOS)
         node.create_service(Trigger, "~/save_urdf", self._on_save, callback_group=callback_group)
         self.model: UrdfModel | None = None

@@ -208,7 +208,7 @@ def export_twin(bag_out: Path) -> Path | None:
     """The digital twin of the recorded final estimate: ``<bag_out>/object/object.urdf`` + meshes and
     ``object_posed.png`` (the model at the first and the last estimated joint state). Never fails the demo."""
     from sim2art_core.export.picture import plot_posed_model
-    from sim2art_ros.tools.export_urdf import export_from_bag
+    from sim2art_ros.tools.export_urdf import export_from_bag, fixed_note
 
     try:
         exported = export_from_bag(bag_out / "recorded", bag_out / "object")
@@ -221,7 +221,8 @@ def export_twin(bag_out: Path) -> Path | None:
         print(f"        digital twin: export failed: {type(exc).__name__}: {exc}")
         return None
     print(f"        digital twin: {path} ({len(model.links)} links, {len(model.joint_names)} movable joints, "
-          f"meshes from the {source}); posed at the first and last state: {picture}")  # fmt: skip
+          f"meshes from the {source}{fixed_note(est, 'confirmed')}); posed at the first and last state: "
+          f"{picture}")  # fmt: skip
     return path
 
 

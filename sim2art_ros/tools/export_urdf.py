@@ -1,14 +1,16 @@
 """sim2art-export-urdf: a bag with ``/articulation`` (recorded or replayed) -> a URDF folder (docs/EXPORT.md).
 
     sim2art-export-urdf BAG --out FOLDER [--articulation-topic /articulation]
-                        [--cloud-topic /sim2art_perceive/points] [--stamp NS]
+                        [--cloud-topic /sim2art_perceive/points] [--stamp NS] [--joints confirmed|all]
 
 Takes the newest non-FAILED estimate on the articulation topic (or the one whose newest window stamp is
 ``--stamp``). ``/articulation`` carries joints and part bounds but no points, so the meshes come from the
 node's segmented cloud (``~/points``: the estimate's newest frame with a ``part_id`` per point, recorded by
 ``sim2art-bag-eval`` and ``make demo``) with the same stamp; without that cloud each link is the box of the
 part's bounds (said on stdout and in the URDF comments as "hull of 8 observed points"). Exit codes: 0 written,
-1 no usable estimate in the bag, 2 the bag cannot be read or the export failed.
+1 no usable estimate in the bag, 2 the bag cannot be read or the export failed. ``--joints confirmed`` (default,
+as the node's ``robot_description_joints``) keeps only the fused model's confirmed joints movable; the others
+become fixed (``ExportConfig.joints``; a per-window estimate has none confirmed: use ``--joints all``).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from sim2art_core.export import (
     observed_geometry_from_bounds,
     observed_geometry_from_cloud,
 )
-from sim2art_core.types import EstimateStatus
+from sim2art_core.types import EstimateStatus, JointType
 from sim2art_ros.bags import io as bag_io
 from sim2art_ros.conversions.articulation import msg_to_estimate
 from sim2art_ros.conversions.image_codec import stamp_to_ns
@@ -59,7 +61,8 @@ def read_estimate_and_cloud(bag: Path, topic: str, cloud_topic: str, stamp: int 
 
 
 def export_from_bag(bag: Path, out: Path, topic: str = "/articulation", cloud_topic: str = CLOUD_TOPIC,
-                    stamp: int | None = None) -> tuple[UrdfModel, Path, str, ArticulationEstimate] | None:  # fmt: skip
+                    stamp: int | None = None, joints: str = "confirmed",
+                    ) -> tuple[UrdfModel, Path, str, ArticulationEstimate] | None:  # fmt: skip
     """Export the chosen estimate of ``bag`` into ``out``: (model, URDF path, geometry source, estimate), or
     None when the bag has no non-FAILED estimate."""
     est, cloud, object_id = read_estimate_and_cloud(bag, topic, cloud_topic, stamp)
@@ -70,9 +73,15 @@ def export_from_bag(bag: Path, out: Path, topic: str = "/articulation", cloud_to
         geometry, source = observed_geometry_from_cloud(est, pts, cloud["part_id"].astype(np.int64)), "cloud"
     else:
         geometry, source = observed_geometry_from_bounds(est), "part bounds (no segmented cloud in the bag)"
-    cfg = ExportConfig(link_prefix=f"{object_id or 'object'}/", robot_name=object_id or "object")
+    cfg = ExportConfig(link_prefix=f"{object_id or 'object'}/", robot_name=object_id or "object", joints=joints)
     model = export_urdf(est, geometry, cfg)
     return model, model.write(out), source, est
+
+
+def fixed_note(est: ArticulationEstimate, joints: str) -> str:
+    """'; N unconfirmed joints fixed' when ``joints`` is "confirmed" and the estimate has unconfirmed movable joints."""
+    n = sum(1 for j in est.joints if j.type != JointType.STATIC and not j.confirmed)
+    return f"; {n} unconfirmed joint{'s' if n != 1 else ''} fixed" if joints == "confirmed" and n else ""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,9 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--articulation-topic", default="/articulation")
     p.add_argument("--cloud-topic", default=CLOUD_TOPIC, help="the node's segmented cloud ('' = use part bounds)")
     p.add_argument("--stamp", type=int, default=None, help="export the estimate whose newest window stamp is NS")
+    p.add_argument(
+        "--joints", choices=("confirmed", "all"), default="confirmed",
+        help="movable URDF joints: the fused model's confirmed ones (default; the others fixed) or all",
+    )  # fmt: skip
     args = p.parse_args(argv)
     try:
-        result = export_from_bag(args.bag, args.out, args.articulation_topic, args.cloud_topic, args.stamp)
+        result = export_from_bag(args.bag, args.out, args.articulation_topic, args.cloud_topic, args.stamp, args.joints)
     except (bag_io.BagError, ExportError) as e:
         print(f"sim2art-export-urdf: {e}", file=sys.stderr)
         return 2
@@ -93,9 +106,9 @@ def main(argv: list[str] | None = None) -> int:
             f"sim2art-export-urdf: no non-FAILED estimate on {args.articulation_topic} in {args.bag}", file=sys.stderr
         )
         return 1
-    model, path, source, _ = result
+    model, path, source, est = result
     print(f"wrote {path} ({len(model.links)} links, {len(model.joint_names)} movable joints, "
-          f"{len(model.files)} meshes; geometry from {source})")  # fmt: skip
+          f"{len(model.files)} meshes; geometry from {source}){fixed_note(est, args.joints)}")  # fmt: skip
     return 0
 
 

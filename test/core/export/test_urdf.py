@@ -139,6 +139,25 @@ def test_static_joint_merges_its_part_into_the_parent(odd_object):
     assert 2 not in model.joint_names and model.links[0].parts == (0, 2)
 
 
+def test_joints_confirmed_fixes_the_unconfirmed_joints_and_all_keeps_them(odd_object, tmp_path):
+    window, est, _ = odd_object
+    # the fused model confirmed the flap (1) and the knob on it (3), not the drawer (2)
+    fused = replace(est, joints=tuple(replace(j, confirmed=j.child != 2) for j in est.joints))
+    geometry = observed_geometry_from_window(window, fused)
+    confirmed = export_urdf(fused, geometry, ExportConfig(joints="confirmed"))
+    assert set(confirmed.joint_names) == {1, 3}, "only the confirmed joints stay movable"
+    assert confirmed.links[0].parts == (0, 2), "the unconfirmed drawer merges into the base's link"
+    urdf = yourdfpy.URDF.load(str(confirmed.write(tmp_path / "confirmed")))
+    assert len(urdf.actuated_joint_names) == 2
+    everything = export_urdf(fused, geometry, ExportConfig(joints="all"))
+    assert set(everything.joint_names) == {1, 2, 3}, "'all' (the library default) keeps every hypothesis"
+    assert export_urdf(fused, geometry).urdf == everything.urdf
+    per_window = export_urdf(est, geometry, ExportConfig(joints="confirmed"))  # nothing confirmed
+    assert per_window.joint_names == {} and per_window.links[0].parts == (0, 1, 2, 3)
+    assert "3 unconfirmed joint(s)" in per_window.urdf and "no confirmed moving part" in per_window.urdf
+    assert "1 unconfirmed joint(s)" in confirmed.urdf and "unconfirmed" not in everything.urdf
+
+
 def test_nan_points_never_reach_the_file_and_are_counted(odd_object):
     window, est, parts = odd_object
     pts = {k: v.copy() for k, v in parts.items()}
@@ -196,6 +215,8 @@ def test_config_rejects_bad_values():
         ExportConfig(mesh_format="dae")
     with pytest.raises(ValueError, match="density"):
         ExportConfig(density=0)
+    with pytest.raises(ValueError, match="joints"):
+        ExportConfig(joints="some")
 
 
 def test_picture_poses_the_links_like_the_estimate(odd_object, tmp_path):

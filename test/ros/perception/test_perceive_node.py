@@ -157,10 +157,12 @@ def test_markers_points_and_joint_states(system, first_estimate):
     js = driver.wait_for(lambda: driver.received[f"{ns}/joint_states"], 5.0, "joint states")[-1]
     assert list(js.name) == ["object_0/joint_1"]
     assert js.position[0] == pytest.approx(msg.joints[0].state)
-    # the digital twin: a URDF whose movable joints are named like the joint states, rooted in the fixed frame
+    # the digital twin, rooted in the fixed frame: the first window's joint is not confirmed yet, so the URDF
+    # holds it as a fixed joint (robot_description_joints: confirmed); test_fused_model_... sees it move
     urdf = driver.wait_for(lambda: driver.received[f"{ns}/robot_description"], 10.0, "robot_description")[-1].data
     kin = UrdfKinematics.from_text(urdf)
-    assert kin.root == "odom" and [n for n, j in kin.joints.items() if j.type != "fixed"] == list(js.name)
+    assert kin.root == "odom" and [n for n, j in kin.joints.items() if j.type != "fixed"] == []
+    assert "1 unconfirmed joint(s)" in urdf
 
 
 def test_late_subscriber_gets_the_last_estimate(system, first_estimate):
@@ -198,6 +200,15 @@ def test_fused_model_counts_windows_and_reset_clears_it(system, frames, first_es
     _trigger_until_queued(driver)
     again = _next_articulation(driver, before).joints
     assert len(again) == 1 and (again[0].support_windows, again[0].confirmed) == (expected[0] + 1, True)
+    # once confirmed, the digital twin's joint is movable, named like the joint states
+    ns = "/sim2art_perceive"
+
+    def movable():
+        urdfs = driver.received[f"{ns}/robot_description"]
+        kin = UrdfKinematics.from_text(urdfs[-1].data) if urdfs else None
+        return kin is not None and [n for n, j in kin.joints.items() if j.type != "fixed"] == ["object_0/joint_1"]
+
+    driver.wait_for(movable, 10.0, "a URDF with the confirmed joint movable")
     assert again[0].name == j.name  # stable joint name, so the TF frame stays
     assert driver.call(driver.reset).success
     _stream(driver, frames, driver.now_ns())

@@ -7,6 +7,7 @@ import os
 import sys
 import threading
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -29,7 +30,9 @@ from sim2art_ros.perception.twin import ROBOT_DESCRIPTION_QOS, DigitalTwin
 def laptop():
     sample = generate_sequence("Laptop", 3, 1, SequenceConfig(num_frames=5, num_points=256))
     window = window_from_sample(sample)
-    return window, build_method("gtseg-refine", MethodOptions())(sample, window)
+    est = build_method("gtseg-refine", MethodOptions())(sample, window)
+    # as the node's fused model presents it: the lid's joint confirmed
+    return window, replace(est, joints=tuple(replace(j, confirmed=True) for j in est.joints))
 
 
 def _spin_until(executor, cond, timeout=10.0):
@@ -88,6 +91,23 @@ def test_robot_description_save_urdf_and_joint_state_names(ros_context, laptop, 
     finally:
         twin.close()
         executor.shutdown()
+        node.destroy_node()
+
+
+def test_unconfirmed_joints_are_fixed_by_default_and_movable_with_joints_all(ros_context, laptop, tmp_path):
+    window, est = laptop
+    hypothesis = replace(est, joints=tuple(replace(j, confirmed=False) for j in est.joints))
+    node = rclpy.create_node("sim2art_perceive", context=ros_context)
+    twins = [DigitalTwin(node, "cab", str(tmp_path / k), joints=k) for k in ("confirmed", "all")]
+    try:
+        for twin in twins:
+            twin.update(window, hypothesis)
+            assert twin.wait_idle()
+        assert twins[0].model.joint_names == {} and "1 unconfirmed joint(s)" in twins[0].model.urdf
+        assert list(twins[1].model.joint_names) == [est.joints[0].child]
+    finally:
+        for twin in twins:
+            twin.close()
         node.destroy_node()
 
 

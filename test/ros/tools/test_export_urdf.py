@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import yourdfpy
@@ -24,7 +26,9 @@ from sim2art_ros.tools.export_urdf import CLOUD_TOPIC, export_from_bag, main
 def storage():
     sample = generate_sequence("Storage1", 7, 2, SequenceConfig(num_frames=6, num_points=384))
     window = window_from_sample(sample)
-    return window, build_method("gtseg-refine", MethodOptions())(sample, window)
+    est = build_method("gtseg-refine", MethodOptions())(sample, window)
+    # as the node's fused /articulation carries it: the door's joint confirmed
+    return window, replace(est, joints=tuple(replace(j, confirmed=True) for j in est.joints))
 
 
 def _bag(path, window, est, with_cloud=True, failed_last=True):
@@ -73,6 +77,18 @@ def test_bag_without_cloud_falls_back_to_part_boxes(storage, tmp_path, capsys):
     for link in model.links.values():  # each link is the box of its part's bounds: one piece, 8 corners
         assert len(link.meshes) == 1 and len(link.meshes[0].vertices) == 8 and link.num_points == 8
     yourdfpy.URDF.load(str(tmp_path / "object" / "object.urdf"))
+
+
+def test_unconfirmed_joints_are_fixed_unless_joints_all(storage, tmp_path, capsys):
+    window, est = storage
+    hypothesis = replace(est, joints=tuple(replace(j, confirmed=False) for j in est.joints))
+    bag = _bag(tmp_path / "bag", window, hypothesis)
+    assert main([str(bag), "--out", str(tmp_path / "confirmed")]) == 0
+    assert "0 movable joints" in (out := capsys.readouterr().out) and "1 unconfirmed joint fixed" in out
+    assert yourdfpy.URDF.load(str(tmp_path / "confirmed" / "object.urdf")).actuated_joint_names == []
+    assert main([str(bag), "--out", str(tmp_path / "all"), "--joints", "all"]) == 0
+    assert "1 movable joints" in capsys.readouterr().out
+    assert yourdfpy.URDF.load(str(tmp_path / "all" / "object.urdf")).actuated_joint_names == ["cab/joint_1"]
 
 
 def test_bag_without_a_usable_estimate_and_unreadable_bag(storage, tmp_path, capsys):
