@@ -15,15 +15,7 @@ import csv
 import sys
 from pathlib import Path
 
-
-def predicted_joints(row: dict) -> int:
-    """Joints the estimate of one samples.csv row predicted: ``num_pred_joints``; folders written before that
-    column existed only have ``num_joints``, the count of *scored ground-truth* joints (so "spurious" there
-    was the count of missed joints), and ``num_pred_parts`` - 1 (one joint per non-root part, as sim2art's
-    estimates) stands in for it."""
-    if row.get("num_pred_joints") not in (None, ""):
-        return int(row["num_pred_joints"])
-    return max(int(row.get("num_pred_parts") or 1) - 1, 0)
+from sim2art_core.metrics.sample import predicted_joints
 
 
 def main(argv: list[str]) -> int:

@@ -22,6 +22,8 @@ import csv
 import sys
 from pathlib import Path
 
+from sim2art_core.metrics.sample import predicted_joints
+
 # (method, column heading) in stage order; methods a folder lacks are left out
 STAGES = [
     ("sim2art-norefine", "network only"),
@@ -46,16 +48,6 @@ METRICS = [
 # the per-category cells (the joint states are in the Mean table and in each folder's table.csv)
 PER_CATEGORY = ("miou", "axis_angle_deg", "axis_position_cm", "type_accuracy", "missed_joints", "spurious")
 NAN = float("nan")
-
-
-def predicted_joints(row: dict) -> int:
-    """Joints the estimate of one samples.csv row predicted: ``num_pred_joints``; folders written before that
-    column existed only have ``num_joints``, the count of *scored ground-truth* joints (so "spurious" there
-    was the count of missed joints), and ``num_pred_parts`` - 1 (one joint per non-root part, as sim2art's
-    estimates) stands in for it."""
-    if row.get("num_pred_joints") not in (None, ""):
-        return int(row["num_pred_joints"])
-    return max(int(row.get("num_pred_parts") or 1) - 1, 0)
 
 
 def load(folder: Path) -> dict[str, dict[str, dict[str, float]]]:

@@ -383,17 +383,21 @@ class ObjectModel:
                     keep.windows |= gone.windows
                     self._add_space(keep, gone.space, gone.space_stamp)
                     self._refit(keep)
-                    self._tracks = [t for t in self._tracks if t is not gone]
-                    child_to_label = {c: (keep.label if v == gone.label else v) for c, v in child_to_label.items()}
-                    for t in self._tracks:
-                        if t.parent_label == gone.label:
-                            t.parent_label = 0 if t is keep else keep.label
-                    self.stats.merged_tracks += 1
+                    child_to_label = self._drop_merged(keep, gone, child_to_label)
                     changed = True
                     break
                 if changed:
                     break
         return child_to_label
+
+    def _drop_merged(self, keep: _Track, gone: _Track, child_to_label: dict[int, int]) -> dict[int, int]:
+        """After ``gone`` was folded into ``keep``: remove it, point its window parts and child tracks at ``keep``."""
+        self._tracks = [t for t in self._tracks if t is not gone]
+        for t in self._tracks:
+            if t.parent_label == gone.label:
+                t.parent_label = 0 if t is keep else keep.label
+        self.stats.merged_tracks += 1
+        return {c: (keep.label if v == gone.label else v) for c, v in child_to_label.items()}
 
     def _note_space(self, child_to_label: dict[int, int], stamps: np.ndarray) -> None:
         """Record which tracks this window held and, given the window's points, the space their children
@@ -461,12 +465,7 @@ class ObjectModel:
                     self._absorb(keep, gone, stamps)
                     trees.pop(keep.label, None)
                     trees.pop(gone.label, None)
-                    self._tracks = [t for t in self._tracks if t is not gone]
-                    child_to_label = {c: (keep.label if v == gone.label else v) for c, v in child_to_label.items()}
-                    for t in self._tracks:
-                        if t.parent_label == gone.label:
-                            t.parent_label = 0 if t is keep else keep.label
-                    self.stats.merged_tracks += 1
+                    child_to_label = self._drop_merged(keep, gone, child_to_label)
                     self.stats.space_merged_tracks += 1
                     changed = True
                     break
