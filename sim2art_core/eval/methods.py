@@ -68,10 +68,11 @@ def _sim2art(
     long_baseline: bool | None = None,
     motion_segmentation: bool | None = None,
     slot_split: bool | None = None,
+    depth_hypotheses: bool | None = None,
 ) -> Callable[[MethodOptions], RunFn]:
-    """``motion_segmentation`` / ``slot_split``: None follows the Estimator's default
-    (EstimatorConfig.motion_segmentation / .slot_split); ``long_baseline``: force RefineConfig.long_baseline
-    on / off (None: the options' / default)."""
+    """``motion_segmentation`` / ``slot_split`` / ``depth_hypotheses``: None follows the Estimator's default
+    (EstimatorConfig.motion_segmentation / .slot_split / .depth_hypotheses); ``long_baseline``: force
+    RefineConfig.long_baseline on / off (None: the options' / default)."""
 
     def build(opt: MethodOptions) -> RunFn:
         from sim2art_core.refine import RefineConfig
@@ -84,7 +85,12 @@ def _sim2art(
         rcfg = RefineConfig(**fields) if fields else None
         est = _shared_estimator(opt.checkpoint, opt.device)
         return lambda sample, window: est.estimate(
-            window, refine=refine, refine_config=rcfg, motion_segmentation=motion_segmentation, slot_split=slot_split
+            window,
+            refine=refine,
+            refine_config=rcfg,
+            motion_segmentation=motion_segmentation,
+            slot_split=slot_split,
+            depth_hypotheses=depth_hypotheses,
         )
 
     return build
@@ -170,6 +176,10 @@ for _spec in (
                "refined joint)", _sim2art(False, motion_segmentation=False, slot_split=True)),
     MethodSpec("sim2art-slotsplit-refine", "sim2art (network + refinement, gated fusion) + slot split",
                _sim2art(True, slot_split=True)),
+    MethodSpec("sim2art-depthhyp", "network only + depth hypotheses (base regions whose depth moved: own part, "
+               "registered joint)", _sim2art(False, motion_segmentation=False, depth_hypotheses=True)),
+    MethodSpec("sim2art-depthhyp-refine", "sim2art (network + refinement, gated fusion) + depth hypotheses",
+               _sim2art(True, depth_hypotheses=True)),
     MethodSpec("featclust", "FeatClust baseline, k by motion BIC", _featclust(False)),
     MethodSpec("featclust-oracle-k", "FeatClust with k = true number of parts (oracle)", _featclust(True), True),
     MethodSpec("gtseg-refine", "true segmentation + refinement (oracle ceiling)", _gt_segmentation_refine, True),
