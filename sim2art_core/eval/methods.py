@@ -148,7 +148,7 @@ def _gt_segmentation_refine(opt: MethodOptions, long_baseline: bool | None = Non
 MethodName = Literal[
     "sim2art", "sim2art-norefine", "sim2art-motionseg", "sim2art-motionseg-refine", "sim2art-netseg",
     "sim2art-refined-only", "sim2art-chained", "sim2art-long-baseline", "sim2art-slotsplit",
-    "sim2art-slotsplit-refine", "featclust", "featclust-oracle-k",
+    "sim2art-slotsplit-refine", "sim2art-depthhyp", "sim2art-depthhyp-refine", "featclust", "featclust-oracle-k",
     "gtseg-refine", "gtseg-refine-chained", "gtseg-refine-long-baseline",
 ]  # fmt: skip
 

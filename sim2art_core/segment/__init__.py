@@ -2,9 +2,11 @@
 
 Public API: :func:`segment_by_motion`, :class:`MotionSegmentationConfig`, :class:`MotionSegmentationInput`,
 :class:`MotionSegmentation`; the slot split (:func:`split_slots`, :class:`SlotSplitConfig`,
-:class:`SlotSplit`).
+:class:`SlotSplit`); the depth hypotheses (:func:`depth_parts`, :func:`depth_regions`,
+:class:`DepthHypothesisConfig`, :class:`DepthParts`).
 """
 
+from sim2art_core.segment.depth_hypotheses import DepthHypothesisConfig, DepthParts, depth_parts, depth_regions
 from sim2art_core.segment.motion_segmentation import (
     MotionSegmentation,
     MotionSegmentationConfig,
@@ -14,11 +16,15 @@ from sim2art_core.segment.motion_segmentation import (
 from sim2art_core.segment.slot_split import SlotSplit, SlotSplitConfig, split_slots
 
 __all__ = [
+    "DepthHypothesisConfig",
+    "DepthParts",
     "MotionSegmentation",
     "MotionSegmentationConfig",
     "MotionSegmentationInput",
     "SlotSplit",
     "SlotSplitConfig",
+    "depth_parts",
+    "depth_regions",
     "segment_by_motion",
     "split_slots",
 ]
