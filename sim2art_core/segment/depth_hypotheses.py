@@ -17,10 +17,10 @@ surface, i.e. within ``tol`` of the tangent plane of one of its ``plane_neighbou
 Gaussian sigma of static points even when a large part moves), so depth noise sets its own threshold.
 
 **Occlusion is not motion.** When x is not explained, frame b's camera ray through x decides (the points of
-frame b within ``ray_radius`` x their median angular spacing of that ray, in camera b's normalised image
-plane): if any of them lies in front of x by more than ``tol`` x is *occluded* at b (a door swung in front
-of it, or x is the back wall a door uncovered - a disocclusion seen from the other frame) and the test
-says nothing; if there are none the ray leaves the object (outside the selection) and it says nothing
+frame b within ``ray_radius`` x their median angular spacing of that ray, at most the 8 nearest, in camera b's
+normalised image plane): if any of them lies in front of x by more than ``tol`` x is *occluded* at b (a door
+swung in front of it, or x is the back wall a door uncovered - a disocclusion seen from the other frame) and
+the test says nothing; if there are none the ray leaves the object (outside the selection) and it says nothing
 either; only when all of them lie behind x by more than ``tol`` has the surface x was on *vanished* from
 its place (a ray that meets frame b's surface near x's depth but off x's plane decides nothing). Every
 ordered pair of frames (a, b) at least ``min_gap`` apart is tested, so a part moving towards the camera
@@ -35,6 +35,11 @@ component with at least ``min_seed_points`` seeds over ``min_region_frames`` fra
 depth edges and in depth noise are explained in most frames (a static neighbour plane holds them), so they
 neither seed nor grow a region.
 
+**Parts** (:func:`depth_parts`): each region is registered by robust ICP (:func:`register_region`, no image
+flow) and its joint fitted to the poses; a region the reported part holding most of it explains
+(:func:`follows`: that part's own registration carries the region's points onto the later surfaces) is a piece of
+it, not a new part.
+
 Nothing here knows a category or the network; vectorised NumPy/SciPy (one 3-D and one 2-D k-d tree per
 frame).
 """
@@ -42,6 +47,7 @@ frame).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.sparse import coo_matrix
@@ -53,6 +59,8 @@ from sim2art_core.types import JointType
 
 #: Neighbours of a frame-b point for its tangent plane (k-NN PCA).
 _NORMAL_NEIGHBOURS = 8
+#: Frame b's points near a camera ray: at most this many nearest (within the ray radius) decide.
+_RAY_NEIGHBOURS = 8
 #: A region is seen in a frame with at least this many of its points (the registered fraction counts those).
 _MIN_SEEN_POINTS = 3
 #: Neighbours linked per point when the regions are cut into components (its k nearest within link_m).
@@ -104,12 +112,13 @@ class DepthHypothesisConfig:
     icp_min_inlier_fraction: float = 0.25
     """A frame's registration holds when this fraction of the sources matched within the final gate (low: a part
     turning away from the camera hides many of its best-seen frame's points; the residual test is the strict one)."""
+    min_host_coverage: float = 0.3
+    """A region holding at least this fraction of the points of its host (the reported part holding most of it)
+    is that part, already reported; a smaller one is a piece of the host only when it moves as the host
+    (:func:`follows`), else a part the network put in the host's slot."""
     min_registered_fraction: float = 0.6
     """A region becomes a part only when its registration held in this fraction of the frames it is seen in
     (a part seen edge-on is not seen in every frame)."""
-    max_part_share: float = 0.5
-    """A region of which the reported parts (labels >= 1) hold at least this fraction of the points is already
-    reported (its depth moved as it should; the network may have split it over two slots), not a new part."""
 
     def __post_init__(self) -> None:
         for name in ("max_plane_m", "min_tol_m", "ray_radius", "link_m"):
@@ -224,15 +233,12 @@ def depth_evidence(
         z = Qc[:, 2]
         inview = z > 1e-6
         uv = Qc[:, :2] / np.where(inview, z, 1.0)[:, None]
-        near = img.query_ball_point(uv, r=cfg.ray_radius * spacing, return_length=False)
-        lengths = np.fromiter((len(n) for n in near), dtype=np.int64, count=len(near))
-        has = inview & (lengths > 0)
-        if not has.any():
-            continue
-        flat = np.concatenate([np.asarray(near[i], dtype=np.int64) for i in np.flatnonzero(has)])
-        owner = np.repeat(np.flatnonzero(has), lengths[has])
-        nearest = np.full(len(rest), np.inf)
-        np.minimum.at(nearest, owner, depth[flat])
+        k = min(_RAY_NEIGHBOURS, len(depth))
+        d, j = img.query(np.where(inview[:, None], uv, 1e9), k=k, distance_upper_bound=cfg.ray_radius * spacing)
+        d, j = d.reshape(len(rest), k), j.reshape(len(rest), k)
+        near_depth = np.where(np.isfinite(d), depth[np.minimum(j, len(depth) - 1)], np.inf)
+        nearest = near_depth.min(1)
+        has = inview & np.isfinite(nearest)
         in_front = has & (nearest < z - tol)
         gone = has & (nearest > z + tol)  # every point on the ray lies behind: the surface left
         np.add.at(occluded, rest[in_front], 1)
@@ -300,8 +306,9 @@ class DepthParts:
             "refined"; the caller relabels it).
         observed: per accepted region, (largest displacement relative to the root m, 0.0).
         regions: the :class:`DepthRegions` tested (diagnostics).
-        reasons: per tested region, "" (accepted) or why not: "reported" (a reported part holds it),
-            "unregistered", "static", "registered_fraction", "motion".
+        reasons: per tested region, "" (accepted) or why not: "unregistered", "static",
+            "registered_fraction", "motion", "reported" (it is a reported part), "follows" (it moves as a region
+            that is its host).
     """
 
     masks: tuple[np.ndarray, ...]
@@ -311,8 +318,33 @@ class DepthParts:
     reasons: tuple[str, ...]
 
 
-def register_region(window, mask: np.ndarray, cfg: DepthHypothesisConfig | None = None):
-    """A region's joint from the registration of its points: ``(joint, registered_fraction, motion_m)`` or None.
+@dataclass(frozen=True)
+class RegionFit:
+    """A region's registration (:func:`register_region`).
+
+    Attributes:
+        joint: its joint (child 1, parent 0, source "refined").
+        registered_fraction: of the frames it is seen in (>= 3 points), those whose registration held.
+        motion_m: m, the largest displacement of its sources under the joint.
+        frame: f, its best-seen frame (the sources' frame).
+        poses: (T, 4, 4) its registered motion from frame f to every frame (identity at f).
+        held: (T,) bool, the registration of that frame held.
+        sources: (M, 3) m, its registered points of frame f.
+        seen: (T,) bool, the frames it is seen in.
+    """
+
+    joint: Any
+    registered_fraction: float
+    motion_m: float
+    frame: int
+    poses: np.ndarray
+    held: np.ndarray
+    sources: np.ndarray
+    seen: np.ndarray
+
+
+def register_region(window, mask: np.ndarray, cfg: DepthHypothesisConfig | None = None, tree=None) -> RegionFit | None:
+    """A region's joint from the registration of its points (None: fewer than 8 points in every frame).
 
     The region's points of its best-seen frame f (at most ``icp_points``, evenly spread) are registered by
     robust ICP (:func:`sim2art_core.refine.icp.robust_icp`: point-to-plane + point-to-point, Cauchy weights,
@@ -323,7 +355,8 @@ def register_region(window, mask: np.ndarray, cfg: DepthHypothesisConfig | None 
     frame, so they are relative to it) go to the refinement's joint models (static / revolute / prismatic by BIC
     on the registrations' informations, :func:`sim2art_core.refine.joint_models.fit_joint_models_batch` with
     ``poses=True``; frame f is their reference, the amounts are returned relative to frame 0). ``motion_m``:
-    the largest displacement of the sources under the chosen model."""
+    the largest displacement of the sources under the chosen model. ``tree``: the window's
+    :class:`~sim2art_core.refine.icp.FrameTree` (built when None)."""
     from sim2art_core.estimate import JointEstimate
     from sim2art_core.refine.icp import FrameTree, robust_icp
     from sim2art_core.refine.joint_models import StepData, fit_joint_models_batch, type_probabilities
@@ -341,7 +374,7 @@ def register_region(window, mask: np.ndarray, cfg: DepthHypothesisConfig | None 
     M = min(cfg.icp_points, len(idx))
     idx = idx[(np.arange(M) * len(idx)) // M]
     src = points[f, idx][None]
-    tree = FrameTree(points, valid)
+    tree = tree if tree is not None else FrameTree(points, valid)
     normals, nb = tree.normals(np.array([f]), src, k=_NORMAL_NEIGHBOURS)
     d1 = nb[0, :, 1]
     spacing = float(np.median(d1[np.isfinite(d1)])) if np.isfinite(d1).any() else 0.0
@@ -388,16 +421,47 @@ def register_region(window, mask: np.ndarray, cfg: DepthHypothesisConfig | None 
         source="refined", axis_cov=fit.axis_cov, origin_cov=fit.origin_cov, state_variance=float(fit.state_variance),
         fit_residual=float("nan"),
     )  # fmt: skip
-    return joint, fraction, motion
+    return RegionFit(joint, fraction, motion, f, X, held, src[0], seen)
+
+
+def follows(window, fit: RegionFit, host: RegionFit, cfg: DepthHypothesisConfig | None = None, tree=None) -> float:
+    """Fraction of the frames ``fit``'s region is seen in (other than its own frame) where ``host``'s registered
+    motion carries its sources onto that frame's surfaces: an ICP evaluation without iterations
+    (:func:`sim2art_core.refine.icp.robust_icp` with ``iterations=0``, the same inlier and residual tests as
+    :func:`register_region`). 1: the region moves as the host (a piece of it); NaN: no frame to test."""
+    from sim2art_core.refine.icp import FrameTree, robust_icp
+
+    cfg = cfg or DepthHypothesisConfig()
+    points = np.asarray(window.points, dtype=np.float64)
+    valid = np.asarray(window.valid, dtype=bool) & np.isfinite(points).all(-1)
+    tree = tree if tree is not None else FrameTree(points, valid)
+    frames = np.flatnonzero(fit.seen & host.held & (np.arange(len(fit.seen)) != fit.frame))
+    if len(frames) == 0 or not host.held[fit.frame]:
+        return float("nan")
+    # host's motion from the region's frame to t: poses[t] @ poses[f]^-1
+    init = host.poses[frames] @ np.linalg.inv(host.poses[fit.frame])
+    B, M = len(frames), len(fit.sources)
+    src = np.broadcast_to(fit.sources, (B, M, 3)).copy()
+    normals, nb = tree.normals(np.full(B, fit.frame), src, k=_NORMAL_NEIGHBOURS)
+    d1 = nb[0, :, 1]
+    spacing = float(np.median(d1[np.isfinite(d1)])) if np.isfinite(d1).any() else 0.0
+    gate = max(0.01, 2.0 * spacing)
+    r = robust_icp(tree, frames, src, normals, np.ones((B, M)), init, iterations=0, gate_start_m=gate, gate_end_m=gate)
+    ok = (r.inlier_fraction >= cfg.icp_min_inlier_fraction) & (r.rms <= max(0.01, 0.5 * spacing))
+    return float(ok.mean())
 
 
 def depth_parts(window, labels: np.ndarray, cfg: DepthHypothesisConfig | None = None) -> DepthParts:
-    """Depth regions of the window that move as a rigid part of their own: each region's joint from
-    :func:`register_region`; a region is accepted when no reported part (label >= 1 of ``labels``, 0 the root)
-    holds ``max_part_share`` of it,
-    at least ``min_registered_fraction`` of the frames registered, the fit is revolute or prismatic (BIC) and it
-    moves the region by at least ``min_motion_m``.
-    Never raises for data: a window with no region gives no part."""
+    """Depth regions of the window that move as a rigid part of their own, each with its joint from
+    :func:`register_region`. A region's *host* is the reported part (label >= 1 of ``labels``; 0 the root)
+    holding most of its points. A region that holds ``min_host_coverage`` of its host's points *is* the host
+    (a reported part whose depth moved as it should: "reported"); a region whose motion such a region of the
+    same host reproduces (:func:`follows` >= ``min_registered_fraction``) is a piece of it ("follows"). Every
+    other region - a door the network put in another door's slot, or in the root - is a new part when at least
+    ``min_registered_fraction`` of its frames registered, the fit is revolute or prismatic (BIC) and it moves
+    the region by at least ``min_motion_m``. Never raises for data: no region gives no part."""
+    from sim2art_core.refine.icp import FrameTree
+
     cfg = cfg or DepthHypothesisConfig()
     labels = np.asarray(labels)
     valid = np.asarray(window.valid, dtype=bool)
@@ -405,23 +469,35 @@ def depth_parts(window, labels: np.ndarray, cfg: DepthHypothesisConfig | None = 
         raise ValueError(f"depth_parts: labels {labels.shape} do not match the window {valid.shape}")
     regions = depth_regions(window.points, valid, window.world_from_cam, cfg)
     masks, joints, observed, reasons = [], [], [], []
+    points = np.asarray(window.points, dtype=np.float64)
+    tree = FrameTree(points, valid & np.isfinite(points).all(-1)) if regions.masks else None
+    fits = [register_region(window, mask, cfg, tree) for mask in regions.masks]
+    size = np.bincount(np.maximum(labels[valid], 0).astype(np.int64))
+    host_of, covers = [], []
     for mask in regions.masks:
-        reported = float((labels[mask] >= 1).mean()) >= cfg.max_part_share
-        reg = None if reported else register_region(window, mask, cfg)
-        reason = "reported" if reported else ""
-        if not reason:
-            reason = (
-                "unregistered" if reg is None
-                else "static" if reg[0].type == JointType.STATIC
-                else "registered_fraction" if reg[1] < cfg.min_registered_fraction
-                else "motion" if reg[2] < cfg.min_motion_m
-                else ""
-            )  # fmt: skip
+        lab = labels[mask]
+        host = int(np.bincount(lab[lab >= 1]).argmax()) if (lab >= 1).any() else 0
+        host_of.append(host)
+        covers.append(host > 0 and (lab == host).sum() >= cfg.min_host_coverage * size[host])
+    for i, fit in enumerate(fits):
+        reason = (
+            "reported" if covers[i]
+            else "unregistered" if fit is None
+            else "static" if fit.joint.type == JointType.STATIC
+            else "registered_fraction" if fit.registered_fraction < cfg.min_registered_fraction
+            else "motion" if fit.motion_m < cfg.min_motion_m
+            else ""
+        )  # fmt: skip
+        if not reason and host_of[i] > 0:  # a piece of the reported part another region is?
+            for j, other in enumerate(fits):
+                if j != i and covers[j] and host_of[j] == host_of[i] and other is not None:
+                    if follows(window, fit, other, cfg, tree) >= cfg.min_registered_fraction:
+                        reason = "follows"
+                        break
         reasons.append(reason)
         if reason:
             continue
-        joint, fraction, motion = reg
-        masks.append(mask)
-        joints.append(joint)
-        observed.append((motion, 0.0))
+        masks.append(regions.masks[i])
+        joints.append(fit.joint)
+        observed.append((fit.motion_m, 0.0))
     return DepthParts(tuple(masks), tuple(joints), tuple(observed), regions, tuple(reasons))

@@ -157,3 +157,31 @@ def test_shapes_and_config_are_checked():
     scene = _render(turned(flap_box(), 60.0), seed=6)
     with pytest.raises(ValueError):
         depth_parts(_window(scene), np.zeros((3, 3)))
+
+
+def test_a_reported_door_with_a_strip_left_in_the_base_adds_no_part():
+    # the network reported the door but left its free edge (a third of it) in the base
+    scene = _render(turned(door_before_an_object(), 30.0), seed=7)
+    door = scene.labels == 2
+    x_rest = scene.points[..., 0]  # the door opens to +x of its hinge: its free edge has the largest x per frame
+    edge = door & (x_rest > np.nanpercentile(np.where(door, x_rest, np.nan), 66))
+    labels = np.where(scene.valid, np.where(door & ~edge, 1, 0), -1)
+    res = depth_parts(_window(scene), labels)
+    assert res.joints == ()
+    assert res.reasons and set(res.reasons) <= {"reported", "follows"}
+
+
+def test_a_flap_in_a_reported_doors_slot_becomes_its_own_part():
+    # a box with a side door (reported) and an edge-on flap on its front that the network gave the door's slot
+    parts = [
+        Part(box((0, 0, 0), (0.6, 0.6, 0.4)), still, 0.6),
+        Part([((0, 0.1, -0.21), (0.58, 0, 0), (0, 0.38, 0))], hinge((0, 0.3, -0.21), (1, 0, 0), ramp(0.4)), 0.2),
+        Part([((0.31, 0, 0), (0, 0, 0.38), (0, 0.58, 0))], hinge((0.31, 0, 0.19), (0, 1, 0), ramp(-0.8)), 0.2),
+    ]
+    scene = _render(turned(parts, 75.0), still_flow=[1], seed=8)
+    labels = np.where(scene.valid, np.where(scene.labels >= 1, 1, 0), -1)
+    res = depth_parts(_window(scene), labels)
+    flap = scene.labels == 1
+    hits = [m for m in res.masks if (m & flap).sum() > 0.9 * m.sum()]
+    assert len(hits) == 1 and len(res.masks) == 1  # the flap, and no second copy of the side door
+    assert res.joints[0].type == JointType.REVOLUTE
