@@ -111,11 +111,15 @@ class DepthHypothesisConfig:
     """Match distance gate of the first ICP round (shrinks to max(1 cm, 2 x the sources' spacing))."""
     icp_min_inlier_fraction: float = 0.25
     """A frame's registration holds when this fraction of the sources matched within the final gate (low: a part
-    turning away from the camera hides many of its best-seen frame's points; the residual test is the strict one)."""
-    min_host_coverage: float = 0.3
-    """A region holding at least this fraction of the points of its host (the reported part holding most of it)
-    is that part, already reported; a smaller one is a piece of the host only when it moves as the host
-    (:func:`follows`), else a part the network put in the host's slot."""
+    turning away from the camera hides many of its best-seen frame's points; the residual test is the strict
+    one)."""
+    min_host_share: float = 0.5
+    """A region of which the reported parts hold at least this fraction is tested against its *host* (the one
+    holding most of it; the network may split a part over two slots): when the host has fewer other
+    depth-moving points (in other regions) than this fraction of the region's, the region is the host's own
+    motion (already reported); else it is a piece of the host when it moves as those points (:func:`follows`),
+    and a new part (one the network put in the host's slot) when not. A region mostly of the root is a new
+    part."""
     min_registered_fraction: float = 0.6
     """A region becomes a part only when its registration held in this fraction of the frames it is seen in
     (a part seen edge-on is not seen in every frame)."""
@@ -307,8 +311,8 @@ class DepthParts:
         observed: per accepted region, (largest displacement relative to the root m, 0.0).
         regions: the :class:`DepthRegions` tested (diagnostics).
         reasons: per tested region, "" (accepted) or why not: "unregistered", "static",
-            "registered_fraction", "motion", "reported" (it is a reported part), "follows" (it moves as a region
-            that is its host).
+            "registered_fraction", "motion", "reported" (it is its host's own motion), "follows" (it moves as
+            its host's other depth-moving points).
     """
 
     masks: tuple[np.ndarray, ...]
@@ -454,12 +458,12 @@ def follows(window, fit: RegionFit, host: RegionFit, cfg: DepthHypothesisConfig 
 def depth_parts(window, labels: np.ndarray, cfg: DepthHypothesisConfig | None = None) -> DepthParts:
     """Depth regions of the window that move as a rigid part of their own, each with its joint from
     :func:`register_region`. A region's *host* is the reported part (label >= 1 of ``labels``; 0 the root)
-    holding most of its points. A region that holds ``min_host_coverage`` of its host's points *is* the host
-    (a reported part whose depth moved as it should: "reported"); a region whose motion such a region of the
-    same host reproduces (:func:`follows` >= ``min_registered_fraction``) is a piece of it ("follows"). Every
-    other region - a door the network put in another door's slot, or in the root - is a new part when at least
-    ``min_registered_fraction`` of its frames registered, the fit is revolute or prismatic (BIC) and it moves
-    the region by at least ``min_motion_m``. Never raises for data: no region gives no part."""
+    holding most of its points; when the reported parts hold ``min_host_share`` of them the region is the host's
+    own motion ("reported": the host has no other depth-moving points) or a piece of it ("follows": it moves as
+    the host's other depth-moving points, :func:`follows`). Every other region - mostly of the root, or a door
+    the network put in another door's slot - is a new part when at least ``min_registered_fraction`` of its frames
+    registered, the fit is revolute or prismatic (BIC) and it moves the region by at least ``min_motion_m``.
+    Never raises for data: no region gives no part."""
     from sim2art_core.refine.icp import FrameTree
 
     cfg = cfg or DepthHypothesisConfig()
@@ -472,28 +476,28 @@ def depth_parts(window, labels: np.ndarray, cfg: DepthHypothesisConfig | None = 
     points = np.asarray(window.points, dtype=np.float64)
     tree = FrameTree(points, valid & np.isfinite(points).all(-1)) if regions.masks else None
     fits = [register_region(window, mask, cfg, tree) for mask in regions.masks]
-    size = np.bincount(np.maximum(labels[valid], 0).astype(np.int64))
-    host_of, covers = [], []
+    anywhere = np.zeros_like(valid)
     for mask in regions.masks:
-        lab = labels[mask]
-        host = int(np.bincount(lab[lab >= 1]).argmax()) if (lab >= 1).any() else 0
-        host_of.append(host)
-        covers.append(host > 0 and (lab == host).sum() >= cfg.min_host_coverage * size[host])
-    for i, fit in enumerate(fits):
+        anywhere |= mask
+    for i, (mask, fit) in enumerate(zip(regions.masks, fits, strict=True)):
         reason = (
-            "reported" if covers[i]
-            else "unregistered" if fit is None
+            "unregistered" if fit is None
             else "static" if fit.joint.type == JointType.STATIC
             else "registered_fraction" if fit.registered_fraction < cfg.min_registered_fraction
             else "motion" if fit.motion_m < cfg.min_motion_m
             else ""
         )  # fmt: skip
-        if not reason and host_of[i] > 0:  # a piece of the reported part another region is?
-            for j, other in enumerate(fits):
-                if j != i and covers[j] and host_of[j] == host_of[i] and other is not None:
-                    if follows(window, fit, other, cfg, tree) >= cfg.min_registered_fraction:
-                        reason = "follows"
-                        break
+        lab = labels[mask]
+        host = int(np.bincount(lab[lab >= 1]).argmax()) if (lab >= 1).any() else 0
+        if not reason and host > 0 and (lab >= 1).mean() >= cfg.min_host_share:
+            # the host's other depth-moving points: none to speak of -> the region is the host's own motion
+            other = valid & (labels == host) & anywhere & ~mask
+            if other.sum() < cfg.min_host_share * (lab == host).sum():
+                reason = "reported"
+            else:
+                host_fit = register_region(window, other, cfg, tree)
+                if host_fit is not None and follows(window, fit, host_fit, cfg, tree) >= cfg.min_registered_fraction:
+                    reason = "follows"
         reasons.append(reason)
         if reason:
             continue
