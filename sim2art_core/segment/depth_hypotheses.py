@@ -92,8 +92,10 @@ class DepthHypothesisConfig:
     """A seed vanished in at least this many frames ..."""
     min_vanished_fraction: float = 0.6
     """... and in at least this fraction of the frames that decided (vanished or explained)."""
-    link_m: float = 0.03
-    """Seeds and growable points closer than this (any frames) are one region."""
+    link_m: float = 0.06
+    """Seeds and growable points closer than this (any frames) are one region. Chosen on the val split
+    (docs/BENCHMARKS.md "Depth hypotheses"): at 0.03 a moving part falls apart into pieces, each too small to
+    register well (16 duplicates of reported parts accepted on the 42 val optical-flow items, against 4)."""
     min_seed_points: int = 12
     """A region needs this many seeds (all frames) ..."""
     min_region_frames: int = 3
