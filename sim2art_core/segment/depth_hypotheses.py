@@ -72,7 +72,11 @@ _Q25_TO_SIGMA = 0.3186
 
 @dataclass(frozen=True)
 class DepthHypothesisConfig:
-    """Knobs of :func:`depth_regions` (units m unless stated)."""
+    """Knobs of :func:`depth_regions` and :func:`depth_parts` (units m unless stated).
+
+    ``link_m`` was chosen on the val split; the other values were set while building the stage on the synthetic
+    scenes of its tests and the demo's windows (docs/BENCHMARKS.md "Depth hypotheses"), not tuned on any split.
+    """
 
     min_gap: int = 2
     """Frames a and b are compared when at least this many frames apart (neighbouring frames move too little)."""
@@ -136,6 +140,11 @@ class DepthHypothesisConfig:
             raise ValueError("DepthHypothesisConfig: min_vanished_fraction in (0, 1], tol_sigma >= 0")
         if self.min_seed_points < 3 or self.min_region_frames < 1 or self.max_regions < 0:
             raise ValueError("DepthHypothesisConfig: min_seed_points >= 3, min_region_frames >= 1, max_regions >= 0")
+        if self.icp_points < 3 or self.icp_iterations < 1 or not self.icp_gate_start_m > 0:
+            raise ValueError("DepthHypothesisConfig: icp_points >= 3, icp_iterations >= 1, icp_gate_start_m > 0")
+        for name in ("icp_min_inlier_fraction", "min_host_share", "min_registered_fraction"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"DepthHypothesisConfig.{name} must be in [0, 1], got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)

@@ -155,6 +155,10 @@ def test_shapes_and_config_are_checked():
         DepthHypothesisConfig(min_vanished_fraction=0.0)
     with pytest.raises(ValueError):
         DepthHypothesisConfig(link_m=0.0)
+    with pytest.raises(ValueError):
+        DepthHypothesisConfig(min_host_share=1.5)
+    with pytest.raises(ValueError):
+        DepthHypothesisConfig(icp_points=2)
     scene = _render(turned(flap_box(), 60.0), seed=6)
     with pytest.raises(ValueError):
         depth_parts(_window(scene), np.zeros((3, 3)))
