@@ -74,8 +74,9 @@ _Q25_TO_SIGMA = 0.3186
 class DepthHypothesisConfig:
     """Knobs of :func:`depth_regions` and :func:`depth_parts` (units m unless stated).
 
-    ``link_m`` was chosen on the val split; the other values were set while building the stage on the synthetic
-    scenes of its tests and the demo's windows (docs/BENCHMARKS.md "Depth hypotheses"), not tuned on any split.
+    ``link_m`` and ``min_host_coverage`` were chosen on the val split; the other values were set while building
+    the stage on the synthetic scenes of its tests and the demo's windows (docs/BENCHMARKS.md "Depth hypotheses"),
+    not tuned on any split.
     """
 
     min_gap: int = 2
@@ -126,6 +127,10 @@ class DepthHypothesisConfig:
     motion (already reported); else it is a piece of the host when it moves as those points (:func:`follows`),
     and a new part (one the network put in the host's slot) when not. A region mostly of the root is a new
     part."""
+    min_host_coverage: float = 0.5
+    """A region that holds at least this fraction of a reported part's points is that part (the network gave it
+    only some of the part's points; the rest are in the region); 1: off. Chosen on the val split: at 0.5 one
+    duplicate of a reported door fewer and every new part kept; at 0.3 also a new door lost."""
     min_registered_fraction: float = 0.6
     """A region becomes a part only when its registration held in this fraction of the frames it is seen in
     (a part seen edge-on is not seen in every frame)."""
@@ -142,7 +147,7 @@ class DepthHypothesisConfig:
             raise ValueError("DepthHypothesisConfig: min_seed_points >= 3, min_region_frames >= 1, max_regions >= 0")
         if self.icp_points < 3 or self.icp_iterations < 1 or not self.icp_gate_start_m > 0:
             raise ValueError("DepthHypothesisConfig: icp_points >= 3, icp_iterations >= 1, icp_gate_start_m > 0")
-        for name in ("icp_min_inlier_fraction", "min_host_share", "min_registered_fraction"):
+        for name in ("icp_min_inlier_fraction", "min_host_share", "min_host_coverage", "min_registered_fraction"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"DepthHypothesisConfig.{name} must be in [0, 1], got {getattr(self, name)}")
 
@@ -487,6 +492,7 @@ def depth_parts(window, labels: np.ndarray, cfg: DepthHypothesisConfig | None = 
     points = np.asarray(window.points, dtype=np.float64)
     tree = FrameTree(points, valid & np.isfinite(points).all(-1)) if regions.masks else None
     fits = [register_region(window, mask, cfg, tree) for mask in regions.masks]
+    size = np.bincount(np.maximum(labels[valid], 0).astype(np.int64))
     anywhere = np.zeros_like(valid)
     for mask in regions.masks:
         anywhere |= mask
@@ -500,6 +506,9 @@ def depth_parts(window, labels: np.ndarray, cfg: DepthHypothesisConfig | None = 
         )  # fmt: skip
         lab = labels[mask]
         host = int(np.bincount(lab[lab >= 1]).argmax()) if (lab >= 1).any() else 0
+        inside = np.bincount(np.maximum(lab, 0).astype(np.int64), minlength=len(size))[1:] / np.maximum(size[1:], 1)
+        if not reason and cfg.min_host_coverage < 1.0 and len(inside) and inside.max() >= cfg.min_host_coverage:
+            reason = "reported"  # a reported part lies mostly inside it: the network under-segmented that part
         if not reason and host > 0 and (lab >= 1).mean() >= cfg.min_host_share:
             # the host's other depth-moving points: none to speak of -> the region is the host's own motion
             other = valid & (labels == host) & anywhere & ~mask

@@ -191,3 +191,17 @@ def test_a_flap_in_a_reported_doors_slot_becomes_its_own_part():
     hits = [m for m in res.masks if (m & flap).sum() > 0.9 * m.sum()]
     assert len(hits) == 1 and len(res.masks) == 1  # the flap, and no second copy of the side door
     assert res.joints[0].type == JointType.REVOLUTE
+
+
+def test_a_part_the_network_under_segmented_adds_no_part():
+    # the network reported the flap, but gave its slot only the flap's left third (the rest is in the base)
+    scene = _render(turned(flap_box(), 70.0), still_flow=[1], seed=9)
+    flap = scene.labels == 1
+    x = scene.points[..., 0]
+    left = flap & (x < np.nanpercentile(np.where(flap, x, np.nan), 33))
+    labels = np.where(scene.valid, np.where(left, 1, 0), -1)
+    res = depth_parts(_window(scene), labels)
+    assert res.joints == () and "reported" in res.reasons
+    # with the coverage rule off, the rest of the flap would be reported a second time
+    off = depth_parts(_window(scene), labels, DepthHypothesisConfig(min_host_coverage=1.0))
+    assert len(off.joints) == 1
