@@ -24,6 +24,9 @@ Steps of :meth:`Estimator.estimate` (docs/MODEL.md "Estimator"):
    predicted axis (revolute) or that centroid (prismatic), as in estimate.py / the message.
 6. Optional geometric refinement (``refine=True``): sim2art_core.refine.refine_joints receives
    the window, the output parts' probabilities and the network joints and returns the joints.
+   Without it, the geometric type check (``EstimatorConfig.type_check``,
+   sim2art_core.refine.type_check) runs the refinement's joint fits and replaces a network joint only
+   where the part's measured motion clearly contradicts the network's type.
 """
 
 from __future__ import annotations
@@ -99,6 +102,14 @@ class EstimatorConfig:
     docs/BENCHMARKS.md "Slot split" for its val measurement."""
     slot_split_config: Any = None
     """sim2art_core.segment.SlotSplitConfig; None: its defaults."""
+    type_check: bool = False
+    """Without the refinement (``refine=False``, the node's default): fit the refinement's joint models to
+    every reported part and replace the network's joint by the geometric one only where the part's measured
+    motion over the window clearly contradicts the network's type (a part that turns by many degrees where
+    the network says prismatic, a translation without rotation where it says revolute;
+    sim2art_core.refine.type_check, thresholds ``RefineConfig.type_check_*`` of ``refine_config``). With
+    ``refine=True`` ``RefineConfig.type_check`` decides instead. See docs/BENCHMARKS.md "Geometric type
+    check" for its val measurement."""
 
 
 @dataclass
@@ -167,11 +178,13 @@ class Estimator:
         refine_config: Any = None,
         motion_segmentation: bool | None = None,
         slot_split: bool | None = None,
+        type_check: bool | None = None,
     ) -> ArticulationEstimate:
         """Estimate parts and joints of one window; FAILED (never an exception) for bad input.
 
-        ``refine`` / ``refine_config`` / ``motion_segmentation`` / ``slot_split`` override the constructor's
-        choice (``config.motion_segmentation``, ``config.slot_split``) for this call. The network's
+        ``refine`` / ``refine_config`` / ``motion_segmentation`` / ``slot_split`` / ``type_check`` override the
+        constructor's choice (``config.motion_segmentation``, ``config.slot_split``, ``config.type_check``)
+        for this call. The network's
         outputs for the most recent window are kept (keyed by a digest of the window's content), so
         estimating the same window again with other refinement settings (evaluation, fusion tuning)
         does not run the network twice; ``timings["network"]`` still reports the network's own time.
@@ -190,7 +203,9 @@ class Estimator:
         try:
             motion = self.config.motion_segmentation if motion_segmentation is None else bool(motion_segmentation)
             split = self.config.slot_split if slot_split is None else bool(slot_split)
-            return self._estimate(window, self.refine if refine is None else bool(refine), refine_config, motion, split)
+            check = self.config.type_check if type_check is None else bool(type_check)
+            return self._estimate(window, self.refine if refine is None else bool(refine), refine_config, motion, split,
+                                  check)  # fmt: skip
         except Exception as e:
             logger.exception("sim2art estimator failed")
             return self._failed(f"inference error: {type(e).__name__}: {e}", frame_id, stamps, shape)
@@ -296,9 +311,10 @@ class Estimator:
 
     def _estimate(
         self, window: Window, refine: bool, refine_config: Any, motion_segmentation: bool = False,
-        slot_split: bool = False,
+        slot_split: bool = False, type_check: bool = False,
     ) -> ArticulationEstimate:  # fmt: skip
-        """The pipeline after validation: network -> part selection -> network joints -> [refine] -> finish.
+        """The pipeline after validation: network -> part selection -> network joints -> [refine | type check]
+        -> finish.
 
         Geometric stages that work on the network's joints go between :func:`network_joints` and
         :func:`finish_estimate` (as the refinement does), each timed in ``timings``.
@@ -320,28 +336,36 @@ class Estimator:
         t3 = time.perf_counter()
         timings["decode"] = t3 - t2
         observed_motion, articulated = sel.observed_motion, bool(sel.slots)
-        if refine and sel.slots:
+        if (refine or type_check) and sel.slots:
             from sim2art_core.refine import RefineConfig, refine_joints
 
             rcfg = refine_config if refine_config is not None else self.config.refine_config
             rcfg = rcfg if rcfg is not None else RefineConfig()
+            if not refine:  # the type check alone: the network's joints except where the geometry contradicts
+                rcfg = replace(rcfg, fusion="network", type_check=True)
             res = refine_joints(window, sel.part_probs, 0, tuple(joints), rcfg, check_window=False)  # validated above
             joints = list(res.joints)
-            observed_motion = res.observed_motion
-            articulated = res.articulation_observed
-            timings["refine"] = time.perf_counter() - t3
-        est_id = self._id(refine, motion_segmentation, slot_split)
+            if refine:
+                observed_motion = res.observed_motion
+                articulated = res.articulation_observed
+            timings["refine" if refine else "type_check"] = time.perf_counter() - t3
+        est_id = self._id(refine, motion_segmentation, slot_split, type_check and not refine)
         return finish_estimate(window, sel, joints, observed_motion, articulated, self.config.min_motion_m, est_id,
                                timings)  # fmt: skip
 
-    def _id(self, refine: bool, motion_segmentation: bool | None = None, slot_split: bool | None = None) -> str:
+    def _id(
+        self, refine: bool, motion_segmentation: bool | None = None, slot_split: bool | None = None,
+        type_check: bool | None = None,
+    ) -> str:  # fmt: skip
         ck = self.checkpoint
         motion = self.config.motion_segmentation if motion_segmentation is None else motion_segmentation
         split = self.config.slot_split if slot_split is None else slot_split
+        check = (self.config.type_check and not refine) if type_check is None else type_check
         return (
             f"sim2art:{ck.path.name}@{ck.digest}"
             + (":motionseg" if motion else "")
             + (":slotsplit" if split else "")
+            + (":typecheck" if check else "")
             + (":refine" if refine else "")
         )
 

@@ -48,6 +48,7 @@ from sim2art_core.refine.long_baseline import rows as pose_rows
 from sim2art_core.refine.motion import chain_steps, largest_displacement
 from sim2art_core.refine.rigid import fit_part_pair_motions
 from sim2art_core.refine.so3 import rotvecs_from_matrices, skew
+from sim2art_core.refine.type_check import geometric_type_override
 from sim2art_core.types import JointType
 from sim2art_core.window import Window
 
@@ -312,6 +313,9 @@ def fuse_joint(
 ) -> JointEstimate:
     """The fusion rule (cfg.fusion):
 
+    * first, with ``cfg.type_check`` (any mode but "refined"): where the part's measured motion clearly
+      contradicts the network's type (:func:`~sim2art_core.refine.type_check.geometric_type_override`),
+      the closed-form fit of the geometric type (source "refined", type probabilities of the BIC).
     * "network": the network's joint when there is one, else the refined joint.
     * "refined": the refined joint when the part is supported, else the network's.
     * "gate" (default): the network's joint (type and axis) unless the fit is trustworthy
@@ -328,6 +332,11 @@ def fuse_joint(
         return refined
     if fits is None or pairs is None:  # the part was too small to fit: the geometry knows nothing
         return network
+    if cfg.type_check and cfg.fusion != "refined":
+        override = geometric_type_override(fits, network.type, noise_m, int(np.count_nonzero(pairs.fitted)), cfg)
+        if override is not None:
+            return _joint_from_fit(refined.child, refined.parent, fits, type_probabilities(fits), pairs, "refined",
+                                   cfg, chosen=override)  # fmt: skip
     if cfg.fusion == "network":
         return network
     if cfg.fusion == "refined":
