@@ -102,14 +102,15 @@ class EstimatorConfig:
     docs/BENCHMARKS.md "Slot split" for its val measurement."""
     slot_split_config: Any = None
     """sim2art_core.segment.SlotSplitConfig; None: its defaults."""
-    type_check: bool = False
+    type_check: bool = True
     """Without the refinement (``refine=False``, the node's default): fit the refinement's joint models to
     every reported part and replace the network's joint by the geometric one only where the part's measured
     motion over the window clearly contradicts the network's type (a part that turns by many degrees where
     the network says prismatic, a translation without rotation where it says revolute;
     sim2art_core.refine.type_check, thresholds ``RefineConfig.type_check_*`` of ``refine_config``). With
-    ``refine=True`` ``RefineConfig.type_check`` decides instead. See docs/BENCHMARKS.md "Geometric type
-    check" for its val measurement."""
+    ``refine=True`` ``RefineConfig.type_check`` decides instead. On by default: on the val split through DIS
+    optical flow it lifts the type accuracy 71 -> 87 % and the axis error 36.9 -> 24.2 deg (Mean over 14
+    categories), docs/BENCHMARKS.md "Geometric type check"."""
 
 
 @dataclass
@@ -136,6 +137,8 @@ class Estimator:
         device: "auto" (cuda if available, else cpu), "cpu" or "cuda[:i]".
         refine: run sim2art_core.refine on the network's segmentation.
         config: decoding thresholds.
+        type_check: overrides ``config.type_check`` (None: keep it); lets the node's ``estimator_kwargs``
+            switch the geometric type check, e.g. ``{"type_check": false}``.
 
     Raises:
         CheckpointError: the checkpoint is missing, corrupt or does not fit its config.
@@ -148,11 +151,14 @@ class Estimator:
         device: str | torch.device = "auto",
         refine: bool = False,
         config: EstimatorConfig | None = None,
+        type_check: bool | None = None,
     ):
         self.device = resolve_device(device)
         self.checkpoint = load_checkpoint(checkpoint if checkpoint else DEFAULT_CHECKPOINT, self.device)
         self.model = self.checkpoint.model
         self.config = config or EstimatorConfig()
+        if type_check is not None:
+            self.config = replace(self.config, type_check=bool(type_check))
         self.refine = bool(refine)
         self.estimator_id = self._id(self.refine)
         self._cache: tuple[bytes, NetworkResult] | None = None

@@ -166,7 +166,7 @@ for _spec in (
     MethodSpec("sim2art-norefine", "network only: the slots' segmentation and the joint heads",
                _sim2art(False, motion_segmentation=False, type_check=False)),
     MethodSpec("sim2art-motionseg", "network + motion segmentation, joint heads (no refinement)",
-               _sim2art(False, motion_segmentation=True)),
+               _sim2art(False, motion_segmentation=True, type_check=False)),
     MethodSpec("sim2art-motionseg-refine", "network + motion segmentation + refinement (gated fusion)",
                _sim2art(True, motion_segmentation=True)),
     MethodSpec("sim2art-netseg", "network segmentation (no motion segmentation) + refinement (gated fusion)",
@@ -178,7 +178,7 @@ for _spec in (
     MethodSpec("sim2art-long-baseline", "sim2art + long-baseline fits (ICP from frame 0, long_baseline on)",
                _sim2art(True, long_baseline=True)),
     MethodSpec("sim2art-slotsplit", "network only + slot split (pieces that move differently: own part, "
-               "refined joint)", _sim2art(False, motion_segmentation=False, slot_split=True)),
+               "refined joint)", _sim2art(False, motion_segmentation=False, slot_split=True, type_check=False)),
     MethodSpec("sim2art-slotsplit-refine", "sim2art (network + refinement, gated fusion) + slot split",
                _sim2art(True, slot_split=True)),
     MethodSpec("sim2art-typecheck", "network only + geometric type check (the geometry's type where the part's "

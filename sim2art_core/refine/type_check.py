@@ -14,8 +14,10 @@ network's type:
 * network REVOLUTE -> PRISMATIC: the prismatic model is the better moving model and beats the static one
   by at least ``type_check_min_bic_margin``, it explains the steps within the noise (reduced chi^2 at most
   ``type_check_max_prismatic_chi2``: the steps show no rotation, which the prismatic model leaves as
-  residual) and the part translates by at least ``type_check_min_translation_noise`` x the window's flow
-  noise.
+  residual), the part translates by at least ``type_check_min_translation_noise`` x the window's flow
+  noise, and its pair fits explain at least ``type_check_min_explained`` of its weight (two doors the
+  network merged into one part, opening in opposite directions, move on average like a drawer, and the
+  pair fits' own residuals absorb the difference; the explained fraction sees it).
 
 A translation is fitted by a revolute model with a far-away axis almost as well as by a prismatic one
 (two parameters more), so the second direction cannot rely on a BIC margin between the two moving
@@ -37,7 +39,12 @@ from sim2art_core.types import JointType
 
 
 def geometric_type_override(
-    fits: dict[JointType, ModelFit], network_type: JointType, noise_m: float, num_steps: int, cfg: RefineConfig
+    fits: dict[JointType, ModelFit],
+    network_type: JointType,
+    noise_m: float,
+    num_steps: int,
+    explained: float,
+    cfg: RefineConfig,
 ) -> JointType | None:
     """The joint type the part's measured motion clearly shows against ``network_type``, or None when the
     geometry does not clearly contradict it (see the module doc).
@@ -48,6 +55,8 @@ def geometric_type_override(
         noise_m: m, the window's flow noise (``refine.window_flow_noise``); NaN: the translation test
             uses ``cfg.min_noise_m``.
         num_steps: the part's fitted frame pairs (each step is 6 observations), for the reduced chi^2.
+        explained: the fraction of the part's weight its pair fits explain (``PartPairs.explained``; NaN: not
+            measured, which fails the revolute -> prismatic test).
         cfg: ``type_check_*`` thresholds.
     """
     if not all(t in fits for t in JointType):
@@ -71,6 +80,7 @@ def geometric_type_override(
             and static.bic - pri.bic >= margin
             and reduced_chi2 <= cfg.type_check_max_prismatic_chi2
             and translation >= cfg.type_check_min_translation_noise * max(noise, cfg.min_noise_m)
+            and explained >= cfg.type_check_min_explained
         ):
             return JointType.PRISMATIC
     return None

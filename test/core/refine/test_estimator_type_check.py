@@ -102,3 +102,10 @@ def test_bad_windows_never_raise(ckpt):
         out = est.estimate(w)
         assert out.status in (EstimateStatus.OK, EstimateStatus.NO_ARTICULATION, EstimateStatus.FAILED), name
         assert all(np.all(np.isfinite(j.axis)) for j in out.joints), name
+
+
+def test_the_constructor_argument_overrides_the_config(ckpt):
+    # what the node's estimator_kwargs '{"type_check": false}' does
+    assert Estimator(ckpt, "cpu", config=EstimatorConfig(type_check=True), type_check=False).config.type_check is False
+    assert Estimator(ckpt, "cpu", type_check=True).config.type_check is True
+    assert Estimator(ckpt, "cpu").config.type_check is EstimatorConfig().type_check

@@ -89,12 +89,13 @@ def test_clear_motion_overrules_a_wrong_network_type(part, wrong, right):
 
 
 @pytest.mark.parametrize("fusion", ["gate", "network"])
-def test_the_check_runs_before_the_gate(fusion):
+def test_the_check_decides_where_the_gate_keeps_the_network_joint(fusion):
     # A residual limit the fit cannot meet sends the gate to the network; the type check still decides.
     net = network_joint(JointType.PRISMATIC)
     cfg = RefineConfig(fusion=fusion, type_check=True, max_fit_residual_m=1e-9)
     assert refine_one(small_flap(), net, cfg).type == JointType.REVOLUTE
-    assert refine_one(small_flap(), net, RefineConfig(fusion=fusion, max_fit_residual_m=1e-9)) is net
+    off = RefineConfig(fusion=fusion, type_check=False, max_fit_residual_m=1e-9)
+    assert refine_one(small_flap(), net, off) is net
 
 
 def test_a_right_network_type_is_kept():
@@ -165,9 +166,30 @@ def test_evidence_threshold_decides():
     assert refine_joints(sc.window, onehot(sc.labels, 2), 0, [net], steep).joints[0] is net
 
 
+def test_on_by_default():
+    assert RefineConfig().type_check is True
+
+
 def test_incomplete_fits_and_bad_thresholds():
-    assert geometric_type_override({}, JointType.PRISMATIC, 0.001, 11, CHECK) is None
+    assert geometric_type_override({}, JointType.PRISMATIC, 0.001, 11, 1.0, CHECK) is None
     with pytest.raises(ValueError, match="type_check_min_bic_margin"):
         RefineConfig(type_check_min_bic_margin=-1.0)
     with pytest.raises(ValueError, match="type_check_max_prismatic_chi2"):
         RefineConfig(type_check_max_prismatic_chi2=float("nan"))
+
+
+def test_two_merged_doors_opening_apart_are_no_drawer():
+    # A wardrobe's two doors, hinged at opposite edges, that the network merged into one part: their blend
+    # moves on average like a drawer and each pair fit's own residual absorbs the rest; the explained
+    # fraction sees two motions, so the network's revolute joint stays.
+    base = BoxPart(center=(0, 0, 0.4), size=(0.6, 0.4, 0.8))
+    left = BoxPart(center=(-0.15, 0.21, 0.4), size=(0.3, 0.02, 0.7), type=JointType.REVOLUTE, axis=(0, 0, 1),
+                   pivot=(-0.3, 0.21, 0.4), amounts=np.linspace(0, 0.9, 16))  # fmt: skip
+    right = BoxPart(center=(0.15, 0.21, 0.4), size=(0.3, 0.02, 0.7), type=JointType.REVOLUTE, axis=(0, 0, -1),
+                    pivot=(0.3, 0.21, 0.4), amounts=np.linspace(0, 0.5, 16))  # fmt: skip
+    sc = make_scene([base, left, right], 16, [500, 300, 200], seed=3)
+    merged = onehot(np.where(sc.labels == 2, 1, sc.labels), 2)
+    net = network_joint(JointType.REVOLUTE, axis=(0, 0, 1))
+    assert refine_joints(sc.window, merged, 0, [net], CHECK).joints[0] is net
+    loose = RefineConfig(fusion="network", type_check=True, type_check_min_explained=0.0)
+    assert refine_joints(sc.window, merged, 0, [net], loose).joints[0].type == JointType.PRISMATIC
