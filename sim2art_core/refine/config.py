@@ -70,6 +70,10 @@ class RefineConfig:
             at least this BIC (chi^2 units; ~ -2 ln of the likelihood ratio). Chosen on the val split.
         type_check_min_rotation_deg: prismatic -> revolute only when the revolute model turns the part
             by at least this over the window (deg): a wobbling drawer turns by a few degrees.
+        type_check_min_chi2_ratio: prismatic -> revolute only when the revolute model's reduced chi^2
+            over the part's steps is at most 1 / this of the prismatic model's (it explains the motion
+            clearly better, not only over many points). 1: off; 2 chosen on val with the node's windows in
+            view (docs/BENCHMARKS.md "Geometric type check").
         type_check_max_prismatic_chi2: revolute -> prismatic only when the prismatic model explains the
             part's steps within the noise: reduced chi^2 at most this (a door, however slow, turns, and
             the prismatic model leaves that rotation as residual).
@@ -149,6 +153,7 @@ class RefineConfig:
     type_check: bool = True
     type_check_min_bic_margin: float = 200.0
     type_check_min_rotation_deg: float = 10.0
+    type_check_min_chi2_ratio: float = 2.0
     type_check_max_prismatic_chi2: float = 3.0
     type_check_min_translation_noise: float = 30.0
     type_check_min_explained: float = 0.9
@@ -202,7 +207,8 @@ class RefineConfig:
                 "RefineConfig: lb_min_inlier_fraction in [0, 1], lb_point_weight >= 0, lb_max_residual_m > 0"
             )
         for name in ("type_check_min_bic_margin", "type_check_min_rotation_deg", "type_check_max_prismatic_chi2",
-                     "type_check_min_translation_noise", "type_check_min_explained"):  # fmt: skip
+                     "type_check_min_translation_noise", "type_check_min_explained",
+                     "type_check_min_chi2_ratio"):  # fmt: skip
             if not getattr(self, name) >= 0:
                 raise ValueError(f"RefineConfig.{name} must be >= 0, got {getattr(self, name)}")
         if self.irls_iterations < 0:

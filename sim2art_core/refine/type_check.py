@@ -9,8 +9,10 @@ them only where the evidence is one-sided, so a wobbling drawer or a slowly open
 network's type:
 
 * network PRISMATIC -> REVOLUTE: the revolute model beats the prismatic one by at least
-  ``type_check_min_bic_margin`` (and the static one too: the part moved), and it turns by at least
-  ``type_check_min_rotation_deg`` over the window;
+  ``type_check_min_bic_margin`` (and the static one too: the part moved), it turns by at least
+  ``type_check_min_rotation_deg`` over the window, and it explains the steps at least
+  ``type_check_min_chi2_ratio`` times better than the prismatic model (reduced chi^2; a drawer seen through
+  noisy flow can give a revolute model a BIC lead over hundreds of points while fitting hardly better);
 * network REVOLUTE -> PRISMATIC: the prismatic model is the better moving model and beats the static one
   by at least ``type_check_min_bic_margin``, it explains the steps within the noise (reduced chi^2 at most
   ``type_check_max_prismatic_chi2``: the steps show no rotation, which the prismatic model leaves as
@@ -63,22 +65,25 @@ def geometric_type_override(
         return None
     static, pri, rev = fits[JointType.STATIC], fits[JointType.PRISMATIC], fits[JointType.REVOLUTE]
     margin = cfg.type_check_min_bic_margin
+    dof = max(6 * int(num_steps), 1)
+    pri_chi2 = pri.chi2 / max(dof - pri.num_params, 1)
+    rev_chi2 = rev.chi2 / max(dof - rev.num_params, 1)
     rotation_deg = float(np.degrees(np.ptp(rev.amounts))) if len(rev.amounts) else 0.0
     if network_type == JointType.PRISMATIC:
         if (
             pri.bic - rev.bic >= margin
             and static.bic - rev.bic >= margin
             and rotation_deg >= cfg.type_check_min_rotation_deg
+            and pri_chi2 >= cfg.type_check_min_chi2_ratio * rev_chi2
         ):
             return JointType.REVOLUTE
     elif network_type == JointType.REVOLUTE:
         noise = noise_m if np.isfinite(noise_m) else cfg.min_noise_m
-        reduced_chi2 = pri.chi2 / max(6 * int(num_steps) - pri.num_params, 1)
         translation = float(np.ptp(pri.amounts)) if len(pri.amounts) else 0.0
         if (
             pri.bic <= rev.bic
             and static.bic - pri.bic >= margin
-            and reduced_chi2 <= cfg.type_check_max_prismatic_chi2
+            and pri_chi2 <= cfg.type_check_max_prismatic_chi2
             and translation >= cfg.type_check_min_translation_noise * max(noise, cfg.min_noise_m)
             and explained >= cfg.type_check_min_explained
         ):
