@@ -109,7 +109,7 @@ class EstimatorConfig:
     the network says prismatic, a translation without rotation where it says revolute;
     sim2art_core.refine.type_check, thresholds ``RefineConfig.type_check_*`` of ``refine_config``). With
     ``refine=True`` ``RefineConfig.type_check`` decides instead. On by default: on the val split through DIS
-    optical flow it lifts the type accuracy 71 -> 87 % and the axis error 36.9 -> 24.2 deg (Mean over 14
+    optical flow it lifts the type accuracy 71 -> 85 % and the axis error 36.9 -> 25.2 deg (Mean over 14
     categories), docs/BENCHMARKS.md "Geometric type check"."""
 
 

@@ -62,7 +62,7 @@ class RefineConfig:
             measured motion over the window clearly contradicts the network's joint type, the geometric
             model of the other type is used (source "refined"), with fusion "network" and where the
             "gate" keeps the network's joint. On by default (val, optical flow, with the refinement:
-            type 78 -> 81 %, axis 27.1 -> 25.0 deg; no change with true flow); the Estimator's
+            type 78 -> 80 %, axis 27.1 -> 25.4 deg; no change with true flow); the Estimator's
             ``EstimatorConfig.type_check`` runs it without the refinement (the node's path).
             docs/BENCHMARKS.md "Geometric type check".
         type_check_min_bic_margin: the type check's evidence threshold: the geometric model must beat
