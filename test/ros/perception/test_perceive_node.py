@@ -107,8 +107,9 @@ def test_articulation_has_the_door_joint_in_the_fixed_frame(first_estimate):
     hinge_axis = ODOM_FROM_WORLD[:3, :3] @ HINGE_AXIS
     hinge = (ODOM_FROM_WORLD @ np.append(HINGE, 1.0))[:3]
     assert abs(axis @ hinge_axis) > np.cos(np.deg2rad(10))
-    # the estimated axis passes near the true hinge line (in odom, not in the scene's world frame)
-    assert point_line_distance(hinge, [j.origin.x, j.origin.y, j.origin.z], axis) < 0.04
+    # the estimated axis passes near the true hinge line (in odom, not in the scene's world frame); which frames
+    # make the window depends on the load (0.040 m seen once under load 9), a wrong hinge is >= 0.2 m off
+    assert point_line_distance(hinge, [j.origin.x, j.origin.y, j.origin.z], axis) < 0.06
     assert j.state > 0.05 and len(j.state_trajectory) == T
 
 
