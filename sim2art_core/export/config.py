@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sim2art_core.estimate import PLANNER_JOINTS
+
 
 @dataclass(frozen=True)
 class ExportConfig:
@@ -88,7 +90,7 @@ class ExportConfig:
             raise ValueError("ExportConfig: need 4 <= min_hull_points <= max_hull_points")
         if self.max_pieces < 1 or not self.piece_tolerance > 0 or not self.noise_tolerance >= 0:
             raise ValueError("ExportConfig: need max_pieces >= 1, piece_tolerance > 0 and noise_tolerance >= 0")
-        if self.joints not in ("all", "confirmed"):
-            raise ValueError(f"ExportConfig.joints must be 'all' or 'confirmed', got {self.joints!r}")
+        if self.joints not in PLANNER_JOINTS:
+            raise ValueError(f"ExportConfig.joints must be one of {list(PLANNER_JOINTS)}, got {self.joints!r}")
         if not 3 <= self.decimals <= 12:
             raise ValueError(f"ExportConfig.decimals must be in [3, 12], got {self.decimals}")

@@ -25,7 +25,7 @@ import numpy as np
 from geometry_msgs.msg import Point, Pose, Quaternion, TransformStamped, Vector3
 from sensor_msgs.msg import JointState
 
-from sim2art_core.estimate import ArticulationEstimate, JointEstimate, PartEstimate
+from sim2art_core.estimate import PLANNER_JOINTS, ArticulationEstimate, JointEstimate, PartEstimate
 from sim2art_core.export.urdf import joint_name
 from sim2art_core.geometry import frame_with_z_along, quaternion_from_matrix
 from sim2art_core.types import EstimateStatus, JointType
@@ -199,7 +199,7 @@ def msg_to_estimate(msg) -> ArticulationEstimate:
 
 
 #: ``joints`` choices of the facts-only outputs (the node's ``planner_joints``, ``ExportConfig.joints``).
-JOINT_CHOICES = ("confirmed", "all")
+JOINT_CHOICES = PLANNER_JOINTS
 
 
 def moving_joints(estimate: ArticulationEstimate, joints: str = "all") -> list[JointEstimate]:
@@ -210,11 +210,7 @@ def moving_joints(estimate: ArticulationEstimate, joints: str = "all") -> list[J
         raise ValueError(f"joints must be one of {list(JOINT_CHOICES)}, got {joints!r}")
     if estimate.status != EstimateStatus.OK:
         return []
-    return [
-        j
-        for j in estimate.joints
-        if j.type in (JointType.REVOLUTE, JointType.PRISMATIC) and (joints == "all" or j.confirmed)
-    ]
+    return [j for j in estimate.joints if j.type in (JointType.REVOLUTE, JointType.PRISMATIC) and j.presented(joints)]
 
 
 def joint_frame_name(object_id: str, joint: JointEstimate) -> str:
