@@ -45,12 +45,13 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from sim2art_core.refine.icp import FrameTree, robust_icp
-from sim2art_core.refine.motion import chain_steps
-from sim2art_core.refine.rigid import fit_part_pair_motions
+from sim2art_core.refine.rigid import batched_weighted_kabsch
 from sim2art_core.window import Window
 
 #: Frames are stacked into one KD-tree for the touch test, each shifted by this much along x (m).
 _FRAME_OFFSET_M = 1.0e4
+#: Neighbours of each point looked at in the touch test (within ``touch_m``).
+_TOUCH_NEIGHBOURS = 4
 
 
 @dataclass(frozen=True)
@@ -78,11 +79,11 @@ class PartMergeConfig:
     residual_cap_m: float = 0.05
     """A source point's residual is its point-to-plane distance to the nearest point of the frame, at most
     this (a point with no surface within this distance counts as this far off)."""
-    max_points: int = 48
+    max_points: int = 32
     """Registered points per part (evenly spaced at the reference frame)."""
     min_points: int = 8
     """A part needs this many points at a common frame with the other to be tested."""
-    icp_iterations: int = 4
+    icp_iterations: int = 3
     """Rounds of the registrations (re-match + one Gauss-Newton step each)."""
     gate_start_m: float = 0.1
     """Match gate of the first ICP round: the largest error of the chained flow guess it can correct."""
@@ -146,96 +147,155 @@ class PartMerge:
     tests: tuple[PairTest, ...]
 
 
-def _touch_points(points: np.ndarray, a: np.ndarray, b: np.ndarray, tol: float) -> int:
-    """Points of ``a`` within ``tol`` of a point of ``b`` in the same frame, plus the converse."""
-    ta, na = np.nonzero(a)
-    tb, nb = np.nonzero(b)
-    if len(ta) == 0 or len(tb) == 0:
-        return 0
-    A = points[ta, na].astype(np.float64)
-    B = points[tb, nb].astype(np.float64)
-    A[:, 0] += _FRAME_OFFSET_M * ta
-    B[:, 0] += _FRAME_OFFSET_M * tb
-    da, _ = cKDTree(B).query(A, distance_upper_bound=tol)
-    db, _ = cKDTree(A).query(B, distance_upper_bound=tol)
-    return int(np.isfinite(da).sum() + np.isfinite(db).sum())
+def _touch_counts(points: np.ndarray, labels: np.ndarray, K: int, tol: float) -> np.ndarray:
+    """(K + 1, K + 1) int: [a, b] = points of part a with a point of part b within ``tol`` in the same frame
+    (labels >= 1 only; one scipy cKDTree over all frames, each shifted along x)."""
+    ti, ni = np.nonzero(labels >= 1)
+    counts = np.zeros((K + 1, K + 1), dtype=np.int64)
+    if len(ti) < 2:
+        return counts
+    X = points[ti, ni].astype(np.float64)
+    X[:, 0] += _FRAME_OFFSET_M * ti
+    lab = labels[ti, ni].astype(np.int64)
+    _, nbr = cKDTree(X, balanced_tree=False, compact_nodes=False).query(
+        X, k=min(_TOUCH_NEIGHBOURS, len(X)), distance_upper_bound=tol
+    )
+    ok = nbr < len(X)
+    other = np.where(ok, lab[np.minimum(nbr, len(X) - 1)], lab[:, None])
+    i, j = np.nonzero(other != lab[:, None])
+    key = np.unique(i * (K + 1) + other[i, j])  # each point once per other part it touches
+    np.add.at(counts, (lab[key // (K + 1)], key % (K + 1)), 1)
+    return counts
 
 
 def _evenly(idx: np.ndarray, m: int) -> np.ndarray:
     return idx[(np.arange(min(m, len(idx))) * len(idx)) // max(min(m, len(idx)), 1)]
 
 
-def _pair_ratio(
-    window: Window, valid: np.ndarray, a: np.ndarray, b: np.ndarray, s: float, cfg: PartMergeConfig
-) -> tuple[float, float, float]:
-    """(ratio, RMS residual under own motions, under the other's) of two part masks; NaN when not testable."""
-    T, N = valid.shape
-    nan = (float("nan"),) * 3
-    both = (a.sum(axis=1) >= cfg.min_points) & (b.sum(axis=1) >= cfg.min_points)
-    frames = np.flatnonzero(both)
-    if len(frames) == 0 or frames[0] >= T - 1:
-        return nan
-    f = int(frames[0])
-    # chained pair fits of a and b from frame 0 (identity where a pair could not be fitted): the guesses
-    masks = np.stack([a, b])[:, :-1].astype(np.float64)
-    fit, _ = fit_part_pair_motions(
-        window.points.reshape(T * N, 3), window.flow.reshape(T * N, 3), masks, max_points=128, min_support=3
-    )
-    chains = chain_steps(fit.transforms.reshape(2, T - 1, 4, 4))  # (2, T, 4, 4)
-    guess = chains[:, f + 1 :] @ np.linalg.inv(chains[:, f])[:, None]  # (2, K, 4, 4) frame f -> t
-    # targets: the two parts' points of every frame (the base next to a part would pull its registration)
-    tree = FrameTree(window.points, valid & (a | b))
+@dataclass(frozen=True)
+class _Registered:
+    """Long-baseline registrations of P parts: ``first`` (P,) each part's reference frame (the first with
+    ``min_points`` points; -1: not registered), ``src`` / ``normals`` (P, M, 3) and ``w`` (P, M) its source
+    points there, ``poses`` (P, T, 4, 4) its motion from ``first`` to every frame (identity up to ``first``)."""
+
+    first: np.ndarray
+    src: np.ndarray
+    normals: np.ndarray
+    w: np.ndarray
+    poses: np.ndarray
+
+
+def _register(window: Window, tree: FrameTree, masks: np.ndarray, cfg: PartMergeConfig) -> _Registered:
+    """Step 2 of the module doc for every part at once (masks (P, T, N))."""
+    P, T, _ = masks.shape
     M = cfg.max_points
-    pts = window.points[f].astype(np.float64)
-    src = np.zeros((2, M, 3))
-    w = np.zeros((2, M))
-    n_src = []
-    for q, mask in enumerate((a, b)):
-        idx = _evenly(np.flatnonzero(mask[f]), M)
-        src[q, : len(idx)], w[q, : len(idx)] = pts[idx], 1.0
-        n_src.append(len(idx))
-    normals, nb_dist = tree.normals(np.full(2, f), src, k=8)
-    d1 = nb_dist[:, :, 1][w > 0]
-    spacing = float(np.median(d1[np.isfinite(d1)])) if np.isfinite(d1).any() else 0.0
-    gate_end = max(cfg.gate_end_m, 2.0 * spacing)
-    targets = np.arange(f + 1, T)
-    K = len(targets)
+    enough = masks.sum(axis=2) >= cfg.min_points  # (P, T)
+    first = np.where(enough[:, :-1].any(axis=1), np.argmax(enough, axis=1), -1)
+    src, w = np.zeros((P, M, 3)), np.zeros((P, M))
+    for p in np.flatnonzero(first >= 0):
+        idx = _evenly(np.flatnonzero(masks[p, first[p]]), M)
+        src[p, : len(idx)], w[p, : len(idx)] = window.points[first[p], idx], 1.0
+    normals, nb_dist = tree.normals(np.maximum(first, 0), src, k=8)
+    poses = np.tile(np.eye(4), (P, T, 1, 1))
+    reg = _Registered(first, src, normals, w, poses)
+    if not (first >= 0).any():
+        return reg
+    # Initial guesses: each source point carried from frame to frame by the mean flow of its 4 nearest valid
+    # points of that frame (the part's own material, whatever label the network gave it there), then one
+    # least-squares rigid fit per frame (batched_weighted_kabsch).
+    flow = np.asarray(window.flow, dtype=np.float64).reshape(-1, 3)
+    guess = poses.copy()
+    pos = src.copy()
+    for t in range(int(first[first >= 0].min()), T - 1):
+        active = (first >= 0) & (first <= t)
+        _, flat = tree.query(np.full(P, t), pos, k=4)
+        ok = flat >= 0
+        step = np.where(ok[..., None], flow[np.maximum(flat, 0)], 0.0).sum(2) / np.maximum(ok.sum(2), 1)[..., None]
+        pos = pos + step * active[:, None, None]
+        R, tr = batched_weighted_kabsch(src, pos, w)
+        guess[active, t + 1, :3, :3], guess[active, t + 1, :3, 3] = R[active], tr[active]
+    # one robust ICP of every (part, later frame) against all valid points of the frame
+    pp, tt = np.nonzero((first[:, None] >= 0) & (np.arange(T)[None] > first[:, None]))
+    d1 = np.where((w > 0) & np.isfinite(nb_dist[:, :, 1]), nb_dist[:, :, 1], np.nan)
+    has = np.isfinite(d1).any(axis=1)
+    spacing = np.zeros(P)
+    spacing[has] = np.nanmedian(d1[has], axis=1)
+    gate_end = np.maximum(cfg.gate_end_m, 2.0 * spacing)
     res = robust_icp(
         tree,
-        np.tile(targets, 2),
-        np.repeat(src, K, axis=0),
-        np.repeat(normals, K, axis=0),
-        np.repeat(w, K, axis=0),
-        guess.reshape(2 * K, 4, 4),
+        tt,
+        src[pp],
+        normals[pp],
+        w[pp],
+        guess[pp, tt],
         iterations=cfg.icp_iterations,
-        gate_start_m=max(cfg.gate_start_m, gate_end),
-        gate_end_m=gate_end,
+        gate_start_m=np.maximum(cfg.gate_start_m, gate_end[pp]),
+        gate_end_m=gate_end[pp],
         min_noise_m=cfg.noise_min_m,
     )
-    X = res.transforms.reshape(2, K, 4, 4)
-    # Each part's points under its own motion and under the other's: every source point's point-to-plane
-    # distance to frame t's nearest point (its normal moved with it; capped, not down-weighted; no point within
-    # the cap: the cap). Row (q, m): part q's points under part m's motion.
-    R, t = X[..., :3, :3], X[..., :3, 3]  # (2, K, 3, 3), (2, K, 3)
-    moved = np.einsum("mkij,qnj->qmkni", R, src) + t[None, :, :, None]  # (2, 2, K, M, 3)
-    n_t = np.einsum("mkij,qnj->qmkni", R, normals)
-    frames_q = np.tile(targets, 4)
-    d, flat = tree.query(frames_q, moved.reshape(4 * K, M, 3), upper=cfg.residual_cap_m)
-    near = tree.points[np.maximum(flat, 0)].reshape(2, 2, K, M, 3)
-    plane = np.abs(np.einsum("qmkni,qmkni->qmkn", n_t, moved - near))
-    has_normal = (np.linalg.norm(normals, axis=-1) > 0.5)[:, None, None]  # too few neighbours: point-to-point
-    r = np.where(has_normal, plane, d.reshape(2, 2, K, M))
-    d2 = np.where(flat.reshape(2, 2, K, M) >= 0, np.minimum(r, cfg.residual_cap_m), cfg.residual_cap_m) ** 2
-    d2 = np.where(w[:, None, None] > 0, d2, 0.0)
-    ms = d2.sum(-1) / np.maximum(np.array(n_src, float), 1.0)[:, None, None]  # (2, 2, K) mean square
-    own, other = ms[[0, 1], [0, 1]], ms[[0, 1], [1, 0]]  # (2, K)
+    poses[pp, tt] = res.transforms
+    return reg
+
+
+def _pair_residuals(
+    reg: _Registered, tree: FrameTree, pairs: list[tuple[int, int]], cfg: PartMergeConfig
+) -> list[tuple[np.ndarray, np.ndarray] | None]:
+    """Step 3's residuals of each pair (row indices into ``reg``): (own, other), each (2, K) the mean squared
+    residual (m^2) of the pair's first (row 0) and second part at the frames after their common reference
+    frame, under its own motion / under the other part's (NaN where fewer than ``min_points`` of its points
+    lie on a surface under its own motion); None when the pair shares no such frame."""
+    T = reg.poses.shape[1]
+    M = reg.src.shape[1]
+    rows_q, rows_m, rows_t, rows_f, owner = [], [], [], [], []
+    for i, (a, b) in enumerate(pairs):
+        f = max(int(reg.first[a]), int(reg.first[b]))
+        if reg.first[a] < 0 or reg.first[b] < 0 or f >= T - 1:
+            continue
+        for q, m in ((a, a), (a, b), (b, b), (b, a)):  # part q's points under part m's motion
+            ts = np.arange(f + 1, T)
+            rows_q += [q] * len(ts)
+            rows_m += [m] * len(ts)
+            rows_t += ts.tolist()
+            rows_f += [f] * len(ts)
+            owner += [i] * len(ts)
+    out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(pairs)
+    if not rows_q:
+        return out
+    q, m, t, f, owner = (np.asarray(v) for v in (rows_q, rows_m, rows_t, rows_f, owner))
+    P = reg.poses
+    # q's points at its reference frame -> frame f by its own motion -> frame t by m's motion
+    G = P[m, t] @ np.linalg.inv(P[m, f]) @ P[q, f]
+    R, tr = G[:, :3, :3], G[:, :3, 3]
+    moved = np.einsum("bij,bnj->bni", R, reg.src[q]) + tr[:, None]
+    n_t = np.einsum("bij,bnj->bni", R, reg.normals[q])
+    d, flat = tree.query(t, moved, upper=cfg.residual_cap_m)
+    near = tree.points[np.maximum(flat, 0)]
+    plane = np.abs(np.einsum("bni,bni->bn", n_t, moved - near))
+    has_normal = np.linalg.norm(reg.normals[q], axis=-1) > 0.5  # too few neighbours: point-to-point
+    r = np.minimum(np.where(has_normal, plane, d), cfg.residual_cap_m)
+    d2 = np.where((flat >= 0) & (reg.w[q] > 0), r, cfg.residual_cap_m) ** 2  # (B, M)
+    for i in np.unique(owner):
+        rows = np.flatnonzero(owner == i)
+        Kf = len(rows) // 4
+        blk = d2[rows].reshape(4, Kf, M)  # a|a, a|b, b|b, b|a
+        own, other = blk[[0, 2]], blk[[1, 3]]  # (2, Kf, M)
+        # only points their own motion puts on a surface count (one out of view or occluded says nothing)
+        seen = own < cfg.residual_cap_m**2
+        count = seen.sum(-1)
+        ms = [np.where(seen, x, 0.0).sum(-1) / np.maximum(count, 1) for x in (own, other)]
+        out[i] = tuple(np.where(count >= cfg.min_points, x, np.nan) for x in ms)
+    return out
+
+
+def _ratio(own: np.ndarray, other: np.ndarray, s: float, cfg: PartMergeConfig) -> float:
+    """Step 3's residual ratio of one pair from its (2, K) mean squared residuals (NaN: no frame)."""
+    if not (np.isfinite(own).all(axis=0)).any():
+        return float("nan")
     # noise-aware floor per part: the flow's noise and the part's own typical registration residual (sparse,
     # re-sampled points leave a residual at the right pose; differences below it are not evidence)
-    s2 = np.maximum(s * s, np.median(own, axis=1, keepdims=True))
-    ratio_t = np.sqrt(((other + s2) / (own + s2)).max(axis=0))
-    ratio = float(np.quantile(ratio_t, cfg.frame_quantile))
-    wq = np.array(n_src, float)[:, None] / max(sum(n_src), 1)
-    return ratio, float(np.sqrt((own * wq).sum(0).mean())), float(np.sqrt((other * wq).sum(0).mean()))
+    s2 = np.fmax(s * s, np.nanmedian(own, axis=1, keepdims=True))
+    ratio_t = np.sqrt(np.fmax(*((other + s2) / (own + s2))))
+    return float(np.nanquantile(ratio_t, cfg.frame_quantile))
 
 
 def merge_parts(window: Window, labels: np.ndarray, config: PartMergeConfig | None = None) -> PartMerge:
@@ -266,31 +326,34 @@ def merge_parts(window: Window, labels: np.ndarray, config: PartMergeConfig | No
     finite = np.asarray(window.valid, bool) & np.isfinite(window.points).all(-1) & np.isfinite(window.flow).all(-1)
     if K < 2 or T < 2 or not finite.any():
         return PartMerge(out, (), parent, cfg.noise_min_m, ())
-    noise = (
-        window_noise(window, finite & (out == 0), cfg.noise_min_m) if (finite & (out == 0)).any() else cfg.noise_min_m
-    )
+    root = finite & (out == 0)
+    noise = window_noise(window, root, cfg.noise_min_m) if root.any() else cfg.noise_min_m
     s = max(cfg.residual_floor_m, cfg.noise_multiple * noise)
-    index: dict[tuple[bytes, bytes], int] = {}  # pair masks -> its entry in tests (a pair is tested once)
+    tree = FrameTree(window.points, finite)
     tests: list[PairTest] = []
     merges: list[tuple[int, int]] = []
-    while True:
+    while True:  # merge the best pair, then test the new parts again (merges are rare: one or two per window)
         Kc = int(out.max())
+        lab = np.where(finite, out, -1)
+        touch = _touch_counts(window.points, lab, Kc, cfg.touch_m)
+        touch = touch + touch.T
+        pairs = [(a, b) for a in range(1, Kc + 1) for b in range(a + 1, Kc + 1)]
+        tested = [(a, b) for a, b in pairs if touch[a, b] >= cfg.min_touch_points]
+        # only the parts of touching pairs are registered (others stay unregistered, first = -1)
+        involved = {k for pair in tested for k in pair}
+        reg = _register(window, tree, np.stack([(lab == k) & (k in involved) for k in range(Kc + 1)]), cfg)
+        residuals = dict(zip(tested, _pair_residuals(reg, tree, tested, cfg), strict=True)) if tested else {}
         best: tuple[float, int, int, int] | None = None
-        for a in range(1, Kc + 1):
-            ma = finite & (out == a)
-            for b in range(a + 1, Kc + 1):
-                mb = finite & (out == b)
-                key = (np.packbits(ma).tobytes(), np.packbits(mb).tobytes())
-                if key not in index:
-                    touch = _touch_points(window.points, ma, mb, cfg.touch_m)
-                    ratio = own = one = float("nan")
-                    if touch >= cfg.min_touch_points:
-                        ratio, own, one = _pair_ratio(window, finite, ma, mb, s, cfg)
-                    index[key] = len(tests)
-                    tests.append(PairTest(a, b, touch, ratio, own, one, False))
-                r = tests[index[key]].ratio
-                if np.isfinite(r) and r <= cfg.max_residual_ratio and (best is None or r < best[0]):
-                    best = (r, a, b, index[key])
+        for a, b in pairs:
+            ratio = own = other = float("nan")
+            if residuals.get((a, b)) is not None:
+                o, x = residuals[(a, b)]
+                ratio = _ratio(o, x, s, cfg)
+                if np.isfinite(ratio):
+                    own, other = float(np.sqrt(np.nanmean(o))), float(np.sqrt(np.nanmean(x)))
+            tests.append(PairTest(a, b, int(touch[a, b]), ratio, own, other, False))
+            if np.isfinite(ratio) and ratio <= cfg.max_residual_ratio and (best is None or ratio < best[0]):
+                best = (ratio, a, b, len(tests) - 1)
         if best is None:
             break
         _, a, b, i = best
