@@ -18,7 +18,9 @@ Steps of :meth:`Estimator.estimate` (docs/MODEL.md "Estimator"):
    points and its points were seen moving relative to the root by more than ``min_motion_m``
    (:func:`observed_motions`: rigid fits of each part's flow by sim2art_core.refine.rigid, chained
    over the window); its joint type is the more probable of revolute / prismatic. Other slots are
-   merged into the root. No moving part: NO_ARTICULATION.
+   merged into the root. No moving part: NO_ARTICULATION. With ``part_merge`` (default on), two
+   reported parts that touch and move as one rigid body become one part
+   (:func:`apply_part_merge`, sim2art_core.segment.part_merge).
 5. Joints in the window's fixed frame: axis sign such that the amount of largest magnitude is
    positive; origin = foot of the perpendicular from the child's first-frame centroid onto the
    predicted axis (revolute) or that centroid (prismatic), as in estimate.py / the message.
@@ -99,12 +101,12 @@ class EstimatorConfig:
     docs/BENCHMARKS.md "Slot split" for its val measurement."""
     slot_split_config: Any = None
     """sim2art_core.segment.SlotSplitConfig; None: its defaults."""
-    part_merge: bool = False
+    part_merge: bool = True
     """After the parts are selected (before the slot split), merge two reported parts that touch and that one
     rigid motion per frame explains about as well as their own motions do (a residual-ratio test on
     long-baseline registrations, sim2art_core.segment.part_merge): one part cut into two slots (a door's two
-    halves, a rotor's) becomes one part with one joint. See docs/BENCHMARKS.md "Part merge" for its val
-    measurement and why this is the default."""
+    halves, a rotor's) becomes one part with one joint. On by default: on the val split it removes spurious
+    joints under true and optical flow without losing a true one (docs/BENCHMARKS.md "Part merge")."""
     part_merge_config: Any = None
     """sim2art_core.segment.PartMergeConfig; None: its defaults."""
 
@@ -364,8 +366,8 @@ class Estimator:
         merge = self.config.part_merge if part_merge is None else part_merge
         return (
             f"sim2art:{ck.path.name}@{ck.digest}"
-            + (":motionseg" if motion else "")
             + (":partmerge" if merge else "")
+            + (":motionseg" if motion else "")
             + (":slotsplit" if split else "")
             + (":refine" if refine else "")
         )
