@@ -63,7 +63,7 @@ class PartMergeConfig:
     of the same frame (a part cut in two touches along the cut)."""
     min_touch_points: int = 3
     """See ``touch_m``."""
-    max_residual_ratio: float = 1.3
+    max_residual_ratio: float = 2.0
     """Two touching parts merge when one motion per frame explains each of them within this ratio of its own
     registration's residual (the ``frame_quantile`` over frames of the larger part ratio, noise-floored).
     Chosen on the val split (docs/BENCHMARKS.md "Part merge")."""
@@ -76,6 +76,15 @@ class PartMergeConfig:
     frame_quantile: float = 0.5
     """The pair's ratio is this quantile over the registered frames (1: the worst frame; lower values
     ignore a frame where one registration failed)."""
+    max_relative_misfit: float = 0.1
+    """... and when the other's motion puts each part off by at most this fraction of how far the part moved
+    (two drawers pulled 2 and 3 cm pass the ratio test through noisy flow, but they did not move as one;
+    a door cut in two, turned by 10 cm, is 5 mm off). Chosen on the val split (docs/BENCHMARKS.md "Part
+    merge")."""
+    min_frame_motion_m: float = 0.01
+    """Only frames where at least one of the two parts has moved this far from the reference frame (RMS of
+    its points under its own motion) count: two parts at rest look like one (a drawer that starts moving
+    late in the window moves differently from its neighbour only in the last frames)."""
     residual_cap_m: float = 0.05
     """A source point's residual is its point-to-plane distance to the nearest point of the frame, at most
     this (a point with no surface within this distance counts as this far off)."""
@@ -98,6 +107,8 @@ class PartMergeConfig:
                 raise ValueError(f"PartMergeConfig.{name} must be > 0, got {getattr(self, name)}")
         if not self.max_residual_ratio >= 1.0:
             raise ValueError(f"PartMergeConfig.max_residual_ratio must be >= 1, got {self.max_residual_ratio}")
+        if not self.max_relative_misfit > 0:
+            raise ValueError(f"PartMergeConfig.max_relative_misfit must be > 0, got {self.max_relative_misfit}")
         if not 0.0 < self.frame_quantile <= 1.0:
             raise ValueError(f"PartMergeConfig.frame_quantile must be in (0, 1], got {self.frame_quantile}")
         if self.noise_multiple < 0 or self.min_touch_points < 1 or self.icp_iterations < 1:
@@ -114,6 +125,8 @@ class PairTest:
         a, b: the two part labels (a < b).
         touch_points: points of one within ``touch_m`` of the other (same frame, both directions).
         ratio: the residual ratio (NaN: not registered, e.g. they do not touch or share no frame).
+        relative_misfit: how far the other part's motion puts a part off its surfaces / its flow tracks
+            (median over the frames, the worse part and test), as a fraction of how far the part moved.
         residual_own: m, RMS over frames and both parts of the residual under each part's own motion.
         residual_one: m, the same under one motion for both.
         merged: the pair was merged.
@@ -123,6 +136,7 @@ class PairTest:
     b: int
     touch_points: int
     ratio: float
+    relative_misfit: float
     residual_own: float
     residual_one: float
     merged: bool
@@ -176,13 +190,17 @@ def _evenly(idx: np.ndarray, m: int) -> np.ndarray:
 class _Registered:
     """Long-baseline registrations of P parts: ``first`` (P,) each part's reference frame (the first with
     ``min_points`` points; -1: not registered), ``src`` / ``normals`` (P, M, 3) and ``w`` (P, M) its source
-    points there, ``poses`` (P, T, 4, 4) its motion from ``first`` to every frame (identity up to ``first``)."""
+    points there, ``poses`` (P, T, 4, 4) its motion from ``first`` to every frame (identity up to ``first``),
+    ``tracks`` (P, T, M, 3) where the flow carried the source points (``src`` up to ``first``) and
+    ``flow_poses`` (P, T, 4, 4) the rigid motions fitted to the tracks (the registrations' initial guesses)."""
 
     first: np.ndarray
     src: np.ndarray
     normals: np.ndarray
     w: np.ndarray
     poses: np.ndarray
+    tracks: np.ndarray
+    flow_poses: np.ndarray
 
 
 def _register(window: Window, tree: FrameTree, masks: np.ndarray, cfg: PartMergeConfig) -> _Registered:
@@ -197,14 +215,15 @@ def _register(window: Window, tree: FrameTree, masks: np.ndarray, cfg: PartMerge
         src[p, : len(idx)], w[p, : len(idx)] = window.points[first[p], idx], 1.0
     normals, nb_dist = tree.normals(np.maximum(first, 0), src, k=8)
     poses = np.tile(np.eye(4), (P, T, 1, 1))
-    reg = _Registered(first, src, normals, w, poses)
+    tracks = np.repeat(src[:, None], T, axis=1)
+    guess = poses.copy()
+    reg = _Registered(first, src, normals, w, poses, tracks, guess)
     if not (first >= 0).any():
         return reg
     # Initial guesses: each source point carried from frame to frame by the mean flow of its 4 nearest valid
     # points of that frame (the part's own material, whatever label the network gave it there), then one
     # least-squares rigid fit per frame (batched_weighted_kabsch).
     flow = np.asarray(window.flow, dtype=np.float64).reshape(-1, 3)
-    guess = poses.copy()
     pos = src.copy()
     for t in range(int(first[first >= 0].min()), T - 1):
         active = (first >= 0) & (first <= t)
@@ -212,6 +231,7 @@ def _register(window: Window, tree: FrameTree, masks: np.ndarray, cfg: PartMerge
         ok = flat >= 0
         step = np.where(ok[..., None], flow[np.maximum(flat, 0)], 0.0).sum(2) / np.maximum(ok.sum(2), 1)[..., None]
         pos = pos + step * active[:, None, None]
+        tracks[:, t + 1] = pos
         R, tr = batched_weighted_kabsch(src, pos, w)
         guess[active, t + 1, :3, :3], guess[active, t + 1, :3, 3] = R[active], tr[active]
     # one robust ICP of every (part, later frame) against all valid points of the frame
@@ -239,11 +259,13 @@ def _register(window: Window, tree: FrameTree, masks: np.ndarray, cfg: PartMerge
 
 def _pair_residuals(
     reg: _Registered, tree: FrameTree, pairs: list[tuple[int, int]], cfg: PartMergeConfig
-) -> list[tuple[np.ndarray, np.ndarray] | None]:
-    """Step 3's residuals of each pair (row indices into ``reg``): (own, other), each (2, K) the mean squared
-    residual (m^2) of the pair's first (row 0) and second part at the frames after their common reference
-    frame, under its own motion / under the other part's (NaN where fewer than ``min_points`` of its points
-    lie on a surface under its own motion); None when the pair shares no such frame."""
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray] | None]:
+    """Step 3's residuals of each pair (row indices into ``reg``): (own, other, moved): own / other (2, 2, K)
+    the mean squared residual (m^2) [point-to-plane to the surfaces, to the flow's tracks] of the pair's first
+    (row 0) and second part at the frames after their common reference frame f, under its own motion / under
+    the other part's (NaN where fewer than ``min_points`` of its points lie on a surface under its own motion),
+    and moved (2, K) the RMS displacement (m) of its points from frame f under its own motion; None when the
+    pair shares no such frame."""
     T = reg.poses.shape[1]
     M = reg.src.shape[1]
     rows_q, rows_m, rows_t, rows_f, owner = [], [], [], [], []
@@ -267,6 +289,8 @@ def _pair_residuals(
     G = P[m, t] @ np.linalg.inv(P[m, f]) @ P[q, f]
     R, tr = G[:, :3, :3], G[:, :3, 3]
     moved = np.einsum("bij,bnj->bni", R, reg.src[q]) + tr[:, None]
+    at_f = np.einsum("bij,bnj->bni", P[q, f, :3, :3], reg.src[q]) + P[q, f, None, :3, 3]
+    disp = np.sqrt((np.sum((moved - at_f) ** 2, axis=-1) * reg.w[q]).sum(-1) / np.maximum(reg.w[q].sum(-1), 1.0))
     n_t = np.einsum("bij,bnj->bni", R, reg.normals[q])
     d, flat = tree.query(t, moved, upper=cfg.residual_cap_m)
     near = tree.points[np.maximum(flat, 0)]
@@ -274,28 +298,48 @@ def _pair_residuals(
     has_normal = np.linalg.norm(reg.normals[q], axis=-1) > 0.5  # too few neighbours: point-to-point
     r = np.minimum(np.where(has_normal, plane, d), cfg.residual_cap_m)
     d2 = np.where((flat >= 0) & (reg.w[q] > 0), r, cfg.residual_cap_m) ** 2  # (B, M)
+    # ... and the same test on the flow alone (the surfaces cannot see a motion in their own plane, e.g. a
+    # drawer's top sliding out under a camera that looks down on it; the flow can): the distance of each
+    # point, moved by the rigid fit of the flow's tracks, to where the flow carried it
+    # flow-only: q's points under the rigid fits of the tracks of q / of m against q's tracks
+    F = reg.flow_poses
+    Gf = F[m, t] @ np.linalg.inv(F[m, f]) @ F[q, f]
+    moved_f = np.einsum("bij,bnj->bni", Gf[:, :3, :3], reg.src[q]) + Gf[:, None, :3, 3]
+    f2 = np.minimum(np.sum((moved_f - reg.tracks[q, t]) ** 2, axis=-1), cfg.residual_cap_m**2)
     for i in np.unique(owner):
         rows = np.flatnonzero(owner == i)
         Kf = len(rows) // 4
         blk = d2[rows].reshape(4, Kf, M)  # a|a, a|b, b|b, b|a
+        fblk = f2[rows].reshape(4, Kf, M)
         own, other = blk[[0, 2]], blk[[1, 3]]  # (2, Kf, M)
         # only points their own motion puts on a surface count (one out of view or occluded says nothing)
         seen = own < cfg.residual_cap_m**2
         count = seen.sum(-1)
-        ms = [np.where(seen, x, 0.0).sum(-1) / np.maximum(count, 1) for x in (own, other)]
-        out[i] = tuple(np.where(count >= cfg.min_points, x, np.nan) for x in ms)
+        ms = [np.where(seen, x, 0.0).sum(-1) / np.maximum(count, 1) for x in (own, other, fblk[[0, 2]], fblk[[1, 3]])]
+        own_ms, other_ms, own_f, other_f = (np.where(count >= cfg.min_points, x, np.nan) for x in ms)
+        out[i] = (np.stack([own_ms, own_f]), np.stack([other_ms, other_f]), disp[rows].reshape(4, Kf)[[0, 2]])
     return out
 
 
-def _ratio(own: np.ndarray, other: np.ndarray, s: float, cfg: PartMergeConfig) -> float:
-    """Step 3's residual ratio of one pair from its (2, K) mean squared residuals (NaN: no frame)."""
-    if not (np.isfinite(own).all(axis=0)).any():
-        return float("nan")
-    # noise-aware floor per part: the flow's noise and the part's own typical registration residual (sparse,
-    # re-sampled points leave a residual at the right pose; differences below it are not evidence)
-    s2 = np.fmax(s * s, np.nanmedian(own, axis=1, keepdims=True))
-    ratio_t = np.sqrt(np.fmax(*((other + s2) / (own + s2))))
-    return float(np.nanquantile(ratio_t, cfg.frame_quantile))
+def _ratio(
+    own: np.ndarray, other: np.ndarray, moved: np.ndarray, s: float, cfg: PartMergeConfig
+) -> tuple[float, float]:
+    """Step 3's residual ratio and relative misfit of one pair from :func:`_pair_residuals` (NaN: no
+    informative frame)."""
+    # frames where one of the two has moved: two parts at rest look like one (a drawer that starts late)
+    informative = np.isfinite(own).all(axis=(0, 1)) & (np.nanmax(moved, axis=0) >= cfg.min_frame_motion_m)
+    if not informative.any():
+        return float("nan"), float("nan")
+    own, other = own[..., informative], other[..., informative]  # (2 kinds, 2 parts, K')
+    # noise-aware floor per kind and part: the flow's noise and the part's own typical residual (sparse,
+    # re-sampled points leave a residual at the right pose, the flow's tracks drift; differences below
+    # those are not evidence)
+    s2 = np.maximum(s * s, np.median(own, axis=-1, keepdims=True))
+    ratio_t = np.sqrt(((other + s2) / (own + s2)).max(axis=(0, 1)))
+    # how far the other's motion puts a part off, against how far the part moved
+    misfit = np.sqrt(np.median(other, axis=-1)).max(axis=0)  # (2,) per part, the worse kind
+    relative = float((misfit / np.maximum(np.nanmax(moved[:, informative], axis=1), 1e-9)).max())
+    return float(np.quantile(ratio_t, cfg.frame_quantile)), relative
 
 
 def merge_parts(window: Window, labels: np.ndarray, config: PartMergeConfig | None = None) -> PartMerge:
@@ -345,14 +389,15 @@ def merge_parts(window: Window, labels: np.ndarray, config: PartMergeConfig | No
         residuals = dict(zip(tested, _pair_residuals(reg, tree, tested, cfg), strict=True)) if tested else {}
         best: tuple[float, int, int, int] | None = None
         for a, b in pairs:
-            ratio = own = other = float("nan")
+            ratio = relative = own = other = float("nan")
             if residuals.get((a, b)) is not None:
-                o, x = residuals[(a, b)]
-                ratio = _ratio(o, x, s, cfg)
+                o, x, moved = residuals[(a, b)]
+                ratio, relative = _ratio(o, x, moved, s, cfg)
                 if np.isfinite(ratio):
                     own, other = float(np.sqrt(np.nanmean(o))), float(np.sqrt(np.nanmean(x)))
-            tests.append(PairTest(a, b, int(touch[a, b]), ratio, own, other, False))
-            if np.isfinite(ratio) and ratio <= cfg.max_residual_ratio and (best is None or ratio < best[0]):
+            tests.append(PairTest(a, b, int(touch[a, b]), ratio, relative, own, other, False))
+            passes = ratio <= cfg.max_residual_ratio and relative <= cfg.max_relative_misfit  # False for NaN
+            if passes and (best is None or ratio < best[0]):
                 best = (ratio, a, b, len(tests) - 1)
         if best is None:
             break
