@@ -18,7 +18,7 @@ Steps of :meth:`Estimator.estimate` (docs/MODEL.md "Estimator"):
    points and its points were seen moving relative to the root by more than ``min_motion_m``
    (:func:`observed_motions`: rigid fits of each part's flow by sim2art_core.refine.rigid, chained
    over the window); its joint type is the more probable of revolute / prismatic. Other slots are
-   merged into the root. No moving part: NO_ARTICULATION. With ``part_merge`` (default on), two
+   merged into the root. No moving part: NO_ARTICULATION. With ``part_merge`` (default off), two
    reported parts that touch and move as one rigid body become one part
    (:func:`apply_part_merge`, sim2art_core.segment.part_merge).
 5. Joints in the window's fixed frame: axis sign such that the amount of largest magnitude is
@@ -101,12 +101,13 @@ class EstimatorConfig:
     docs/BENCHMARKS.md "Slot split" for its val measurement."""
     slot_split_config: Any = None
     """sim2art_core.segment.SlotSplitConfig; None: its defaults."""
-    part_merge: bool = True
+    part_merge: bool = False
     """After the parts are selected (before the slot split), merge two reported parts that touch and that one
-    rigid motion per frame explains about as well as their own motions do (a residual-ratio test on
-    long-baseline registrations, sim2art_core.segment.part_merge): one part cut into two slots (a door's two
-    halves, a rotor's) becomes one part with one joint. On by default: on the val split it removes spurious
-    joints under true and optical flow without losing a true one (docs/BENCHMARKS.md "Part merge")."""
+    rigid motion per frame explains about as well as their own motions do (residual-ratio and relative-misfit
+    tests on long-baseline registrations and on the flow's tracks, sim2art_core.segment.part_merge): one part
+    cut into two slots (a door's two halves, a rotor's) becomes one part with one joint. Off by default: on
+    the val split it merges one pair of 42 x 2 windows (docs/BENCHMARKS.md "Part merge"); a looser setting
+    that removed spurious joints there merged different drawers through the node's flow."""
     part_merge_config: Any = None
     """sim2art_core.segment.PartMergeConfig; None: its defaults."""
 

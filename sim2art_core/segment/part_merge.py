@@ -63,7 +63,7 @@ class PartMergeConfig:
     of the same frame (a part cut in two touches along the cut)."""
     min_touch_points: int = 3
     """See ``touch_m``."""
-    max_residual_ratio: float = 2.0
+    max_residual_ratio: float = 3.0
     """Two touching parts merge when one motion per frame explains each of them within this ratio of its own
     registration's residual (the ``frame_quantile`` over frames of the larger part ratio, noise-floored).
     Chosen on the val split (docs/BENCHMARKS.md "Part merge")."""

@@ -73,6 +73,16 @@ def _stacked_drawers(upper=0.15, lower=0.05):
     ]
 
 
+def _drawer_tops(left=0.12, right=0.06):
+    """Two drawers side by side seen only from above (their tops, horizontal), 1 cm apart, pulled out along -z by
+    different amounts: the motion lies in the tops' own plane, the surfaces cannot tell it, the flow can."""
+    return [
+        Part(box((0, 0.1, 0), (0.6, 0.2, 0.4)), still, 0.5),
+        Part([((-0.15, 0.0, 0.0), (0.29, 0, 0), (0, 0, 0.38))], slide((0, 0, -1), ramp(left)), 0.25),
+        Part([((0.15, 0.0, 0.0), (0.29, 0, 0), (0, 0, 0.38))], slide((0, 0, -1), ramp(right)), 0.25),
+    ]
+
+
 def _cut(scene, part: int, axis: int) -> np.ndarray:
     """The scene's labels with ``part`` cut in two at coordinate 0 along ``axis`` in every frame (as a network
     that gives two slots to one part does): the half with coordinate > 0 becomes a new last label."""
@@ -90,7 +100,8 @@ def test_a_door_cut_into_two_halves_becomes_one_part(noise):
     assert merged.merges == ((1, 2),) or merged.merges == ((2, 1),)
     assert set(np.unique(merged.labels)) == {0, 1}
     assert np.array_equal(merged.labels == 1, scene.labels == 1)  # the whole door, nothing else
-    assert merged.tests[0].ratio <= PartMergeConfig().max_residual_ratio and merged.tests[0].merged
+    cfg, test = PartMergeConfig(), merged.tests[0]
+    assert test.merged and test.ratio <= cfg.max_residual_ratio and test.relative_misfit < 0.7 * cfg.max_relative_misfit
 
 
 @pytest.mark.parametrize("noise", [0.0, 0.003])
@@ -112,6 +123,7 @@ def test_a_rotor_cut_into_two_halves_becomes_one_part(noise):
         ("upper and lower door, 0.5 and 0.35 rad", _stacked_doors(0.5, 0.35)),
         ("stacked drawers, 15 and 5 cm", _stacked_drawers(0.15, 0.05)),
         ("stacked drawers, 12 and 8 cm", _stacked_drawers(0.12, 0.08)),
+        ("drawer tops seen from above, 12 and 6 cm", _drawer_tops(0.12, 0.06)),
     ],
 )
 def test_separate_parts_that_touch_stay_apart(name, parts, noise):
@@ -119,8 +131,10 @@ def test_separate_parts_that_touch_stay_apart(name, parts, noise):
     merged = merge_parts(_window(scene, noise), scene.labels)
     assert merged.merges == (), (name, merged.tests)
     assert np.array_equal(merged.labels, scene.labels)
-    assert merged.tests[0].touch_points >= PartMergeConfig().min_touch_points, name  # they do touch
-    assert merged.tests[0].ratio > PartMergeConfig().max_residual_ratio, name
+    cfg, test = PartMergeConfig(), merged.tests[0]
+    assert test.touch_points >= cfg.min_touch_points, name  # they do touch
+    # the other's motion leaves each off by a good part of how far it moved (a door cut in two: <= 6 %)
+    assert test.relative_misfit > 2 * cfg.max_relative_misfit, name
 
 
 def test_parts_that_do_not_touch_are_not_merged():
@@ -136,7 +150,7 @@ def test_parts_that_do_not_touch_are_not_merged():
 
 
 def test_three_pieces_of_one_door_become_one_and_parents_follow():
-    scene = render(_one_door(), T=12, N=1000, seed=5)
+    scene = render(_one_door(), T=12, N=2000, seed=6)
     labels = scene.labels.copy()
     door = scene.labels == 1
     labels[door & (scene.points[..., 1] > 0.13)] = 2
