@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import torch
 
+from sim2art_core.estimator import Estimator
+from sim2art_core.model import build_model, preset
+from sim2art_core.model.checkpoint import save_checkpoint
 from sim2art_core.model.network import Sim2ArtNet
 
 
@@ -42,3 +45,19 @@ class MovingCutInTwoNet(Sim2ArtNet):
         logits[..., 1] = 30.0 * (2 * moving * (1 - upper) - 1)
         logits[..., 2] = 30.0 * (2 * moving * upper - 1)
         return logits
+
+
+def oracle_estimator(tmp_path_factory, net_class=None, **attrs) -> Estimator:
+    """An Estimator around the tiny network whose segmentation ``net_class`` (test/core/oracle_nets.py) fixes;
+    ``attrs`` are set on the network (e.g. the axis a cutting network cuts along)."""
+    net_class = net_class or MovingIsSlotOneNet
+    cfg = preset("tiny", num_frames=8, num_points=64)
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(tmp_path_factory.mktemp("ck") / "tiny.pt", build_model(cfg), cfg)
+    est = Estimator(ckpt, "cpu")
+    net = net_class(cfg)
+    for name, value in attrs.items():
+        setattr(net, name, value)
+    net.load_state_dict(est.model.state_dict())
+    est.model = net.eval()
+    return est

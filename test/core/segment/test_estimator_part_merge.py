@@ -7,62 +7,32 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 
-from sim2art_core.estimator import Estimator, EstimatorConfig
-from sim2art_core.model import build_model, preset
-from sim2art_core.model.checkpoint import save_checkpoint
+from sim2art_core.estimator import EstimatorConfig
 from sim2art_core.types import EstimateStatus
-from sim2art_core.window import Window
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from oracle_nets import MovingCutInTwoNet
+from oracle_nets import MovingCutInTwoNet, oracle_estimator
 from scenes import best_iou, render, two_door_cabinet
 from test_part_merge import _one_door
-
-CFG = preset("tiny", num_frames=8, num_points=64)
-
-
-def _estimator(tmp_path_factory, axis: int) -> Estimator:
-    torch.manual_seed(0)
-    ckpt = save_checkpoint(tmp_path_factory.mktemp("ck") / "tiny.pt", build_model(CFG), CFG)
-    est = Estimator(ckpt, "cpu")
-    net = MovingCutInTwoNet(CFG)
-    net.axis = axis
-    net.load_state_dict(est.model.state_dict())
-    est.model = net.eval()
-    return est
 
 
 @pytest.fixture(scope="module")
 def cuts_top_bottom(tmp_path_factory):
-    return _estimator(tmp_path_factory, axis=1)
+    return oracle_estimator(tmp_path_factory, MovingCutInTwoNet, axis=1)
 
 
 @pytest.fixture(scope="module")
 def cuts_left_right(tmp_path_factory):
-    return _estimator(tmp_path_factory, axis=0)
-
-
-def _window(scene) -> Window:
-    T, N = scene.valid.shape
-    return Window(
-        points=scene.points.astype(np.float32),
-        flow=scene.flow.astype(np.float32),
-        valid=scene.valid.copy(),
-        stamps_ns=(np.arange(T) * 66_000_000).astype(np.int64),
-        world_from_cam=np.tile(np.eye(4), (T, 1, 1)),
-        frame_id="odom",
-    )
+    return oracle_estimator(tmp_path_factory, MovingCutInTwoNet, axis=0)
 
 
 @pytest.mark.parametrize("refine", [False, True])
 def test_a_door_cut_in_two_slots_is_one_part_with_one_joint(cuts_top_bottom, refine):
     scene = render(_one_door(), T=12, N=800, seed=31)
-    window = _window(scene)
+    window = scene.window()
     plain = cuts_top_bottom.estimate(window, refine=refine, part_merge=False)
     est = cuts_top_bottom.estimate(window, refine=refine, part_merge=True)
     assert plain.status == est.status == EstimateStatus.OK
@@ -76,14 +46,14 @@ def test_a_door_cut_in_two_slots_is_one_part_with_one_joint(cuts_top_bottom, ref
 
 def test_a_double_door_cut_in_two_slots_stays_two_doors(cuts_left_right):
     scene = render(two_door_cabinet(), T=12, N=800, seed=32)
-    est = cuts_left_right.estimate(_window(scene), refine=True, part_merge=True)
+    est = cuts_left_right.estimate(scene.window(), refine=True, part_merge=True)
     assert est.status == EstimateStatus.OK and len(est.joints) == 2
     assert best_iou(est.labels, scene.labels == 1) > 0.95 and best_iou(est.labels, scene.labels == 2) > 0.95
 
 
 def test_config_and_override(cuts_top_bottom):
     scene = render(_one_door(), T=12, N=800, seed=33)
-    window = _window(scene)
+    window = scene.window()
     default_on = EstimatorConfig().part_merge
     assert len(cuts_top_bottom.estimate(window).joints) == (1 if default_on else 2)
     assert len(cuts_top_bottom.estimate(window, part_merge=not default_on).joints) == (2 if default_on else 1)

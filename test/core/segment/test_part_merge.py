@@ -7,6 +7,7 @@ flow (scenes.py), none of our categories."""
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,15 +21,10 @@ from scenes import Part, box, hinge, ramp, render, slide, still, two_door_cabine
 
 
 def _window(scene, flow_noise_m: float = 0.0, seed: int = 0) -> Window:
-    T, N = scene.valid.shape
-    flow = scene.flow + np.random.default_rng(seed).normal(0.0, flow_noise_m, scene.flow.shape)
-    return Window(
-        points=scene.points.astype(np.float32),
-        flow=flow.astype(np.float32),
-        valid=scene.valid.copy(),
-        stamps_ns=np.arange(T, dtype=np.int64) * 100_000_000,
-        world_from_cam=np.tile(np.eye(4), (T, 1, 1)),
-    )
+    """The scene's window, its flow with Gaussian noise of ``flow_noise_m`` per coordinate."""
+    w = scene.window()
+    noise = np.random.default_rng(seed).normal(0.0, flow_noise_m, w.flow.shape)
+    return replace(w, flow=(w.flow + noise).astype(np.float32))
 
 
 def _one_door(angle=0.6):
