@@ -68,10 +68,11 @@ def _sim2art(
     long_baseline: bool | None = None,
     motion_segmentation: bool | None = None,
     slot_split: bool | None = None,
+    part_merge: bool | None = None,
 ) -> Callable[[MethodOptions], RunFn]:
-    """``motion_segmentation`` / ``slot_split``: None follows the Estimator's default
-    (EstimatorConfig.motion_segmentation / .slot_split); ``long_baseline``: force RefineConfig.long_baseline
-    on / off (None: the options' / default)."""
+    """``motion_segmentation`` / ``slot_split`` / ``part_merge``: None follows the Estimator's default
+    (EstimatorConfig.motion_segmentation / .slot_split / .part_merge); ``long_baseline``: force
+    RefineConfig.long_baseline on / off (None: the options' / default)."""
 
     def build(opt: MethodOptions) -> RunFn:
         from sim2art_core.refine import RefineConfig
@@ -84,7 +85,12 @@ def _sim2art(
         rcfg = RefineConfig(**fields) if fields else None
         est = _shared_estimator(opt.checkpoint, opt.device)
         return lambda sample, window: est.estimate(
-            window, refine=refine, refine_config=rcfg, motion_segmentation=motion_segmentation, slot_split=slot_split
+            window,
+            refine=refine,
+            refine_config=rcfg,
+            motion_segmentation=motion_segmentation,
+            slot_split=slot_split,
+            part_merge=part_merge,
         )
 
     return build
@@ -142,7 +148,8 @@ def _gt_segmentation_refine(opt: MethodOptions, long_baseline: bool | None = Non
 MethodName = Literal[
     "sim2art", "sim2art-norefine", "sim2art-motionseg", "sim2art-motionseg-refine", "sim2art-netseg",
     "sim2art-refined-only", "sim2art-chained", "sim2art-long-baseline", "sim2art-slotsplit",
-    "sim2art-slotsplit-refine", "featclust", "featclust-oracle-k",
+    "sim2art-slotsplit-refine", "sim2art-partmerge", "sim2art-partmerge-norefine", "sim2art-nopartmerge",
+    "sim2art-nopartmerge-norefine", "featclust", "featclust-oracle-k",
     "gtseg-refine", "gtseg-refine-chained", "gtseg-refine-long-baseline",
 ]  # fmt: skip
 
@@ -170,6 +177,13 @@ for _spec in (
                "refined joint)", _sim2art(False, motion_segmentation=False, slot_split=True)),
     MethodSpec("sim2art-slotsplit-refine", "sim2art (network + refinement, gated fusion) + slot split",
                _sim2art(True, slot_split=True)),
+    MethodSpec("sim2art-partmerge", "sim2art (network + refinement, gated fusion) + part merge (touching parts "
+               "that move as one: one part)", _sim2art(True, part_merge=True)),
+    MethodSpec("sim2art-partmerge-norefine", "network only + part merge",
+               _sim2art(False, motion_segmentation=False, part_merge=True)),
+    MethodSpec("sim2art-nopartmerge", "sim2art without the part merge", _sim2art(True, part_merge=False)),
+    MethodSpec("sim2art-nopartmerge-norefine", "network only without the part merge",
+               _sim2art(False, motion_segmentation=False, part_merge=False)),
     MethodSpec("featclust", "FeatClust baseline, k by motion BIC", _featclust(False)),
     MethodSpec("featclust-oracle-k", "FeatClust with k = true number of parts (oracle)", _featclust(True), True),
     MethodSpec("gtseg-refine", "true segmentation + refinement (oracle ceiling)", _gt_segmentation_refine, True),
