@@ -68,13 +68,14 @@ def _sim2art(
     long_baseline: bool | None = None,
     motion_segmentation: bool | None = None,
     slot_split: bool | None = None,
+    part_merge: bool | None = None,
     type_check: bool | None = None,
 ) -> Callable[[MethodOptions], RunFn]:
-    """``motion_segmentation`` / ``slot_split``: None follows the Estimator's default
-    (EstimatorConfig.motion_segmentation / .slot_split); ``long_baseline``: force RefineConfig.long_baseline
-    on / off (None: the options' / default); ``type_check``: without ``refine`` the Estimator's type check
-    (EstimatorConfig.type_check; None: its default), with ``refine`` RefineConfig.type_check (None: the
-    options' / default)."""
+    """``motion_segmentation`` / ``slot_split`` / ``part_merge``: None follows the Estimator's default
+    (EstimatorConfig.motion_segmentation / .slot_split / .part_merge); ``long_baseline``: force
+    RefineConfig.long_baseline on / off (None: the options' / default); ``type_check``: without ``refine`` the
+    Estimator's type check (EstimatorConfig.type_check; None: its default), with ``refine``
+    RefineConfig.type_check (None: the options' / default)."""
 
     def build(opt: MethodOptions) -> RunFn:
         from sim2art_core.refine import RefineConfig
@@ -95,6 +96,7 @@ def _sim2art(
             refine_config=rcfg,
             motion_segmentation=motion_segmentation,
             slot_split=slot_split,
+            part_merge=part_merge,
             type_check=check,
         )
 
@@ -153,7 +155,9 @@ def _gt_segmentation_refine(opt: MethodOptions, long_baseline: bool | None = Non
 MethodName = Literal[
     "sim2art", "sim2art-norefine", "sim2art-motionseg", "sim2art-motionseg-refine", "sim2art-netseg",
     "sim2art-refined-only", "sim2art-chained", "sim2art-long-baseline", "sim2art-slotsplit",
-    "sim2art-slotsplit-refine", "sim2art-typecheck", "sim2art-typecheck-refine", "featclust", "featclust-oracle-k",
+    "sim2art-slotsplit-refine", "sim2art-partmerge", "sim2art-partmerge-norefine", "sim2art-nopartmerge",
+    "sim2art-nopartmerge-norefine", "sim2art-typecheck", "sim2art-typecheck-refine", "featclust",
+    "featclust-oracle-k",
     "gtseg-refine", "gtseg-refine-chained", "gtseg-refine-long-baseline",
 ]  # fmt: skip
 
@@ -181,6 +185,13 @@ for _spec in (
                "refined joint)", _sim2art(False, motion_segmentation=False, slot_split=True, type_check=False)),
     MethodSpec("sim2art-slotsplit-refine", "sim2art (network + refinement, gated fusion) + slot split",
                _sim2art(True, slot_split=True)),
+    MethodSpec("sim2art-partmerge", "sim2art (network + refinement, gated fusion) + part merge (touching parts "
+               "that move as one: one part)", _sim2art(True, part_merge=True)),
+    MethodSpec("sim2art-partmerge-norefine", "network only + part merge",
+               _sim2art(False, motion_segmentation=False, part_merge=True, type_check=False)),
+    MethodSpec("sim2art-nopartmerge", "sim2art without the part merge", _sim2art(True, part_merge=False)),
+    MethodSpec("sim2art-nopartmerge-norefine", "network only without the part merge",
+               _sim2art(False, motion_segmentation=False, part_merge=False, type_check=False)),
     MethodSpec("sim2art-typecheck", "network only + geometric type check (the geometry's type where the part's "
                "motion clearly contradicts the network's)",
                _sim2art(False, motion_segmentation=False, type_check=True)),

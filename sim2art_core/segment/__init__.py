@@ -2,7 +2,7 @@
 
 Public API: :func:`segment_by_motion`, :class:`MotionSegmentationConfig`, :class:`MotionSegmentationInput`,
 :class:`MotionSegmentation`; the slot split (:func:`split_slots`, :class:`SlotSplitConfig`,
-:class:`SlotSplit`).
+:class:`SlotSplit`); the part merge (:func:`merge_parts`, :class:`PartMergeConfig`, :class:`PartMerge`).
 """
 
 from sim2art_core.segment.motion_segmentation import (
@@ -11,14 +11,18 @@ from sim2art_core.segment.motion_segmentation import (
     MotionSegmentationInput,
     segment_by_motion,
 )
+from sim2art_core.segment.part_merge import PartMerge, PartMergeConfig, merge_parts
 from sim2art_core.segment.slot_split import SlotSplit, SlotSplitConfig, split_slots
 
 __all__ = [
     "MotionSegmentation",
     "MotionSegmentationConfig",
     "MotionSegmentationInput",
+    "PartMerge",
+    "PartMergeConfig",
     "SlotSplit",
     "SlotSplitConfig",
+    "merge_parts",
     "segment_by_motion",
     "split_slots",
 ]
