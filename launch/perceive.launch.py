@@ -29,6 +29,7 @@ ARGUMENTS = [
     ("inference_mode", "process", "estimator in a child process (process) or a thread of the node (thread)"),
     ("publish_mode", "fused", "what /articulation carries: fused (object model over windows) or window"),
     ("confirm_windows", "2", "fused model: windows that must support a joint before it is confirmed"),
+    ("planner_joints", "confirmed", "joints /tf, joint_states, robot_description show movable: confirmed or all"),
     ("use_sim_time", "false", "follow /clock (bag replay with --clock)"),
     ("namespace", "", "node namespace"),
 ]
@@ -55,6 +56,7 @@ def generate_launch_description() -> LaunchDescription:
                 "inference_mode": LaunchConfiguration("inference_mode"),
                 "publish_mode": LaunchConfiguration("publish_mode"),
                 "confirm_windows": ParameterValue(LaunchConfiguration("confirm_windows"), value_type=int),
+                "planner_joints": LaunchConfiguration("planner_joints"),
                 "use_sim_time": ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool),
             },
         ],

@@ -22,6 +22,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -112,8 +113,7 @@ def main() -> int:
               f"{100 * x['share_rest']:.0f} % | {x['record_kib_mean']:.0f} / {x['record_kib_max']:.0f} | "
               f"{x['encode_ms']:.1f} |")  # fmt: skip
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+        Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0
 
 

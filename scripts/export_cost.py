@@ -2,6 +2,7 @@
 
     nice -n 10 python scripts/export_cost.py --baseline 3cd3e06 --repeats 5
     nice -n 10 python scripts/export_cost.py --baseline 3cd3e06 --categories --profile
+    nice -n 10 python scripts/export_cost.py --baseline 6dc43c9 --categories --noise-tolerance 3
 
 Inputs: the node's work per estimate (``DigitalTwin``: ``export_urdf(est, observed_geometry_from_window(window,
 est), cfg)``) on the windows ``realtime_bench`` times the estimator on (Storage1 rendered at 640x480, 16 x 1024
@@ -12,6 +13,8 @@ category with the oracle estimate of ``sim2art-benchmark export`` (true flow, tr
 alternate export by export, ``--repeats`` times; printed: median wall and CPU ms per export (CPU = this
 process, all threads: numpy's BLAS threads count), their ratios, whether the URDF and mesh bytes are
 identical, convex pieces, and the mean distance of each link's observed points to its meshes (mm).
+``--noise-tolerance`` sets ``ExportConfig.noise_tolerance`` of every export (a baseline ``mesh.py`` without it
+ignores it: fixed tolerance before, adaptive after).
 """
 
 from __future__ import annotations
@@ -179,6 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=8, help="T of --categories (bench_export's default)")
     ap.add_argument("--points", type=int, default=512, help="N of --categories (bench_export's default)")
     ap.add_argument("--profile", action="store_true", help="cProfile of the 'after' export of the node inputs")
+    ap.add_argument(
+        "--noise-tolerance",
+        type=float,
+        default=None,
+        help="ExportConfig.noise_tolerance of every export (a baseline mesh.py without it ignores it)",
+    )
     args = ap.parse_args(argv)
     from sim2art_core.export import ExportConfig
 
@@ -190,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
           f"scripts/export_cost.py {' '.join(argv if argv is not None else sys.argv[1:])}")  # fmt: skip
     node = [(w, e, f"realtime_bench window {i}") for i, (w, e) in enumerate(node_inputs())]
     cfg = ExportConfig(link_prefix="object_0/", robot_name="object_0")  # as the node's DigitalTwin
+    if args.noise_tolerance is not None:
+        cfg = replace(cfg, noise_tolerance=args.noise_tolerance)
     print(
         markdown(
             compare(node, base, args.repeats, cfg),
@@ -201,7 +212,10 @@ def main(argv: list[str] | None = None) -> int:
         title = (
             f"One test-split sequence per category (seed {args.seed}, T {args.frames}, N {args.points}, gtseg-refine)"
         )
-        print(markdown(compare(cats, base, args.repeats, ExportConfig()), title))
+        plain = ExportConfig()
+        if args.noise_tolerance is not None:
+            plain = replace(plain, noise_tolerance=args.noise_tolerance)
+        print(markdown(compare(cats, base, args.repeats, plain), title))
     if args.profile:
         import cProfile
         import pstats

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim2art_core.estimate import ArticulationEstimate, JointEstimate, PartEstimate
+from sim2art_core.estimate import PLANNER_JOINTS, ArticulationEstimate, JointEstimate, PartEstimate
 from sim2art_core.geometry import (
     closest_point_on_line,
     make_transform,
@@ -66,6 +66,8 @@ class OpeningRequest:
         handle_offset: [0, 1], where the handle sits between the centroid (0) and the part's box
             surface (1), see module doc.
         min_confidence: joints below this confidence are not used.
+        joints: "confirmed" (default): only a joint the fused model confirmed is planned (an unconfirmed one is
+            a hypothesis, as the node's ``planner_joints``; a per-window estimate confirms none); "all": any.
     """
 
     opening: float = 0.5
@@ -73,8 +75,11 @@ class OpeningRequest:
     num_waypoints: int = 20
     handle_offset: float = 0.9
     min_confidence: float = 0.0
+    joints: str = "confirmed"
 
     def __post_init__(self):
+        if self.joints not in PLANNER_JOINTS:
+            raise ValueError(f"OpeningRequest.joints must be one of {PLANNER_JOINTS}, got {self.joints!r}")
         if self.mode not in OPENING_MODES:
             raise ValueError(f"OpeningRequest.mode must be one of {OPENING_MODES}, got {self.mode!r}")
         if self.num_waypoints < 2:
@@ -106,9 +111,12 @@ class GraspPath:
         return self.poses[:, :3, 3]
 
 
-def select_joint(estimate: ArticulationEstimate, joint_name: str = "", min_confidence: float = 0.0) -> JointEstimate:
-    """The named joint, or (name "") the most confident revolute/prismatic one, among the confirmed ones when
-    the estimate has any (the node's fused model: unconfirmed joints are hypotheses); PathError otherwise."""
+def select_joint(
+    estimate: ArticulationEstimate, joint_name: str = "", min_confidence: float = 0.0, joints: str = "confirmed"
+) -> JointEstimate:
+    """The named joint, or (name "") the most confident revolute/prismatic one, among those ``joints``
+    (PLANNER_JOINTS) lets a planner act on: with "confirmed" an unconfirmed joint (a hypothesis of the node's fused
+    model, or any joint of a per-window estimate) is never planned. PathError otherwise, saying why."""
     if estimate.status != EstimateStatus.OK:
         reason = estimate.message or estimate.status.name
         raise PathError(f"estimate status is {estimate.status.name}: {reason}")
@@ -119,11 +127,22 @@ def select_joint(estimate: ArticulationEstimate, joint_name: str = "", min_confi
         joint = found[0]
         if joint.type not in MOVABLE:
             raise PathError(f"joint {joint_name!r} is {joint.type.name}: nothing to open")
+        if not joint.presented(joints):
+            raise PathError(
+                f"joint {joint_name!r} is unconfirmed ({joint.support_windows} window(s)): a hypothesis, not "
+                "planned (joints 'all' plans on hypotheses)"
+            )
     else:
         movable = [j for j in estimate.joints if j.type in MOVABLE]
         if not movable:
             raise PathError("the estimate has no revolute or prismatic joint")
-        joint = max([j for j in movable if j.confirmed] or movable, key=lambda j: j.confidence)
+        usable = [j for j in movable if j.presented(joints)]
+        if not usable:
+            raise PathError(
+                f"none of the {len(movable)} movable joints is confirmed yet: hypotheses are not planned (joints "
+                "'all' plans on them; a per-window estimate confirms none)"
+            )
+        joint = max(usable, key=lambda j: j.confidence)
     if joint.confidence < min_confidence:
         raise PathError(f"joint {joint.name} confidence {joint.confidence:.2f} < min_confidence {min_confidence:.2f}")
     return joint
@@ -210,7 +229,7 @@ def joint_motion(joint: JointEstimate, delta: float) -> np.ndarray:
 
 def opening_path(estimate: ArticulationEstimate, request: OpeningRequest, joint_name: str = "") -> GraspPath:
     """Plan the grasp path for one joint of ``estimate`` (PathError when it cannot)."""
-    joint = select_joint(estimate, joint_name, request.min_confidence)
+    joint = select_joint(estimate, joint_name, request.min_confidence, request.joints)
     _, _, now = _check_joint(joint)
     child = _part(estimate, joint.child, joint)
     handle = handle_point(joint, child, request.handle_offset)

@@ -79,6 +79,11 @@ def part_from_labels(
     )
 
 
+#: Which joints the planner-facing outputs present as facts (the node's ``planner_joints``, ``ExportConfig.joints``,
+#: the consumer's ``OpeningRequest.joints``): "confirmed" — only those the fused model confirmed — or "all".
+PLANNER_JOINTS = ("confirmed", "all")
+
+
 @dataclass(frozen=True)
 class JointEstimate:
     """The joint attaching part ``child`` to part ``parent`` (labels).
@@ -126,6 +131,13 @@ class JointEstimate:
     @property
     def name(self) -> str:
         return f"joint_{self.child}"
+
+    def presented(self, joints: str) -> bool:
+        """Whether a planner-facing output presents this joint as a fact under ``joints`` (PLANNER_JOINTS):
+        "confirmed" only a confirmed joint, "all" every joint (hypotheses included)."""
+        if joints not in PLANNER_JOINTS:
+            raise ValueError(f"joints must be one of {list(PLANNER_JOINTS)}, got {joints!r}")
+        return joints == "all" or self.confirmed
 
     @property
     def state(self) -> float:

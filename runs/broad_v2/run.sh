@@ -3,12 +3,7 @@
 # path (issue 12.2/12.4): 15 % real optical-flow samples, 50 % noise model, 35 % true; validation windows on the
 # noise model (--val-flow noise-model), so best.pt / val/step_*.pt are chosen for the run-time path.
 # Resumable: run this script again after an interruption (--resume auto picks runs/broad_v2/last.pt).
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4
-[ -f "$PRELOAD" ] && export LD_PRELOAD="$PRELOAD"
-export PYTHONPATH="$PWD" OMP_NUM_THREADS=1
-PY="${PY:-/work/main/.venv/bin/python}"
+source "$(dirname "$0")/../train_env.sh"
 exec nice -n 15 "$PY" -m sim2art_core.train.cli --data generate --categories broad --val-categories all \
   --val-flow noise-model --init runs/broad_v1/last.pt --flow-error-fraction 0.5 --optical-flow-fraction 0.15 \
   --steps 3000 --batch-size 4 --lr 2e-4 --warmup 100 --val-every 250 --val-samples 64 --ckpt-every 50 \

@@ -24,12 +24,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from sim2art_core.benchmarks.latency import _rss_mb, _stats  # one RSS probe and one timing summary
+from sim2art_core.benchmarks.latency import (  # one RSS probe, one timing summary, one way to run a case
+    _rss_mb,
+    _stats,
+    case_in_subprocess,
+)
 
 OUTPUTS = ("part_logits", "moving_logits", "type_logits", "revolute_axis", "pivot", "prismatic_axis",
            "revolute_amounts", "prismatic_amounts")  # fmt: skip
@@ -156,13 +159,7 @@ def _child(spec: dict) -> dict:
 
 
 def _subprocess(spec: dict) -> dict:
-    env = os.environ.copy()
-    env["OMP_NUM_THREADS"] = env["OPENBLAS_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(spec["threads"])
-    cmd = [sys.executable, "-m", "sim2art_core.benchmarks.infer_speed", "--one", json.dumps(spec)]
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if r.returncode != 0:
-        raise RuntimeError(f"infer_speed case {spec} failed:\n{r.stderr[-3000:]}")
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    return case_in_subprocess("sim2art_core.benchmarks.infer_speed", spec)
 
 
 def infer_speed_markdown(result: dict) -> str:

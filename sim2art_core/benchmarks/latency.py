@@ -248,15 +248,22 @@ def run_case(spec: dict) -> dict:
     raise ValueError(f"unknown case {spec['case']!r}")
 
 
-def _subprocess(spec: dict) -> dict:
+def case_in_subprocess(module: str, spec: dict) -> dict:
+    """``python -m MODULE --one SPEC`` in a fresh process (its own thread pools and memory peak); its last
+    stdout line, parsed as JSON. numpy/scipy (FeatClust, refinement, preprocessing) get the same thread budget
+    as torch: ``spec["threads"]`` (default 1)."""
     env = os.environ.copy()
-    # numpy/scipy (FeatClust, refinement, preprocessing) get the same thread budget as torch
     env["OMP_NUM_THREADS"] = env["OPENBLAS_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(spec.get("threads", 1))
-    cmd = [sys.executable, "-m", "sim2art_core.benchmarks.latency", "--one", json.dumps(spec)]
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    r = subprocess.run(
+        [sys.executable, "-m", module, "--one", json.dumps(spec)], capture_output=True, text=True, env=env
+    )
     if r.returncode != 0:
-        raise RuntimeError(f"latency case {spec} failed:\n{r.stderr[-3000:]}")
+        raise RuntimeError(f"{module} case {spec} failed:\n{r.stderr[-3000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def _subprocess(spec: dict) -> dict:
+    return case_in_subprocess("sim2art_core.benchmarks.latency", spec)
 
 
 def _random_checkpoint(model: str) -> str:

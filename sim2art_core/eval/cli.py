@@ -191,6 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--refine-grid", action="append", default=[], metavar="NAME=V1,V2,...",
                    help="also run sim2art for every combination of these RefineConfig values (repeatable; "
                         "tune the fusion thresholds on --split val)")  # fmt: skip
+    p.add_argument("--grid-method", default="sim2art",
+                   help="the registered method each --refine-grid combination runs (default: sim2art; e.g. "
+                        "sim2art-typecheck to tune the type check without the refinement)")  # fmt: skip
     p.add_argument("--out", default="eval_out", help="output directory (default: eval_out)")
     p.add_argument("--categories", default=None, help="comma-separated categories (default: all)")
     p.add_argument("--per-category", type=int, default=None, help="at most this many samples per category")
@@ -221,7 +224,7 @@ def _build_methods(args) -> dict[str, RunFn]:
     methods = {name: build_method(name, options) for name in names}
     for combo in refine_grid(args.refine_grid):
         opt = replace(options, refine_overrides=overrides + combo)
-        methods[variant_name("sim2art", combo)] = build_method("sim2art", opt)
+        methods[variant_name(args.grid_method, combo)] = build_method(args.grid_method, opt)
     if not methods:
         raise ValueError("no method to run (--methods is empty)")
     return methods

@@ -68,11 +68,15 @@ def _sim2art(
     long_baseline: bool | None = None,
     motion_segmentation: bool | None = None,
     slot_split: bool | None = None,
+    part_merge: bool | None = None,
+    type_check: bool | None = None,
     depth_hypotheses: bool | None = None,
 ) -> Callable[[MethodOptions], RunFn]:
-    """``motion_segmentation`` / ``slot_split`` / ``depth_hypotheses``: None follows the Estimator's default
-    (EstimatorConfig.motion_segmentation / .slot_split / .depth_hypotheses); ``long_baseline``: force
-    RefineConfig.long_baseline on / off (None: the options' / default)."""
+    """``motion_segmentation`` / ``slot_split`` / ``part_merge`` / ``depth_hypotheses``: None follows the
+    Estimator's default (EstimatorConfig.motion_segmentation / .slot_split / .part_merge / .depth_hypotheses);
+    ``long_baseline``: force RefineConfig.long_baseline on / off (None: the options' / default); ``type_check``:
+    without ``refine`` the Estimator's type check (EstimatorConfig.type_check; None: its default), with
+    ``refine`` RefineConfig.type_check (None: the options' / default)."""
 
     def build(opt: MethodOptions) -> RunFn:
         from sim2art_core.refine import RefineConfig
@@ -82,14 +86,19 @@ def _sim2art(
             fields["fusion"] = fusion
         if long_baseline is not None:
             fields["long_baseline"] = long_baseline
+        if refine and type_check is not None:
+            fields["type_check"] = type_check
         rcfg = RefineConfig(**fields) if fields else None
         est = _shared_estimator(opt.checkpoint, opt.device)
+        check = None if refine else type_check
         return lambda sample, window: est.estimate(
             window,
             refine=refine,
             refine_config=rcfg,
             motion_segmentation=motion_segmentation,
             slot_split=slot_split,
+            part_merge=part_merge,
+            type_check=check,
             depth_hypotheses=depth_hypotheses,
         )
 
@@ -148,7 +157,9 @@ def _gt_segmentation_refine(opt: MethodOptions, long_baseline: bool | None = Non
 MethodName = Literal[
     "sim2art", "sim2art-norefine", "sim2art-motionseg", "sim2art-motionseg-refine", "sim2art-netseg",
     "sim2art-refined-only", "sim2art-chained", "sim2art-long-baseline", "sim2art-slotsplit",
-    "sim2art-slotsplit-refine", "sim2art-depthhyp", "sim2art-depthhyp-refine", "featclust", "featclust-oracle-k",
+    "sim2art-slotsplit-refine", "sim2art-partmerge", "sim2art-partmerge-norefine", "sim2art-nopartmerge",
+    "sim2art-nopartmerge-norefine", "sim2art-typecheck", "sim2art-typecheck-refine", "sim2art-depthhyp",
+    "sim2art-depthhyp-refine", "featclust", "featclust-oracle-k",
     "gtseg-refine", "gtseg-refine-chained", "gtseg-refine-long-baseline",
 ]  # fmt: skip
 
@@ -159,9 +170,9 @@ for _spec in (
     MethodSpec("sim2art", "the Estimator's defaults: network + refinement (gated fusion)",
                _sim2art(True)),
     MethodSpec("sim2art-norefine", "network only: the slots' segmentation and the joint heads",
-               _sim2art(False, motion_segmentation=False)),
+               _sim2art(False, motion_segmentation=False, type_check=False)),
     MethodSpec("sim2art-motionseg", "network + motion segmentation, joint heads (no refinement)",
-               _sim2art(False, motion_segmentation=True)),
+               _sim2art(False, motion_segmentation=True, type_check=False)),
     MethodSpec("sim2art-motionseg-refine", "network + motion segmentation + refinement (gated fusion)",
                _sim2art(True, motion_segmentation=True)),
     MethodSpec("sim2art-netseg", "network segmentation (no motion segmentation) + refinement (gated fusion)",
@@ -173,11 +184,24 @@ for _spec in (
     MethodSpec("sim2art-long-baseline", "sim2art + long-baseline fits (ICP from frame 0, long_baseline on)",
                _sim2art(True, long_baseline=True)),
     MethodSpec("sim2art-slotsplit", "network only + slot split (pieces that move differently: own part, "
-               "refined joint)", _sim2art(False, motion_segmentation=False, slot_split=True)),
+               "refined joint)", _sim2art(False, motion_segmentation=False, slot_split=True, type_check=False)),
     MethodSpec("sim2art-slotsplit-refine", "sim2art (network + refinement, gated fusion) + slot split",
                _sim2art(True, slot_split=True)),
+    MethodSpec("sim2art-partmerge", "sim2art (network + refinement, gated fusion) + part merge (touching parts "
+               "that move as one: one part)", _sim2art(True, part_merge=True)),
+    MethodSpec("sim2art-partmerge-norefine", "network only + part merge",
+               _sim2art(False, motion_segmentation=False, part_merge=True, type_check=False)),
+    MethodSpec("sim2art-nopartmerge", "sim2art without the part merge", _sim2art(True, part_merge=False)),
+    MethodSpec("sim2art-nopartmerge-norefine", "network only without the part merge",
+               _sim2art(False, motion_segmentation=False, part_merge=False, type_check=False)),
+    MethodSpec("sim2art-typecheck", "network only + geometric type check (the geometry's type where the part's "
+               "motion clearly contradicts the network's)",
+               _sim2art(False, motion_segmentation=False, type_check=True)),
+    MethodSpec("sim2art-typecheck-refine", "sim2art (network + refinement, gated fusion) + geometric type check",
+               _sim2art(True, type_check=True)),
     MethodSpec("sim2art-depthhyp", "network only + depth hypotheses (base regions whose depth moved: own part, "
-               "registered joint)", _sim2art(False, motion_segmentation=False, depth_hypotheses=True)),
+               "registered joint)", _sim2art(False, motion_segmentation=False, depth_hypotheses=True,
+               type_check=False)),
     MethodSpec("sim2art-depthhyp-refine", "sim2art (network + refinement, gated fusion) + depth hypotheses",
                _sim2art(True, depth_hypotheses=True)),
     MethodSpec("featclust", "FeatClust baseline, k by motion BIC", _featclust(False)),

@@ -10,10 +10,17 @@ from sim2art_core.export.observed import (
     observed_geometry_from_window,
     part_poses,
 )
-from sim2art_core.export.urdf import URDF_SCHEMA_VERSION, ExportedLink, ExportError, UrdfModel, export_urdf
+from sim2art_core.export.urdf import (
+    URDF_SCHEMA_VERSION,
+    ExportedLink,
+    ExportError,
+    UrdfModel,
+    export_urdf,
+    joint_name,
+)
 
 __all__ = [
     "URDF_SCHEMA_VERSION", "ExportConfig", "ExportError", "ExportedLink", "MassProperties", "ObservedGeometry",
     "PartMesh", "UrdfModel", "export_urdf", "mass_properties", "observed_geometry_from_bounds",
-    "observed_geometry_from_cloud", "observed_geometry_from_window", "part_mesh", "part_poses",
+    "joint_name", "observed_geometry_from_cloud", "observed_geometry_from_window", "part_mesh", "part_poses",
 ]  # fmt: skip

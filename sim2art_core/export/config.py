@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sim2art_core.estimate import PLANNER_JOINTS
+
 
 @dataclass(frozen=True)
 class ExportConfig:
@@ -44,7 +46,16 @@ class ExportConfig:
     a concave part (a cabinet body, a drawer) needs several for its mesh to follow the observed surface."""
     piece_tolerance: float = 0.004
     """m: more pieces are used (k = 1, 2, 4, ...) until the mean distance of a part's points to its
-    pieces' surfaces is at most this."""
+    pieces' surfaces is at most this (or the noise tolerance below, when larger)."""
+    noise_tolerance: float = 0.0
+    """Times a part's measured point noise (:func:`sim2art_core.export.mesh.point_noise`: the thickness of
+    its observed surface) that its pieces may miss it by: the part's tolerance is the larger of this times
+    its noise and ``piece_tolerance``; 0 (default) = ``piece_tolerance`` for every part. The hull of a noisy
+    flat front misses its points by 2-3.5 times their noise, so 3 keeps such a front one piece where the
+    fixed tolerance takes 16. Off by default, by measurement (docs/BENCHMARKS.md "A noise-adaptive piece
+    tolerance"): the node's parts are not noisy planes (their one-hull error is 7-11 times their noise), so
+    3 halved the pieces of 4 of 8 door links at twice the mesh error (12-15 -> 27-34 mm) and 1.5x the export's CPU
+    (the search then tries k = 2, 4, 8 as well), and 2 changed no piece count."""
     revolute_margin: float = 0.1
     """rad added below the smallest and above the largest observed revolute state for the joint limits."""
     prismatic_margin: float = 0.02
@@ -77,9 +88,9 @@ class ExportConfig:
             raise ValueError("ExportConfig: joint-limit margins must be >= 0")
         if self.min_hull_points < 4 or self.max_hull_points < self.min_hull_points:
             raise ValueError("ExportConfig: need 4 <= min_hull_points <= max_hull_points")
-        if self.max_pieces < 1 or not self.piece_tolerance > 0:
-            raise ValueError("ExportConfig: need max_pieces >= 1 and piece_tolerance > 0")
-        if self.joints not in ("all", "confirmed"):
-            raise ValueError(f"ExportConfig.joints must be 'all' or 'confirmed', got {self.joints!r}")
+        if self.max_pieces < 1 or not self.piece_tolerance > 0 or not self.noise_tolerance >= 0:
+            raise ValueError("ExportConfig: need max_pieces >= 1, piece_tolerance > 0 and noise_tolerance >= 0")
+        if self.joints not in PLANNER_JOINTS:
+            raise ValueError(f"ExportConfig.joints must be one of {list(PLANNER_JOINTS)}, got {self.joints!r}")
         if not 3 <= self.decimals <= 12:
             raise ValueError(f"ExportConfig.decimals must be in [3, 12], got {self.decimals}")

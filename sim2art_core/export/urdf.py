@@ -105,6 +105,14 @@ def sanitize_name(text: str, slash: bool = False) -> str:
     return f"_{name}" if name[0].isdigit() else name
 
 
+def joint_name(prefix: str, child: int) -> str:
+    """URDF name of the joint that moves part ``child``: ``<prefix>joint_<child>``, sanitised. The node's
+    ``~/joint_states`` entries and joint TF frames use it too (prefix ``<object_id>/``), so all three name a
+    joint alike whatever characters ``object_id`` has (the URDF renames it only if the fixed frame itself
+    were called so)."""
+    return sanitize_name(f"{prefix}joint_{child}", slash=True)
+
+
 def _unique(name: str, used: set[str]) -> str:
     out, k = name, 1
     while out in used:
@@ -182,7 +190,7 @@ def export_urdf(
     names = {root.label: base_name}
     for k in movable:
         names[k] = _unique(sanitize_name(f"{prefix}part_{k}", slash=True), used)
-    joint_names = {k: _unique(sanitize_name(f"{prefix}joint_{k}", slash=True), used) for k in movable}
+    joint_names = {k: _unique(joint_name(prefix, k), used) for k in movable}
 
     # link origins in the fixed frame (state 0)
     pts_of = {k: _finite_points(geometry, link_parts[k]) for k in link_parts}

@@ -58,6 +58,30 @@ class RefineConfig:
             covariance, inflated by the model's misfit) must be at most this (degrees). inf: off.
         gate_min_type_bic_margin: gate: where the geometry's type differs from the network's, its
             model's BIC must beat the network type's model by at least this. 0: off.
+        type_check: the geometric type check (:mod:`sim2art_core.refine.type_check`): where the part's
+            measured motion over the window clearly contradicts the network's joint type, the geometric
+            model of the other type is used (source "refined"), with fusion "network" and where the
+            "gate" keeps the network's joint. On by default (val, optical flow, with the refinement:
+            type 78 -> 80 %, axis 27.1 -> 25.4 deg; no change with true flow); the Estimator's
+            ``EstimatorConfig.type_check`` runs it without the refinement (the node's path).
+            docs/BENCHMARKS.md "Geometric type check".
+        type_check_min_bic_margin: the type check's evidence threshold: the geometric model must beat
+            the network type's model (prismatic -> revolute) and the static model (both directions) by
+            at least this BIC (chi^2 units; ~ -2 ln of the likelihood ratio). Chosen on the val split.
+        type_check_min_rotation_deg: prismatic -> revolute only when the revolute model turns the part
+            by at least this over the window (deg): a wobbling drawer turns by a few degrees.
+        type_check_min_chi2_ratio: prismatic -> revolute only when the revolute model's reduced chi^2
+            over the part's steps is at most 1 / this of the prismatic model's (it explains the motion
+            clearly better, not only over many points). 1: off; 2 chosen on val with the node's windows in
+            view (docs/BENCHMARKS.md "Geometric type check").
+        type_check_max_prismatic_chi2: revolute -> prismatic only when the prismatic model explains the
+            part's steps within the noise: reduced chi^2 at most this (a door, however slow, turns, and
+            the prismatic model leaves that rotation as residual).
+        type_check_min_translation_noise: revolute -> prismatic only when the prismatic model moves the
+            part by at least this times the window's flow noise.
+        type_check_min_explained: revolute -> prismatic only when the part's pair fits explain at least
+            this fraction of its weight (``explained`` of the gate): two doors merged into one part that
+            open in opposite directions move on average like a drawer.
         long_baseline: fit the joints on long-baseline poses (frame 0 -> every frame t, robust ICP
             of the part's frame-0 points with the chained flow as the initial guess,
             :mod:`sim2art_core.refine.long_baseline`) instead of the chained frame-to-frame flow
@@ -126,6 +150,13 @@ class RefineConfig:
     gate_min_motion_noise: float = 0.0
     gate_max_axis_std_deg: float = float("inf")
     gate_min_type_bic_margin: float = 0.0
+    type_check: bool = True
+    type_check_min_bic_margin: float = 200.0
+    type_check_min_rotation_deg: float = 10.0
+    type_check_min_chi2_ratio: float = 2.0
+    type_check_max_prismatic_chi2: float = 3.0
+    type_check_min_translation_noise: float = 30.0
+    type_check_min_explained: float = 0.9
     long_baseline: bool = False
     lb_use: Literal["poses", "amounts"] = "amounts"
     lb_register_root: bool = True
@@ -175,6 +206,11 @@ class RefineConfig:
             raise ValueError(
                 "RefineConfig: lb_min_inlier_fraction in [0, 1], lb_point_weight >= 0, lb_max_residual_m > 0"
             )
+        for name in ("type_check_min_bic_margin", "type_check_min_rotation_deg", "type_check_max_prismatic_chi2",
+                     "type_check_min_translation_noise", "type_check_min_explained",
+                     "type_check_min_chi2_ratio"):  # fmt: skip
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"RefineConfig.{name} must be >= 0, got {getattr(self, name)}")
         if self.irls_iterations < 0:
             raise ValueError(f"RefineConfig.irls_iterations must be >= 0, got {self.irls_iterations}")
 

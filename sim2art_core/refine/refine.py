@@ -48,6 +48,7 @@ from sim2art_core.refine.long_baseline import rows as pose_rows
 from sim2art_core.refine.motion import chain_steps, largest_displacement
 from sim2art_core.refine.rigid import fit_part_pair_motions
 from sim2art_core.refine.so3 import rotvecs_from_matrices, skew
+from sim2art_core.refine.type_check import geometric_type_override
 from sim2art_core.types import JointType
 from sim2art_core.window import Window
 
@@ -312,7 +313,8 @@ def fuse_joint(
 ) -> JointEstimate:
     """The fusion rule (cfg.fusion):
 
-    * "network": the network's joint when there is one, else the refined joint.
+    * "network": the network's joint when there is one, else the refined joint; with ``cfg.type_check``
+      the type check below first.
     * "refined": the refined joint when the part is supported, else the network's.
     * "gate" (default): the network's joint (type and axis) unless the fit is trustworthy
       (:func:`untrusted_reasons` finds nothing: residual, confidence, explained fraction, residual
@@ -322,17 +324,30 @@ def fuse_joint(
       product of the geometric (BIC) and network probabilities, and the joint is the closed-form
       fit of the most probable type (source "fused"). If that type is STATIC - the geometry saw no
       motion - the network's joint is kept when the network predicts a movable joint (it can know
-      the joint from shape alone).
+      the joint from shape alone). When not trustworthy and ``cfg.type_check``: the type check below
+      first, else the network's joint.
+
+    Type check (``cfg.type_check``; "network" and an untrusted "gate"): where the part's measured motion
+    clearly contradicts the network's type (:func:`~sim2art_core.refine.type_check.geometric_type_override`),
+    the closed-form fit of the geometric type (source "refined", type probabilities of the BIC) replaces the
+    network's joint. (A trusted gate's product already follows such clear geometry: a BIC margin of 200 is a
+    likelihood ratio of e^100.)
     """
     if network is None:
         return refined
     if fits is None or pairs is None:  # the part was too small to fit: the geometry knows nothing
         return network
-    if cfg.fusion == "network":
-        return network
     if cfg.fusion == "refined":
         return refined
-    if untrusted_reasons(refined, fits, pairs, cfg, noise_m=noise_m, motion_m=motion_m, network_type=network.type):
+    if cfg.fusion == "network" or untrusted_reasons(
+        refined, fits, pairs, cfg, noise_m=noise_m, motion_m=motion_m, network_type=network.type
+    ):
+        if cfg.type_check:
+            steps = int(np.count_nonzero(pairs.fitted))
+            override = geometric_type_override(fits, network.type, noise_m, steps, pairs.explained, cfg)
+            if override is not None:
+                return _joint_from_fit(refined.child, refined.parent, fits, type_probabilities(fits), pairs,
+                                       "refined", cfg, chosen=override)  # fmt: skip
         return network
     net_p = np.clip(np.asarray(network.type_probs, dtype=np.float64), 1e-6, None)
     p = np.asarray(refined.type_probs) * net_p

@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -69,8 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{out['observed_motions_ms_median']:.1f} ms; ratio {out['ratio_median']:.1f}x"
     )
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=1)
+        Path(args.json).write_text(json.dumps(out, indent=1))
     return 0
 
 

@@ -18,7 +18,8 @@ stamp) has arrived, or when the joint is not in it, it plans from the message's 
 Parameters (all with descriptors; ``ros2 param describe`` lists them):
 ``joint_name`` ("" = most confident revolute/prismatic joint), ``object_id`` ("" = any),
 ``opening`` (rad | m), ``opening_mode`` ("relative" | "absolute"), ``num_waypoints``,
-``handle_offset``, ``min_confidence``, ``latched_input``, ``plan_from``.
+``handle_offset``, ``min_confidence``, ``planner_joints`` ("confirmed" = only joints the fused model confirmed,
+the perception node's default; "all" = hypotheses too), ``latched_input``, ``plan_from``.
 
 Robustness: FAILED / NO_ARTICULATION estimates, empty or malformed messages
 (non-unit axis, NaN, unknown parts, bad enum values) are dropped with a throttled
@@ -47,9 +48,10 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
 
 from sim2art_core.consumer_path import OPENING_MODES, GraspPath, OpeningRequest, PathError, opening_path, select_joint
+from sim2art_core.estimate import PLANNER_JOINTS
 from sim2art_core.export.kinematics import UrdfKinematics, urdf_opening_path
 from sim2art_core.geometry import quaternion_from_matrix
-from sim2art_ros.conversions.articulation import msg_to_estimate
+from sim2art_ros.conversions.articulation import joint_frame_name, msg_to_estimate
 from sim2art_ros.msg import Articulation
 
 NODE_NAME = "articulation_consumer"
@@ -132,6 +134,11 @@ class ArticulationConsumer(Node):
                  floating_point_range=[FloatingPointRange(from_value=0.0, to_value=1.0, step=0.0)]),
         )  # fmt: skip
         self.declare_parameter(
+            "planner_joints", "confirmed",
+            desc('"confirmed": plan only joints the fused model confirmed (an unconfirmed joint is a hypothesis; '
+                 'a per-window estimate confirms none); "all": hypotheses too'),
+        )  # fmt: skip
+        self.declare_parameter(
             "latched_input", True,
             desc("subscribe transient-local (get the last estimate on start; the publisher must be "
                  "transient-local too) or volatile", read_only=True),
@@ -145,6 +152,8 @@ class ArticulationConsumer(Node):
 
     def _validate_parameters(self, params) -> SetParametersResult:
         for p in params:
+            if p.name == "planner_joints" and p.value not in PLANNER_JOINTS:
+                return SetParametersResult(successful=False, reason=f"planner_joints must be one of {PLANNER_JOINTS}")
             if p.name == "opening_mode" and p.value not in OPENING_MODES:
                 return SetParametersResult(successful=False, reason=f"opening_mode must be one of {OPENING_MODES}")
             if p.name == "opening" and not np.isfinite(p.value):
@@ -163,6 +172,7 @@ class ArticulationConsumer(Node):
             num_waypoints=int(g("num_waypoints").value),
             handle_offset=float(g("handle_offset").value),
             min_confidence=float(g("min_confidence").value),
+            joints=str(g("planner_joints").value),
         )
 
     # -- messages ---------------------------------------------------------------------------------
@@ -189,11 +199,13 @@ class ArticulationConsumer(Node):
         kin = self._urdf[1]
         if kin.root != msg.header.frame_id:
             return None
-        joint = select_joint(estimate, str(self.get_parameter("joint_name").value), request.min_confidence)
-        name = f"{msg.object_id}/{joint.name}"
+        joint = select_joint(
+            estimate, str(self.get_parameter("joint_name").value), request.min_confidence, request.joints
+        )
+        name = joint_frame_name(msg.object_id, joint)  # the URDF's name of the joint, sanitised alike
         if name not in kin.joints:
             return None
-        q = {f"{msg.object_id}/{j.name}": j.state for j in estimate.joints}
+        q = {joint_frame_name(msg.object_id, j): j.state for j in estimate.joints}
         return replace(urdf_opening_path(kin, name, q, request), joint=joint)
 
     def on_articulation(self, msg: Articulation) -> None:

@@ -9,7 +9,9 @@ The conversion is 1:1 and follows the comments in msg/*.msg:
 * unknown covariances carry ``-1`` in element 0, an unknown state variance and
   an unfitted ``fit_residual`` are ``-1``;
 * a part's box is axis-aligned in the header frame (identity orientation);
-* ``support_windows`` / ``confirmed`` carry the fused model's support (1 / false per window).
+* ``support_windows`` / ``confirmed`` carry the fused model's support (1 / false per window);
+* the joint frames and JointState carry facts only when asked (``joints="confirmed"``, the node's
+  ``planner_joints``): unconfirmed joints are then left out, as the URDF export fixes them.
 
 :func:`msg_to_estimate` reads both rclpy messages and the dataclasses that
 ``rosbags`` deserialises from a bag (it only reads attributes), so the bag
@@ -23,7 +25,8 @@ import numpy as np
 from geometry_msgs.msg import Point, Pose, Quaternion, TransformStamped, Vector3
 from sensor_msgs.msg import JointState
 
-from sim2art_core.estimate import ArticulationEstimate, JointEstimate, PartEstimate
+from sim2art_core.estimate import PLANNER_JOINTS, ArticulationEstimate, JointEstimate, PartEstimate
+from sim2art_core.export.urdf import joint_name
 from sim2art_core.geometry import frame_with_z_along, quaternion_from_matrix
 from sim2art_core.types import EstimateStatus, JointType
 from sim2art_ros.conversions.image_codec import ns_to_stamp, stamp_to_ns
@@ -195,20 +198,33 @@ def msg_to_estimate(msg) -> ArticulationEstimate:
     )
 
 
-def moving_joints(estimate: ArticulationEstimate) -> list[JointEstimate]:
-    """The joints that get a TF frame and a JointState entry (revolute and prismatic)."""
+#: ``joints`` choices of the facts-only outputs (the node's ``planner_joints``, ``ExportConfig.joints``).
+JOINT_CHOICES = PLANNER_JOINTS
+
+
+def moving_joints(estimate: ArticulationEstimate, joints: str = "all") -> list[JointEstimate]:
+    """The joints that get a TF frame and a JointState entry: revolute and prismatic ones of an OK estimate;
+    ``joints="confirmed"`` keeps only those the fused model confirmed (``JointEstimate.confirmed``; a
+    per-window estimate confirms none), like the URDF export's ``ExportConfig.joints``."""
+    if joints not in JOINT_CHOICES:
+        raise ValueError(f"joints must be one of {list(JOINT_CHOICES)}, got {joints!r}")
     if estimate.status != EstimateStatus.OK:
         return []
-    return [j for j in estimate.joints if j.type in (JointType.REVOLUTE, JointType.PRISMATIC)]
+    return [j for j in estimate.joints if j.type in (JointType.REVOLUTE, JointType.PRISMATIC) and j.presented(joints)]
 
 
 def joint_frame_name(object_id: str, joint: JointEstimate) -> str:
-    """TF child frame of a joint: ``<object_id>/<joint name>`` (msg/ArticulationJoint.msg)."""
-    return f"{object_id}/{joint.name}"
+    """TF child frame and JointState name of a joint: ``<object_id>/<joint name>`` (msg/ArticulationJoint.msg),
+    sanitised exactly as the URDF export names its joint (:func:`sim2art_core.export.joint_name`), so
+    ``~/joint_states``, the joint frames and ``~/robot_description`` always agree."""
+    return joint_name(f"{object_id}/", joint.child)
 
 
-def joint_transforms(estimate: ArticulationEstimate, object_id: str, stamp=None) -> list[TransformStamped]:
-    """One transform per moving joint: fixed frame -> ``<object_id>/joint_<child>``.
+def joint_transforms(
+    estimate: ArticulationEstimate, object_id: str, stamp=None, joints: str = "all"
+) -> list[TransformStamped]:
+    """One transform per moving joint (:func:`moving_joints` with ``joints``): fixed frame ->
+    ``<object_id>/joint_<child>``.
 
     The joint frame has its origin at the joint's ``origin`` and +z along ``axis``
     (:func:`sim2art_core.geometry.frame_with_z_along`), so URDF ``axis="0 0 1"``
@@ -217,7 +233,7 @@ def joint_transforms(estimate: ArticulationEstimate, object_id: str, stamp=None)
     if stamp is None:
         stamp = ns_to_stamp(int(estimate.stamps_ns[-1]))
     out = []
-    for j in moving_joints(estimate):
+    for j in moving_joints(estimate, joints):
         pose = frame_with_z_along(j.axis, j.origin)
         q = quaternion_from_matrix(pose)
         t = TransformStamped()
@@ -230,12 +246,13 @@ def joint_transforms(estimate: ArticulationEstimate, object_id: str, stamp=None)
     return out
 
 
-def joint_state_msg(estimate: ArticulationEstimate, object_id: str, stamp=None) -> JointState:
-    """sensor_msgs/JointState of the moving joints: names ``<object_id>/<joint>``, position = current state."""
+def joint_state_msg(estimate: ArticulationEstimate, object_id: str, stamp=None, joints: str = "all") -> JointState:
+    """sensor_msgs/JointState of the moving joints (:func:`moving_joints` with ``joints``): names
+    ``<object_id>/<joint>``, position = current state."""
     js = JointState()
     js.header.stamp = stamp if stamp is not None else ns_to_stamp(int(estimate.stamps_ns[-1]))
     js.header.frame_id = estimate.frame_id
-    joints = moving_joints(estimate)
-    js.name = [joint_frame_name(object_id, j) for j in joints]
-    js.position = [j.state for j in joints]
+    chosen = moving_joints(estimate, joints)
+    js.name = [joint_frame_name(object_id, j) for j in chosen]
+    js.position = [j.state for j in chosen]
     return js

@@ -135,6 +135,12 @@ class PerceiveNode(Node):
         # the object model fused over windows (publish_mode fused): what the outputs carry; cleared by
         # ~/reset and time jumps (on_reset runs on the preprocessing thread, hence the lock)
         self.object_model = ObjectModel(object_model_config(p)) if p["publish_mode"] == "fused" else None
+        if p["publish_mode"] == "window" and p["planner_joints"] == "confirmed":
+            # one window is a hypothesis (confirmed false on /articulation): no joint becomes a fact
+            self.get_logger().warning(
+                "publish_mode 'window' confirms no joint: /tf, ~/joint_states and ~/robot_description present "
+                "none as movable (planner_joints 'all' shows every window's joints; markers show them greyed)"
+            )
         self._model_lock = threading.Lock()
         self.pipeline.on_reset.append(self._reset_model)
 
@@ -156,7 +162,7 @@ class PerceiveNode(Node):
                 ctl,
                 p["robot_description_niceness"],
                 p["robot_description_min_period_s"],
-                p["robot_description_joints"],
+                p["planner_joints"],
             )
             if p["publish_robot_description"]
             else None

@@ -52,7 +52,7 @@ class PublishContext:
     header: Header
     """Stamp = the window's newest frame, frame_id = the estimate's frame."""
     params: Mapping[str, Any]
-    """The node's parameters (``publish_markers``, ``marker_axis_length_m``, ...)."""
+    """The node's parameters (``publish_markers``, ``marker_axis_length_m``, ``planner_joints``, ...)."""
     extras: Mapping[str, Any] = field(default_factory=dict)
     """Anything else the node keeps over time (e.g. a fused object model), by name."""
 
@@ -79,13 +79,15 @@ def _articulation(ctx: PublishContext):
 
 
 def _joint_frames(ctx: PublishContext):
-    # an estimate without moving joints publishes nothing: the node then stops re-sending old frames
-    transforms = joint_transforms(ctx.estimate, ctx.object_id)
+    # facts only (planner_joints confirmed, the default): an unconfirmed joint gets no frame, as the URDF
+    # fixes it. An estimate without such joints publishes nothing: the node then stops re-sending old frames
+    transforms = joint_transforms(ctx.estimate, ctx.object_id, joints=ctx.params["planner_joints"])
     return TFMessage(transforms=transforms) if transforms else None
 
 
 def _joint_states(ctx: PublishContext):
-    return joint_state_msg(ctx.estimate, ctx.object_id) if moving_joints(ctx.estimate) else None
+    joints = ctx.params["planner_joints"]
+    return joint_state_msg(ctx.estimate, ctx.object_id, joints=joints) if moving_joints(ctx.estimate, joints) else None
 
 
 def _markers(ctx: PublishContext):

@@ -26,6 +26,7 @@ from sim2art_core.preprocess.flow_methods import DISConfig
 from sim2art_core.runtime.cpu_affinity import check_setting
 from sim2art_core.runtime.estimator_loader import DEFAULT_ESTIMATOR
 from sim2art_core.tracking import ObjectModelConfig
+from sim2art_ros.conversions.articulation import JOINT_CHOICES
 
 
 @dataclass(frozen=True)
@@ -157,10 +158,11 @@ PARAMETERS: tuple[Param, ...] = (
         3600.0,
     ),
     Param(
-        "robot_description_joints",
+        "planner_joints",
         "confirmed",
-        "URDF joints: confirmed (unconfirmed joints fixed; publish_mode window has none) or all (every hypothesis)",
-        choices=("confirmed", "all"),
+        "Joints /tf, ~/joint_states and ~/robot_description present as movable: confirmed (facts only; "
+        "publish_mode window confirms none) or all (every hypothesis)",
+        choices=JOINT_CHOICES,
     ),
     Param("urdf_folder", "sim2art_urdf", "Folder ~/save_urdf writes the URDF and its meshes to"),
     Param("marker_axis_length_m", 0.4, "Length of the axis arrows in RViz (m)", 0.01, 5.0),
@@ -282,6 +284,9 @@ def declare_all(node) -> dict[str, Any]:
     return values
 
 
+#: Former parameter names -> their successor, named in the warning instead of a guess.
+RENAMED_PARAMETERS = {"robot_description_joints": "planner_joints (it now also chooses /tf and ~/joint_states)"}
+
 #: Parameters every rclpy node has (never "unknown").
 BUILTIN_PARAMETERS = frozenset({"use_sim_time", "start_type_description_service", "start_parameter_event_publisher"})
 
@@ -296,6 +301,9 @@ def unknown_parameters(given: list[str] | set[str]) -> list[str]:
     out = []
     for name in sorted(set(given)):
         if name in known or name in BUILTIN_PARAMETERS or name.startswith("qos_overrides."):
+            continue
+        if name in RENAMED_PARAMETERS:
+            out.append(f"parameter '{name}' is ignored: it was renamed to {RENAMED_PARAMETERS[name]}")
             continue
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
         hint = f"did you mean '{close[0]}'?" if close else "docs/NODE.md lists the parameters"
@@ -386,12 +394,7 @@ def parameter_table_markdown() -> str:
             rng = f"[{p.lo:g}, {p.hi:g}]"
         else:
             rng = ""
-        default = (
-            f'"{p.default}"'
-            if isinstance(p.default, str)
-            else str(p.default).lower()
-            if isinstance(p.default, bool)
-            else str(p.default)
-        )
+        default = f'"{p.default}"' if isinstance(p.default, str) else str(p.default)
+        default = default.lower() if isinstance(p.default, bool) else default
         rows.append(f"| `{p.name}` | `{default}` | {rng} | {p.description} |")
     return "\n".join(rows)

@@ -9,7 +9,7 @@ node's segmented cloud (``~/points``: the estimate's newest frame with a ``part_
 ``sim2art-bag-eval`` and ``make demo``) with the same stamp; without that cloud each link is the box of the
 part's bounds (said on stdout and in the URDF comments as "hull of 8 observed points"). Exit codes: 0 written,
 1 no usable estimate in the bag, 2 the bag cannot be read or the export failed. ``--joints confirmed`` (default,
-as the node's ``robot_description_joints``) keeps only the fused model's confirmed joints movable; the others
+as the node's ``planner_joints``) keeps only the fused model's confirmed joints movable; the others
 become fixed (``ExportConfig.joints``; a per-window estimate has none confirmed: use ``--joints all``).
 """
 

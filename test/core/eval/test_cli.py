@@ -137,3 +137,16 @@ def test_items_without_a_window_fail_every_method_without_running_it(dataset):
         assert m.failed and m.miou == 0.0 and m.message == "preprocessing: frame 2"
         assert all(j.status == "missed" for j in m.joints) and math.isnan(seconds)
     assert math.isnan(mean_ms(res)["a"])
+
+
+def test_cli_grid_method_runs_the_grid_on_the_named_method(dataset, checkpoint, tmp_path, capsys):
+    out = tmp_path / "grid"
+    args = ["--data", str(dataset), "--split", "train", "--methods", "sim2art-norefine", "--checkpoint",
+            str(checkpoint), "--device", "cpu", "--out", str(out), "--no-progress", "--per-category", "1",
+            "--grid-method", "sim2art-typecheck", "--refine-grid", "type_check_min_bic_margin=100,1e9"]  # fmt: skip
+    assert main(args) == 0
+    methods = {r["method"] for r in csv.DictReader(open(out / "samples.csv"))}
+    assert methods == {"sim2art-norefine", "sim2art-typecheck[type_check_min_bic_margin=100]",
+                       "sim2art-typecheck[type_check_min_bic_margin=1e+09]"}  # fmt: skip
+    assert main([*args[:-4], "--grid-method", "nope", "--refine-grid", "type_check_min_bic_margin=1"]) == 2
+    assert "unknown method 'nope'" in capsys.readouterr().err

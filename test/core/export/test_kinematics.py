@@ -48,7 +48,7 @@ def test_revolute_path_from_the_urdf_follows_the_estimated_hinge(exported):
     assert r[0] == pytest.approx(0.25, abs=0.02)
     # the same joint line as the planner that reads /articulation, and its grasp convention: approach
     # (+z) against the +state motion at the handle, +x along the hinge
-    legacy = opening_path(est, OpeningRequest(opening=-0.5), "joint_1")
+    legacy = opening_path(est, OpeningRequest(opening=-0.5, joints="all"), "joint_1")  # (a per-window estimate)
     np.testing.assert_allclose(path.joint.axis, legacy.joint.axis, atol=1e-6)
     np.testing.assert_allclose(path.joint.origin, flap.origin, atol=1e-6)
     radial = path.handle - closest_point_on_line(path.handle, flap.origin, flap.axis)

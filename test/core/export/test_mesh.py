@@ -14,6 +14,8 @@ from sim2art_core.export.mesh import (
     convex_pieces,
     mass_properties,
     part_mesh,
+    piece_tolerance,
+    point_noise,
     stl_bytes,
     surface_distance,
     unique_rows,
@@ -124,7 +126,7 @@ def _spheres(centres, n, radius, seed):
 )
 def test_piece_search_finds_the_doubling_search_pieces(case, monkeypatch):
     rng = np.random.default_rng(5)
-    cfg = ExportConfig()
+    cfg = ExportConfig(noise_tolerance=0.0)  # the fixed tolerance the reference search uses (the default)
     far = [[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1]]
     if case == "convex":  # a door: k = 1 meets the tolerance
         pts = _box_points([0.5, 0.3, 0.002], n=3000)
@@ -139,7 +141,7 @@ def test_piece_search_finds_the_doubling_search_pieces(case, monkeypatch):
     elif case == "few points":
         pts = _box_points([0.2, 0.2, 0.2], n=12)
     else:
-        cfg = ExportConfig(max_pieces=int(case.split()[1]))
+        cfg = ExportConfig(max_pieces=int(case.split()[1]), noise_tolerance=0.0)
         pts = _spheres(far[:3], 600, 0.05, 2)
     calls = []
     import sim2art_core.export.mesh as mesh_module
@@ -185,3 +187,38 @@ def test_combined_mass_of_two_boxes_is_one_box():
 def test_binary_stl_layout():
     data = stl_bytes(box_mesh([0, 0, 0], [1, 1, 1]), "x")
     assert len(data) == 84 + 12 * 50 and struct.unpack("<I", data[80:84])[0] == 12
+
+
+@pytest.mark.parametrize("n", [300, 1000, 20000])
+def test_point_noise_measures_the_surface_noise_whatever_the_shape(n):
+    rng = np.random.default_rng(n)
+    for sigma in (0.002, 0.005, 0.01):
+        sheet = np.c_[rng.random((n, 2)) * [0.5, 0.8], rng.normal(0, sigma, n)]
+        assert 0.65 * sigma < point_noise(sheet) < 0.85 * sigma
+    # clean flat surfaces with edges and corners: ~0 (a cabinet's walls and shelf); a curved one: the sagitta
+    # over a neighbourhood (1/64 of the part), under 1 % of a sphere's radius from 1000 points, 2 % from 300
+    u = rng.random((n, 2)) * 0.4 - 0.2
+    lo, hi = np.full(n, -0.2), np.full(n, 0.2)
+    cabinet = np.concatenate([np.c_[u, lo], np.c_[lo, u], np.c_[hi, u], np.c_[u[:, 0], lo, u[:, 1]], np.c_[u, 0 * lo]])
+    assert point_noise(cabinet) < 0.0005
+    assert point_noise(_spheres([[0, 0, 0]], n, 0.1, 3)) < (0.0021 if n < 1000 else 0.001)
+    assert point_noise(np.zeros((5, 3))) == 0.0 and point_noise(np.full((40, 3), np.nan)) == 0.0
+
+
+def test_noise_tolerance_keeps_a_noisy_front_one_piece_and_clean_parts_as_before():
+    """A flat front with 1 cm depth noise: its hull misses the points by 2-3 times the noise and 16 pieces only
+    fit the noise; with noise_tolerance 3 the tolerance follows the measured noise, so it stays one piece.
+    Clean parts measure ~0 noise: their pieces are the fixed tolerance's, byte for byte."""
+    rng = np.random.default_rng(7)
+    front = np.c_[rng.random((1000, 2)) * [0.5, 0.8], rng.normal(0, 0.01, 1000)]
+    fixed, adaptive_cfg = ExportConfig(), ExportConfig(noise_tolerance=3.0)  # the default: fixed
+    assert len(convex_pieces(front, fixed)) == 16 and len(convex_pieces(front, adaptive_cfg)) == 1
+    assert piece_tolerance(front, fixed) == 0.004 and 0.02 < piece_tolerance(front, adaptive_cfg) < 0.026
+    u = rng.random((3000, 2)) * 0.4 - 0.2
+    lo, hi = np.full(3000, -0.2), np.full(3000, 0.2)
+    cabinet = np.concatenate([np.c_[u, lo], np.c_[lo, u], np.c_[hi, u], np.c_[u[:, 0], lo, u[:, 1]], np.c_[u, 0 * lo]])
+    for clean in (cabinet, _spheres([[0, 0, 0], [1, 0, 0]], 600, 0.05, 1), _box_points([0.5, 0.3, 0.002], n=3000)):
+        adaptive, before = convex_pieces(clean, adaptive_cfg), convex_pieces(clean, fixed)
+        assert [m.vertices.tobytes() for m in adaptive] == [m.vertices.tobytes() for m in before]
+    with pytest.raises(ValueError, match="noise_tolerance"):
+        ExportConfig(noise_tolerance=-1.0)

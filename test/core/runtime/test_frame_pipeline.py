@@ -10,6 +10,7 @@ import os
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -219,8 +220,10 @@ class FakeClock:
         return self.t
 
 
-def worker_rig(policy: str):
-    """A Rig whose submissions go to a real InferenceWorker that blocks until ``gate`` is set."""
+@contextmanager
+def busy_worker(policy: str, long_frames):
+    """A Rig whose submissions go to a real InferenceWorker that blocks until ``gate`` is set, fed until window 1
+    completes and the worker started on it; yields (rig, worker, gate, done, stamps) and always frees the worker."""
     gate, started, done = threading.Event(), threading.Event(), []
 
     def run(job):
@@ -233,14 +236,17 @@ def worker_rig(policy: str):
     rig.pipe._submit = lambda w, trace: worker.submit((w, trace))
     rig.pipe._busy = lambda: worker.busy or worker.pending > 0
     rig.pipe._clock = rig.clock = FakeClock()
-    return rig, worker, gate, started, done
-
-
-def test_skip_policy_skips_a_window_completed_while_busy_and_sends_the_next_fresh_one(long_frames):
-    rig, worker, gate, started, done = worker_rig("skip")
     try:
         stamps = rig.feed(long_frames[: T + 1], 10**9)  # window 1 completes: the idle worker starts on it
         assert started.wait(5) and worker.busy
+        yield rig, worker, gate, done, stamps
+    finally:
+        gate.set()
+        worker.stop()
+
+
+def test_skip_policy_skips_a_window_completed_while_busy_and_sends_the_next_fresh_one(long_frames):
+    with busy_worker("skip", long_frames) as (rig, worker, gate, done, stamps):
         rig.clock.t += 0.1
         rig.feed(long_frames[T + 1 : T + 2], stamps[-1] + PERIOD_NS)  # window 2 completes while busy
         assert rig.count("windows_skipped_busy") == 1 and worker.pending == 0
@@ -257,16 +263,10 @@ def test_skip_policy_skips_a_window_completed_while_busy_and_sends_the_next_fres
         newest = [list(w.stamps_ns)[-1] for w, _ in done]
         assert newest == [stamps[T - 1], stamps[-1] + PERIOD_NS]  # windows 1 and 3; 2 never ran
         assert worker.dropped == 0 and rig.count("windows_skipped_busy") == 1
-    finally:
-        gate.set()
-        worker.stop()
 
 
 def test_skip_policy_still_estimates_the_last_window_when_the_input_stops(long_frames):
-    rig, worker, gate, started, done = worker_rig("skip")
-    try:
-        stamps = rig.feed(long_frames[: T + 1], 10**9)
-        assert started.wait(5)
+    with busy_worker("skip", long_frames) as (rig, worker, gate, done, stamps):
         rig.clock.t += 0.1
         rig.feed(long_frames[T + 1 : T + 2], stamps[-1] + PERIOD_NS)  # the last window: skipped (busy)
         gate.set()
@@ -287,16 +287,10 @@ def test_skip_policy_still_estimates_the_last_window_when_the_input_stops(long_f
         rig.clock.t += 1.0
         rig.pipe.on_rate_timer()  # never the same window twice
         assert worker.submitted == 2
-    finally:
-        gate.set()
-        worker.stop()
 
 
 def test_wait_policy_keeps_the_newest_window_for_when_the_estimator_frees(long_frames):
-    rig, worker, gate, started, done = worker_rig("wait")
-    try:
-        stamps = rig.feed(long_frames[: T + 1], 10**9)
-        assert started.wait(5)
+    with busy_worker("wait", long_frames) as (rig, worker, gate, done, stamps):
         for k in (1, 2):  # windows 2 and 3 complete while busy
             rig.clock.t += 0.1
             rig.feed(long_frames[T + k : T + k + 1], stamps[-1] + k * PERIOD_NS)
@@ -306,9 +300,6 @@ def test_wait_policy_keeps_the_newest_window_for_when_the_estimator_frees(long_f
         assert worker.wait_idle(5)
         newest = [list(w.stamps_ns)[-1] for w, _ in done]
         assert newest == [stamps[T - 1], stamps[-1] + PERIOD_NS]  # window 3 ran after window 1, 2 never
-    finally:
-        gate.set()
-        worker.stop()
 
 
 def test_trigger_submits_even_when_busy_under_skip(frames):

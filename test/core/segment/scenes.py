@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from sim2art_core.window import Window
+
 Pose = Callable[[float], np.ndarray]
 
 
@@ -64,6 +66,18 @@ class Scene:
     flow: np.ndarray
     valid: np.ndarray
     labels: np.ndarray  # (T, N) true part
+
+    def window(self, period_ns: int = 66_000_000) -> Window:
+        """The scene as the estimator's input: frames ``period_ns`` apart, camera at the world origin."""
+        T = self.valid.shape[0]
+        return Window(
+            points=self.points.astype(np.float32),
+            flow=self.flow.astype(np.float32),
+            valid=self.valid.copy(),
+            stamps_ns=np.arange(T, dtype=np.int64) * period_ns,
+            world_from_cam=np.tile(np.eye(4), (T, 1, 1)),
+            frame_id="odom",
+        )
 
 
 def box(centre, size) -> list[tuple]:

@@ -8,50 +8,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-from sim2art_core.estimator import Estimator, EstimatorConfig
-from sim2art_core.model import build_model, preset
-from sim2art_core.model.checkpoint import save_checkpoint
+from sim2art_core.estimator import EstimatorConfig
 from sim2art_core.types import EstimateStatus, JointType
-from sim2art_core.window import Window
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from oracle_nets import MovingIsSlotOneNet
 from scenes import best_iou, render
 from test_slot_split import _door_and_drawer
-
-CFG = preset("tiny", num_frames=8, num_points=64)
-
-
-@pytest.fixture(scope="module")
-def estimator(tmp_path_factory):
-    torch.manual_seed(0)
-    ckpt = save_checkpoint(tmp_path_factory.mktemp("ck") / "tiny.pt", build_model(CFG), CFG)
-    est = Estimator(ckpt, "cpu")
-    net = MovingIsSlotOneNet(CFG)
-    net.load_state_dict(est.model.state_dict())
-    est.model = net.eval()
-    return est
-
-
-def _window(scene) -> Window:
-    T, N = scene.valid.shape
-    return Window(
-        points=scene.points.astype(np.float32),
-        flow=scene.flow.astype(np.float32),
-        valid=scene.valid.copy(),
-        stamps_ns=(np.arange(T) * 66_000_000).astype(np.int64),
-        world_from_cam=np.tile(np.eye(4), (T, 1, 1)),
-        frame_id="odom",
-    )
 
 
 @pytest.mark.parametrize("refine", [False, True])
 def test_a_drawer_in_the_doors_slot_becomes_its_own_joint(estimator, refine):
     scene = render(_door_and_drawer(), T=12, N=800, seed=21)
-    window = _window(scene)
+    window = scene.window()
     plain = estimator.estimate(window, refine=refine, slot_split=False)
     est = estimator.estimate(window, refine=refine, slot_split=True)
     assert plain.status == est.status == EstimateStatus.OK
@@ -69,4 +39,4 @@ def test_a_drawer_in_the_doors_slot_becomes_its_own_joint(estimator, refine):
 def test_off_by_default_and_by_config(estimator):
     assert EstimatorConfig().slot_split is False
     scene = render(_door_and_drawer(), T=12, N=800, seed=22)
-    assert len(estimator.estimate(_window(scene)).joints) == 1
+    assert len(estimator.estimate(scene.window()).joints) == 1

@@ -12,21 +12,9 @@ import pytest
 
 from sim2art_core.segment import SlotSplitConfig, split_slots
 from sim2art_core.types import JointType
-from sim2art_core.window import Window
 
 sys.path.insert(0, str(Path(__file__).parent))
 from scenes import Part, box, hinge, ramp, render, slide, still
-
-
-def _window(scene) -> Window:
-    T, N = scene.valid.shape
-    return Window(
-        points=scene.points.astype(np.float32),
-        flow=scene.flow.astype(np.float32),
-        valid=scene.valid.copy(),
-        stamps_ns=np.arange(T, dtype=np.int64) * 100_000_000,
-        world_from_cam=np.tile(np.eye(4), (T, 1, 1)),
-    )
 
 
 def _door_and_drawer(drawer_motion=None):
@@ -43,7 +31,7 @@ def _door_and_drawer(drawer_motion=None):
 def test_a_small_drawer_in_the_doors_slot_is_split_off_with_its_joint():
     scene = render(_door_and_drawer(), seed=3)
     labels = np.where(scene.labels == 2, 1, scene.labels)  # the network gave the drawer the door's slot
-    split = split_slots(_window(scene), labels)
+    split = split_slots(scene.window(), labels)
     assert len(split.joints) == 1, split.pieces
     drawer = scene.labels == 2
     assert (split.labels[drawer] == 2).mean() > 0.95  # the drawer is part 2 ...
@@ -67,7 +55,7 @@ def test_a_piece_that_moves_with_its_part_is_not_split():
         ),
     ]
     scene = render(parts, seed=4)
-    split = split_slots(_window(scene), scene.labels)
+    split = split_slots(scene.window(), scene.labels)
     assert split.joints == ()
     assert [p.reason for p in split.pieces] == ["motion_rest"]
 
@@ -83,18 +71,18 @@ def test_a_static_region_in_a_moving_slot_with_noisy_flow_is_not_split():
     flow[patch] += np.array([0.0, 0.0, -0.0015])
     scene.flow = flow
     labels = np.where(patch, 1, scene.labels)
-    split = split_slots(_window(scene), labels)
+    split = split_slots(scene.window(), labels)
     assert split.joints == ()
     assert len(split.pieces) == 1 and not split.pieces[0].accepted
     assert np.array_equal(split.labels, labels)
     assert split.pieces[0].motion_root > 0.01
     # each gate alone rejects it: the noise multiple, and the depth (its surface did not move) ...
     no_noise = SlotSplitConfig(min_motion_noise=0.0, min_relative_noise=0.0)
-    by_depth = split_slots(_window(scene), labels, no_noise).pieces[0]
+    by_depth = split_slots(scene.window(), labels, no_noise).pieces[0]
     assert by_depth.reason == "depth" and by_depth.depth_support < 0.1
     # ... while a fixed 1 cm threshold alone (the throwaway prototype) splits it
     loose = SlotSplitConfig(min_motion_noise=0.0, min_relative_noise=0.0, min_depth_support=0.0, gate_min_explained=0.0)
-    assert len(split_slots(_window(scene), labels, loose).joints) == 1
+    assert len(split_slots(scene.window(), labels, loose).joints) == 1
 
 
 def test_a_fragment_of_another_part_is_given_to_it():
@@ -109,19 +97,19 @@ def test_a_fragment_of_another_part_is_given_to_it():
     ]
     scene = render(parts, seed=8)
     labels = np.where(scene.labels == 3, 2, scene.labels)
-    split = split_slots(_window(scene), labels)
+    split = split_slots(scene.window(), labels)
     assert split.joints == ()
     (piece,) = [p for p in split.pieces if p.part == 2]
     assert piece.reason == "merged" and piece.follows[0] == 1 and piece.follows[1] > 0.95
     assert (split.labels[scene.labels == 3] == 1).all()
-    off = split_slots(_window(scene), labels, SlotSplitConfig(merge_min_explained=0.0))
+    off = split_slots(scene.window(), labels, SlotSplitConfig(merge_min_explained=0.0))
     assert len(off.joints) == 1  # without the merge it would be a second joint for the left door
 
 
 @pytest.mark.parametrize("case", ["no_parts", "empty_part", "nan_points", "no_root"])
 def test_bad_input_never_raises(case):
     scene = render(_door_and_drawer(), seed=6)
-    window = _window(scene)
+    window = scene.window()
     labels = np.where(scene.labels == 2, 1, scene.labels)
     if case == "no_parts":
         labels = np.zeros_like(labels)
@@ -145,7 +133,7 @@ def test_bad_input_never_raises(case):
 def test_labels_of_the_wrong_shape_are_refused():
     scene = render(_door_and_drawer(), seed=7)
     with pytest.raises(ValueError, match="labels must be"):
-        split_slots(_window(scene), scene.labels[:, :10])
+        split_slots(scene.window(), scene.labels[:, :10])
 
 
 def test_config_is_validated():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -41,7 +42,7 @@ def make_estimate(kind: str, pose: np.ndarray | None = None, current: float = 0.
     child = PartEstimate(1, False, 200, P(centroid), moved.min(0), moved.max(0), 0.8)
     joint = JointEstimate(
         child=1, parent=0, type=jtype, type_probs=np.eye(3)[int(jtype)], axis=R @ axis, origin=P(origin),
-        amounts=np.linspace(0.0, current, T), confidence=0.9,
+        amounts=np.linspace(0.0, current, T), confidence=0.9, support_windows=3, confirmed=True,
     )  # fmt: skip
     return ArticulationEstimate(
         status=EstimateStatus.OK, frame_id="odom", stamps_ns=np.arange(T, dtype=np.int64) * 10**8,
@@ -72,7 +73,8 @@ def test_door_path_stays_on_the_hinge_circle_and_rotates_the_grasp():
 
 
 def test_a_confirmed_joint_wins_over_a_more_confident_hypothesis():
-    """The fused model flags one-window joints as unconfirmed: the automatic choice skips them."""
+    """The fused model flags one-window joints as unconfirmed: the automatic choice skips them, and by default
+    (joints "confirmed", the node's planner_joints) a hypothesis is never planned, even by name."""
     import dataclasses
 
     est = make_estimate("door")
@@ -81,9 +83,16 @@ def test_a_confirmed_joint_wins_over_a_more_confident_hypothesis():
     ghost_part = dataclasses.replace(est.parts[1], label=2)
     fused = dataclasses.replace(est, parts=(*est.parts, ghost_part), joints=(door, ghost))
     assert opening_path(fused, OpeningRequest(opening=0.5)).joint.name == "joint_1"
-    # a per-window estimate (nothing confirmed) keeps the most confident joint
+    with pytest.raises(PathError, match="'joint_2' is unconfirmed \\(1 window"):
+        opening_path(fused, OpeningRequest(opening=0.5), joint_name="joint_2")
+    assert opening_path(fused, OpeningRequest(opening=0.5, joints="all"), joint_name="joint_2").joint.name == "joint_2"
+    # a per-window estimate confirms nothing: refused by default, the most confident joint with joints "all"
     window = dataclasses.replace(fused, joints=(dataclasses.replace(door, confirmed=False), ghost))
-    assert opening_path(window, OpeningRequest(opening=0.5)).joint.name == "joint_2"
+    with pytest.raises(PathError, match="none of the 2 movable joints is confirmed"):
+        opening_path(window, OpeningRequest(opening=0.5))
+    assert opening_path(window, OpeningRequest(opening=0.5, joints="all")).joint.name == "joint_2"
+    with pytest.raises(ValueError, match="OpeningRequest.joints"):
+        OpeningRequest(joints="some")
 
 
 def test_drawer_path_stays_on_the_sliding_line():
@@ -231,6 +240,8 @@ def test_consumer_plans_from_the_urdf_of_the_same_estimate(ros_context):
     sample = generate_sequence("Laptop", 3, 1, SequenceConfig(num_frames=5, num_points=256))
     window = window_from_sample(sample)
     est = build_method("gtseg-refine", MethodOptions())(sample, window)
+    # as the node's fused model gives it once confirmed (the consumer plans confirmed joints only by default)
+    est = replace(est, joints=tuple(replace(j, support_windows=3, confirmed=True) for j in est.joints))
     model = export_urdf(est, observed_geometry_from_window(window, est), ExportConfig(link_prefix="lap/"))
     joint = est.joints[0]
 

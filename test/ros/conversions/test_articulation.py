@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 from rclpy.serialization import serialize_message
 
 from sim2art_core.estimate import ArticulationEstimate, JointEstimate, PartEstimate
+from sim2art_core.export import ExportConfig, export_urdf, observed_geometry_from_bounds
 from sim2art_core.geometry import matrix_from_quaternion, unit
 from sim2art_core.types import EstimateStatus, JointType
 from sim2art_ros.conversions.articulation import (
@@ -152,3 +154,34 @@ def test_static_joints_get_no_frame_or_state():
     assert len(joint_transforms(est, "o")) == 2
     js = joint_state_msg(est, "o")
     assert list(js.name) == ["o/joint_3", "o/joint_5"] and list(js.position) == pytest.approx([0.45, 0.12])
+
+
+def test_facts_only_frames_and_states_leave_unconfirmed_joints_out():
+    """joints="confirmed" (the node's planner_joints default): the unconfirmed drawer gets no TF frame and
+    no JointState entry; once confirmed it appears under the same name as with joints="all"."""
+    est = _estimate()  # hinge confirmed (4 windows), slide unconfirmed
+    assert [t.child_frame_id for t in joint_transforms(est, "o", joints="confirmed")] == ["o/joint_3"]
+    js = joint_state_msg(est, "o", joints="confirmed")
+    assert list(js.name) == ["o/joint_3"] and list(js.position) == pytest.approx([0.45])
+    # a per-window estimate confirms nothing: no fact at all
+    window = replace(est, joints=tuple(replace(j, confirmed=False, support_windows=1) for j in est.joints))
+    assert joint_transforms(window, "o", joints="confirmed") == []
+    assert list(joint_state_msg(window, "o", joints="confirmed").name) == []
+    assert len(joint_transforms(window, "o", joints="all")) == 2  # "all": every hypothesis, as before
+    confirmed = replace(est, joints=tuple(replace(j, confirmed=True) for j in est.joints))
+    assert list(joint_state_msg(confirmed, "o", joints="confirmed").name) == list(joint_state_msg(est, "o").name)
+    with pytest.raises(ValueError, match="joints must be one of"):
+        joint_transforms(est, "o", joints="facts")
+
+
+@pytest.mark.parametrize("object_id", ["object_7", "kitchen-cabinet 2", "2nd_cabinet", "/lab//cab/"])
+def test_frame_and_state_names_are_the_urdf_joint_names(object_id):
+    """robot_state_publisher matches ~/joint_states to the URDF by name: equal for any object_id."""
+    est = _estimate()
+    est = replace(est, joints=tuple(replace(j, confirmed=True) for j in est.joints))
+    cfg = ExportConfig(link_prefix=f"{object_id}/", robot_name=object_id, joints="confirmed")
+    model = export_urdf(est, observed_geometry_from_bounds(est), cfg)
+    urdf_names = [model.joint_names[j.child] for j in est.joints]
+    assert list(joint_state_msg(est, object_id, joints="confirmed").name) == urdf_names
+    assert [t.child_frame_id for t in joint_transforms(est, object_id, joints="confirmed")] == urdf_names
+    assert all(f'<joint name="{n}"' in model.urdf for n in urdf_names)

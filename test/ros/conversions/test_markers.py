@@ -15,12 +15,12 @@ from sim2art_ros.conversions.markers import cloud_to_array, estimate_markers, se
 HEADER = Header(frame_id="odom")
 
 
-def _estimate(kind: JointType, status=EstimateStatus.OK) -> ArticulationEstimate:
+def _estimate(kind: JointType, status=EstimateStatus.OK, confirmed: bool = True) -> ArticulationEstimate:
     base = PartEstimate(0, True, 10, np.zeros(3), -np.ones(3), np.ones(3), 0.9)
     door = PartEstimate(1, False, 10, np.array([0.5, 0.0, 0.0]), np.zeros(3), np.ones(3), 0.9)
     joint = JointEstimate(
         1, 0, kind, np.array([0.8, 0.1, 0.1]), np.array([0.0, 0.0, 1.0]), np.zeros(3),
-        np.array([0.0, 0.3, 0.6]), 0.8,
+        np.array([0.0, 0.3, 0.6]), 0.8, support_windows=3 if confirmed else 1, confirmed=confirmed,
     )  # fmt: skip
     return ArticulationEstimate(status, "odom", np.array([1, 2, 3]), np.zeros((3, 4), np.int16), (base, door), (joint,))
 
@@ -45,6 +45,35 @@ def test_prismatic_and_failed_markers():
     assert travel.points[1].z - travel.points[0].z == 0.6
     failed = estimate_markers(_estimate(JointType.REVOLUTE, EstimateStatus.FAILED), "o", HEADER).markers
     assert [m.action for m in failed] == [Marker.DELETEALL]
+
+
+def test_unconfirmed_joints_are_drawn_tentative():
+    """A person sees which joints are hypotheses: own namespace, greyed, half transparent, dashed, tagged."""
+    sure = estimate_markers(_estimate(JointType.REVOLUTE), "o", HEADER).markers[1:]
+    maybe = estimate_markers(_estimate(JointType.REVOLUTE, confirmed=False), "o", HEADER).markers[1:]
+    assert {m.ns for m in sure} == {"sim2art/o"}
+    tentative = [m for m in maybe if m.ns == "sim2art/o/unconfirmed"]
+    assert {m.type for m in tentative} == {Marker.ARROW, Marker.LINE_LIST, Marker.TEXT_VIEW_FACING}
+    assert all(m.color.a == 0.5 for m in tentative) and all(m.color.a == 1.0 for m in sure)
+    arrow = next(m for m in tentative if m.type == Marker.ARROW)
+    assert max(arrow.color.r, arrow.color.g, arrow.color.b) - min(arrow.color.r, arrow.color.g, arrow.color.b) < 0.3
+    texts = [m.text for m in maybe if m.type == Marker.TEXT_VIEW_FACING]
+    assert texts == ["base", "part_1: revolute +0.60 rad [unconfirmed, 1 window]"]
+    # the arc is dashed: segment pairs on the same circle, covering about half its length
+    solid = next(m for m in sure if m.type == Marker.LINE_STRIP)
+    dashes = next(m for m in tentative if m.type == Marker.LINE_LIST)
+    d = np.array([[p.x, p.y, p.z] for p in dashes.points])
+    s = np.array([[p.x, p.y, p.z] for p in solid.points])
+    assert len(d) % 2 == 0 and len(d) > 10
+    np.testing.assert_allclose(point_line_distance(d, np.zeros(3), np.array([0, 0, 1.0])), 0.5, atol=1e-3)  # chords
+    drawn = np.linalg.norm(d[1::2] - d[0::2], axis=1).sum()
+    total = np.linalg.norm(np.diff(s, axis=0), axis=1).sum()
+    assert 0.4 < drawn / total < 0.6
+    # prismatic: the travel is a dashed line too (no arrow head claiming a motion)
+    slide = estimate_markers(_estimate(JointType.PRISMATIC, confirmed=False), "o", HEADER).markers[1:]
+    travel = next(m for m in slide if m.type == Marker.LINE_LIST)
+    assert travel.ns == "sim2art/o/unconfirmed" and travel.points[-1].z <= 0.6 and len(travel.points) >= 10
+    assert "[unconfirmed, 1 window]" in [m.text for m in slide if m.type == Marker.TEXT_VIEW_FACING][-1]
 
 
 def test_cloud_round_trip_skips_unlabelled_points():

@@ -69,11 +69,12 @@ def test_arguments_cover_topics_frames_and_run_options():
     args = _arguments()
     required = {
         "color_topic", "depth_topic", "camera_info_topic", "mask_topic", "fixed_frame", "params_file",
-        "checkpoint", "device", "inference_mode", "use_sim_time", "publish_mode", "confirm_windows",
+        "checkpoint", "device", "inference_mode", "use_sim_time", "publish_mode", "confirm_windows", "planner_joints",
     }  # fmt: skip
     assert required <= set(args)
     defaults = yaml.safe_load((ROOT / "config" / "perceive.yaml").read_text())["/**"]["ros__parameters"]
-    for name in ("fixed_frame", "checkpoint", "device", "inference_mode", "publish_mode", "confirm_windows"):
+    for name in ("fixed_frame", "checkpoint", "device", "inference_mode", "publish_mode", "confirm_windows",
+                 "planner_joints"):  # fmt: skip
         assert args[name] == str(defaults[name]), name  # launch defaults must not silently change the YAML's
     # the launch file targets a RealSense (realsense-ros 4.x, aligned depth), the bags' layout too
     realsense = BagLayout()

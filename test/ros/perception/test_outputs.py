@@ -7,6 +7,7 @@ come from the FixedAnswerEstimator stand-in (one revolute joint) on a small wind
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,10 @@ from sim2art_ros.perception.outputs import OUTPUTS, Output, Outputs, PublishCont
 sys.path.insert(0, str(Path(__file__).parent))
 from standin_estimators import FixedAnswerEstimator
 
-PARAMS = {"publish_failed": True, "publish_markers": True, "publish_point_cloud": True, "marker_axis_length_m": 0.4}
+PARAMS = {
+    "publish_failed": True, "publish_markers": True, "publish_point_cloud": True, "marker_axis_length_m": 0.4,
+    "planner_joints": "confirmed",
+}  # fmt: skip
 
 
 class FakeNode:
@@ -49,6 +53,11 @@ def window() -> Window:
     )
 
 
+def _confirmed(est: ArticulationEstimate) -> ArticulationEstimate:
+    """As the fused model presents a joint it confirmed."""
+    return replace(est, joints=tuple(replace(j, confirmed=True, support_windows=2) for j in est.joints))
+
+
 def _ctx(est, window, **params) -> PublishContext:
     return PublishContext(est, window, "object_0", Header(frame_id="odom"), {**PARAMS, **params})
 
@@ -57,7 +66,7 @@ def test_every_entry_gets_one_publisher_and_publishes_in_table_order(window):
     node = FakeNode()
     outputs = Outputs(node)
     assert [t for _, t, _ in node.created] == [o.topic for o in OUTPUTS]
-    sent = outputs.publish(_ctx(FixedAnswerEstimator(num_frames=3).estimate(window), window))
+    sent = outputs.publish(_ctx(_confirmed(FixedAnswerEstimator(num_frames=3).estimate(window)), window))
     assert list(sent) == ["articulation", "tf", "joint_states", "markers", "points"]
     assert [t for t, _ in node.sent] == ["articulation", "/tf", "~/joint_states", "~/markers", "~/points"]
     assert [t.child_frame_id for t in sent["tf"].transforms] == ["object_0/joint_1"]
@@ -66,7 +75,7 @@ def test_every_entry_gets_one_publisher_and_publishes_in_table_order(window):
 def test_disabled_outputs_and_failed_estimates(window):
     node = FakeNode()
     outputs = Outputs(node)
-    ok = FixedAnswerEstimator(num_frames=3).estimate(window)
+    ok = _confirmed(FixedAnswerEstimator(num_frames=3).estimate(window))
     assert list(outputs.publish(_ctx(ok, window, publish_markers=False, publish_point_cloud=False))) == [
         "articulation", "tf", "joint_states",
     ]  # fmt: skip
@@ -74,6 +83,25 @@ def test_disabled_outputs_and_failed_estimates(window):
     sent = outputs.publish(_ctx(failed, window))
     assert list(sent) == ["articulation"] and sent["articulation"].status == Articulation.STATUS_FAILED
     assert outputs.publish(_ctx(failed, window, publish_failed=False)) == {}
+
+
+def test_unconfirmed_joints_are_not_presented_as_facts(window):
+    """planner_joints confirmed (default): a hypothesis (a per-window estimate, or a fused joint not yet
+    confirmed) gets no joint frame and no joint state; /articulation carries it flagged, the markers
+    draw it tentative. planner_joints all: every joint, as per-window estimates were published before."""
+    node = FakeNode()
+    outputs = Outputs(node)
+    hypothesis = FixedAnswerEstimator(num_frames=3).estimate(window)
+    sent = outputs.publish(_ctx(hypothesis, window))
+    assert list(sent) == ["articulation", "markers", "points"]
+    assert [(j.name, j.confirmed) for j in sent["articulation"].joints] == [("joint_1", False)]
+    assert {m.ns for m in sent["markers"].markers[1:]} == {"sim2art/object_0/unconfirmed", "sim2art/object_0"}
+    sent = outputs.publish(_ctx(hypothesis, window, planner_joints="all"))
+    assert list(sent) == ["articulation", "tf", "joint_states", "markers", "points"]
+    assert list(sent["joint_states"].name) == [t.child_frame_id for t in sent["tf"].transforms] == ["object_0/joint_1"]
+    # once confirmed: the same names
+    sent = outputs.publish(_ctx(_confirmed(hypothesis), window))
+    assert list(sent["joint_states"].name) == [t.child_frame_id for t in sent["tf"].transforms] == ["object_0/joint_1"]
 
 
 def test_a_new_output_is_one_entry(window):

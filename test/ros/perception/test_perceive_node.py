@@ -107,36 +107,28 @@ def test_articulation_has_the_door_joint_in_the_fixed_frame(first_estimate):
     hinge_axis = ODOM_FROM_WORLD[:3, :3] @ HINGE_AXIS
     hinge = (ODOM_FROM_WORLD @ np.append(HINGE, 1.0))[:3]
     assert abs(axis @ hinge_axis) > np.cos(np.deg2rad(10))
-    # the estimated axis passes near the true hinge line (in odom, not in the scene's world frame)
-    assert point_line_distance(hinge, [j.origin.x, j.origin.y, j.origin.z], axis) < 0.04
+    # the estimated axis passes near the true hinge line (in odom, not in the scene's world frame); which frames
+    # make the window depends on the load (0.040 m seen once under load 9), a wrong hinge is >= 0.2 m off
+    assert point_line_distance(hinge, [j.origin.x, j.origin.y, j.origin.z], axis) < 0.06
     assert j.state > 0.05 and len(j.state_trajectory) == T
 
 
-def test_joint_frame_on_tf(system, first_estimate):
+def _joint_frames(driver, since: int = 0) -> list:
+    """The object's joint frames the node sent on /tf (the driver's own camera poses left out)."""
+    return [t for m in driver.received["/tf"][since:] for t in m.transforms if t.child_frame_id.startswith("object_0/")]
+
+
+def test_unconfirmed_joint_is_not_a_fact_on_tf_or_joint_states(system, first_estimate):
+    """planner_joints confirmed (default): the first window's joint is a hypothesis (confirmed false on
+    /articulation), so neither /tf nor ~/joint_states present it; test_fused_model_... sees both once
+    it is confirmed."""
     driver, _ = system
     msg, _ = first_estimate
-    j = msg.joints[0]
-
-    def joint_tf():
-        for m in driver.received["/tf"]:
-            for t in m.transforms:
-                if t.child_frame_id == "object_0/joint_1":
-                    return t
-        return None
-
-    t = driver.wait_for(joint_tf, 5.0, "the joint frame on /tf")
-    assert t.header.frame_id == "odom"
-    r = t.transform.rotation
-    z = matrix_from_quaternion([r.x, r.y, r.z, r.w])[:, 2]
-    np.testing.assert_allclose(z, [j.axis.x, j.axis.y, j.axis.z], atol=1e-6)
-    np.testing.assert_allclose(
-        [t.transform.translation.x, t.transform.translation.y, t.transform.translation.z],
-        [j.origin.x, j.origin.y, j.origin.z],
-        atol=1e-6,
-    )
-    # re-sent with fresh stamps (tf_republish_hz) so lookups at "now" work
-    n = len(driver.received["/tf"])
-    driver.wait_for(lambda: len(driver.received["/tf"]) > n + 2, 5.0, "republished joint frames")
+    assert [(j.name, j.confirmed) for j in msg.joints] == [("joint_1", False)]
+    ns = "/sim2art_perceive"
+    driver.wait_for(lambda: driver.received[f"{ns}/markers"], 5.0, "markers")  # published after /tf, joint_states
+    driver.spin(1.0)  # tf_republish_hz 5: several re-sends would have come
+    assert _joint_frames(driver) == [] and driver.received[f"{ns}/joint_states"] == []
 
 
 def test_markers_points_and_joint_states(system, first_estimate):
@@ -146,7 +138,7 @@ def test_markers_points_and_joint_states(system, first_estimate):
     markers = driver.wait_for(lambda: driver.received[f"{ns}/markers"], 5.0, "markers")[-1].markers
     assert markers[0].action == Marker.DELETEALL  # stale markers of older estimates go away
     kinds = {m.type for m in markers[1:]}
-    assert {Marker.ARROW, Marker.LINE_STRIP, Marker.TEXT_VIEW_FACING} <= kinds
+    assert {Marker.ARROW, Marker.LINE_LIST, Marker.TEXT_VIEW_FACING} <= kinds  # the arc dashed: unconfirmed
     assert all(m.header.frame_id == "odom" for m in markers[1:])
     cloud = driver.wait_for(lambda: driver.received[f"{ns}/points"], 5.0, "point cloud")[-1]
     fields = {f.name: f.datatype for f in cloud.fields}
@@ -154,11 +146,12 @@ def test_markers_points_and_joint_states(system, first_estimate):
     arr = cloud_to_array(cloud)
     assert 100 < len(arr) <= N and set(np.unique(arr["part_id"])) == {0, 1}
     assert cloud.header.frame_id == "odom" and cloud.header.stamp == msg.header.stamp
-    js = driver.wait_for(lambda: driver.received[f"{ns}/joint_states"], 5.0, "joint states")[-1]
-    assert list(js.name) == ["object_0/joint_1"]
-    assert js.position[0] == pytest.approx(msg.joints[0].state)
+    # the unconfirmed joint is drawn tentative: its own namespace, greyed, its label tagged
+    tentative = [m for m in markers[1:] if m.ns == "sim2art/object_0/unconfirmed"]
+    assert {Marker.ARROW, Marker.LINE_LIST, Marker.TEXT_VIEW_FACING} <= {m.type for m in tentative}
+    assert any("[unconfirmed, 1 window]" in m.text for m in tentative) and all(m.color.a < 1 for m in tentative)
     # the digital twin, rooted in the fixed frame: the first window's joint is not confirmed yet, so the URDF
-    # holds it as a fixed joint (robot_description_joints: confirmed); test_fused_model_... sees it move
+    # holds it as a fixed joint (planner_joints: confirmed); test_fused_model_... sees it move
     urdf = driver.wait_for(lambda: driver.received[f"{ns}/robot_description"], 10.0, "robot_description")[-1].data
     kin = UrdfKinematics.from_text(urdf)
     assert kin.root == "odom" and [n for n, j in kin.joints.items() if j.type != "fixed"] == []
@@ -195,6 +188,7 @@ def test_fused_model_counts_windows_and_reset_clears_it(system, frames, first_es
     # a late keyframe may have made a newer window: it shares all but one frame, so it does not confirm
     expected = (1, False) if unchanged else (2, False)
     assert len(rerun.joints) == 1 and (rerun.joints[0].support_windows, rerun.joints[0].confirmed) == expected
+    assert _joint_frames(driver) == [] and driver.received["/sim2art_perceive/joint_states"] == []  # hypothesis
     _stream(driver, frames, driver.now_ns())  # a new window of the same door
     before = len(driver.received["/articulation"])
     _trigger_until_queued(driver)
@@ -210,12 +204,27 @@ def test_fused_model_counts_windows_and_reset_clears_it(system, frames, first_es
 
     driver.wait_for(movable, 10.0, "a URDF with the confirmed joint movable")
     assert again[0].name == j.name  # stable joint name, so the TF frame stays
+    # now a fact: its frame on /tf and its state on ~/joint_states, named like the URDF's joint
+    frame = driver.wait_for(lambda: _joint_frames(driver), 5.0, "the confirmed joint's frame on /tf")[-1]
+    assert frame.header.frame_id == "odom" and frame.child_frame_id == "object_0/joint_1"
+    r = frame.transform.rotation
+    z = matrix_from_quaternion([r.x, r.y, r.z, r.w])[:, 2]
+    np.testing.assert_allclose(z, [again[0].axis.x, again[0].axis.y, again[0].axis.z], atol=1e-6)
+    tr, o = frame.transform.translation, again[0].origin
+    np.testing.assert_allclose([tr.x, tr.y, tr.z], [o.x, o.y, o.z], atol=1e-6)
+    js = driver.wait_for(lambda: driver.received[f"{ns}/joint_states"], 5.0, "joint states")[-1]
+    assert list(js.name) == ["object_0/joint_1"] and js.position[0] == pytest.approx(again[0].state)
+    n = len(driver.received["/tf"])  # re-sent with fresh stamps (tf_republish_hz) so lookups at "now" work
+    driver.wait_for(lambda: len(_joint_frames(driver, n)) > 2, 5.0, "republished joint frames")
     assert driver.call(driver.reset).success
     _stream(driver, frames, driver.now_ns())
     before = len(driver.received["/articulation"])
     _trigger_until_queued(driver)
     fresh = _next_articulation(driver, before).joints
     assert len(fresh) == 1 and (fresh[0].support_windows, fresh[0].confirmed) == (1, False)
+    n = len(driver.received["/tf"])  # a hypothesis again: its frame is no longer sent
+    driver.spin(1.0)
+    assert _joint_frames(driver, n) == []
 
 
 def test_trigger_and_reset_services(system, first_estimate):
