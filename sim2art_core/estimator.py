@@ -158,6 +158,8 @@ class Estimator:
         config: decoding thresholds.
         type_check: overrides ``config.type_check`` (None: keep it); lets the node's ``estimator_kwargs``
             switch the geometric type check, e.g. ``{"type_check": false}``.
+        depth_hypotheses: overrides ``config.depth_hypotheses`` (None: keep it), e.g. the node's
+            ``estimator_kwargs: '{"depth_hypotheses": true}'``.
 
     Raises:
         CheckpointError: the checkpoint is missing, corrupt or does not fit its config.
@@ -171,6 +173,7 @@ class Estimator:
         refine: bool = False,
         config: EstimatorConfig | None = None,
         type_check: bool | None = None,
+        depth_hypotheses: bool | None = None,
     ):
         self.device = resolve_device(device)
         self.checkpoint = load_checkpoint(checkpoint if checkpoint else DEFAULT_CHECKPOINT, self.device)
@@ -178,6 +181,8 @@ class Estimator:
         self.config = config or EstimatorConfig()
         if type_check is not None:
             self.config = replace(self.config, type_check=bool(type_check))
+        if depth_hypotheses is not None:
+            self.config = replace(self.config, depth_hypotheses=bool(depth_hypotheses))
         self.refine = bool(refine)
         self.estimator_id = self._id(self.refine)
         self._cache: tuple[bytes, NetworkResult] | None = None

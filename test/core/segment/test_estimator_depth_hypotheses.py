@@ -55,5 +55,14 @@ def test_a_reported_door_that_uncovers_a_wall_adds_no_part(estimator):
 
 def test_off_by_default(estimator):
     assert EstimatorConfig().depth_hypotheses is False
+    assert estimator.config.depth_hypotheses is False
     scene = _render(turned(flap_box(), 70.0), still_flow=[1], seed=13)
     assert len(estimator.estimate(_window(scene)).joints) == 0
+
+
+def test_the_constructor_switch_turns_it_on(tmp_path_factory):
+    from sim2art_core.estimator import Estimator
+
+    est = oracle_estimator(tmp_path_factory)
+    on = Estimator(est.checkpoint.path, "cpu", depth_hypotheses=True)
+    assert on.config.depth_hypotheses is True and ":depthhyp" in on.estimator_id
