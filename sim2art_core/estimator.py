@@ -104,6 +104,14 @@ class EstimatorConfig:
     docs/BENCHMARKS.md "Slot split" for its val measurement."""
     slot_split_config: Any = None
     """sim2art_core.segment.SlotSplitConfig; None: its defaults."""
+    depth_hypotheses: bool = False
+    """After the parts are selected (and split), report a region of the base whose surfaces left their place
+    over the window (the depth refutes the static prediction, occlusions excluded) as its own part, with its
+    joint from the long-baseline registration of its points (sim2art_core.segment.depth_hypotheses): a part
+    seen edge-on whose image flow is weaker than its error. Off by default: see docs/BENCHMARKS.md "Depth
+    hypotheses" for its val measurement."""
+    depth_hypothesis_config: Any = None
+    """sim2art_core.segment.DepthHypothesisConfig; None: its defaults."""
     part_merge: bool = False
     """After the parts are selected (before the slot split), merge two reported parts that touch and that one
     rigid motion per frame explains about as well as their own motions do (residual-ratio and relative-misfit
@@ -150,6 +158,8 @@ class Estimator:
         config: decoding thresholds.
         type_check: overrides ``config.type_check`` (None: keep it); lets the node's ``estimator_kwargs``
             switch the geometric type check, e.g. ``{"type_check": false}``.
+        depth_hypotheses: overrides ``config.depth_hypotheses`` (None: keep it), e.g. the node's
+            ``estimator_kwargs: '{"depth_hypotheses": true}'``.
 
     Raises:
         CheckpointError: the checkpoint is missing, corrupt or does not fit its config.
@@ -163,6 +173,7 @@ class Estimator:
         refine: bool = False,
         config: EstimatorConfig | None = None,
         type_check: bool | None = None,
+        depth_hypotheses: bool | None = None,
     ):
         self.device = resolve_device(device)
         self.checkpoint = load_checkpoint(checkpoint if checkpoint else DEFAULT_CHECKPOINT, self.device)
@@ -170,6 +181,8 @@ class Estimator:
         self.config = config or EstimatorConfig()
         if type_check is not None:
             self.config = replace(self.config, type_check=bool(type_check))
+        if depth_hypotheses is not None:
+            self.config = replace(self.config, depth_hypotheses=bool(depth_hypotheses))
         self.refine = bool(refine)
         self.estimator_id = self._id(self.refine)
         self._cache: tuple[bytes, NetworkResult] | None = None
@@ -197,12 +210,14 @@ class Estimator:
         slot_split: bool | None = None,
         part_merge: bool | None = None,
         type_check: bool | None = None,
+        depth_hypotheses: bool | None = None,
     ) -> ArticulationEstimate:
         """Estimate parts and joints of one window; FAILED (never an exception) for bad input.
 
         ``refine`` / ``refine_config`` / ``motion_segmentation`` / ``slot_split`` / ``part_merge`` /
-        ``type_check`` override the constructor's choice (``config.motion_segmentation``, ``config.slot_split``,
-        ``config.part_merge``, ``config.type_check``) for this call. The network's
+        ``type_check`` / ``depth_hypotheses`` override the constructor's choice (``config.motion_segmentation``,
+        ``config.slot_split``, ``config.part_merge``, ``config.type_check``, ``config.depth_hypotheses``) for
+        this call. The network's
         outputs for the most recent window are kept (keyed by a digest of the window's content), so
         estimating the same window again with other refinement settings (evaluation, fusion tuning)
         does not run the network twice; ``timings["network"]`` still reports the network's own time.
@@ -223,8 +238,16 @@ class Estimator:
             split = self.config.slot_split if slot_split is None else bool(slot_split)
             merge = self.config.part_merge if part_merge is None else bool(part_merge)
             check = self.config.type_check if type_check is None else bool(type_check)
+            depth = self.config.depth_hypotheses if depth_hypotheses is None else bool(depth_hypotheses)
             return self._estimate(
-                window, self.refine if refine is None else bool(refine), refine_config, motion, split, merge, check
+                window,
+                self.refine if refine is None else bool(refine),
+                refine_config,
+                motion,
+                split,
+                merge,
+                check,
+                depth,
             )
         except Exception as e:
             logger.exception("sim2art estimator failed")
@@ -332,6 +355,7 @@ class Estimator:
     def _estimate(
         self, window: Window, refine: bool, refine_config: Any, motion_segmentation: bool = False,
         slot_split: bool = False, part_merge: bool = False, type_check: bool = False,
+        depth_hypotheses: bool = False,
     ) -> ArticulationEstimate:  # fmt: skip
         """The pipeline after validation: network -> part selection -> network joints -> [refine | type check]
         -> finish.
@@ -356,6 +380,11 @@ class Estimator:
             t_split = time.perf_counter()
             sel, split_joints = apply_slot_split(window, sel, self.config.slot_split_config)
             timings["slot_split"] = time.perf_counter() - t_split
+        if depth_hypotheses:
+            t_depth = time.perf_counter()
+            sel, depth_joints = apply_depth_hypotheses(window, sel, self.config.depth_hypothesis_config)
+            split_joints.update(depth_joints)
+            timings["depth_hypotheses"] = time.perf_counter() - t_depth
         joints = [split_joints.get(j.child, j) for j in network_joints(window, net, sel)]
         t3 = time.perf_counter()
         timings["decode"] = t3 - t2
@@ -373,7 +402,9 @@ class Estimator:
                 observed_motion = res.observed_motion
                 articulated = res.articulation_observed
             timings["refine" if refine else "type_check"] = time.perf_counter() - t3
-        est_id = self._id(refine, motion_segmentation, slot_split, part_merge, type_check and not refine)
+        est_id = self._id(
+            refine, motion_segmentation, slot_split, part_merge, type_check and not refine, depth_hypotheses
+        )
         return finish_estimate(window, sel, joints, observed_motion, articulated, self.config.min_motion_m, est_id,
                                timings)  # fmt: skip
 
@@ -384,17 +415,20 @@ class Estimator:
         slot_split: bool | None = None,
         part_merge: bool | None = None,
         type_check: bool | None = None,
+        depth_hypotheses: bool | None = None,
     ) -> str:
         ck = self.checkpoint
         motion = self.config.motion_segmentation if motion_segmentation is None else motion_segmentation
         split = self.config.slot_split if slot_split is None else slot_split
         merge = self.config.part_merge if part_merge is None else part_merge
         check = (self.config.type_check and not refine) if type_check is None else type_check
+        depth = self.config.depth_hypotheses if depth_hypotheses is None else depth_hypotheses
         return (
             f"sim2art:{ck.path.name}@{ck.digest}"
             + (":partmerge" if merge else "")
             + (":motionseg" if motion else "")
             + (":slotsplit" if split else "")
+            + (":depthhyp" if depth else "")
             + (":typecheck" if check else "")
             + (":refine" if refine else "")
         )
@@ -651,6 +685,42 @@ def apply_part_merge(window: Window, sel: PartSelection, cfg: Any = None) -> Par
     return replace(
         sel, slots=slots, moved=frozenset(moved), labels=labels, part_probs=probs, parts=parts, part_observed=part_obs
     )
+
+
+def apply_depth_hypotheses(
+    window: Window, sel: PartSelection, cfg: Any = None
+) -> tuple[PartSelection, dict[int, JointEstimate]]:
+    """The depth hypotheses (sim2art_core.segment.depth_hypotheses) on a selection: every accepted region
+    becomes part K + 1, ... (its points' whole probability moves to its column; slot: 0, for bookkeeping only -
+    its joint is the geometric one returned by label, replacing the joint head :func:`network_joints` gives
+    slot 0). A part left without points keeps its (empty) column."""
+    from sim2art_core.segment.depth_hypotheses import depth_parts
+
+    found = depth_parts(window, sel.labels, cfg)
+    if not found.joints:
+        return sel, {}
+    K = len(sel.slots)
+    observed = list(sel.part_observed) or [sel.observed[m] for m in sel.slots]
+    new = len(found.joints)
+    probs = np.concatenate([sel.part_probs, np.zeros((*sel.part_probs.shape[:2], new), np.float32)], -1)
+    labels = np.asarray(sel.labels).copy()
+    for j, mask in enumerate(found.masks):
+        total = probs[mask].sum(-1)
+        probs[mask] = 0.0
+        probs[mask, K + 1 + j] = total
+        labels[mask] = K + 1 + j
+    parts = tuple(part_from_labels(window.points, labels, k, probs) for k in range(K + 1 + new))
+    joints = {K + 1 + j: replace(joint, child=K + 1 + j, parent=0) for j, joint in enumerate(found.joints)}
+    sel = replace(
+        sel,
+        slots=sel.slots + (0,) * new,
+        labels=labels,
+        part_probs=probs,
+        parts=parts,
+        observed_motion=max([sel.observed_motion, *(o[0] for o in found.observed)]),
+        part_observed=tuple(observed) + found.observed,
+    )
+    return sel, joints
 
 
 def network_joints(window: Window, net: NetworkResult, sel: PartSelection) -> list[JointEstimate]:

@@ -70,12 +70,13 @@ def _sim2art(
     slot_split: bool | None = None,
     part_merge: bool | None = None,
     type_check: bool | None = None,
+    depth_hypotheses: bool | None = None,
 ) -> Callable[[MethodOptions], RunFn]:
-    """``motion_segmentation`` / ``slot_split`` / ``part_merge``: None follows the Estimator's default
-    (EstimatorConfig.motion_segmentation / .slot_split / .part_merge); ``long_baseline``: force
-    RefineConfig.long_baseline on / off (None: the options' / default); ``type_check``: without ``refine`` the
-    Estimator's type check (EstimatorConfig.type_check; None: its default), with ``refine``
-    RefineConfig.type_check (None: the options' / default)."""
+    """``motion_segmentation`` / ``slot_split`` / ``part_merge`` / ``depth_hypotheses``: None follows the
+    Estimator's default (EstimatorConfig.motion_segmentation / .slot_split / .part_merge / .depth_hypotheses);
+    ``long_baseline``: force RefineConfig.long_baseline on / off (None: the options' / default); ``type_check``:
+    without ``refine`` the Estimator's type check (EstimatorConfig.type_check; None: its default), with
+    ``refine`` RefineConfig.type_check (None: the options' / default)."""
 
     def build(opt: MethodOptions) -> RunFn:
         from sim2art_core.refine import RefineConfig
@@ -98,6 +99,7 @@ def _sim2art(
             slot_split=slot_split,
             part_merge=part_merge,
             type_check=check,
+            depth_hypotheses=depth_hypotheses,
         )
 
     return build
@@ -156,8 +158,8 @@ MethodName = Literal[
     "sim2art", "sim2art-norefine", "sim2art-motionseg", "sim2art-motionseg-refine", "sim2art-netseg",
     "sim2art-refined-only", "sim2art-chained", "sim2art-long-baseline", "sim2art-slotsplit",
     "sim2art-slotsplit-refine", "sim2art-partmerge", "sim2art-partmerge-norefine", "sim2art-nopartmerge",
-    "sim2art-nopartmerge-norefine", "sim2art-typecheck", "sim2art-typecheck-refine", "featclust",
-    "featclust-oracle-k",
+    "sim2art-nopartmerge-norefine", "sim2art-typecheck", "sim2art-typecheck-refine", "sim2art-depthhyp",
+    "sim2art-depthhyp-refine", "featclust", "featclust-oracle-k",
     "gtseg-refine", "gtseg-refine-chained", "gtseg-refine-long-baseline",
 ]  # fmt: skip
 
@@ -197,6 +199,11 @@ for _spec in (
                _sim2art(False, motion_segmentation=False, type_check=True)),
     MethodSpec("sim2art-typecheck-refine", "sim2art (network + refinement, gated fusion) + geometric type check",
                _sim2art(True, type_check=True)),
+    MethodSpec("sim2art-depthhyp", "network only + depth hypotheses (base regions whose depth moved: own part, "
+               "registered joint)", _sim2art(False, motion_segmentation=False, depth_hypotheses=True,
+               type_check=False)),
+    MethodSpec("sim2art-depthhyp-refine", "sim2art (network + refinement, gated fusion) + depth hypotheses",
+               _sim2art(True, depth_hypotheses=True)),
     MethodSpec("featclust", "FeatClust baseline, k by motion BIC", _featclust(False)),
     MethodSpec("featclust-oracle-k", "FeatClust with k = true number of parts (oracle)", _featclust(True), True),
     MethodSpec("gtseg-refine", "true segmentation + refinement (oracle ceiling)", _gt_segmentation_refine, True),

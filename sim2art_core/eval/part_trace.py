@@ -339,6 +339,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--windows", default="", help="comma-separated window indices (default: every 3rd)")
     p.add_argument("--checkpoint", default=None, help="model checkpoint (default: the shipped one)")
     p.add_argument("--seed", type=int, default=0, help="point sampling seed (the node's default 0)")
+    p.add_argument(
+        "--depth-hypotheses",
+        action="store_true",
+        help="the estimator with EstimatorConfig.depth_hypotheses (regions whose depth moved: own parts)",
+    )
     p.add_argument("--json", default=None, help="also write the rows to this JSON file")
     return p
 
@@ -359,7 +364,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     seq = SequenceConfig(num_frames=args.frames - 1, width=args.width, height=args.height)
     sample, frames = generate_sequence(args.category, args.object_seed, args.sequence_seed, seq, return_frames=True)
-    est = Estimator(checkpoint=args.checkpoint, device="cpu")
+    from sim2art_core.estimator import EstimatorConfig
+
+    est = Estimator(
+        checkpoint=args.checkpoint, device="cpu", config=EstimatorConfig(depth_hypotheses=args.depth_hypotheses)
+    )
     cfg = PreprocessConfig(num_frames=est.num_frames, num_points=est.num_points)
     cfg = replace(cfg, object=replace(cfg.object, source="box"))
     windows = build_windows(frames, cfg, args.stride, args.seed)

@@ -2,9 +2,12 @@
 
 Public API: :func:`segment_by_motion`, :class:`MotionSegmentationConfig`, :class:`MotionSegmentationInput`,
 :class:`MotionSegmentation`; the slot split (:func:`split_slots`, :class:`SlotSplitConfig`,
-:class:`SlotSplit`); the part merge (:func:`merge_parts`, :class:`PartMergeConfig`, :class:`PartMerge`).
+:class:`SlotSplit`); the part merge (:func:`merge_parts`, :class:`PartMergeConfig`, :class:`PartMerge`);
+the depth hypotheses (:func:`depth_parts`, :func:`depth_regions`, :class:`DepthHypothesisConfig`,
+:class:`DepthParts`).
 """
 
+from sim2art_core.segment.depth_hypotheses import DepthHypothesisConfig, DepthParts, depth_parts, depth_regions
 from sim2art_core.segment.motion_segmentation import (
     MotionSegmentation,
     MotionSegmentationConfig,
@@ -15,6 +18,8 @@ from sim2art_core.segment.part_merge import PartMerge, PartMergeConfig, merge_pa
 from sim2art_core.segment.slot_split import SlotSplit, SlotSplitConfig, split_slots
 
 __all__ = [
+    "DepthHypothesisConfig",
+    "DepthParts",
     "MotionSegmentation",
     "MotionSegmentationConfig",
     "MotionSegmentationInput",
@@ -22,6 +27,8 @@ __all__ = [
     "PartMergeConfig",
     "SlotSplit",
     "SlotSplitConfig",
+    "depth_parts",
+    "depth_regions",
     "merge_parts",
     "segment_by_motion",
     "split_slots",
