@@ -103,8 +103,8 @@ class PipelineConfig:
     busy_keyframe_hold_s: float = 0.0
     """``busy_policy`` skip: a keyframe that arrives while an estimate is in flight (running, or done and
     not yet published) waits up to this long (s) before it is preprocessed, so the estimate and its
-    publishing get the CPU; the window it completes is skipped as busy, held or not (0 = no hold;
-    module doc, step 5)."""
+    publishing get the CPU; the window it completes is skipped as busy, held or not (0 = no hold, the
+    default here; the node's parameter defaults to 0.15; module doc, step 5)."""
 
 
 @dataclass(frozen=True)

@@ -332,7 +332,7 @@ def test_keyframe_hold_waits_for_the_publish_and_skips_its_window(long_frames):
     assert rig.count("windows_skipped_busy") == 1
 
 
-def test_keyframe_hold_is_bounded_and_off_by_default_and_under_wait(long_frames):
+def test_keyframe_hold_is_bounded_and_off_at_zero_and_under_wait(long_frames):
     rig, in_flight = _held_rig(hold_s=0.05)
     stamps = rig.feed(long_frames[: T + 1], 10**9)
     in_flight.set()  # never published: the keyframe goes on after the limit
@@ -340,7 +340,7 @@ def test_keyframe_hold_is_bounded_and_off_by_default_and_under_wait(long_frames)
     rig.feed(long_frames[T + 1 : T + 2], stamps[-1] + PERIOD_NS)
     assert 0.05 <= time.monotonic() - t0 < 3.0
     assert rig.count("keyframes_held_busy") == 1 and rig.count("windows_skipped_busy") == 1
-    for policy, hold_s in (("skip", 0.0), ("wait", 5.0)):  # no hold: the default, and busy_policy wait
+    for policy, hold_s in (("skip", 0.0), ("wait", 5.0)):  # no hold: at 0 (PipelineConfig's default) and under wait
         rig, in_flight = _held_rig(policy, hold_s)
         stamps = rig.feed(long_frames[: T + 1], 10**9)
         in_flight.set()
