@@ -15,12 +15,7 @@ from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
-from sim2art_core.preprocess import (
-    FlowConfig,
-    KeyframeConfig,
-    ObjectSelectionConfig,
-    PreprocessConfig,
-)
+from sim2art_core.preprocess import FlowConfig, KeyframeConfig, ObjectSelectionConfig, PreprocessConfig
 from sim2art_core.preprocess.config import FLOW_METHODS, KEYFRAME_MODES
 from sim2art_core.preprocess.flow_methods import DISConfig
 from sim2art_core.runtime.cpu_affinity import check_setting
