@@ -21,10 +21,10 @@ What happens to one offered item (on the preprocessing thread, :meth:`FramePipel
 4. Camera pose: ``poses.wait_for(fixed_frame, camera_frame, stamp_ns, tf_timeout_s)`` (identity
    without a pose source); a ``LookupError`` drops the frame (``frames_dropped_tf``).
 5. Keyframe pre-check from stamp and pose (skipped frames are never decoded); with
-   ``busy_keyframe_hold_s`` > 0 and ``busy_policy`` skip, a keyframe that arrives while an estimate
-   is in flight (``in_flight()``) waits for it to be published, at most that long (counted
-   ``keyframes_held_busy``): its window would be skipped anyway, so its preprocessing need not
-   take the CPU from the estimate; then
+   ``busy_keyframe_hold_s`` > 0 and ``busy_policy`` skip, the first keyframe that arrives while an
+   estimate is in flight (``in_flight()``) waits for it to be published, at most that long (counted
+   ``keyframes_held_busy``; one per estimate): its window would be skipped anyway, so its
+   preprocessing need not take the CPU from the estimate; then
    ``decode(item, stamp_ns, pose) -> RGBDFrame`` (a ``ValueError`` rejects it as
    ``decode_error``) and :meth:`WindowBuilder.add`.
 6. A completed window becomes "the newest window"; in continuous mode (``rate_hz`` > 0) it is
@@ -101,9 +101,10 @@ class PipelineConfig:
     the keyframes it is not waiting for yield the CPU to it -- but also to every other process of the
     machine (docs/NODE.md "Real-time budget": opt-in)."""
     busy_keyframe_hold_s: float = 0.0
-    """``busy_policy`` skip: a keyframe that arrives while an estimate is in flight (running, or done and
-    not yet published) waits up to this long (s) before it is preprocessed, so the estimate and its
-    publishing get the CPU; the window it completes is skipped as busy, held or not (0 = no hold, the
+    """``busy_policy`` skip: the first keyframe that arrives while an estimate is in flight (running, or done
+    and not yet published) waits up to this long (s) before it is preprocessed, so the estimate and its
+    publishing get the CPU (later ones during the same estimate are not held: with a long estimate the
+    keyframes would fall behind); the window it completes is skipped as busy, held or not (0 = no hold, the
     default here; the node's parameter defaults to 0.15; module doc, step 5)."""
 
 
@@ -217,6 +218,8 @@ class FramePipeline:
         self._request_lock = threading.Lock()
         self._submitted_version = -1
         self._skipped_version = -1
+        self._submissions = 0  # windows submitted so far (busy_keyframe_hold_s: one held keyframe per estimate)
+        self._held_for = -1  # the submission during which a keyframe was last held
         self._last_submit = -1e9
         self._clock = clock
         self._stamp_clock = stamp_clock
@@ -359,6 +362,9 @@ class FramePipeline:
         limit = self.cfg.busy_keyframe_hold_s
         if limit <= 0 or self.cfg.busy_policy != "skip" or not self._in_flight():
             return False
+        if self._held_for == self._submissions:  # one per estimate: a long one must not starve the keyframes
+            return False
+        self._held_for = self._submissions
         t0 = time.monotonic()
         while self._in_flight() and time.monotonic() - t0 < limit and not self._reset_requested.is_set():
             time.sleep(0.002)  # polled: a few wake-ups per estimate, no coupling to the publishing thread
@@ -461,6 +467,7 @@ class FramePipeline:
                     self.stats.count("windows_skipped_busy")
                 return False, "the estimator is busy: window skipped (busy_policy skip)"
             self._submitted_version = version
+            self._submissions += 1
             self._last_submit = self._clock()
             if self._submit(window, trace.mark("submitted")):
                 self.stats.count("windows_dropped")

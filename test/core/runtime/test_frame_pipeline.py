@@ -350,6 +350,28 @@ def test_keyframe_hold_is_bounded_and_off_at_zero_and_under_wait(long_frames):
         assert rig.count("windows_skipped_busy") == 0, policy
 
 
+def test_one_keyframe_is_held_per_estimate(long_frames):
+    rig, in_flight = _held_rig(hold_s=5.0)
+    rig.pipe._busy = in_flight.is_set  # the estimator is busy while its estimate is in flight
+    stamps = rig.feed(long_frames[: T + 1], 10**9)  # estimate 1 submitted
+    in_flight.set()
+    threading.Timer(0.1, in_flight.clear).start()
+    rig.feed(long_frames[T + 1 : T + 2], stamps[-1] + PERIOD_NS)  # held until the publish
+    assert rig.count("keyframes_held_busy") == 1 and len(rig.windows) == 1
+    in_flight.set()  # estimate 1 "in flight" again (a long one): the next keyframe is not held a second time
+    t0 = time.monotonic()
+    rig.feed(long_frames[T + 2 : T + 3], stamps[-1] + 2 * PERIOD_NS)
+    assert time.monotonic() - t0 < 5.0 and rig.count("keyframes_held_busy") == 1
+    assert len(rig.windows) == 1 and rig.count("windows_skipped_busy") == 2  # skipped: the estimator is busy
+    in_flight.clear()
+    rig.feed(long_frames[T + 3 : T + 4], stamps[-1] + 3 * PERIOD_NS)  # idle: estimate 2 submitted
+    assert len(rig.windows) == 2
+    in_flight.set()
+    threading.Timer(0.1, in_flight.clear).start()
+    rig.feed(long_frames[T + 2 : T + 3], stamps[-1] + 4 * PERIOD_NS)  # a new estimate: held again
+    assert rig.count("keyframes_held_busy") == 2
+
+
 def test_in_flight_defaults_to_busy(frames):
     busy = [False]
     rig = Rig(busy_keyframe_hold_s=1.0)
