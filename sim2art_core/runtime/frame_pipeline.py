@@ -20,7 +20,11 @@ What happens to one offered item (on the preprocessing thread, :meth:`FramePipel
 3. Stamp not after the window's newest keyframe: rejected (``stamp_not_increasing``).
 4. Camera pose: ``poses.wait_for(fixed_frame, camera_frame, stamp_ns, tf_timeout_s)`` (identity
    without a pose source); a ``LookupError`` drops the frame (``frames_dropped_tf``).
-5. Keyframe pre-check from stamp and pose (skipped frames are never decoded), then
+5. Keyframe pre-check from stamp and pose (skipped frames are never decoded); with
+   ``busy_keyframe_hold_s`` > 0 and ``busy_policy`` skip, the first keyframe that arrives while an
+   estimate is in flight (``in_flight()``) waits for it to be published, at most that long (counted
+   ``keyframes_held_busy``; one per estimate): its window would be skipped anyway, so its
+   preprocessing need not take the CPU from the estimate; then
    ``decode(item, stamp_ns, pose) -> RGBDFrame`` (a ``ValueError`` rejects it as
    ``decode_error``) and :meth:`WindowBuilder.add`.
 6. A completed window becomes "the newest window"; in continuous mode (``rate_hz`` > 0) it is
@@ -96,6 +100,12 @@ class PipelineConfig:
     """Added to the preprocessing thread's nice value (Linux; 0 = unchanged): while the estimator runs,
     the keyframes it is not waiting for yield the CPU to it -- but also to every other process of the
     machine (docs/NODE.md "Real-time budget": opt-in)."""
+    busy_keyframe_hold_s: float = 0.0
+    """``busy_policy`` skip: the first keyframe that arrives while an estimate is in flight (running, or done
+    and not yet published) waits up to this long (s) before it is preprocessed, so the estimate and its
+    publishing get the CPU (later ones during the same estimate are not held: with a long estimate the
+    keyframes would fall behind); the window it completes is skipped as busy, held or not (0 = no hold, the
+    default here; the node's parameter defaults to 0.15; module doc, step 5)."""
 
 
 @dataclass(frozen=True)
@@ -160,6 +170,8 @@ class FramePipeline:
         features: per-point image feature extractor for the window builder (or None).
         busy: ``() -> bool``, whether the estimator is running or has a window waiting
             (``busy_policy`` skip); None = never busy.
+        in_flight: ``() -> bool``, whether an estimate is running or done and not yet published
+            (``busy_keyframe_hold_s``); None = ``busy``.
         clock: monotonic seconds of the request policy (rate limit, paused input; tests pass a fake one).
         stamp_clock: now in the clock of the frame stamps (ns; the node's ROS clock, sim time under
             ``use_sim_time``), for the latency trace's transport time (camera stamp -> intake).
@@ -178,6 +190,7 @@ class FramePipeline:
         warn: Callable[[str], None] = print,
         features=None,
         busy: Callable[[], bool] | None = None,
+        in_flight: Callable[[], bool] | None = None,
         clock: Callable[[], float] = time.monotonic,
         stamp_clock: Callable[[], int] = time.time_ns,
     ):
@@ -185,6 +198,7 @@ class FramePipeline:
             raise ValueError(f"busy_policy must be 'skip' or 'wait', not {cfg.busy_policy!r}")
         self.cfg = cfg
         self._busy = busy or (lambda: False)
+        self._in_flight = in_flight or (lambda: self._busy())
         self._describe, self._decode, self._submit, self.poses = describe, decode, submit, poses
         self.warn = warn
         self.builder = WindowBuilder(cfg.preprocess, cfg.fixed_frame, rng=cfg.seed, features=features)
@@ -204,6 +218,8 @@ class FramePipeline:
         self._request_lock = threading.Lock()
         self._submitted_version = -1
         self._skipped_version = -1
+        self._submissions = 0  # windows submitted so far (busy_keyframe_hold_s: one held keyframe per estimate)
+        self._held_for = -1  # the submission during which a keyframe was last held
         self._last_submit = -1e9
         self._clock = clock
         self._stamp_clock = stamp_clock
@@ -313,6 +329,7 @@ class FramePipeline:
         if skip is not None:
             self.stats.count(f"frames_{skip}")
             return
+        held = self._hold_keyframe()
         try:
             frame = self._decode(item, stamp, pose)
         except ValueError as e:
@@ -337,7 +354,23 @@ class FramePipeline:
             with self._window_lock:
                 self._newest = (self.builder.version, self.builder.window(), trace.mark("completed"))
             if self.rate_allows():  # continuous mode: start at once instead of waiting for the timer
-                self.request(forced=False)
+                self.request(forced=False, busy=held)
+
+    def _hold_keyframe(self) -> bool:
+        """``busy_keyframe_hold_s``: wait while an estimate is in flight, at most that long; True if one was
+        (the window this keyframe completes then counts as completed while busy)."""
+        limit = self.cfg.busy_keyframe_hold_s
+        if limit <= 0 or self.cfg.busy_policy != "skip" or not self._in_flight():
+            return False
+        if self._held_for == self._submissions:  # one per estimate: a long one must not starve the keyframes
+            return False
+        self._held_for = self._submissions
+        t0 = time.monotonic()
+        while self._in_flight() and time.monotonic() - t0 < limit and not self._reset_requested.is_set():
+            time.sleep(0.002)  # polled: a few wake-ups per estimate, no coupling to the publishing thread
+        self.stats.count("keyframes_held_busy")
+        self.stats.set("keyframe_hold_ms", 1e3 * (time.monotonic() - t0))
+        return True
 
     def _check_time_jump(self, stamp: int) -> None:
         newest = self._newest_stamp
@@ -409,8 +442,9 @@ class FramePipeline:
             return False
         return self._clock() - self._last_offer > max(self.PAUSED_AFTER_S, 2.0 * self._offer_interval)
 
-    def request(self, forced: bool) -> tuple[bool, str]:
-        """Submit the newest window; ``forced`` (``~/trigger``) also re-submits the same window.
+    def request(self, forced: bool, busy: bool = False) -> tuple[bool, str]:
+        """Submit the newest window; ``forced`` (``~/trigger``) also re-submits the same window; ``busy``: the
+        window completed while the estimator was busy, whatever it is now (a held keyframe's).
 
         Returns (submitted, reason) -- the ``~/trigger`` reply.
         """
@@ -427,12 +461,13 @@ class FramePipeline:
             version, window, trace = newest
             if not forced and version == self._submitted_version:
                 return False, "no new keyframe since the last inference"
-            if not forced and self.cfg.busy_policy == "skip" and self._busy():
+            if not forced and self.cfg.busy_policy == "skip" and (busy or self._busy()):
                 if version != self._skipped_version:
                     self._skipped_version = version
                     self.stats.count("windows_skipped_busy")
                 return False, "the estimator is busy: window skipped (busy_policy skip)"
             self._submitted_version = version
+            self._submissions += 1
             self._last_submit = self._clock()
             if self._submit(window, trace.mark("submitted")):
                 self.stats.count("windows_dropped")

@@ -120,6 +120,8 @@ def window_status(s: HealthSnapshot, stall_s: float = STALL_S) -> HealthStatus:
         "time jumps": s.counts.get("time_jumps", 0),
         "resets": s.counts.get("resets", 0),
         "preprocess per keyframe (ms)": float(s.values.get("preprocess_ms", 0.0)),
+        "keyframes held (estimate in flight)": s.counts.get("keyframes_held_busy", 0),
+        "keyframe hold (ms, last)": float(s.values.get("keyframe_hold_ms", 0.0)),
         **{k.replace("frames_rejected_", "rejected: "): v for k, v in rejected.items()},
     }
     refused_recently = not _stale(s.ages.get("refused"), stall_s)

@@ -115,12 +115,13 @@ class PerceiveNode(Node):
             preprocess=self.pre_cfg, fixed_frame=self.fixed_frame, queue_size=p["frame_queue_size"],
             rate_hz=p["rate_hz"], busy_policy=p["busy_policy"], tf_timeout_s=p["tf_timeout_s"],
             time_jump_back_s=p["time_jump_back_s"], time_jump_forward_s=p["time_jump_forward_s"], seed=p["seed"],
-            preprocess_niceness=p["preprocess_niceness"],
+            preprocess_niceness=p["preprocess_niceness"], busy_keyframe_hold_s=p["busy_keyframe_hold_s"],
         )  # fmt: skip
         self.pipeline = FramePipeline(
             cfg, self._describe, self._decode, lambda w, trace: self.worker.submit((w, trace)),
             poses=self.tf, warn=self.get_logger().warning, features=self.features,
             busy=lambda: self.worker.busy or self.worker.pending > 0,
+            in_flight=self._estimate_in_flight,
             stamp_clock=lambda: self.get_clock().now().nanoseconds,
         )  # fmt: skip
         if self.estimator is None:
@@ -261,7 +262,17 @@ class PerceiveNode(Node):
     # ------------------------------------------------------------------ outputs (executor thread)
     def _publish_results(self) -> None:
         while self._results:
-            self._publish(*self._results.popleft())
+            self._publishing = True  # before the pop: _estimate_in_flight never sees a gap
+            try:
+                self._publish(*self._results.popleft())
+            finally:
+                self._publishing = False
+
+    _publishing = False
+
+    def _estimate_in_flight(self) -> bool:
+        """An estimate is running, waiting or done and not yet published (``busy_keyframe_hold_s``)."""
+        return self.worker.busy or self.worker.pending > 0 or bool(self._results) or self._publishing
 
     def _publish(self, window: Window, est, timing: LatencyTrace | None = None) -> None:
         timing = (timing or LatencyTrace()).mark("handed")

@@ -234,6 +234,8 @@ def latency(frames, params: dict, domain: int, log: Path, seconds: float, period
         "breakdown_ms": parse_breakdown(bench.diag.get("latency breakdown (ms, median)", "")),
         "windows_dropped": int(float(bench.diag.get("windows dropped (busy)", 0))),
         "windows_skipped": int(float(bench.diag.get("windows skipped (busy)", 0))),
+        "frames_dropped_queue": int(float(bench.diag.get("frames dropped (queue full)", 0))),
+        "keyframes_held": int(float(bench.diag.get("keyframes held (estimate in flight)", 0))),
         "synchronised_fraction": synced / max(1, len(sent["sent"])),
     }
 

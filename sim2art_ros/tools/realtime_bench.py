@@ -193,23 +193,25 @@ def markdown(r: dict) -> str:
     lines += [
         "",
         "| mode | CPU node + child (% of a core) | RSS node + child (MB) | estimates | windows skipped (busy) "
-        "| inference s (last) | preprocessing per keyframe ms (last) |",
-        "|---|---|---|---|---|---|---|",
+        "| inference s (last) | preprocessing per keyframe ms (last) | frames dropped (queue full) "
+        "| keyframes held (estimate in flight) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for m in modes:
         for x in sbs[m]:
             if "error" in x:
-                lines.append(f"| {m}, 30 Hz VGA | - | - | 0 | - | - | - |")
+                lines.append(f"| {m}, 30 Hz VGA | - | - | 0 | - | - | - | - | - |")
                 continue
             lines.append(
                 f"| {m}, 30 Hz VGA | {x['node_cpu_percent_at_30hz']:.0f} | {x['rss_mb']['node']:.0f} + "
                 f"{x['rss_mb']['children']:.0f} | {x['estimates']} | {x.get('windows_skipped', '-')} | "
-                f"{x['inference_time_s']} | {x.get('preprocess_per_keyframe_ms', '-')} |"
+                f"{x['inference_time_s']} | {x.get('preprocess_per_keyframe_ms', '-')} | "
+                f"{x.get('frames_dropped_queue', '-')} | {x.get('keyframes_held', '-')} |"
             )
     for m, x in sbs["idle"].items():
         lines.append(
             f"| {m}, idle | {x['cpu_percent']:.1f} | {x['rss']['node']:.0f} + {x['rss']['children']:.0f} "
-            "| - | - | - | - |"
+            "| - | - | - | - | - | - |"
         )
     return "\n".join(lines)
 

@@ -302,6 +302,87 @@ def test_wait_policy_keeps_the_newest_window_for_when_the_estimator_frees(long_f
         assert newest == [stamps[T - 1], stamps[-1] + PERIOD_NS]  # window 3 ran after window 1, 2 never
 
 
+def _held_rig(policy: str = "skip", hold_s: float = 5.0):
+    """A Rig whose estimator is never busy and whose 'estimate in flight' is an Event the test sets."""
+    rig = Rig(rate_hz=1000.0, busy_policy=policy, busy_keyframe_hold_s=hold_s)
+    in_flight = threading.Event()
+    rig.pipe._in_flight = in_flight.is_set
+    return rig, in_flight
+
+
+def test_keyframe_hold_waits_for_the_publish_and_skips_its_window(long_frames):
+    rig, in_flight = _held_rig(hold_s=5.0)
+    stamps = rig.feed(long_frames[: T + 1], 10**9)  # nothing in flight: no hold, the first window goes
+    assert len(rig.windows) == 1 and rig.count("keyframes_held_busy") == 0
+    in_flight.set()
+    timer = threading.Timer(0.3, in_flight.clear)  # the estimate is published 0.3 s later
+    timer.start()
+    t0 = time.monotonic()
+    rig.feed(long_frames[T + 1 : T + 2], stamps[-1] + PERIOD_NS)
+    waited = time.monotonic() - t0
+    timer.join()
+    assert 0.3 <= waited < 5.0  # held until the publish, not for the whole limit
+    assert rig.count("keyframes_held_busy") == 1
+    # the window completed by the held keyframe is skipped although the estimator is idle by now
+    assert len(rig.windows) == 1 and rig.count("windows_skipped_busy") == 1
+    assert rig.pipe.stats.snapshot()[1]["keyframe_hold_ms"] >= 300.0
+    # the next keyframe arrives with nothing in flight: not held, its window is submitted at once
+    rig.feed(long_frames[T + 2 : T + 3], stamps[-1] + 2 * PERIOD_NS)
+    assert len(rig.windows) == 2 and rig.count("keyframes_held_busy") == 1
+    assert rig.count("windows_skipped_busy") == 1
+
+
+def test_keyframe_hold_is_bounded_and_off_at_zero_and_under_wait(long_frames):
+    rig, in_flight = _held_rig(hold_s=0.05)
+    stamps = rig.feed(long_frames[: T + 1], 10**9)
+    in_flight.set()  # never published: the keyframe goes on after the limit
+    t0 = time.monotonic()
+    rig.feed(long_frames[T + 1 : T + 2], stamps[-1] + PERIOD_NS)
+    assert 0.05 <= time.monotonic() - t0 < 3.0
+    assert rig.count("keyframes_held_busy") == 1 and rig.count("windows_skipped_busy") == 1
+    for policy, hold_s in (("skip", 0.0), ("wait", 5.0)):  # no hold: at 0 (PipelineConfig's default) and under wait
+        rig, in_flight = _held_rig(policy, hold_s)
+        stamps = rig.feed(long_frames[: T + 1], 10**9)
+        in_flight.set()
+        t0 = time.monotonic()
+        rig.feed(long_frames[T + 1 : T + 2], stamps[-1] + PERIOD_NS)
+        assert time.monotonic() - t0 < 3.0 and rig.count("keyframes_held_busy") == 0, policy
+        assert rig.count("windows_skipped_busy") == 0, policy
+
+
+def test_one_keyframe_is_held_per_estimate(long_frames):
+    rig, in_flight = _held_rig(hold_s=5.0)
+    rig.pipe._busy = in_flight.is_set  # the estimator is busy while its estimate is in flight
+    stamps = rig.feed(long_frames[: T + 1], 10**9)  # estimate 1 submitted
+    in_flight.set()
+    threading.Timer(0.1, in_flight.clear).start()
+    rig.feed(long_frames[T + 1 : T + 2], stamps[-1] + PERIOD_NS)  # held until the publish
+    assert rig.count("keyframes_held_busy") == 1 and len(rig.windows) == 1
+    in_flight.set()  # estimate 1 "in flight" again (a long one): the next keyframe is not held a second time
+    t0 = time.monotonic()
+    rig.feed(long_frames[T + 2 : T + 3], stamps[-1] + 2 * PERIOD_NS)
+    assert time.monotonic() - t0 < 5.0 and rig.count("keyframes_held_busy") == 1
+    assert len(rig.windows) == 1 and rig.count("windows_skipped_busy") == 2  # skipped: the estimator is busy
+    in_flight.clear()
+    rig.feed(long_frames[T + 3 : T + 4], stamps[-1] + 3 * PERIOD_NS)  # idle: estimate 2 submitted
+    assert len(rig.windows) == 2
+    in_flight.set()
+    threading.Timer(0.1, in_flight.clear).start()
+    rig.feed(long_frames[T + 2 : T + 3], stamps[-1] + 4 * PERIOD_NS)  # a new estimate: held again
+    assert rig.count("keyframes_held_busy") == 2
+
+
+def test_in_flight_defaults_to_busy(frames):
+    busy = [False]
+    rig = Rig(busy_keyframe_hold_s=1.0)
+    pipe = FramePipeline(
+        rig.pipe.cfg, rig.pipe._describe, rig.pipe._decode, rig.pipe._submit, busy=lambda: busy[0]
+    )  # fmt: skip
+    assert not pipe._in_flight()
+    busy[0] = True
+    assert pipe._in_flight()
+
+
 def test_trigger_submits_even_when_busy_under_skip(frames):
     rig = Rig(rate_hz=0.0, busy_policy="skip")
     rig.pipe._busy = lambda: True

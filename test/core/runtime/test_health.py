@@ -58,6 +58,13 @@ def test_window_shows_time_jumps_and_resets():
     assert values["time jumps"] == 2 and values["resets"] == 1
 
 
+def test_window_shows_keyframes_held_for_an_estimate_in_flight():
+    s = replace(BASE, counts={"keyframes_held_busy": 7}, values={"keyframe_hold_ms": 42.5})
+    values = {st.name: st.values for st in node_health(s)}["window"]
+    assert values["keyframes held (estimate in flight)"] == 7 and values["keyframe hold (ms, last)"] == 42.5
+    assert _levels(replace(s, ages={**LIVE, "keyframes": 0.2}))["window"][0] == OK  # holding is no fault
+
+
 def test_inference_levels():
     s = replace(BASE, estimator="", estimator_error="no_such_module")
     assert _levels(s)["inference"] == (ERROR, "no estimator: no_such_module")

@@ -15,6 +15,7 @@ def run(latency_ms: float, breakdown: dict) -> dict:
         "latency_from_completing_frame": lat, "node_cpu_percent_at_30hz": 80.0,
         "rss_mb": {"node": 270.0, "children": 380.0}, "estimates": 12, "windows_skipped": 9,
         "inference_time_s": "0.31", "preprocess_per_keyframe_ms": "41", "breakdown_ms": breakdown,
+        "frames_dropped_queue": 3, "keyframes_held": 5,
     }  # fmt: skip
 
 
@@ -60,7 +61,7 @@ def test_markdown_prints_ratios_breakdown_cpu_and_memory():
         "| keyframe | 41.0 |",
         "| estimate | 330.5 |",
         "| worker wait | - |",
-        "| process:1, 30 Hz VGA | 80 | 270 + 380 | 12 | 9 | 0.31 | 41 |",
+        "| process:1, 30 Hz VGA | 80 | 270 + 380 | 12 | 9 | 0.31 | 41 | 3 | 5 |",
         "| process:1, idle | 1.6 | 180 + 280 |",
         "| 1 | 300 / 250 | 420 (470); **1.40x**, 1.68x | no estimate (no /articulation received; node log:) |",
         "| thread:1, 30 Hz VGA | - | - | 0 |",
