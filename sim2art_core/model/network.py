@@ -37,11 +37,18 @@ from sim2art_core.model.config import ModelConfig
 from sim2art_core.model.motion_cues import (
     FRAME_CUE_DIM,
     PART_CUE_DIM,
+    Products,
     RigidVelocity,
     motion_cues,
+    products,
     rigid_velocity,
     soft_centroid,
 )
+
+ENCODER_CHUNK_ROWS = 3072
+"""Neighbour rows per chunk of the encoder's shared layers at inference
+(:meth:`SpatioTemporalEncoder._shared_layers_chunked`): one frame's 64 keypoints x 48 neighbours of
+the shipped model; its (rows, 128) conv2 output (1.5 MB) stays in cache for the max."""
 
 
 def frame_encoding(t: torch.Tensor, levels: int) -> torch.Tensor:
@@ -78,6 +85,7 @@ class Encoded:
     keypoints: torch.Tensor
     features: torch.Tensor
     dominant: RigidVelocity | None = None
+    flow_in: torch.Tensor | None = None  # (B, T, N, F) the encoded points' flow inputs (reused by forward)
 
 
 @dataclass
@@ -176,10 +184,33 @@ class SpatioTemporalEncoder(nn.Module):
         if bool(mask[:, :, centre].all()):
             x = torch.where(mask.unsqueeze(-1), x, x[:, :, centre : centre + 1])
             pool_mask = None
-        h1 = F.relu(self.conv1(x), inplace=not torch.is_grad_enabled())
-        h = F.relu(ops.masked_max_linear(h1, self.conv2.weight, self.conv2.bias, pool_mask, dim=2))  # (BT, K, d)
+        if torch.is_grad_enabled():
+            h1 = F.relu(self.conv1(x))
+            h = ops.masked_max_linear(h1, self.conv2.weight, self.conv2.bias, pool_mask, dim=2)  # (BT, K, d)
+        else:
+            h = self._shared_layers_chunked(x, pool_mask)
+        h = F.relu(h)
         tokens = self.norm(h + self.mlp(h))
         return keypoints.view(B, T, K, 3), tokens.view(B, T, K, -1)
+
+    def _shared_layers_chunked(self, x: torch.Tensor, pool_mask: torch.Tensor | None) -> torch.Tensor:
+        """conv1 -> ReLU -> masked max of conv2 (before its ReLU) for x (BT, K, S, C): (BT, K, d).
+
+        Inference only: a few keypoints' groups at a time (ENCODER_CHUNK_ROWS neighbour rows), so
+        each chunk's (rows, d) output of conv2 is still in cache when the max reads it, instead of a
+        (BT*K*S, d) buffer (25 MB at T = 16, K = 64, S = 48) written and read back. Row by row the
+        same matmuls: the same values bitwise (test_fast_forward.py).
+        """
+        BT, K, S, C = x.shape
+        rows = x.reshape(BT * K, S, C)
+        masks = None if pool_mask is None else pool_mask.reshape(BT * K, S)
+        out = x.new_empty(BT * K, self.conv2.out_features)
+        step = max(1, ENCODER_CHUNK_ROWS // S)
+        for i in range(0, BT * K, step):
+            h1 = F.relu(self.conv1(rows[i : i + step]), inplace=True)
+            m = None if masks is None else masks[i : i + step]
+            out[i : i + step] = ops.masked_max_linear(h1, self.conv2.weight, self.conv2.bias, m, dim=1)
+        return out.view(BT, K, -1)
 
 
 class Sim2ArtNet(nn.Module):
@@ -224,8 +255,13 @@ class Sim2ArtNet(nn.Module):
             raise ValueError(f"Sim2ArtNet: image features of shape {want} required, got {got}")
         return self.image_proj(image)
 
-    def encode(self, points: torch.Tensor, flow: torch.Tensor, image: torch.Tensor | None = None) -> Encoded:
-        """Encoder + transformer: keypoints (B, T, K, 3) and their features (B, T, K, d)."""
+    def encode(
+        self, points: torch.Tensor, flow: torch.Tensor, image: torch.Tensor | None = None, prods: Products | None = None
+    ) -> Encoded:
+        """Encoder + transformer: keypoints (B, T, K, 3) and their features (B, T, K, d).
+
+        ``prods``: the rigid fits' :func:`~sim2art_core.model.motion_cues.products` of ``points`` and
+        ``flow``, when the caller has them (``forward`` shares them with the motion cues)."""
         cfg = self.cfg
         B, T, N, _ = points.shape
         if points.shape[-1] != 3 or flow.shape != points.shape:
@@ -233,7 +269,8 @@ class Sim2ArtNet(nn.Module):
         if T != cfg.num_frames:
             raise ValueError(f"Sim2ArtNet: model expects T={cfg.num_frames} frames, got {T}")
         img = self._project_image(image, points)
-        dominant = rigid_velocity(points, flow, points.new_ones(*points.shape[:3], 1)) if cfg.relative_flow else None
+        ones = points.new_ones(*points.shape[:3], 1)
+        dominant = rigid_velocity(points, flow, ones, prods=prods) if cfg.relative_flow else None
         flow_in = self._flow_features(points, flow, dominant, torch.arange(T, device=points.device))
         keypoints, tokens = self.encoder(points, flow_in, img)
         K = keypoints.shape[2]
@@ -244,7 +281,8 @@ class Sim2ArtNet(nn.Module):
         x = self.token_in(x).reshape(B, T * K, cfg.dim)
         if self.transformer is not None:
             x = self.transformer(x) if self.training else self._transformer_eval(x)
-        return Encoded(keypoints=keypoints, features=self.token_norm(x).view(B, T, K, cfg.dim), dominant=dominant)
+        feats = self.token_norm(x).view(B, T, K, cfg.dim)
+        return Encoded(keypoints=keypoints, features=feats, dominant=dominant, flow_in=flow_in)
 
     def _transformer_eval(self, x: torch.Tensor) -> torch.Tensor:
         """``self.transformer(x)`` in eval mode, with ``F.scaled_dot_product_attention``.
@@ -292,6 +330,7 @@ class Sim2ArtNet(nn.Module):
         flow: torch.Tensor,
         image: torch.Tensor | None = None,
         frames: torch.Tensor | None = None,
+        flow_in: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """f''(p) of arbitrary points: Eq. 3 propagation from their frame's keypoints + own cues.
 
@@ -299,6 +338,8 @@ class Sim2ArtNet(nn.Module):
             points, flow: (B, F, Q, 3) query points of F frames (normalised units).
             image: (B, F, Q, C) raw image features, or None.
             frames: (F,) int64 model frame of each query frame; default 0..T-1 (F = T).
+            flow_in: these points' flow inputs (B, F, Q, flow_feature_dim) when the caller already
+                has them (``forward``: the encoder's, ``Encoded.flow_in``); default: computed here.
 
         Returns:
             (B, F, Q, point_dim).
@@ -322,7 +363,7 @@ class Sim2ArtNet(nn.Module):
         kfeat = feats @ w_prop.t()  # (B*Fq, K, c)
         point_in = []
         if cfg.use_flow:
-            point_in.append(self._flow_features(points, flow, enc.dominant, frames))
+            point_in.append(self._flow_features(points, flow, enc.dominant, frames) if flow_in is None else flow_in)
         img = self._project_image(image, points)
         if img is not None:
             point_in.append(img)
@@ -341,8 +382,12 @@ class Sim2ArtNet(nn.Module):
         """Run the whole network on (B, T, N, .) inputs; every input point gets a label."""
         cfg = self.cfg
         B, T = points.shape[:2]
-        enc = self.encode(points, flow, image)
-        f_pt = self.point_features(enc, points, flow, image)  # (B, T, N, c)
+        prods = None
+        if cfg.relative_flow and cfg.use_motion_cues:  # both fit rigid motions to the same points and flow
+            with torch.no_grad():
+                prods = products(points, flow)
+        enc = self.encode(points, flow, image, prods)
+        f_pt = self.point_features(enc, points, flow, image, flow_in=enc.flow_in)  # (B, T, N, c)
         part_logits = self.part_logits(f_pt)
         moving_logits = self.moving_head(f_pt).squeeze(-1)
         probs = part_logits.softmax(dim=-1)  # (B, T, N, M)
@@ -351,7 +396,7 @@ class Sim2ArtNet(nn.Module):
         f_motion = torch.einsum("btqm,btqc->bmtc", probs, f_pt) / mass_t.clamp_min(1e-6)[..., None]
         f_part = (f_motion * mass_t[..., None]).sum(2) / mass_t.sum(2).clamp_min(1e-6)[..., None]
         if cfg.use_motion_cues:
-            cues = motion_cues(points, flow, probs.detach())
+            cues = motion_cues(points, flow, probs.detach(), prods=prods)
             part_in = torch.cat([f_part, cues.part_features], dim=-1)
             motion_in = [f_motion, cues.frame_features]
         else:
