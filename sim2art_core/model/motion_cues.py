@@ -72,8 +72,10 @@ def _wsum3(weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     Only for 3 channels: the 9-channel second moment kept its einsum, whose rounding differs.
     """
     B, T, N, M = weights.shape
-    out = torch.bmm(x.reshape(B * T, N, 3).transpose(1, 2), weights.reshape(B * T, N, M))
-    return out.view(B, T, 3, M).permute(0, 3, 1, 2)
+    out = torch.bmm(x.reshape(B * T, N, 3).transpose(1, 2), weights.reshape(B * T, N, M))  # (BT, 3, M)
+    # laid out in memory as the einsum's result, (B, T, M, 3): later reductions over T then add in
+    # the same order (a different layout changed the pivot in its last bit)
+    return out.transpose(1, 2).contiguous().view(B, T, M, 3).permute(0, 2, 1, 3)
 
 
 def _weighted_fit(
