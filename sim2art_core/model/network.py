@@ -85,7 +85,8 @@ class Encoded:
     keypoints: torch.Tensor
     features: torch.Tensor
     dominant: RigidVelocity | None = None
-    flow_in: torch.Tensor | None = None  # (B, T, N, F) the encoded points' flow inputs (reused by forward)
+    flow_in: torch.Tensor | None = None  # (B, T, N, F) the encoded points' flow inputs
+    inputs: tuple[torch.Tensor, torch.Tensor] | None = None  # the (points, flow) tensors they were computed from
 
 
 @dataclass
@@ -282,7 +283,7 @@ class Sim2ArtNet(nn.Module):
         if self.transformer is not None:
             x = self.transformer(x) if self.training else self._transformer_eval(x)
         feats = self.token_norm(x).view(B, T, K, cfg.dim)
-        return Encoded(keypoints=keypoints, features=feats, dominant=dominant, flow_in=flow_in)
+        return Encoded(keypoints=keypoints, features=feats, dominant=dominant, flow_in=flow_in, inputs=(points, flow))
 
     def _transformer_eval(self, x: torch.Tensor) -> torch.Tensor:
         """``self.transformer(x)`` in eval mode, with ``F.scaled_dot_product_attention``.
@@ -330,7 +331,6 @@ class Sim2ArtNet(nn.Module):
         flow: torch.Tensor,
         image: torch.Tensor | None = None,
         frames: torch.Tensor | None = None,
-        flow_in: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """f''(p) of arbitrary points: Eq. 3 propagation from their frame's keypoints + own cues.
 
@@ -338,8 +338,6 @@ class Sim2ArtNet(nn.Module):
             points, flow: (B, F, Q, 3) query points of F frames (normalised units).
             image: (B, F, Q, C) raw image features, or None.
             frames: (F,) int64 model frame of each query frame; default 0..T-1 (F = T).
-            flow_in: these points' flow inputs (B, F, Q, flow_feature_dim) when the caller already
-                has them (``forward``: the encoder's, ``Encoded.flow_in``); default: computed here.
 
         Returns:
             (B, F, Q, point_dim).
@@ -347,6 +345,7 @@ class Sim2ArtNet(nn.Module):
         cfg = self.cfg
         B, Fq, Q, _ = points.shape
         T = enc.keypoints.shape[1]
+        all_frames = frames is None
         if frames is None:
             frames = torch.arange(T, device=points.device)
         if frames.shape != (Fq,):
@@ -363,15 +362,20 @@ class Sim2ArtNet(nn.Module):
         kfeat = feats @ w_prop.t()  # (B*Fq, K, c)
         point_in = []
         if cfg.use_flow:
-            point_in.append(self._flow_features(points, flow, enc.dominant, frames) if flow_in is None else flow_in)
+            same = all_frames and enc.inputs is not None and points is enc.inputs[0] and flow is enc.inputs[1]
+            # the encoded points themselves (forward): their flow inputs are the encoder's, already computed
+            point_in.append(enc.flow_in if same else self._flow_features(points, flow, enc.dominant, frames))
         img = self._project_image(image, points)
         if img is not None:
             point_in.append(img)
         if cfg.use_frame_fraction:
             tn = frames.to(points.dtype) / T
             point_in.append(tn.view(1, Fq, 1, 1).expand(B, Fq, Q, 1))
-        own = F.linear(torch.cat(point_in, dim=-1), w_own, first.bias) if point_in else first.bias.expand(B, Fq, Q, -1)
-        h = torch.baddbmm(own.reshape(B * Fq, Q, -1), weights, kfeat).view(B, Fq, Q, -1)  # own + propagated
+        if point_in:  # own + propagated, added in place into the fresh (B*F, Q, c) buffer of the own-cue layer
+            own = F.linear(torch.cat(point_in, dim=-1), w_own, first.bias).reshape(B * Fq, Q, -1)
+            h = own.baddbmm_(weights, kfeat).view(B, Fq, Q, -1)
+        else:
+            h = torch.baddbmm(first.bias.expand(B * Fq, Q, -1), weights, kfeat).view(B, Fq, Q, -1)
         return self.point_mlp[1](self.point_mlp[0][1:](h))
 
     def part_logits(self, f_pt: torch.Tensor) -> torch.Tensor:
@@ -387,7 +391,7 @@ class Sim2ArtNet(nn.Module):
             with torch.no_grad():
                 prods = products(points, flow)
         enc = self.encode(points, flow, image, prods)
-        f_pt = self.point_features(enc, points, flow, image, flow_in=enc.flow_in)  # (B, T, N, c)
+        f_pt = self.point_features(enc, points, flow, image)  # (B, T, N, c)
         part_logits = self.part_logits(f_pt)
         moving_logits = self.moving_head(f_pt).squeeze(-1)
         probs = part_logits.softmax(dim=-1)  # (B, T, N, M)

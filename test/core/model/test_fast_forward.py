@@ -262,15 +262,22 @@ def test_chunked_shared_layers_equal_the_whole_buffer(monkeypatch):
         assert torch.equal(net.encoder._shared_layers_chunked(x, mask), want)
 
 
-def test_point_features_reuse_the_encoders_flow_inputs(shipped):
+def test_point_features_reuse_the_encoders_flow_inputs_only_for_its_own_points(shipped, monkeypatch):
     est, windows = shipped
+    net = est.model
+    calls = []
+    original = net._flow_features
+    monkeypatch.setattr(net, "_flow_features", lambda *a: calls.append(1) or original(*a))
     with torch.inference_mode():
         p = est._prepare(windows[1], np.random.default_rng(0))
-        enc = est.model.encode(p.points, p.flow)
-        assert enc.flow_in is not None and enc.flow_in.shape == (1, 16, 1024, 6)
-        a = est.model.point_features(enc, p.points, p.flow, flow_in=enc.flow_in)
-        b = est.model.point_features(enc, p.points, p.flow)
-    assert a.shape == (1, 16, 1024, est.model.cfg.point_dim) and torch.equal(a, b)
+        enc = net.encode(p.points, p.flow)
+        assert enc.flow_in is not None and enc.flow_in.shape == (1, 16, 1024, 6) and len(calls) == 1
+        a = net.point_features(enc, p.points, p.flow)  # the encoded tensors: reused
+        assert len(calls) == 1
+        b = net.point_features(enc, p.points.clone(), p.flow.clone())  # equal values, other tensors: computed
+        c = net.point_features(enc, p.points, p.flow, frames=torch.arange(16))  # frames given: computed
+        assert len(calls) == 3
+    assert a.shape == (1, 16, 1024, net.cfg.point_dim) and torch.equal(a, b) and torch.equal(a, c)
 
 
 def test_shipped_checkpoint_on_random_inputs_equals_the_reference_forward(shipped):
