@@ -46,9 +46,11 @@ from sim2art_core.model.motion_cues import (
 )
 
 ENCODER_CHUNK_ROWS = 3072
-"""Neighbour rows per chunk of the encoder's shared layers at inference
+"""Neighbour rows per chunk of the encoder's shared layers at single-threaded inference
 (:meth:`SpatioTemporalEncoder._shared_layers_chunked`): one frame's 64 keypoints x 48 neighbours of
-the shipped model; its (rows, 128) conv2 output (1.5 MB) stays in cache for the max."""
+the shipped model; its (rows, 128) conv2 output (1.5 MB) stays in cache for the max. With more torch
+threads the layers run in one piece: every chunk is a fork/join of the thread pool per op, and on
+the shared 2-core machine that cost more than the cache saved (docs/BENCHMARKS.md)."""
 
 
 def frame_encoding(t: torch.Tensor, levels: int) -> torch.Tensor:
@@ -197,16 +199,17 @@ class SpatioTemporalEncoder(nn.Module):
     def _shared_layers_chunked(self, x: torch.Tensor, pool_mask: torch.Tensor | None) -> torch.Tensor:
         """conv1 -> ReLU -> masked max of conv2 (before its ReLU) for x (BT, K, S, C): (BT, K, d).
 
-        Inference only: a few keypoints' groups at a time (ENCODER_CHUNK_ROWS neighbour rows), so
-        each chunk's (rows, d) output of conv2 is still in cache when the max reads it, instead of a
-        (BT*K*S, d) buffer (25 MB at T = 16, K = 64, S = 48) written and read back. Row by row the
-        same matmuls: the same values bitwise (test_fast_forward.py).
+        Inference only: single-threaded, a few keypoints' groups at a time (ENCODER_CHUNK_ROWS
+        neighbour rows), so each chunk's (rows, d) output of conv2 is still in cache when the max
+        reads it, instead of a (BT*K*S, d) buffer (25 MB at T = 16, K = 64, S = 48) written and read
+        back; with more threads, one piece. Row by row the same matmuls: the same values bitwise
+        (test_fast_forward.py).
         """
         BT, K, S, C = x.shape
         rows = x.reshape(BT * K, S, C)
         masks = None if pool_mask is None else pool_mask.reshape(BT * K, S)
         out = x.new_empty(BT * K, self.conv2.out_features)
-        step = max(1, ENCODER_CHUNK_ROWS // S)
+        step = max(1, ENCODER_CHUNK_ROWS // S) if torch.get_num_threads() == 1 else BT * K
         for i in range(0, BT * K, step):
             h1 = F.relu(self.conv1(rows[i : i + step]), inplace=True)
             m = None if masks is None else masks[i : i + step]

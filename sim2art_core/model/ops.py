@@ -63,7 +63,7 @@ def farthest_point_sample(points: torch.Tensor, num_samples: int) -> torch.Tenso
     offset = torch.arange(B, device=points.device) * N
     sq = pts.square().sum(-1)  # (B, N)
     # |p - c|^2 = |p|^2 + |c|^2 - 2 p.c, accumulated elementwise as
-    # ((|p|^2 + |c|^2) + (-2 p_x) c_x) + (-2 p_y) c_y) + (-2 p_z) c_z: a product, then a sum, never fused,
+    # (((|p|^2 + |c|^2) + (-2 p_x) c_x) + (-2 p_y) c_y) + (-2 p_z) c_z: a product, then a sum, never fused,
     # in xyz order. That is bitwise what the (B, N, 3) x (B, 3, 1) baddbmm this loop used before
     # computes with the torch CPU wheel's BLAS for B >= 2 (checked in test_fast_forward.py; the same
     # keypoints), at ~2.5x less time per iteration (a batched mat-vec with k = 3 is mostly call

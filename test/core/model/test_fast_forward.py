@@ -249,17 +249,26 @@ def test_chunked_shared_layers_equal_the_whole_buffer(monkeypatch):
     with torch.enable_grad():
         kp_full, tok_full = net.encoder(points, flow, None)
     S = cfg.num_neighbors * (2 * cfg.temporal_radius + 1)
-    for rows in (S, 7 * S, 10**6):
-        monkeypatch.setattr(network, "ENCODER_CHUNK_ROWS", rows)
-        with torch.no_grad():
-            kp, tok = net.encoder(points, flow, None)
-        assert torch.equal(kp, kp_full) and torch.equal(tok, tok_full.detach()), rows
+    threads = torch.get_num_threads()
+    try:
+        for n_threads, rows in ((1, S), (1, 7 * S), (1, 10**6), (2, S)):  # chunks at 1 thread, one piece at 2
+            torch.set_num_threads(n_threads)
+            monkeypatch.setattr(network, "ENCODER_CHUNK_ROWS", rows)
+            with torch.no_grad():
+                kp, tok = net.encoder(points, flow, None)
+            assert torch.equal(kp, kp_full) and torch.equal(tok, tok_full.detach()), rows
+    finally:
+        torch.set_num_threads(threads)
     lin1, lin2 = net.encoder.conv1, net.encoder.conv2
     x, mask = torch.randn(4, 10, S, lin1.in_features), torch.rand(4, 10, S) > 0.5
     with torch.no_grad():
         want = ops.masked_max_linear(torch.relu(lin1(x)), lin2.weight, lin2.bias, mask, dim=2)
         monkeypatch.setattr(network, "ENCODER_CHUNK_ROWS", 3 * S)
-        assert torch.equal(net.encoder._shared_layers_chunked(x, mask), want)
+        torch.set_num_threads(1)
+        try:
+            assert torch.equal(net.encoder._shared_layers_chunked(x, mask), want)
+        finally:
+            torch.set_num_threads(threads)
 
 
 def test_point_features_reuse_the_encoders_flow_inputs_only_for_its_own_points(shipped, monkeypatch):
