@@ -37,11 +37,20 @@ from sim2art_core.model.config import ModelConfig
 from sim2art_core.model.motion_cues import (
     FRAME_CUE_DIM,
     PART_CUE_DIM,
+    Products,
     RigidVelocity,
     motion_cues,
+    products,
     rigid_velocity,
     soft_centroid,
 )
+
+ENCODER_CHUNK_ROWS = 3072
+"""Neighbour rows per chunk of the encoder's shared layers at single-threaded inference
+(:meth:`SpatioTemporalEncoder._shared_layers_chunked`): one frame's 64 keypoints x 48 neighbours of
+the shipped model; its (rows, 128) conv2 output (1.5 MB) stays in cache for the max. With more torch
+threads the layers run in one piece: every chunk is a fork/join of the thread pool per op, and on
+the shared 2-core machine that cost more than the cache saved (docs/BENCHMARKS.md)."""
 
 
 def frame_encoding(t: torch.Tensor, levels: int) -> torch.Tensor:
@@ -78,6 +87,8 @@ class Encoded:
     keypoints: torch.Tensor
     features: torch.Tensor
     dominant: RigidVelocity | None = None
+    flow_in: torch.Tensor | None = None  # (B, T, N, F) the encoded points' flow inputs
+    inputs: tuple[torch.Tensor, torch.Tensor] | None = None  # the (points, flow) tensors they were computed from
 
 
 @dataclass
@@ -176,10 +187,34 @@ class SpatioTemporalEncoder(nn.Module):
         if bool(mask[:, :, centre].all()):
             x = torch.where(mask.unsqueeze(-1), x, x[:, :, centre : centre + 1])
             pool_mask = None
-        h1 = F.relu(self.conv1(x), inplace=not torch.is_grad_enabled())
-        h = F.relu(ops.masked_max_linear(h1, self.conv2.weight, self.conv2.bias, pool_mask, dim=2))  # (BT, K, d)
+        if torch.is_grad_enabled():
+            h1 = F.relu(self.conv1(x))
+            h = ops.masked_max_linear(h1, self.conv2.weight, self.conv2.bias, pool_mask, dim=2)  # (BT, K, d)
+        else:
+            h = self._shared_layers_chunked(x, pool_mask)
+        h = F.relu(h)
         tokens = self.norm(h + self.mlp(h))
         return keypoints.view(B, T, K, 3), tokens.view(B, T, K, -1)
+
+    def _shared_layers_chunked(self, x: torch.Tensor, pool_mask: torch.Tensor | None) -> torch.Tensor:
+        """conv1 -> ReLU -> masked max of conv2 (before its ReLU) for x (BT, K, S, C): (BT, K, d).
+
+        Inference only: single-threaded, a few keypoints' groups at a time (ENCODER_CHUNK_ROWS
+        neighbour rows), so each chunk's (rows, d) output of conv2 is still in cache when the max
+        reads it, instead of a (BT*K*S, d) buffer (25 MB at T = 16, K = 64, S = 48) written and read
+        back; with more threads, one piece. Row by row the same matmuls: the same values bitwise
+        (test_fast_forward.py).
+        """
+        BT, K, S, C = x.shape
+        rows = x.reshape(BT * K, S, C)
+        masks = None if pool_mask is None else pool_mask.reshape(BT * K, S)
+        out = x.new_empty(BT * K, self.conv2.out_features)
+        step = max(1, ENCODER_CHUNK_ROWS // S) if torch.get_num_threads() == 1 else BT * K
+        for i in range(0, BT * K, step):
+            h1 = F.relu(self.conv1(rows[i : i + step]), inplace=True)
+            m = None if masks is None else masks[i : i + step]
+            out[i : i + step] = ops.masked_max_linear(h1, self.conv2.weight, self.conv2.bias, m, dim=1)
+        return out.view(BT, K, -1)
 
 
 class Sim2ArtNet(nn.Module):
@@ -224,8 +259,13 @@ class Sim2ArtNet(nn.Module):
             raise ValueError(f"Sim2ArtNet: image features of shape {want} required, got {got}")
         return self.image_proj(image)
 
-    def encode(self, points: torch.Tensor, flow: torch.Tensor, image: torch.Tensor | None = None) -> Encoded:
-        """Encoder + transformer: keypoints (B, T, K, 3) and their features (B, T, K, d)."""
+    def encode(
+        self, points: torch.Tensor, flow: torch.Tensor, image: torch.Tensor | None = None, prods: Products | None = None
+    ) -> Encoded:
+        """Encoder + transformer: keypoints (B, T, K, 3) and their features (B, T, K, d).
+
+        ``prods``: the rigid fits' :func:`~sim2art_core.model.motion_cues.products` of ``points`` and
+        ``flow``, when the caller has them (``forward`` shares them with the motion cues)."""
         cfg = self.cfg
         B, T, N, _ = points.shape
         if points.shape[-1] != 3 or flow.shape != points.shape:
@@ -233,7 +273,8 @@ class Sim2ArtNet(nn.Module):
         if T != cfg.num_frames:
             raise ValueError(f"Sim2ArtNet: model expects T={cfg.num_frames} frames, got {T}")
         img = self._project_image(image, points)
-        dominant = rigid_velocity(points, flow, points.new_ones(*points.shape[:3], 1)) if cfg.relative_flow else None
+        ones = points.new_ones(*points.shape[:3], 1)
+        dominant = rigid_velocity(points, flow, ones, prods=prods) if cfg.relative_flow else None
         flow_in = self._flow_features(points, flow, dominant, torch.arange(T, device=points.device))
         keypoints, tokens = self.encoder(points, flow_in, img)
         K = keypoints.shape[2]
@@ -244,7 +285,8 @@ class Sim2ArtNet(nn.Module):
         x = self.token_in(x).reshape(B, T * K, cfg.dim)
         if self.transformer is not None:
             x = self.transformer(x) if self.training else self._transformer_eval(x)
-        return Encoded(keypoints=keypoints, features=self.token_norm(x).view(B, T, K, cfg.dim), dominant=dominant)
+        feats = self.token_norm(x).view(B, T, K, cfg.dim)
+        return Encoded(keypoints=keypoints, features=feats, dominant=dominant, flow_in=flow_in, inputs=(points, flow))
 
     def _transformer_eval(self, x: torch.Tensor) -> torch.Tensor:
         """``self.transformer(x)`` in eval mode, with ``F.scaled_dot_product_attention``.
@@ -306,6 +348,7 @@ class Sim2ArtNet(nn.Module):
         cfg = self.cfg
         B, Fq, Q, _ = points.shape
         T = enc.keypoints.shape[1]
+        all_frames = frames is None
         if frames is None:
             frames = torch.arange(T, device=points.device)
         if frames.shape != (Fq,):
@@ -322,15 +365,20 @@ class Sim2ArtNet(nn.Module):
         kfeat = feats @ w_prop.t()  # (B*Fq, K, c)
         point_in = []
         if cfg.use_flow:
-            point_in.append(self._flow_features(points, flow, enc.dominant, frames))
+            same = all_frames and enc.inputs is not None and points is enc.inputs[0] and flow is enc.inputs[1]
+            # the encoded points themselves (forward): their flow inputs are the encoder's, already computed
+            point_in.append(enc.flow_in if same else self._flow_features(points, flow, enc.dominant, frames))
         img = self._project_image(image, points)
         if img is not None:
             point_in.append(img)
         if cfg.use_frame_fraction:
             tn = frames.to(points.dtype) / T
             point_in.append(tn.view(1, Fq, 1, 1).expand(B, Fq, Q, 1))
-        own = F.linear(torch.cat(point_in, dim=-1), w_own, first.bias) if point_in else first.bias.expand(B, Fq, Q, -1)
-        h = torch.baddbmm(own.reshape(B * Fq, Q, -1), weights, kfeat).view(B, Fq, Q, -1)  # own + propagated
+        if point_in:  # own + propagated, added in place into the fresh (B*F, Q, c) buffer of the own-cue layer
+            own = F.linear(torch.cat(point_in, dim=-1), w_own, first.bias).reshape(B * Fq, Q, -1)
+            h = own.baddbmm_(weights, kfeat).view(B, Fq, Q, -1)
+        else:
+            h = torch.baddbmm(first.bias.expand(B * Fq, Q, -1), weights, kfeat).view(B, Fq, Q, -1)
         return self.point_mlp[1](self.point_mlp[0][1:](h))
 
     def part_logits(self, f_pt: torch.Tensor) -> torch.Tensor:
@@ -341,7 +389,11 @@ class Sim2ArtNet(nn.Module):
         """Run the whole network on (B, T, N, .) inputs; every input point gets a label."""
         cfg = self.cfg
         B, T = points.shape[:2]
-        enc = self.encode(points, flow, image)
+        prods = None
+        if cfg.relative_flow and cfg.use_motion_cues:  # both fit rigid motions to the same points and flow
+            with torch.no_grad():
+                prods = products(points, flow)
+        enc = self.encode(points, flow, image, prods)
         f_pt = self.point_features(enc, points, flow, image)  # (B, T, N, c)
         part_logits = self.part_logits(f_pt)
         moving_logits = self.moving_head(f_pt).squeeze(-1)
@@ -351,7 +403,7 @@ class Sim2ArtNet(nn.Module):
         f_motion = torch.einsum("btqm,btqc->bmtc", probs, f_pt) / mass_t.clamp_min(1e-6)[..., None]
         f_part = (f_motion * mass_t[..., None]).sum(2) / mass_t.sum(2).clamp_min(1e-6)[..., None]
         if cfg.use_motion_cues:
-            cues = motion_cues(points, flow, probs.detach())
+            cues = motion_cues(points, flow, probs.detach(), prods=prods)
             part_in = torch.cat([f_part, cues.part_features], dim=-1)
             motion_in = [f_motion, cues.frame_features]
         else:

@@ -3,8 +3,10 @@
 :class:`sim2art_core.model.network.Sim2ArtNet` runs an optimised forward pass (issue 12: SDPA
 attention, projection before propagation with dense Eq. 3 weights, the encoder's bias after its max,
 index_select gathers, rigid-fit products built once; docs/BENCHMARKS.md "Inference speed before /
-after (hand-run, issue 12)"). This module keeps the formulas as they were written before that
-work, on the *same* module and parameters, so that
+after (hand-run, issue 12)"; a second pass kept every value bitwise: elementwise FPS distances,
+x^T w rigid-fit sums, one matmul for the Cauchy residuals, shared rigid-fit products, a chunked
+encoder at inference; docs/MODEL.md §1.4). This module keeps the formulas as they were written
+before that work, on the *same* module and parameters, so that
 
 * tests check the optimised pass against it (logits within 1e-5; the joint outputs, which read
   motion cues that amplify rounding on near-degenerate slots, within 1e-2; the same estimates), and

@@ -174,3 +174,135 @@ def test_residuals_equal_the_reference():
     from sim2art_core.model.motion_cues import _residual_sq
 
     assert torch.equal(_residual_sq(pts, flow, fit), R.residual_sq(pts, flow, fit))
+
+
+# --------------------------------------------------------------------------- the second pass (issue 12, s20)
+# Each change below keeps every value of the pass before it: the tests ask for equality (torch.equal)
+# where the arithmetic is the same operation for operation, on random inputs and on a real window.
+
+
+def _cloud(seed: int, B: int, N: int, quantised: bool = False, scale: float = 1.0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    c = (torch.rand(B, N, 3, generator=g) * 2 - 1) * scale
+    return torch.round(c * 10) / 10 if quantised else c  # quantised: many exact ties in distance
+
+
+@pytest.mark.parametrize(("B", "N", "quantised", "scale"), [(16, 1024, False, 1.0), (16, 1024, True, 1.0),
+                                                             (2, 300, False, 0.01), (5, 200, True, 3.0)])  # fmt: skip
+def test_elementwise_fps_picks_the_keypoints_of_the_matmul_fps(B, N, quantised, scale):
+    """ops.farthest_point_sample accumulates |p - c|^2 elementwise; the reference FPS uses the batched
+    mat-vec it replaced. The same keypoints, in the same order, ties included."""
+    c = _cloud(B * N, B, N, quantised, scale)
+    assert torch.equal(ops.farthest_point_sample(c, 64), R.farthest_point_sample(c, 64))
+
+
+@pytest.mark.parametrize("M", [1, 4, 20])
+def test_three_channel_weighted_sums_equal_the_einsum(M):
+    from sim2art_core.model.motion_cues import _wsum3
+
+    g = torch.Generator().manual_seed(M)
+    w = torch.rand(2, 16, 1024, M, generator=g).softmax(-1) * (torch.rand(2, 16, 1024, 1, generator=g) > 0.2)
+    x = torch.randn(2, 16, 1024, 3, generator=g)
+    got, want = _wsum3(w, x), torch.einsum("btnm,btni->bmti", w, x)
+    assert got.shape == (2, M, 16, 3) and torch.equal(got, want)
+    # the same memory layout, (B, T, M, 3): later reductions over T add in the same order
+    assert got.permute(0, 2, 1, 3).is_contiguous() and want.permute(0, 2, 1, 3).is_contiguous()
+
+
+@pytest.mark.parametrize("M", [1, 20])
+def test_residual_matmul_equals_the_broadcast_formula(M):
+    g = torch.Generator().manual_seed(M)
+    pts, flow = torch.randn(1, 16, 1024, 3, generator=g), torch.randn(1, 16, 1024, 3, generator=g) * 0.05
+    fit = R.rigid_velocity(pts, flow, torch.rand(1, 16, 1024, M, generator=g))
+    from sim2art_core.model.motion_cues import _residual_sq, products
+
+    want = R.residual_sq(pts, flow, fit)
+    assert torch.equal(_residual_sq(pts, flow, fit), want)
+    assert torch.equal(_residual_sq(pts, flow, fit, products(pts, flow).aug), want)
+
+
+def test_motion_cues_equal_the_reference_formulas_for_the_same_weights(shipped):
+    """The cues of the network's own part probabilities on a real window: the same values as the
+    reference formulas (one einsum per moment, broadcast residuals, products rebuilt per fit)."""
+    from sim2art_core.model.motion_cues import motion_cues, products
+
+    est, windows = shipped
+    with torch.inference_mode():
+        p = est._prepare(windows[0], np.random.default_rng(0))
+        probs = est.model(p.points, p.flow).part_logits.softmax(-1)
+        want = R.motion_cues(p.points, p.flow, probs)
+        for prods in (None, products(p.points, p.flow)):
+            got = motion_cues(p.points, p.flow, probs, prods=prods)
+            for name in ("revolute_axis", "prismatic_axis", "pivot", "revolute_amounts", "part_features"):
+                assert torch.equal(getattr(got, name), getattr(want, name)), name
+
+
+def test_chunked_shared_layers_equal_the_whole_buffer(monkeypatch):
+    """At inference the encoder's conv1 -> ReLU -> max of conv2 runs in chunks of keypoints; training
+    (grad enabled) runs it on the whole (BT, K, S, C) buffer. Both give the same tokens bitwise, for
+    chunks that do and do not divide the keypoints, with and without the pool mask."""
+    from sim2art_core.model import network
+
+    cfg = preset("tiny", num_frames=5, num_points=80, num_keypoints=10, ball_radius=0.3)
+    net = build_model(cfg).eval()
+    points, flow = torch.rand(2, 5, 80, 3) * 2 - 1, torch.randn(2, 5, 80, 6) * 0.1
+    with torch.enable_grad():
+        kp_full, tok_full = net.encoder(points, flow, None)
+    S = cfg.num_neighbors * (2 * cfg.temporal_radius + 1)
+    threads = torch.get_num_threads()
+    try:
+        for n_threads, rows in ((1, S), (1, 7 * S), (1, 10**6), (2, S)):  # chunks at 1 thread, one piece at 2
+            torch.set_num_threads(n_threads)
+            monkeypatch.setattr(network, "ENCODER_CHUNK_ROWS", rows)
+            with torch.no_grad():
+                kp, tok = net.encoder(points, flow, None)
+            assert torch.equal(kp, kp_full) and torch.equal(tok, tok_full.detach()), rows
+    finally:
+        torch.set_num_threads(threads)
+    lin1, lin2 = net.encoder.conv1, net.encoder.conv2
+    x, mask = torch.randn(4, 10, S, lin1.in_features), torch.rand(4, 10, S) > 0.5
+    with torch.no_grad():
+        want = ops.masked_max_linear(torch.relu(lin1(x)), lin2.weight, lin2.bias, mask, dim=2)
+        monkeypatch.setattr(network, "ENCODER_CHUNK_ROWS", 3 * S)
+        torch.set_num_threads(1)
+        try:
+            assert torch.equal(net.encoder._shared_layers_chunked(x, mask), want)
+        finally:
+            torch.set_num_threads(threads)
+
+
+def test_point_features_reuse_the_encoders_flow_inputs_only_for_its_own_points(shipped, monkeypatch):
+    est, windows = shipped
+    net = est.model
+    calls = []
+    original = net._flow_features
+    monkeypatch.setattr(net, "_flow_features", lambda *a: calls.append(1) or original(*a))
+    with torch.inference_mode():
+        p = est._prepare(windows[1], np.random.default_rng(0))
+        enc = net.encode(p.points, p.flow)
+        assert enc.flow_in is not None and enc.flow_in.shape == (1, 16, 1024, 6) and len(calls) == 1
+        a = net.point_features(enc, p.points, p.flow)  # the encoded tensors: reused
+        assert len(calls) == 1
+        b = net.point_features(enc, p.points.clone(), p.flow.clone())  # equal values, other tensors: computed
+        c = net.point_features(enc, p.points, p.flow, frames=torch.arange(16))  # frames given: computed
+        assert len(calls) == 3
+    assert a.shape == (1, 16, 1024, net.cfg.point_dim) and torch.equal(a, b) and torch.equal(a, c)
+
+
+def test_shipped_checkpoint_on_random_inputs_equals_the_reference_forward(shipped):
+    """Random clouds and flows (not a rigid scene): logits within 1e-5, joint outputs within 1e-2
+    (the bound of test_shipped_checkpoint_outputs_equal_the_reference_forward), the same keypoints."""
+    est, _ = shipped
+    g = torch.Generator().manual_seed(7)
+    torch.set_num_threads(1)
+    with torch.inference_mode():
+        for _ in range(2):
+            pts = torch.rand(1, 16, 1024, 3, generator=g) * 2 - 1
+            flow = torch.randn(1, 16, 1024, 3, generator=g) * 0.02
+            a, b = est.model(pts, flow), R.forward(est.model, pts, flow)
+            assert a.part_logits.shape == (1, 16, 1024, est.model.cfg.num_queries)
+            assert torch.equal(a.keypoints, b.keypoints)
+            for name in ("part_logits", "moving_logits"):
+                assert (getattr(a, name) - getattr(b, name)).abs().max() <= 1e-5, name
+            for name in JOINT_OUTPUTS:
+                assert (getattr(a, name) - getattr(b, name)).abs().max() <= 1e-2, name
