@@ -189,7 +189,7 @@ PARAMETERS: tuple[Param, ...] = (
         0,
         19,
     ),
-    Param("busy_keyframe_hold_s", 0.15, "Longest wait of a keyframe for an estimate in flight (s, 0 = off)", 0.0, 1.0),
+    Param("busy_keyframe_hold_s", 0.0, "Longest wait of a keyframe for an estimate in flight (s, 0 = off)", 0.0, 1.0),
     Param("use_tf2_ros", True, "Use tf2_ros when installed (else the built-in buffer fed from /tf, /tf_static)"),
     Param("tf_timeout_s", 0.3, "How long a frame waits for its camera pose on TF before it is dropped (s)", 0.0, 5.0),
     # time jumps (docs/NODE.md "Time jumps and reset"): window, poses and models are cleared
