@@ -75,6 +75,17 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return dev
 
 
+#: The Estimator's optional stages (``EstimatorConfig`` switches, ``estimate()`` overrides) and their tags in
+#: the estimator id, in the id's order.
+STAGE_TAGS = {
+    "part_merge": "partmerge",
+    "motion_segmentation": "motionseg",
+    "slot_split": "slotsplit",
+    "depth_hypotheses": "depthhyp",
+    "type_check": "typecheck",
+}
+
+
 @dataclass(frozen=True)
 class EstimatorConfig:
     """Decoding thresholds of :class:`Estimator`."""
@@ -234,21 +245,14 @@ class Estimator:
         except Exception as e:
             return self._failed(f"invalid window: {e}", frame_id, stamps, shape)
         try:
-            motion = self.config.motion_segmentation if motion_segmentation is None else bool(motion_segmentation)
-            split = self.config.slot_split if slot_split is None else bool(slot_split)
-            merge = self.config.part_merge if part_merge is None else bool(part_merge)
-            check = self.config.type_check if type_check is None else bool(type_check)
-            depth = self.config.depth_hypotheses if depth_hypotheses is None else bool(depth_hypotheses)
-            return self._estimate(
-                window,
-                self.refine if refine is None else bool(refine),
-                refine_config,
-                motion,
-                split,
-                merge,
-                check,
-                depth,
+            stages = self._stages(
+                motion_segmentation=motion_segmentation,
+                slot_split=slot_split,
+                part_merge=part_merge,
+                type_check=type_check,
+                depth_hypotheses=depth_hypotheses,
             )
+            return self._estimate(window, self.refine if refine is None else bool(refine), refine_config, **stages)
         except Exception as e:
             logger.exception("sim2art estimator failed")
             return self._failed(f"inference error: {type(e).__name__}: {e}", frame_id, stamps, shape)
@@ -402,36 +406,25 @@ class Estimator:
                 observed_motion = res.observed_motion
                 articulated = res.articulation_observed
             timings["refine" if refine else "type_check"] = time.perf_counter() - t3
-        est_id = self._id(
-            refine, motion_segmentation, slot_split, part_merge, type_check and not refine, depth_hypotheses
-        )
+        stages = dict(motion_segmentation=motion_segmentation, slot_split=slot_split, part_merge=part_merge,
+                      type_check=type_check, depth_hypotheses=depth_hypotheses)  # fmt: skip
+        est_id = self._id(refine, stages)
         return finish_estimate(window, sel, joints, observed_motion, articulated, self.config.min_motion_m, est_id,
                                timings)  # fmt: skip
 
-    def _id(
-        self,
-        refine: bool,
-        motion_segmentation: bool | None = None,
-        slot_split: bool | None = None,
-        part_merge: bool | None = None,
-        type_check: bool | None = None,
-        depth_hypotheses: bool | None = None,
-    ) -> str:
+    def _stages(self, **given: bool | None) -> dict[str, bool]:
+        """The optional stages of one call: each switch given (None = the constructor's config)."""
+        return {
+            name: bool(getattr(self.config, name) if given.get(name) is None else given[name]) for name in STAGE_TAGS
+        }
+
+    def _id(self, refine: bool, stages: dict[str, bool] | None = None) -> str:
+        """``sim2art:<checkpoint>@<digest>`` and a tag per optional stage that ran (STAGE_TAGS; the type check
+        only without the refinement, which checks types itself), then ``:refine``."""
+        stages = self._stages() if stages is None else stages
+        tags = [tag for name, tag in STAGE_TAGS.items() if stages[name] and not (name == "type_check" and refine)]
         ck = self.checkpoint
-        motion = self.config.motion_segmentation if motion_segmentation is None else motion_segmentation
-        split = self.config.slot_split if slot_split is None else slot_split
-        merge = self.config.part_merge if part_merge is None else part_merge
-        check = (self.config.type_check and not refine) if type_check is None else type_check
-        depth = self.config.depth_hypotheses if depth_hypotheses is None else depth_hypotheses
-        return (
-            f"sim2art:{ck.path.name}@{ck.digest}"
-            + (":partmerge" if merge else "")
-            + (":motionseg" if motion else "")
-            + (":slotsplit" if split else "")
-            + (":depthhyp" if depth else "")
-            + (":typecheck" if check else "")
-            + (":refine" if refine else "")
-        )
+        return f"sim2art:{ck.path.name}@{ck.digest}" + "".join(f":{t}" for t in tags) + (":refine" if refine else "")
 
 
 def _window_digest(window: Window) -> bytes:

@@ -62,6 +62,28 @@ def ros_context():
             rclpy.shutdown(context=ctx)
 
 
+@pytest.fixture(scope="session")
+def confirmed_gt_estimate():
+    """``build(category, object_seed, sequence_seed, num_frames, num_points)`` -> (window, estimate): a data-engine
+    sequence estimated with the true segmentation and refined joints (``gtseg-refine``), every joint confirmed as
+    the node's fused ``/articulation`` presents it once enough windows agree (the planner-facing outputs carry
+    confirmed joints only by default)."""
+    from dataclasses import replace
+
+    from sim2art_core.data.generator import SequenceConfig, generate_sequence
+    from sim2art_core.data.to_window import window_from_sample
+    from sim2art_core.eval.methods import MethodOptions, build_method
+
+    def build(category: str, object_seed: int, sequence_seed: int, num_frames: int, num_points: int):
+        cfg = SequenceConfig(num_frames=num_frames, num_points=num_points)
+        sample = generate_sequence(category, object_seed, sequence_seed, cfg)
+        window = window_from_sample(sample)
+        est = build_method("gtseg-refine", MethodOptions())(sample, window)
+        return window, replace(est, joints=tuple(replace(j, support_windows=3, confirmed=True) for j in est.joints))
+
+    return build
+
+
 @pytest.fixture
 def repo_root() -> Path:
     return ROOT

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -222,26 +221,20 @@ def test_consumer_node_publishes_paths_and_survives_bad_messages(ros_context):
     io.destroy_node()
 
 
-def test_consumer_plans_from_the_urdf_of_the_same_estimate(ros_context):
+def test_consumer_plans_from_the_urdf_of_the_same_estimate(ros_context, confirmed_gt_estimate):
     import rclpy
     from nav_msgs.msg import Path
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import DurabilityPolicy, QoSProfile
     from std_msgs.msg import String
 
-    from sim2art_core.data.generator import SequenceConfig, generate_sequence
-    from sim2art_core.data.to_window import window_from_sample
-    from sim2art_core.eval.methods import MethodOptions, build_method
     from sim2art_core.export import ExportConfig, export_urdf, observed_geometry_from_window
     from sim2art_ros.consumer.node import ArticulationConsumer
     from sim2art_ros.conversions.articulation import estimate_to_msg
     from sim2art_ros.msg import Articulation
 
-    sample = generate_sequence("Laptop", 3, 1, SequenceConfig(num_frames=5, num_points=256))
-    window = window_from_sample(sample)
-    est = build_method("gtseg-refine", MethodOptions())(sample, window)
     # as the node's fused model gives it once confirmed (the consumer plans confirmed joints only by default)
-    est = replace(est, joints=tuple(replace(j, support_windows=3, confirmed=True) for j in est.joints))
+    window, est = confirmed_gt_estimate("Laptop", 3, 1, 5, 256)
     model = export_urdf(est, observed_geometry_from_window(window, est), ExportConfig(link_prefix="lap/"))
     joint = est.joints[0]
 

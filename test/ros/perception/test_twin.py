@@ -7,6 +7,7 @@ import os
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import replace
 
 import numpy as np
@@ -17,22 +18,30 @@ from rclpy.executors import SingleThreadedExecutor
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
-from sim2art_core.data.generator import SequenceConfig, generate_sequence
-from sim2art_core.data.to_window import window_from_sample
 from sim2art_core.estimate import ArticulationEstimate
-from sim2art_core.eval.methods import MethodOptions, build_method
 from sim2art_ros.conversions.articulation import joint_state_msg
 from sim2art_ros.perception import twin as twin_module
 from sim2art_ros.perception.twin import ROBOT_DESCRIPTION_QOS, DigitalTwin
 
+JOINTS = ("confirmed", "all")
+
 
 @pytest.fixture(scope="module")
-def laptop():
-    sample = generate_sequence("Laptop", 3, 1, SequenceConfig(num_frames=5, num_points=256))
-    window = window_from_sample(sample)
-    est = build_method("gtseg-refine", MethodOptions())(sample, window)
-    # as the node's fused model presents it: the lid's joint confirmed
-    return window, replace(est, joints=tuple(replace(j, confirmed=True) for j in est.joints))
+def laptop(confirmed_gt_estimate):
+    return confirmed_gt_estimate("Laptop", 3, 1, 5, 256)  # the lid's joint confirmed
+
+
+@contextmanager
+def twins_on_a_node(ros_context, kwargs: list[dict]):
+    """DigitalTwins (one per kwargs) on one node called like the perception node; all closed afterwards."""
+    node = rclpy.create_node("sim2art_perceive", context=ros_context)
+    twins = [DigitalTwin(node, **kw) for kw in kwargs]
+    try:
+        yield twins
+    finally:
+        for twin in twins:
+            twin.close()
+        node.destroy_node()
 
 
 def _spin_until(executor, cond, timeout=10.0):
@@ -97,18 +106,14 @@ def test_robot_description_save_urdf_and_joint_state_names(ros_context, laptop, 
 def test_unconfirmed_joints_are_fixed_by_default_and_movable_with_joints_all(ros_context, laptop, tmp_path):
     window, est = laptop
     hypothesis = replace(est, joints=tuple(replace(j, confirmed=False) for j in est.joints))
-    node = rclpy.create_node("sim2art_perceive", context=ros_context)
-    twins = [DigitalTwin(node, "cab", str(tmp_path / k), joints=k) for k in ("confirmed", "all")]
-    try:
+    with twins_on_a_node(
+        ros_context, [dict(object_id="cab", folder=str(tmp_path / k), joints=k) for k in JOINTS]
+    ) as twins:
         for twin in twins:
             twin.update(window, hypothesis)
             assert twin.wait_idle()
         assert twins[0].model.joint_names == {} and "1 unconfirmed joint(s)" in twins[0].model.urdf
         assert list(twins[1].model.joint_names) == [est.joints[0].child]
-    finally:
-        for twin in twins:
-            twin.close()
-        node.destroy_node()
 
 
 def test_unwritable_folder_is_a_clear_failure(ros_context, laptop, tmp_path):
@@ -134,9 +139,9 @@ def test_unwritable_folder_is_a_clear_failure(ros_context, laptop, tmp_path):
 def test_niceness_lowers_only_the_export_thread(ros_context, laptop, tmp_path):
     window, est = laptop
     mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    node = rclpy.create_node("sim2art_perceive", context=ros_context)
-    twins = [DigitalTwin(node, "object_0", str(tmp_path), niceness=n) for n in (0, 3)]
-    try:
+    with twins_on_a_node(
+        ros_context, [dict(object_id="object_0", folder=str(tmp_path), niceness=n) for n in (0, 3)]
+    ) as twins:
         for twin in twins:
             twin.update(window, est)  # the export thread has started (and lowered itself) once it is idle again
             assert twin.wait_idle() and twin.exports == 1
@@ -144,10 +149,6 @@ def test_niceness_lowers_only_the_export_thread(ros_context, laptop, tmp_path):
         assert plain.nice is None and os.getpriority(os.PRIO_PROCESS, plain._thread.native_id) == mine
         assert lowered.nice == min(19, mine + 3) == os.getpriority(os.PRIO_PROCESS, lowered._thread.native_id)
         assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine  # the caller's thread unchanged
-    finally:
-        for twin in twins:
-            twin.close()
-        node.destroy_node()
 
 
 def test_exports_are_rate_limited_and_the_newest_estimate_wins(ros_context, laptop, tmp_path):

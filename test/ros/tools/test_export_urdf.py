@@ -11,10 +11,7 @@ from rclpy.serialization import serialize_message
 from rosbags.rosbag2 import Writer
 from std_msgs.msg import Header
 
-from sim2art_core.data.generator import SequenceConfig, generate_sequence
-from sim2art_core.data.to_window import window_from_sample
 from sim2art_core.estimate import ArticulationEstimate
-from sim2art_core.eval.methods import MethodOptions, build_method
 from sim2art_ros.bags.io import project_typestore
 from sim2art_ros.conversions.articulation import estimate_to_msg
 from sim2art_ros.conversions.image_codec import ns_to_stamp
@@ -23,12 +20,8 @@ from sim2art_ros.tools.export_urdf import CLOUD_TOPIC, export_from_bag, main
 
 
 @pytest.fixture(scope="module")
-def storage():
-    sample = generate_sequence("Storage1", 7, 2, SequenceConfig(num_frames=6, num_points=384))
-    window = window_from_sample(sample)
-    est = build_method("gtseg-refine", MethodOptions())(sample, window)
-    # as the node's fused /articulation carries it: the door's joint confirmed
-    return window, replace(est, joints=tuple(replace(j, confirmed=True) for j in est.joints))
+def storage(confirmed_gt_estimate):
+    return confirmed_gt_estimate("Storage1", 7, 2, 6, 384)  # the door's joint confirmed
 
 
 def _bag(path, window, est, with_cloud=True, failed_last=True):
