@@ -54,3 +54,44 @@ def require_localhost() -> None:
     profile = os.environ.get(PROFILE_VAR)
     if not profile or not Path(profile).is_file():
         raise RuntimeError(f"{PROFILE_VAR}={profile!r} is not a readable Fast DDS profile")
+
+
+# Domain ids whose ports never collide with Linux's ephemeral range (ROS 2 docs, "The ROS_DOMAIN_ID").
+SAFE_DOMAIN_IDS = range(1, 102)
+_held_domain_locks: dict[int, int] = {}  # domain id -> open lock file descriptor, kept for the process's life
+
+
+def reserve_domain_id(rng=None) -> int:
+    """A ROS domain id in 1..101 that no other sim2art process on this machine holds, held until this process
+    exits. Synthetic bags all start at the same stamp, so two replays (tests, bag evaluations, the demo) on one
+    domain feed each other's frames and /clock into their nodes unnoticed; a random id alone collides 1 time in
+    101. Each process takes an exclusive ``flock`` on ``<tmp>/sim2art-ros-domain-<id>.lock`` (released by the
+    kernel when the process ends, also on a crash) starting from a random id; children inherit the id through
+    ``ROS_DOMAIN_ID``, not the lock, and live shorter than their parent. Without ``fcntl`` (not POSIX), or when
+    all 101 are held, a random id (written by hand: no library reserves DDS domains)."""
+    import random
+    import tempfile
+
+    rng = rng or random.SystemRandom()
+    ids = list(SAFE_DOMAIN_IDS)
+    start = rng.randrange(len(ids))
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        return ids[start]
+    for domain in ids[start:] + ids[:start]:
+        if domain in _held_domain_locks:
+            return domain
+        path = Path(tempfile.gettempdir()) / f"sim2art-ros-domain-{domain}.lock"
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o666)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        _held_domain_locks[domain] = fd
+        return domain
+    return ids[start]

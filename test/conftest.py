@@ -17,10 +17,15 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(ROOT / "config" / "fastdds_shm_large.xml")
 os.environ.setdefault("OMP_NUM_THREADS", "2")
-# A ROS domain of this test session's own (1..101, ports clear of the ephemeral range): all synthetic bags and
-# replays share stamps, so a concurrent demo or test run on the same machine would otherwise feed its frames
-# into our nodes (seen: a twin test receiving another session's drawer URDF). Subprocesses inherit it.
-os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 101))
+# A ROS domain of this test session's own (1..101, ports clear of the ephemeral range), reserved against every
+# other sim2art process on the machine (a lock held for the session): all synthetic bags and replays share
+# stamps, so a concurrent demo, bag evaluation or test run on the same domain would otherwise feed its frames
+# and /clock into our nodes (seen: a twin test receiving another session's drawer URDF; test_replay receiving a
+# bag benchmark's /clock). Subprocesses inherit it.
+if "ROS_DOMAIN_ID" not in os.environ:
+    from sim2art_ros.network_safety import reserve_domain_id
+
+    os.environ["ROS_DOMAIN_ID"] = str(reserve_domain_id())
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 

@@ -56,3 +56,46 @@ def test_apply_safe_defaults_fills_unset_values_and_keeps_explicit_ones():
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "SUBNET"  # a robot-network user's explicit choice wins
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert out.split()[0] == "SUBNET"
+
+
+class _StartAt:
+    """An rng whose search for a free domain starts at ``domain``."""
+
+    def __init__(self, domain: int):
+        self.domain = domain
+
+    def randrange(self, n: int) -> int:
+        return list(network_safety.SAFE_DOMAIN_IDS).index(self.domain)
+
+
+_HOLD_DOMAIN = """
+import sys, time
+from sim2art_ros import network_safety
+class R:
+    def randrange(self, n): return list(network_safety.SAFE_DOMAIN_IDS).index(int(sys.argv[1]))
+print(network_safety.reserve_domain_id(R()), flush=True)
+sys.stdin.readline()  # hold the domain until told to exit
+"""
+
+
+def test_a_domain_another_process_holds_is_not_reserved_again_and_is_freed_when_it_exits():
+    free = [d for d in network_safety.SAFE_DOMAIN_IDS if d not in network_safety._held_domain_locks]
+    want = free[len(free) // 2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    other = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_DOMAIN, str(want)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        held = int(other.stdout.readline())  # ``want``, or the next free one if some process holds ``want``
+        assert held in network_safety.SAFE_DOMAIN_IDS and held not in network_safety._held_domain_locks
+        mine = network_safety.reserve_domain_id(_StartAt(held))
+        assert mine != held and 1 <= mine <= 101  # the next free one, not the other process's
+    finally:
+        other.communicate("\n", timeout=30)
+    assert other.returncode == 0
+    assert network_safety.reserve_domain_id(_StartAt(held)) == held  # released when that process ended
+    assert network_safety.reserve_domain_id(_StartAt(held)) == held  # and this process keeps it

@@ -81,13 +81,14 @@ class EvalOptions:
 
 
 def private_domain_id(seed: int | None = None) -> int:
-    """A ROS domain id for one evaluation run, drawn from 1..101 (the ids whose ports never collide with
-    Linux's ephemeral range), so two runs on one machine almost never share a domain. ``seed``: for
-    tests (default: the system's randomness)."""
+    """A ROS domain id for one evaluation run in 1..101 that no other sim2art process on this machine holds
+    (:func:`sim2art_ros.network_safety.reserve_domain_id`: held until this process exits). ``seed``: where the
+    search starts, for tests (default: the system's randomness)."""
     import random
 
-    rng = random.SystemRandom() if seed is None else random.Random(seed)
-    return rng.randint(1, 101)
+    from sim2art_ros.network_safety import reserve_domain_id
+
+    return reserve_domain_id(None if seed is None else random.Random(seed))
 
 
 @dataclass(frozen=True)
